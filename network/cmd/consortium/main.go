@@ -1,0 +1,199 @@
+// Command consortium brings the Inter-NMI Fabric network up on this machine,
+// reports its health and takes it down.
+//
+//	consortium [flags] up                 start or resume the consortium
+//	consortium [flags] status             every node: running, healthy
+//	consortium [flags] down [-clean]      stop what was started (and wipe it)
+//	consortium [flags] exec -- CMD ARGS   fresh consortium, run CMD, wipe it
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/inter-nmi/pki/network/consortium"
+	"github.com/inter-nmi/pki/network/topology"
+)
+
+// EnvNetwork names the run directory of the consortium a command executed by
+// "consortium exec" runs against.
+const EnvNetwork = "PKI_NETWORK"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, os.Args[1:], os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consortium:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+type options struct {
+	topology, root, bin, builder string
+	offset                       int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) (int, error) {
+	fs := flag.NewFlagSet("consortium", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.topology, "topology", "network/topology.yaml", "topology file")
+	fs.StringVar(&o.root, "run", ".run", "run directory (crypto, config, ledgers, logs, PIDs)")
+	fs.StringVar(&o.bin, "bin", "bin", "directory of the Fabric binaries, pki-chaincode and sampleconfig/")
+	fs.StringVar(&o.builder, "builder", "network/builder", "external chaincode builder directory")
+	fs.IntVar(&o.offset, "port-offset", 0, "shift every port of the topology by this much")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2, errors.New("no command")
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	nw, err := o.network(out)
+	if err != nil {
+		return 1, err
+	}
+	switch cmd {
+	case "up":
+		return 0, up(ctx, nw, out)
+	case "status":
+		return status(ctx, nw, out)
+	case "down":
+		df := flag.NewFlagSet("down", flag.ContinueOnError)
+		clean := df.Bool("clean", false, "also delete the run directory: crypto material, ledgers, logs")
+		if err := df.Parse(rest); err != nil {
+			return 2, err
+		}
+		return 0, down(ctx, nw, *clean, out)
+	case "exec":
+		if len(rest) > 0 && rest[0] == "--" {
+			rest = rest[1:]
+		}
+		if len(rest) == 0 {
+			return 2, errors.New("exec needs a command")
+		}
+		return execute(ctx, nw, rest, out)
+	default:
+		fs.Usage()
+		return 2, fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func (o options) network(out io.Writer) (*consortium.Network, error) {
+	t, err := topology.Load(o.topology)
+	if err != nil {
+		return nil, err
+	}
+	if o.offset != 0 {
+		if t, err = t.WithPortOffset(o.offset); err != nil {
+			return nil, fmt.Errorf("port offset %d: %w", o.offset, err)
+		}
+	}
+	abs := func(p string) (string, error) { return filepath.Abs(p) }
+	var l consortium.Layout
+	if l.Root, err = abs(o.root); err != nil {
+		return nil, err
+	}
+	if l.Bin, err = abs(o.bin); err != nil {
+		return nil, err
+	}
+	if l.Builder, err = abs(o.builder); err != nil {
+		return nil, err
+	}
+	return &consortium.Network{Layout: l, Topology: t, Progress: out}, nil
+}
+
+func up(ctx context.Context, nw *consortium.Network, out io.Writer) error {
+	start := time.Now()
+	fmt.Fprintf(out, "Bringing up the Inter-NMI consortium (%d NMIs, channel %s)\n", len(nw.Topology.NMIs), nw.Topology.Channel)
+	if err := nw.Up(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nConsortium up in %.1fs.\n\n", time.Since(start).Seconds())
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NMI\tMSP\tpeer\torderer\tchaincode server")
+	for i := range nw.Topology.NMIs {
+		n := &nw.Topology.NMIs[i]
+		orderer := "-"
+		if n.Orderer != nil {
+			orderer = n.OrdererAddress()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.MSPID, n.PeerAddress(), orderer, n.ChaincodeAddress())
+	}
+	w.Flush()
+	fmt.Fprintf(out, "\nConnection profile: %s\nLogs:               %s\n", nw.ProfileFile(), filepath.Dir(nw.LogFile("x")))
+	return nil
+}
+
+func status(ctx context.Context, nw *consortium.Network, out io.Writer) (int, error) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tROLE\tADDRESS\tPID\tSTATE\tDETAIL")
+	code := 0
+	for _, h := range nw.Status(ctx, nw.Topology) {
+		state, pid := "down", "-"
+		if h.Running {
+			pid = fmt.Sprint(h.PID)
+			state = "unhealthy"
+		}
+		if h.Healthy {
+			state = "healthy"
+		} else {
+			code = 1
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Process, h.Role, h.Address, pid, state, h.Detail)
+	}
+	return code, w.Flush()
+}
+
+func down(ctx context.Context, nw *consortium.Network, clean bool, out io.Writer) error {
+	stopped, err := nw.Down(ctx, clean)
+	fmt.Fprintf(out, "Stopped %d processes", len(stopped))
+	if clean {
+		fmt.Fprintf(out, " and removed %s", nw.Root)
+	}
+	fmt.Fprintln(out)
+	return err
+}
+
+// execute runs a command against a fresh consortium and always takes the
+// consortium down afterwards: the shape of an end-to-end test run.
+func execute(ctx context.Context, nw *consortium.Network, argv []string, out io.Writer) (int, error) {
+	if _, err := nw.Down(ctx, true); err != nil {
+		return 1, fmt.Errorf("clear previous run: %w", err)
+	}
+	defer func() {
+		if _, err := nw.Down(context.Background(), true); err != nil {
+			fmt.Fprintln(os.Stderr, "consortium: take down:", err)
+		}
+	}()
+	if err := up(ctx, nw, out); err != nil {
+		return 1, err
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), EnvNetwork+"="+nw.Root)
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	return 0, err
+}

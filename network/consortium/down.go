@@ -1,0 +1,67 @@
+package consortium
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// marker identifies a directory as a consortium run directory, so that a
+// clean never removes anything else.
+const marker = ".consortium-run"
+
+func (l Layout) claimRoot() error {
+	if err := os.MkdirAll(l.Root, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(l.Root, marker), []byte("created by the consortium tool; safe to delete with make down CLEAN=1\n"), 0o644)
+}
+
+// Down stops every process this run directory recorded, chaincode servers
+// first and orderers last, and with clean also deletes the run directory:
+// crypto material, ledgers and logs.
+func (l Layout) Down(ctx context.Context, clean bool) ([]string, error) {
+	var stopped []string
+	var errs []error
+	order := map[string]int{"chaincode": 0, "peer": 1, "orderer": 2}
+	names := l.processNames()
+	for pass := 0; pass < 3; pass++ {
+		for _, name := range names {
+			if order[suffix(name)] != pass {
+				continue
+			}
+			ok, err := l.stop(ctx, name, 10*time.Second)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				stopped = append(stopped, name)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil || !clean {
+		return stopped, err
+	}
+	if _, err := os.Stat(filepath.Join(l.Root, marker)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if _, statErr := os.Stat(l.Root); errors.Is(statErr, os.ErrNotExist) {
+				return stopped, nil
+			}
+			return stopped, fmt.Errorf("%s is not a consortium run directory (no %s); not deleting it", l.Root, marker)
+		}
+		return stopped, err
+	}
+	return stopped, os.RemoveAll(l.Root)
+}
+
+func suffix(name string) string {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '-' {
+			return name[i+1:]
+		}
+	}
+	return name
+}

@@ -1,0 +1,214 @@
+// Package contract is the meter-PKI chaincode: the ledger's registry of meter
+// keys and the verifier of the measurements meters sign with them.
+//
+// Who may call what is decided from the submitting client's identity: its
+// organisation (MSP ID) is the NMI it speaks for, and the attribute pki.role
+// in its certificate (registrar, ingest, auditor) is its role.
+package contract
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Version is the contract's version, reported in its metadata.
+const Version = "1.0.0"
+
+// RoleAttribute is the certificate attribute that carries a client's role.
+const RoleAttribute = "pki.role"
+
+// Roles a client certificate may carry in RoleAttribute.
+const (
+	RoleRegistrar = "registrar" // registers, rotates and revokes its own NMI's meters
+	RoleIngest    = "ingest"    // delivers signed measurements (data concentrators)
+	RoleAuditor   = "auditor"   // reads everything, writes nothing
+)
+
+// Registry is the meter-PKI contract. Its exported methods are the chaincode's
+// transactions.
+type Registry struct {
+	contractapi.Contract
+}
+
+// New returns the contract with its metadata set.
+func New() *Registry {
+	r := &Registry{}
+	r.Name = "pki"
+	r.Info = metadata.InfoMetadata{
+		Title:       "Inter-NMI meter PKI",
+		Description: "Registry of smart-meter public keys and verifier of signed measurements",
+		Version:     Version,
+	}
+	return r
+}
+
+// GetEvaluateTransactions marks the read-only transactions in the metadata.
+func (r *Registry) GetEvaluateTransactions() []string {
+	return []string{"GetMeter", "ListMeters", "GetMeterHistory", "GetMeterKeys", "GetPreEnrolment",
+		"VerifyMeasurement", "GetMeasurements", "GetRejections"}
+}
+
+// caller is the submitting client as the contract sees it.
+type caller struct {
+	nmi  string // MSP ID
+	role string // value of RoleAttribute, "" if absent
+}
+
+func callerOf(ctx contractapi.TransactionContextInterface) (caller, error) {
+	id := ctx.GetClientIdentity()
+	msp, err := id.GetMSPID()
+	if err != nil {
+		return caller{}, meter.Errorf(meter.CodeForbidden, "cannot read the submitter's organisation: %v", err)
+	}
+	role, _, err := id.GetAttributeValue(RoleAttribute)
+	if err != nil {
+		return caller{}, meter.Errorf(meter.CodeForbidden, "cannot read the submitter's role: %v", err)
+	}
+	return caller{nmi: msp, role: role}, nil
+}
+
+// registrar admits only a registrar of some NMI.
+func registrar(ctx contractapi.TransactionContextInterface, action string) (caller, error) {
+	c, err := callerOf(ctx)
+	if err != nil {
+		return c, err
+	}
+	if c.role != RoleRegistrar {
+		return c, meter.Errorf(meter.CodeForbidden, "only an NMI registrar may %s; the submitter of %s has role %q", action, c.nmi, c.role)
+	}
+	return c, nil
+}
+
+// writer admits any client that is not read-only.
+func writer(ctx contractapi.TransactionContextInterface, action string) (caller, error) {
+	c, err := callerOf(ctx)
+	if err != nil {
+		return c, err
+	}
+	if c.role == RoleAuditor {
+		return c, meter.Errorf(meter.CodeForbidden, "auditors are read-only and may not %s", action)
+	}
+	return c, nil
+}
+
+// owns refuses a change to a meter by any NMI but its owner.
+func (c caller) owns(m *meter.Meter, action string) error {
+	if m.NMI != c.nmi {
+		return meter.Errorf(meter.CodeNotOwner, "meter %s belongs to %s; %s may not %s it", m.ID, m.NMI, c.nmi, action)
+	}
+	return nil
+}
+
+// tx carries what every write needs from the proposal: its ID and its time,
+// the only clock an endorsed transaction may read.
+type tx struct {
+	ctx  contractapi.TransactionContextInterface
+	id   string
+	time time.Time
+}
+
+func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
+	stub := ctx.GetStub()
+	ts, err := stub.GetTxTimestamp()
+	if err != nil {
+		return tx{}, internal("read transaction time", err)
+	}
+	return tx{ctx: ctx, id: stub.GetTxID(), time: ts.AsTime().UTC()}, nil
+}
+
+func (t tx) stamp() string { return formatTime(t.time) }
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// get reads a JSON value; found is false when the key is absent.
+func get[T any](ctx contractapi.TransactionContextInterface, key string) (v T, found bool, err error) {
+	b, err := ctx.GetStub().GetState(key)
+	if err != nil {
+		return v, false, internal("read "+key, err)
+	}
+	if b == nil {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, false, internal("decode "+key, err)
+	}
+	return v, true, nil
+}
+
+func put(ctx contractapi.TransactionContextInterface, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return internal("encode "+key, err)
+	}
+	if err := ctx.GetStub().PutState(key, b); err != nil {
+		return internal("write "+key, err)
+	}
+	return nil
+}
+
+// putOwned writes v and binds key to a key-level endorsement policy that
+// requires a peer of the owning NMI: no other NMIs can change it, even together.
+func putOwned(ctx contractapi.TransactionContextInterface, key string, v any, owner string) error {
+	if err := put(ctx, key, v); err != nil {
+		return err
+	}
+	ep, err := statebased.NewStateEP(nil)
+	if err != nil {
+		return internal("key-level policy", err)
+	}
+	if err := ep.AddOrgs(statebased.RoleTypePeer, owner); err != nil {
+		return internal("key-level policy", err)
+	}
+	policy, err := ep.Policy()
+	if err != nil {
+		return internal("key-level policy", err)
+	}
+	if err := ctx.GetStub().SetStateValidationParameter(key, policy); err != nil {
+		return internal("set key-level policy on "+key, err)
+	}
+	return nil
+}
+
+func emit(ctx contractapi.TransactionContextInterface, name string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return internal("encode event", err)
+	}
+	if err := ctx.GetStub().SetEvent(name, b); err != nil {
+		return internal("set event", err)
+	}
+	return nil
+}
+
+// internal reports a ledger failure. The whole transaction fails, so nothing
+// it wrote is kept.
+func internal(what string, err error) error {
+	var refusal *meter.Error
+	if errors.As(err, &refusal) {
+		return err
+	}
+	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
+}
+
+// page bounds a paginated query.
+func page(size int32) (int32, error) {
+	const def, max = 100, 1000
+	switch {
+	case size == 0:
+		return def, nil
+	case size < 0 || size > max:
+		return 0, meter.Errorf(meter.CodeMalformed, "page size %d is out of range 1..%d", size, max)
+	}
+	return size, nil
+}
+
+func malformed(format string, args ...any) error {
+	return meter.Errorf(meter.CodeMalformed, format, args...)
+}

@@ -1,0 +1,560 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"regexp"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// MaxBulkRegistration bounds RegisterMeters: larger enrolments are split by
+// the client, so that one transaction stays well under the block size limit.
+const MaxBulkRegistration = 1000
+
+// Event names.
+const (
+	EventMeterRegistered  = "MeterRegistered"
+	EventMeterPreEnrolled = "MeterPreEnrolled"
+	EventKeyRotated       = "KeyRotated"
+	EventMeterRevoked     = "MeterRevoked"
+	EventMeterReinstated  = "MeterReinstated"
+)
+
+// Enrolment is the answer to a registration and the payload of
+// EventMeterRegistered: which meters an NMI registered.
+type Enrolment struct {
+	NMI      string   `json:"nmi"`
+	MeterIDs []string `json:"meterIds"`
+}
+
+// MeterEvent is the payload of the single-meter lifecycle events.
+type MeterEvent struct {
+	NMI        string `json:"nmi"`
+	MeterID    string `json:"meterId"`
+	KeyVersion int    `json:"keyVersion"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// RegisterMeter binds a public key to a meter under the submitting registrar's
+// NMI. request is a JSON meter.Registration.
+func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, request string) (*meter.Meter, error) {
+	c, err := registrar(ctx, "register meters")
+	if err != nil {
+		return nil, err
+	}
+	var reg meter.Registration
+	if err := decodeStrict(request, &reg); err != nil {
+		return nil, err
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := t.register(c, reg, newBatchSeen())
+	if err != nil {
+		return nil, err
+	}
+	return m, emit(ctx, EventMeterRegistered, Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
+}
+
+// RegisterMeters enrols up to MaxBulkRegistration meters at once, as an NMI
+// does from a manufacturer's delivery list. It is all or nothing: one invalid
+// entry refuses the whole batch, naming the entry, and nothing is written.
+func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, requests string) (*Enrolment, error) {
+	c, err := registrar(ctx, "register meters")
+	if err != nil {
+		return nil, err
+	}
+	var regs []meter.Registration
+	if err := decodeStrict(requests, &regs); err != nil {
+		return nil, err
+	}
+	if len(regs) == 0 {
+		return nil, malformed("the batch is empty")
+	}
+	if len(regs) > MaxBulkRegistration {
+		return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds %d meters, at most %d per transaction", len(regs), MaxBulkRegistration)
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := newBatchSeen()
+	out := &Enrolment{NMI: c.nmi, MeterIDs: make([]string, 0, len(regs))}
+	for i, reg := range regs {
+		m, err := t.register(c, reg, seen)
+		if err != nil {
+			if code := meter.CodeOf(err); code != "" {
+				return nil, meter.Errorf(code, "entry %d (meter %q): %s", i, reg.MeterID, message(err))
+			}
+			return nil, err
+		}
+		out.MeterIDs = append(out.MeterIDs, m.ID)
+	}
+	return out, emit(ctx, EventMeterRegistered, out)
+}
+
+// batchSeen remembers what a transaction has written so far, since a
+// transaction does not read its own writes.
+type batchSeen struct {
+	ids, fingerprints map[string]bool
+}
+
+func newBatchSeen() batchSeen {
+	return batchSeen{ids: map[string]bool{}, fingerprints: map[string]bool{}}
+}
+
+func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.Meter, error) {
+	key, err := reg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if seen.ids[reg.MeterID] {
+		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
+	}
+	if _, found, err := get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", reg.MeterID)
+	}
+	fp := key.Fingerprint()
+	if seen.fingerprints[fp] {
+		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
+	}
+	if owner, found, err := get[string](t.ctx, fingerprintKey(fp)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: every meter needs its own key", fp, owner)
+	}
+	identityHash, err := t.consumePreEnrolment(c, reg)
+	if err != nil {
+		return nil, err
+	}
+	m := &meter.Meter{
+		ID: reg.MeterID, NMI: c.nmi, PublicKey: key.PEM(), Curve: key.Curve(), Fingerprint: fp,
+		KeyVersion: 1, Status: meter.StatusActive, Metadata: reg.Metadata, IdentityHash: identityHash,
+		RegisteredTx: t.id, RegisteredAt: t.stamp(), UpdatedTx: t.id, UpdatedAt: t.stamp(),
+	}
+	kv := meter.KeyVersion{MeterID: m.ID, Version: 1, PublicKey: m.PublicKey, Curve: m.Curve,
+		Fingerprint: fp, ValidFrom: t.stamp(), TxID: t.id}
+	if err := t.writeMeter(m, ""); err != nil {
+		return nil, err
+	}
+	if err := putOwned(t.ctx, keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
+		return nil, err
+	}
+	if err := put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
+		return nil, err
+	}
+	seen.ids[m.ID], seen.fingerprints[fp] = true, true
+	return m, nil
+}
+
+// consumePreEnrolment checks a registration against a pre-enrolled identity
+// hash and removes the pre-enrolment. It returns the hash that was matched.
+func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error) {
+	pre, found, err := get[meter.PreEnrolment](t.ctx, preEnrolmentKey(reg.MeterID))
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		if reg.Identity != "" {
+			return "", malformed("meter %s was not pre-enrolled, so no identity is expected", reg.MeterID)
+		}
+		return "", nil
+	}
+	if pre.NMI != c.nmi {
+		return "", meter.Errorf(meter.CodeNotOwner, "meter %s is pre-enrolled by %s; %s may not register it", reg.MeterID, pre.NMI, c.nmi)
+	}
+	if reg.Identity == "" {
+		return "", meter.Errorf(meter.CodeIdentityMismatch, "meter %s is pre-enrolled: the registration must present its identity", reg.MeterID)
+	}
+	if meter.IdentityHash(reg.Identity) != pre.IdentityHash {
+		return "", meter.Errorf(meter.CodeIdentityMismatch, "the presented identity does not hash to the value pre-enrolled for meter %s", reg.MeterID)
+	}
+	if err := t.ctx.GetStub().DelState(preEnrolmentKey(reg.MeterID)); err != nil {
+		return "", internal("remove pre-enrolment", err)
+	}
+	return pre.IdentityHash, nil
+}
+
+// writeMeter stores the record and keeps the listing indexes in step with its
+// status; previous is the status before this write ("" for a new meter).
+func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
+	if err := putOwned(t.ctx, meterKey(m.ID), m, m.NMI); err != nil {
+		return err
+	}
+	if previous == m.Status {
+		return nil
+	}
+	stub := t.ctx.GetStub()
+	if previous != "" {
+		if err := stub.DelState(nmiIndexKey(m.NMI, string(previous), m.ID)); err != nil {
+			return internal("update index", err)
+		}
+		if err := stub.DelState(statusIndexKey(string(previous), m.ID)); err != nil {
+			return internal("update index", err)
+		}
+	}
+	if err := put(t.ctx, nmiIndexKey(m.NMI, string(m.Status), m.ID), m.ID); err != nil {
+		return err
+	}
+	return put(t.ctx, statusIndexKey(string(m.Status), m.ID), m.ID)
+}
+
+// PreEnrollMeter stores the SHA-256 (hex) of a meter's identity ahead of its
+// registration, which must then present that identity.
+func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, meterID, identityHash string) (*meter.PreEnrolment, error) {
+	c, err := registrar(ctx, "pre-enrol meters")
+	if err != nil {
+		return nil, err
+	}
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	if err := meter.ValidateHash(identityHash); err != nil {
+		return nil, err
+	}
+	if _, found, err := get[meter.Meter](ctx, meterKey(meterID)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", meterID)
+	}
+	if pre, found, err := get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s", meterID, pre.NMI)
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pre := &meter.PreEnrolment{MeterID: meterID, NMI: c.nmi, IdentityHash: identityHash, TxID: t.id, At: t.stamp()}
+	if err := putOwned(ctx, preEnrolmentKey(meterID), pre, c.nmi); err != nil {
+		return nil, err
+	}
+	return pre, emit(ctx, EventMeterPreEnrolled, MeterEvent{NMI: c.nmi, MeterID: meterID})
+}
+
+// GetPreEnrolment returns a pending pre-enrolment.
+func (r *Registry) GetPreEnrolment(ctx contractapi.TransactionContextInterface, meterID string) (*meter.PreEnrolment, error) {
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	pre, found, err := get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID))
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s has no pending pre-enrolment", meterID)
+	}
+	return &pre, nil
+}
+
+// GetMeter returns a meter's record.
+func (r *Registry) GetMeter(ctx contractapi.TransactionContextInterface, meterID string) (*meter.Meter, error) {
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	return loadMeter(ctx, meterID)
+}
+
+func loadMeter(ctx contractapi.TransactionContextInterface, meterID string) (*meter.Meter, error) {
+	m, found, err := get[meter.Meter](ctx, meterKey(meterID))
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", meterID)
+	}
+	return &m, nil
+}
+
+// MeterPage is one page of ListMeters.
+type MeterPage struct {
+	Meters []*meter.Meter `json:"meters"`
+	// Bookmark continues the listing; empty on the last page.
+	Bookmark string `json:"bookmark"`
+}
+
+var mspIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ListMeters lists meters, optionally only those of one NMI (MSP ID) and/or
+// one status, in meter-ID order, pageSize at a time (default 100, at most 1000).
+func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, status string, pageSize int32, bookmark string) (*MeterPage, error) {
+	st, err := meter.ParseStatus(status)
+	if err != nil {
+		return nil, err
+	}
+	if nmi != "" && !mspIDRE.MatchString(nmi) {
+		return nil, malformed("NMI %q is not an MSP ID", nmi)
+	}
+	var prefix string
+	indexed := true
+	switch {
+	case nmi != "" && st != "":
+		prefix = nmiIndexKey(nmi, string(st), "")
+	case nmi != "":
+		prefix = "ix/nmi/" + nmi + "/"
+	case st != "":
+		prefix = statusIndexKey(string(st), "")
+	default:
+		prefix, indexed = meterKey(""), false
+	}
+	out := &MeterPage{Meters: []*meter.Meter{}}
+	out.Bookmark, err = pageRange(ctx, prefix, prefix+rangeEnd, pageSize, bookmark, func(b []byte) error {
+		if indexed {
+			m, err := loadMeter(ctx, string(b))
+			out.Meters = append(out.Meters, m)
+			return err
+		}
+		m := new(meter.Meter)
+		out.Meters = append(out.Meters, m)
+		return json.Unmarshal(b, m)
+	})
+	return out, err
+}
+
+// MeterVersion is one state of a meter record in the ledger's history.
+type MeterVersion struct {
+	TxID  string       `json:"txId"`
+	Time  string       `json:"time"`
+	Meter *meter.Meter `json:"meter"`
+}
+
+// GetMeterHistory returns every version of a meter's record, oldest first,
+// with the transaction that wrote it.
+func (r *Registry) GetMeterHistory(ctx contractapi.TransactionContextInterface, meterID string) ([]*MeterVersion, error) {
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	it, err := ctx.GetStub().GetHistoryForKey(meterKey(meterID))
+	if err != nil {
+		return nil, internal("read history", err)
+	}
+	defer it.Close()
+	var out []*MeterVersion
+	for it.HasNext() {
+		h, err := it.Next()
+		if err != nil {
+			return nil, internal("read history", err)
+		}
+		v := &MeterVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
+		if !h.IsDelete {
+			v.Meter = new(meter.Meter)
+			if err := json.Unmarshal(h.Value, v.Meter); err != nil {
+				return nil, internal("decode history", err)
+			}
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", meterID)
+	}
+	// The history database returns the newest first.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// GetMeterKeys returns every key version a meter has held, oldest first.
+func (r *Registry) GetMeterKeys(ctx contractapi.TransactionContextInterface, meterID string) ([]*meter.KeyVersion, error) {
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	prefix := keyVersionPrefix(meterID)
+	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+rangeEnd)
+	if err != nil {
+		return nil, internal("read key versions", err)
+	}
+	defer it.Close()
+	var out []*meter.KeyVersion
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return nil, internal("read key versions", err)
+		}
+		v := new(meter.KeyVersion)
+		if err := json.Unmarshal(kv.Value, v); err != nil {
+			return nil, internal("decode "+kv.Key, err)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", meterID)
+	}
+	return out, nil
+}
+
+// RotateKey replaces a meter's key. proof is the current key's DER signature
+// (base64) over meter.RotationStatement for the new key: the meter itself
+// proves possession of the key being replaced.
+func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterID, newPublicKey, proof string) (*meter.Meter, error) {
+	c, err := registrar(ctx, "rotate keys")
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.GetMeter(ctx, meterID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.owns(m, "rotate the key of"); err != nil {
+		return nil, err
+	}
+	if m.Status != meter.StatusActive {
+		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is revoked (%s): a revoked key cannot prove possession; register a new meter ID or reinstate it first", m.ID, m.Revocation.Reason)
+	}
+	newKey, err := meter.ParsePublicKeyPEM(newPublicKey)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeBase64("proof", proof)
+	if err != nil {
+		return nil, err
+	}
+	if owner, found, err := get[string](ctx, fingerprintKey(newKey.Fingerprint())); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: a rotation needs a fresh key", newKey.Fingerprint(), owner)
+	}
+	current, err := meter.ParsePublicKeyPEM(m.PublicKey)
+	if err != nil {
+		return nil, internal("stored key of "+m.ID, err)
+	}
+	version := m.KeyVersion + 1
+	if err := current.Verify(meter.RotationStatement(m.ID, version, newKey), sig); err != nil {
+		return nil, meter.Errorf(meter.CodeBadSignature, "proof of possession for meter %s does not verify against key version %d: %s", m.ID, m.KeyVersion, message(err))
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.PublicKey, m.Curve, m.Fingerprint, m.KeyVersion = newKey.PEM(), newKey.Curve(), newKey.Fingerprint(), version
+	m.UpdatedTx, m.UpdatedAt = t.id, t.stamp()
+	kv := meter.KeyVersion{MeterID: m.ID, Version: version, PublicKey: m.PublicKey, Curve: m.Curve,
+		Fingerprint: m.Fingerprint, ValidFrom: t.stamp(), TxID: t.id, ProofSignature: base64.StdEncoding.EncodeToString(sig)}
+	if err := t.writeMeter(m, m.Status); err != nil {
+		return nil, err
+	}
+	if err := putOwned(ctx, keyVersionKey(m.ID, version), kv, m.NMI); err != nil {
+		return nil, err
+	}
+	if err := put(ctx, fingerprintKey(m.Fingerprint), m.ID); err != nil {
+		return nil, err
+	}
+	return m, emit(ctx, EventKeyRotated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: version})
+}
+
+// RevokeMeter revokes a meter's key with an RFC 5280 reason. invalidityDate
+// (RFC 3339, optional) states since when the key is known or suspected to be
+// invalid. Measurements accepted before stay on the ledger; none are accepted
+// after.
+func (r *Registry) RevokeMeter(ctx contractapi.TransactionContextInterface, meterID, reason, invalidityDate string) (*meter.Meter, error) {
+	c, err := registrar(ctx, "revoke meters")
+	if err != nil {
+		return nil, err
+	}
+	why, err := meter.ParseReason(reason)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.GetMeter(ctx, meterID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.owns(m, "revoke"); err != nil {
+		return nil, err
+	}
+	if m.Status == meter.StatusRevoked {
+		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is already revoked (%s since %s)", m.ID, m.Revocation.Reason, m.Revocation.RevokedAt)
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if invalidityDate != "" {
+		at, err := meter.ParseTime(invalidityDate)
+		if err != nil {
+			return nil, err
+		}
+		if at.After(t.time) {
+			return nil, malformed("invalidity date %s lies after the revocation time %s", invalidityDate, t.stamp())
+		}
+		invalidityDate = formatTime(at)
+	}
+	m.Status = meter.StatusRevoked
+	m.Revocation = &meter.Revocation{Reason: why, RevokedAt: t.stamp(), InvalidityDate: invalidityDate, TxID: t.id}
+	m.UpdatedTx, m.UpdatedAt = t.id, t.stamp()
+	if err := t.writeMeter(m, meter.StatusActive); err != nil {
+		return nil, err
+	}
+	return m, emit(ctx, EventMeterRevoked, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion, Reason: string(why)})
+}
+
+// ReinstateMeter lifts a certificateHold (RFC 5280 removeFromCRL). Any other
+// revocation is final.
+func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, meterID string) (*meter.Meter, error) {
+	c, err := registrar(ctx, "reinstate meters")
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.GetMeter(ctx, meterID)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.owns(m, "reinstate"); err != nil {
+		return nil, err
+	}
+	if m.Status != meter.StatusRevoked || m.Revocation.Reason != meter.ReasonCertificateHold {
+		return nil, meter.Errorf(meter.CodeNotOnHold, "meter %s is not on certificateHold; only a hold can be lifted", m.ID)
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.Status, m.Revocation = meter.StatusActive, nil
+	m.UpdatedTx, m.UpdatedAt = t.id, t.stamp()
+	if err := t.writeMeter(m, meter.StatusRevoked); err != nil {
+		return nil, err
+	}
+	return m, emit(ctx, EventMeterReinstated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
+}
+
+// decodeStrict parses a JSON argument, refusing unknown fields and trailing data.
+func decodeStrict(s string, v any) error {
+	if len(s) > 16<<20 {
+		return meter.Errorf(meter.CodeTooLarge, "request is %d bytes, at most 16 MiB", len(s))
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return malformed("request is not valid JSON for this transaction: %v", err)
+	}
+	if dec.More() {
+		return malformed("request has data after its JSON value")
+	}
+	return nil
+}
+
+func decodeBase64(field, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, malformed("%s is not standard base64: %v", field, err)
+	}
+	return b, nil
+}
+
+// message is a refusal's text without its code.
+func message(err error) string {
+	var refusal *meter.Error
+	if errors.As(err, &refusal) {
+		return refusal.Message
+	}
+	return err.Error()
+}

@@ -1,0 +1,104 @@
+package meter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code is a stable, machine-readable reason for a refusal. Codes travel inside
+// chaincode error messages as "CODE: message", so every client (registry API,
+// CLI, explorer) can tell refusals apart without parsing prose.
+type Code string
+
+// The refusal codes. Their spelling is part of the public interface: never
+// rename one, only add.
+const (
+	CodeMalformed        Code = "MALFORMED"         // request cannot be parsed or a field is invalid
+	CodeTooLarge         Code = "TOO_LARGE"         // a field, payload or batch exceeds its limit
+	CodeUnsupportedKey   Code = "UNSUPPORTED_KEY"   // key is not ECDSA on P-256, P-384 or secp256k1
+	CodeInvalidKey       Code = "INVALID_KEY"       // key cannot be parsed or its point is not on the curve
+	CodeKeyInUse         Code = "KEY_IN_USE"        // the key is already bound to a meter
+	CodeMeterExists      Code = "METER_EXISTS"      // meter ID already registered
+	CodeMeterNotFound    Code = "METER_NOT_FOUND"   // meter ID not registered
+	CodeMeterRevoked     Code = "METER_REVOKED"     // meter's key is revoked
+	CodeNotOnHold        Code = "NOT_ON_HOLD"       // reinstatement asked for a meter that is not on certificateHold
+	CodeBadSignature     Code = "BAD_SIGNATURE"     // signature does not verify against the meter's key
+	CodeMeterMismatch    Code = "METER_MISMATCH"    // payload names another meter than the one submitted for
+	CodeReplay           Code = "REPLAY"            // sequence number not above the last accepted one
+	CodeImplausibleTime  Code = "IMPLAUSIBLE_TIME"  // meter time too far from the transaction time
+	CodeForbidden        Code = "FORBIDDEN"         // caller's role may not perform the transaction
+	CodeNotOwner         Code = "NOT_OWNER"         // meter belongs to another NMI
+	CodePreEnrolled      Code = "PRE_ENROLLED"      // meter ID already pre-enrolled
+	CodeIdentityMismatch Code = "IDENTITY_MISMATCH" // presented identity does not hash to the pre-enrolled value
+	CodeInternal         Code = "INTERNAL"          // ledger access failed; nothing was written
+)
+
+// Error is a refusal with a stable code and a message a person can act on.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+// Error renders the refusal as "CODE: message", the form that crosses the
+// chaincode boundary.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Is makes errors.Is(err, &Error{Code: c}) match any refusal with code c.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+}
+
+// Errorf builds a refusal with the given code.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of the first refusal in err's chain, or "" if there
+// is none.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// ParseError recovers a refusal from a message that crossed the chaincode
+// boundary, where it may have been wrapped by Fabric ("chaincode response 500,
+// CODE: message"). It reports false when the message carries no known code.
+func ParseError(msg string) (*Error, bool) {
+	// The first code in the message is the refusal's; a later one is part of
+	// its text (a quoted PEM type, say).
+	var found *Error
+	at := len(msg)
+	for _, code := range allCodes {
+		prefix := string(code) + ": "
+		for from := 0; from < at; {
+			i := strings.Index(msg[from:], prefix)
+			if i < 0 {
+				break
+			}
+			i += from
+			if i < at && (i == 0 || !isCodeChar(msg[i-1])) {
+				found, at = &Error{Code: code, Message: msg[i+len(prefix):]}, i
+				break
+			}
+			from = i + 1
+		}
+	}
+	return found, found != nil
+}
+
+func isCodeChar(c byte) bool { return c == '_' || (c >= 'A' && c <= 'Z') }
+
+var allCodes = []Code{
+	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
+	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
+	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeForbidden, CodeNotOwner,
+	CodePreEnrolled, CodeIdentityMismatch, CodeInternal,
+}

@@ -1,0 +1,281 @@
+package meter
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Limits on what a meter or data concentrator may submit.
+const (
+	MaxPayloadBytes    = 16 << 10 // a signed payload, ciphertext included
+	MaxCiphertextBytes = 12 << 10 // base64 text of the optional FE ciphertext
+	MaxBatch           = 1000     // measurements in one concentrator batch
+	MaxValueLen        = 32
+	MaxUnitLen         = 16
+)
+
+// Plausibility window of the meter's clock against the transaction time. The
+// meter's clock is evidence, never trusted alone: a reading from the future is
+// refused, and so is one older than a concentrator could plausibly have held it.
+const (
+	MaxClockAhead = 10 * time.Minute
+	MaxAge        = 45 * 24 * time.Hour
+)
+
+// Measurement is the payload a meter signs: ECDSA over SHA-256 of the exact
+// JSON bytes, DER-encoded. The meter may order fields and space them as it
+// likes; what is verified and kept are the bytes it signed.
+//
+//	{"meterId":"PTB-0001","seq":42,"time":"2026-11-21T10:15:00Z","value":1234.5,"unit":"kWh"}
+type Measurement struct {
+	MeterID string `json:"meterId"`
+	// Seq strictly increases per meter; it is the replay guard.
+	Seq uint64 `json:"seq"`
+	// Time is the meter's clock, RFC 3339 with an offset.
+	Time string `json:"time"`
+	// Value is a decimal number without exponent, kept as its literal text.
+	Value string `json:"value"`
+	Unit  string `json:"unit"`
+	// Ciphertext is the optional functional-encryption ciphertext of the
+	// reading (base64), for privacy-preserving billing.
+	Ciphertext string `json:"ciphertext,omitempty"`
+}
+
+var (
+	seqRE     = regexp.MustCompile(`^[1-9][0-9]{0,19}$`)
+	decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
+	unitRE    = regexp.MustCompile(`^[A-Za-z0-9/_.%-]+$`)
+	base64RE  = regexp.MustCompile(`^[A-Za-z0-9+/]*={0,2}$`)
+)
+
+// MarshalJSON writes Value as a JSON number, the form meters send.
+func (m Measurement) MarshalJSON() ([]byte, error) {
+	if !decimalRE.MatchString(m.Value) {
+		return nil, Errorf(CodeMalformed, "value %q is not a decimal number", m.Value)
+	}
+	type plain struct {
+		MeterID    string          `json:"meterId"`
+		Seq        uint64          `json:"seq"`
+		Time       string          `json:"time"`
+		Value      json.RawMessage `json:"value"`
+		Unit       string          `json:"unit"`
+		Ciphertext string          `json:"ciphertext,omitempty"`
+	}
+	return json.Marshal(plain{m.MeterID, m.Seq, m.Time, json.RawMessage(m.Value), m.Unit, m.Ciphertext})
+}
+
+// Payload validates m and returns the bytes a meter signs.
+func (m Measurement) Payload() ([]byte, error) {
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// MeasuredAt returns the meter's timestamp.
+func (m Measurement) MeasuredAt() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.Time)
+	return t
+}
+
+// ParseMeasurement reads a signed payload strictly: one JSON object, no
+// duplicate or unknown fields, every field valid. It never panics on any input.
+func ParseMeasurement(payload []byte) (Measurement, error) {
+	var m Measurement
+	if len(payload) == 0 {
+		return m, Errorf(CodeMalformed, "payload is empty")
+	}
+	if len(payload) > MaxPayloadBytes {
+		return m, Errorf(CodeTooLarge, "payload is %d bytes, at most %d allowed", len(payload), MaxPayloadBytes)
+	}
+	if err := checkObject(payload); err != nil {
+		return m, err
+	}
+	var raw struct {
+		MeterID    *string          `json:"meterId"`
+		Seq        *json.RawMessage `json:"seq"`
+		Time       *string          `json:"time"`
+		Value      *json.RawMessage `json:"value"`
+		Unit       *string          `json:"unit"`
+		Ciphertext *string          `json:"ciphertext"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return m, Errorf(CodeMalformed, "payload: %v", err)
+	}
+	switch {
+	case raw.MeterID == nil:
+		return m, Errorf(CodeMalformed, "payload has no meterId")
+	case raw.Seq == nil:
+		return m, Errorf(CodeMalformed, "payload has no seq")
+	case raw.Time == nil:
+		return m, Errorf(CodeMalformed, "payload has no time")
+	case raw.Value == nil:
+		return m, Errorf(CodeMalformed, "payload has no value")
+	case raw.Unit == nil:
+		return m, Errorf(CodeMalformed, "payload has no unit")
+	}
+	if !seqRE.Match(*raw.Seq) {
+		return m, Errorf(CodeMalformed, "seq %s is not a positive integer", truncate(string(*raw.Seq)))
+	}
+	seq, err := strconv.ParseUint(string(*raw.Seq), 10, 64)
+	if err != nil {
+		return m, Errorf(CodeMalformed, "seq %s is out of range", truncate(string(*raw.Seq)))
+	}
+	m.Seq = seq
+	m.MeterID, m.Time, m.Value, m.Unit = *raw.MeterID, *raw.Time, string(*raw.Value), *raw.Unit
+	if raw.Ciphertext != nil {
+		m.Ciphertext = *raw.Ciphertext
+		if m.Ciphertext == "" {
+			return m, Errorf(CodeMalformed, "ciphertext is present but empty")
+		}
+	}
+	return m, m.validate()
+}
+
+func (m Measurement) validate() error {
+	if err := ValidateMeterID(m.MeterID); err != nil {
+		return err
+	}
+	if m.Seq == 0 {
+		return Errorf(CodeMalformed, "seq must be at least 1")
+	}
+	if _, err := ParseTime(m.Time); err != nil {
+		return err
+	}
+	if len(m.Value) > MaxValueLen || !decimalRE.MatchString(m.Value) {
+		return Errorf(CodeMalformed, "value %s is not a decimal number (digits, optional sign and fraction, no exponent, at most %d characters)", truncate(m.Value), MaxValueLen)
+	}
+	if m.Unit == "" || len(m.Unit) > MaxUnitLen || !unitRE.MatchString(m.Unit) {
+		return Errorf(CodeMalformed, "unit %q is invalid: 1 to %d characters of letters, digits and / _ . %% -", truncate(m.Unit), MaxUnitLen)
+	}
+	if len(m.Ciphertext) > MaxCiphertextBytes {
+		return Errorf(CodeTooLarge, "ciphertext is %d bytes, at most %d allowed", len(m.Ciphertext), MaxCiphertextBytes)
+	}
+	if !base64RE.MatchString(m.Ciphertext) || len(m.Ciphertext)%4 != 0 {
+		return Errorf(CodeMalformed, "ciphertext is not standard base64")
+	}
+	return nil
+}
+
+// CheckPlausible refuses a meter time ahead of the transaction time by more
+// than MaxClockAhead, or older than MaxAge.
+func (m Measurement) CheckPlausible(txTime time.Time) error {
+	t := m.MeasuredAt()
+	if t.After(txTime.Add(MaxClockAhead)) {
+		return Errorf(CodeImplausibleTime, "meter time %s is %s ahead of the transaction time %s (at most %s allowed)",
+			m.Time, t.Sub(txTime).Round(time.Second), txTime.UTC().Format(time.RFC3339), MaxClockAhead)
+	}
+	if t.Before(txTime.Add(-MaxAge)) {
+		return Errorf(CodeImplausibleTime, "meter time %s is older than %s before the transaction time %s",
+			m.Time, MaxAge, txTime.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ParseTime parses an RFC 3339 timestamp that carries an offset.
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, Errorf(CodeMalformed, "time %q is not RFC 3339 (for example 2026-11-21T10:15:00Z)", truncate(s))
+	}
+	if t.Year() < 2000 || t.Year() > 9999 {
+		return time.Time{}, Errorf(CodeMalformed, "time %q is out of range", truncate(s))
+	}
+	return t, nil
+}
+
+// checkObject makes sure the payload is exactly one JSON object whose keys are
+// unique: two parsers must never read two different measurements from one
+// signed payload.
+func checkObject(payload []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	tok, err := dec.Token()
+	if err != nil {
+		return Errorf(CodeMalformed, "payload is not JSON: %v", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return Errorf(CodeMalformed, "payload must be a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Errorf(CodeMalformed, "payload is not JSON: %v", err)
+		}
+		key, _ := tok.(string)
+		// encoding/json matches field names case-insensitively; a parser
+		// that does not would read "meterid" as another field.
+		if !payloadFields[key] {
+			return Errorf(CodeMalformed, "payload has unknown field %q (field names are case-sensitive)", truncate(key))
+		}
+		if seen[key] {
+			return Errorf(CodeMalformed, "payload repeats field %q", truncate(key))
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return Errorf(CodeMalformed, "payload is not JSON: %v", err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return Errorf(CodeMalformed, "payload is not JSON: %v", err)
+	}
+	// Anything but the end of input, invalid JSON included, is trailing data.
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(CodeMalformed, "payload has data after its JSON object")
+	}
+	return nil
+}
+
+// payloadFields are the exact field names of a signed payload.
+var payloadFields = map[string]bool{"meterId": true, "seq": true, "time": true, "value": true, "unit": true, "ciphertext": true}
+
+// SignedMeasurement is what a meter or concentrator delivers: the meter it
+// speaks for, the exact payload bytes and the meter's DER signature over them
+// (both base64 in JSON).
+type SignedMeasurement struct {
+	MeterID   string `json:"meterId"`
+	Payload   []byte `json:"payload"`
+	Signature []byte `json:"signature"`
+}
+
+// Sign builds a signed measurement with the meter's key.
+func Sign(key *PrivateKey, m Measurement) (SignedMeasurement, error) {
+	payload, err := m.Payload()
+	if err != nil {
+		return SignedMeasurement{}, err
+	}
+	sig, err := key.Sign(payload)
+	if err != nil {
+		return SignedMeasurement{}, err
+	}
+	return SignedMeasurement{MeterID: m.MeterID, Payload: payload, Signature: sig}, nil
+}
+
+// Open parses the payload, checks that it names the meter it was submitted
+// for and that the signature verifies against key. It does not judge replay,
+// revocation or time; the ledger does.
+func (s SignedMeasurement) Open(key *PublicKey) (Measurement, error) {
+	m, err := ParseMeasurement(s.Payload)
+	if err != nil {
+		return m, err
+	}
+	if m.MeterID != s.MeterID {
+		return m, Errorf(CodeMeterMismatch, "payload is signed for meter %q but was submitted for meter %q", m.MeterID, s.MeterID)
+	}
+	return m, key.Verify(s.Payload, s.Signature)
+}
+
+func truncate(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}

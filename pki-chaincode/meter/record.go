@@ -1,0 +1,290 @@
+package meter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"regexp"
+)
+
+// Status is a meter's key status.
+type Status string
+
+// Meter statuses. A meter on certificateHold is revoked until reinstated.
+const (
+	StatusActive  Status = "active"
+	StatusRevoked Status = "revoked"
+)
+
+// ParseStatus accepts "" (any), "active" or "revoked".
+func ParseStatus(s string) (Status, error) {
+	switch Status(s) {
+	case "", StatusActive, StatusRevoked:
+		return Status(s), nil
+	}
+	return "", Errorf(CodeMalformed, "status %q is unknown: use active or revoked", truncate(s))
+}
+
+// Reason is an RFC 5280 CRLReason name.
+type Reason string
+
+// Revocation reasons (RFC 5280 section 5.3.1) that apply to a meter key.
+const (
+	ReasonUnspecified          Reason = "unspecified"
+	ReasonKeyCompromise        Reason = "keyCompromise"
+	ReasonAffiliationChanged   Reason = "affiliationChanged"
+	ReasonSuperseded           Reason = "superseded"
+	ReasonCessationOfOperation Reason = "cessationOfOperation"
+	ReasonCertificateHold      Reason = "certificateHold"
+)
+
+// Reasons lists the accepted revocation reasons.
+var Reasons = []Reason{ReasonUnspecified, ReasonKeyCompromise, ReasonAffiliationChanged,
+	ReasonSuperseded, ReasonCessationOfOperation, ReasonCertificateHold}
+
+// ParseReason accepts one of Reasons.
+func ParseReason(s string) (Reason, error) {
+	for _, r := range Reasons {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", Errorf(CodeMalformed, "revocation reason %q is unknown: use one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold", truncate(s))
+}
+
+// Metadata identifies the instrument and its legally relevant software
+// (WELMEC 7.2 / OIML D31: software identifier and checksum).
+type Metadata struct {
+	Manufacturer     string `json:"manufacturer"`
+	Model            string `json:"model"`
+	SerialNumber     string `json:"serialNumber"`
+	SoftwareID       string `json:"softwareId"`
+	SoftwareChecksum string `json:"softwareChecksum"`
+}
+
+// MaxMetadataLen bounds each metadata field.
+const MaxMetadataLen = 128
+
+var checksumRE = regexp.MustCompile(`^[a-z0-9-]{2,16}:[0-9a-fA-F]{8,128}$`)
+
+// Validate checks that every field is present, printable and bounded, and that
+// the checksum names its algorithm ("sha256:<hex>", "crc32:<hex>").
+func (md Metadata) Validate() error {
+	fields := []struct{ name, value string }{
+		{"manufacturer", md.Manufacturer}, {"model", md.Model}, {"serialNumber", md.SerialNumber},
+		{"softwareId", md.SoftwareID}, {"softwareChecksum", md.SoftwareChecksum},
+	}
+	for _, f := range fields {
+		if f.value == "" {
+			return Errorf(CodeMalformed, "%s is required", f.name)
+		}
+		if len(f.value) > MaxMetadataLen {
+			return Errorf(CodeTooLarge, "%s is %d bytes, at most %d allowed", f.name, len(f.value), MaxMetadataLen)
+		}
+		if !printable(f.value) {
+			return Errorf(CodeMalformed, "%s contains control characters", f.name)
+		}
+	}
+	if !checksumRE.MatchString(md.SoftwareChecksum) {
+		return Errorf(CodeMalformed, "softwareChecksum %q must be <algorithm>:<hex>, for example sha256:9f86d081...", truncate(md.SoftwareChecksum))
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return false
+		}
+	}
+	return true
+}
+
+var meterIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// ValidateMeterID accepts 1 to 64 characters of letters, digits and . _ : -,
+// starting with a letter or digit.
+func ValidateMeterID(id string) error {
+	if !meterIDRE.MatchString(id) {
+		return Errorf(CodeMalformed, "meter ID %q is invalid: 1 to 64 characters of letters, digits and . _ : -, starting with a letter or digit", truncate(id))
+	}
+	return nil
+}
+
+// Registration is an NMI's request to bind a public key to a meter. The owning
+// NMI is the submitter's organisation, never a field.
+type Registration struct {
+	MeterID   string `json:"meterId"`
+	PublicKey string `json:"publicKey"`
+	Metadata
+	// Identity is the meter identity whose SHA-256 was pre-enrolled, if any.
+	Identity string `json:"identity,omitempty"`
+}
+
+// MaxIdentityLen bounds a pre-enrolment identity.
+const MaxIdentityLen = 256
+
+// Validate checks the request and returns its parsed key.
+func (r Registration) Validate() (*PublicKey, error) {
+	if err := ValidateMeterID(r.MeterID); err != nil {
+		return nil, err
+	}
+	if err := r.Metadata.Validate(); err != nil {
+		return nil, err
+	}
+	if len(r.Identity) > MaxIdentityLen {
+		return nil, Errorf(CodeTooLarge, "identity is %d bytes, at most %d allowed", len(r.Identity), MaxIdentityLen)
+	}
+	return ParsePublicKeyPEM(r.PublicKey)
+}
+
+// IdentityHash is the hex SHA-256 of a meter identity, the value an NMI may
+// pre-enrol before the meter is registered (BC-AMI hashed identity).
+func IdentityHash(identity string) string {
+	sum := sha256.Sum256([]byte(identity))
+	return hex.EncodeToString(sum[:])
+}
+
+var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ValidateHash accepts a lowercase hex SHA-256.
+func ValidateHash(h string) error {
+	if !hashRE.MatchString(h) {
+		return Errorf(CodeMalformed, "identity hash must be 64 lowercase hex characters (SHA-256)")
+	}
+	return nil
+}
+
+// Revocation records why and when a meter's key stopped being trusted.
+type Revocation struct {
+	Reason Reason `json:"reason"`
+	// RevokedAt is the transaction time of the revocation.
+	RevokedAt string `json:"revokedAt"`
+	// InvalidityDate is when the key is known or suspected to have become
+	// invalid (RFC 5280 invalidityDate), if the NMI stated it.
+	InvalidityDate string `json:"invalidityDate,omitempty" metadata:",optional"`
+	TxID           string `json:"txId"`
+}
+
+// Meter is the ledger's record of a meter: the key that is its certificate,
+// who owns it and its status.
+type Meter struct {
+	ID          string `json:"meterId"`
+	NMI         string `json:"nmi"`
+	PublicKey   string `json:"publicKey"`
+	Curve       Curve  `json:"curve"`
+	Fingerprint string `json:"fingerprint"`
+	KeyVersion  int    `json:"keyVersion"`
+	Status      Status `json:"status"`
+	Metadata    `json:"metadata"`
+	Revocation  *Revocation `json:"revocation,omitempty" metadata:",optional"`
+	// IdentityHash is set when the meter was pre-enrolled.
+	IdentityHash string `json:"identityHash,omitempty" metadata:",optional"`
+	RegisteredTx string `json:"registeredTx"`
+	RegisteredAt string `json:"registeredAt"`
+	UpdatedTx    string `json:"updatedTx"`
+	UpdatedAt    string `json:"updatedAt"`
+}
+
+// KeyVersion is one key a meter has held. Versions are never overwritten: a
+// rotation adds one, and the previous version stops verifying new
+// measurements from the rotation's time on.
+type KeyVersion struct {
+	MeterID     string `json:"meterId"`
+	Version     int    `json:"version"`
+	PublicKey   string `json:"publicKey"`
+	Curve       Curve  `json:"curve"`
+	Fingerprint string `json:"fingerprint"`
+	ValidFrom   string `json:"validFrom"`
+	TxID        string `json:"txId"`
+	// ProofSignature is the previous key's signature over the rotation
+	// statement (base64), absent for the first version.
+	ProofSignature string `json:"proofSignature,omitempty" metadata:",optional"`
+}
+
+// RotationStatement is what the meter signs with its current key to prove
+// possession when its key is rotated to newKey as version newVersion.
+func RotationStatement(meterID string, newVersion int, newKey *PublicKey) []byte {
+	b, _ := json.Marshal(struct {
+		Type        string `json:"type"`
+		MeterID     string `json:"meterId"`
+		KeyVersion  int    `json:"keyVersion"`
+		Fingerprint string `json:"publicKeySha256"`
+	}{"keyRotation", meterID, newVersion, newKey.Fingerprint()})
+	return b
+}
+
+// PreEnrolment is an NMI's advance notice of a meter: the hash of its identity.
+type PreEnrolment struct {
+	MeterID      string `json:"meterId"`
+	NMI          string `json:"nmi"`
+	IdentityHash string `json:"identityHash"`
+	TxID         string `json:"txId"`
+	At           string `json:"at"`
+}
+
+// MeasurementRecord is an accepted measurement as kept on the ledger: the
+// exact signed bytes, the signature and the key version that verified them.
+type MeasurementRecord struct {
+	MeterID     string `json:"meterId"`
+	Seq         uint64 `json:"seq"`
+	Time        string `json:"time"`
+	Value       string `json:"value"`
+	Unit        string `json:"unit"`
+	Ciphertext  string `json:"ciphertext,omitempty" metadata:",optional"`
+	Payload     string `json:"payload"`   // base64 of the signed bytes
+	Signature   string `json:"signature"` // base64 DER
+	KeyVersion  int    `json:"keyVersion"`
+	Fingerprint string `json:"fingerprint"`
+	TxID        string `json:"txId"`
+	AcceptedAt  string `json:"acceptedAt"`
+}
+
+// Rejection is a refused measurement from a concentrator batch, kept as
+// evidence.
+type Rejection struct {
+	MeterID     string `json:"meterId"`
+	Seq         uint64 `json:"seq,omitempty" metadata:",optional"`
+	Code        Code   `json:"code"`
+	Reason      string `json:"reason"`
+	PayloadHash string `json:"payloadSha256"`
+	TxID        string `json:"txId"`
+	Index       int    `json:"index"`
+	RejectedAt  string `json:"rejectedAt"`
+}
+
+// Outcome of one item of a concentrator batch.
+const (
+	OutcomeAccepted = "accepted"
+	OutcomeRejected = "rejected"
+)
+
+// ItemResult is the outcome of one item of a batch.
+type ItemResult struct {
+	Index   int    `json:"index"`
+	MeterID string `json:"meterId"`
+	Seq     uint64 `json:"seq,omitempty" metadata:",optional"`
+	Outcome string `json:"outcome"`
+	// KeyVersion is the key version that verified an accepted item.
+	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
+	Code       Code   `json:"code,omitempty" metadata:",optional"`
+	Reason     string `json:"reason,omitempty" metadata:",optional"`
+}
+
+// BatchResult lists every item's outcome.
+type BatchResult struct {
+	TxID     string       `json:"txId"`
+	Accepted int          `json:"accepted"`
+	Rejected int          `json:"rejected"`
+	Items    []ItemResult `json:"items"`
+}
+
+// Verification answers whether a signed measurement would be accepted now.
+type Verification struct {
+	Valid      bool   `json:"valid"`
+	MeterID    string `json:"meterId"`
+	Seq        uint64 `json:"seq,omitempty" metadata:",optional"`
+	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
+	Code       Code   `json:"code,omitempty" metadata:",optional"`
+	Reason     string `json:"reason,omitempty" metadata:",optional"`
+}
