@@ -49,6 +49,9 @@ func (l Layout) writePeerConfig(t *topology.Topology, n *topology.NMI) error {
 		{"operations.tls.enabled", true},
 		{"operations.tls.cert.file", filepath.Join(node, "tls", "cert.pem")},
 		{"operations.tls.key.file", filepath.Join(node, "tls", "key.pem")},
+		// /healthz stays open; /metrics and /logspec want a client
+		// certificate from the NMI's own TLS CA.
+		{"operations.tls.clientRootCAs.files", []string{tlsca}},
 		{"metrics.provider", "prometheus"},
 	})
 	if err != nil {
@@ -88,6 +91,7 @@ func (l Layout) writeOrdererConfig(n *topology.NMI) error {
 		{"Operations.TLS.Enabled", true},
 		{"Operations.TLS.Certificate", cert},
 		{"Operations.TLS.PrivateKey", key},
+		{"Operations.TLS.ClientRootCAs", []string{tlsca}},
 		{"Metrics.Provider", "prometheus"},
 		// The channel participation API: mutual TLS, only this NMI's
 		// TLS-CA-issued clients (its admin) may call it.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/inter-nmi/pki/network/topology"
@@ -18,31 +20,46 @@ import (
 
 // healthz asks a node's operations endpoint whether it is healthy.
 func healthz(ctx context.Context, address, tlsRootCert string) error {
+	status, body, err := opsGet(ctx, address, "/healthz", tlsRootCert, "")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("%d: %s", status, body)
+	}
+	return nil
+}
+
+// opsGet reads a path of a node's operations endpoint; with clientDir (a
+// directory with cert.pem and key.pem) it presents that client certificate,
+// which /metrics requires.
+func opsGet(ctx context.Context, address, path, tlsRootCert, clientDir string) (int, []byte, error) {
 	pem, err := os.ReadFile(tlsRootCert)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	c := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	cfg := &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
+	cfg.RootCAs.AppendCertsFromPEM(pem)
+	if clientDir != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(clientDir, "cert.pem"), filepath.Join(clientDir, "key.pem"))
+		if err != nil {
+			return 0, nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
 	}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
 	defer c.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+address+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+address+path, nil)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, body)
-	}
-	return nil
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, body, err
 }
 
 // tlsReachable checks that a TLS server completes a handshake, presenting
@@ -168,4 +185,42 @@ func (l Layout) health(ctx context.Context, proc, role, nmi, addr string, check 
 	}
 	h.Healthy = true
 	return h
+}
+
+// Leader asks the running orderers which consenter currently leads the BFT
+// ordering service and returns the NMI that runs it.
+func (nw *Network) Leader(ctx context.Context) (string, error) {
+	orderers := nw.Topology.Orderers()
+	var errs []error
+	for _, n := range orderers {
+		if _, ok := nw.running(ordererProc(n)); !ok {
+			continue
+		}
+		id, err := nw.leaderSeenBy(ctx, n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			continue
+		}
+		if id < 1 || id > len(orderers) {
+			return "", fmt.Errorf("%s reports leader %d, not a consenter ID", n.Name, id)
+		}
+		return orderers[id-1].Name, nil
+	}
+	return "", fmt.Errorf("no orderer reports a leader: %w", errors.Join(errs...))
+}
+
+// leaderSeenBy reads consensus_BFT_leader_id from an orderer's metrics, which
+// the operations endpoint serves to the NMI's own TLS clients.
+func (l Layout) leaderSeenBy(ctx context.Context, n *topology.NMI) (int, error) {
+	status, body, err := opsGet(ctx, n.OrdererOperationsAddress(), "/metrics", l.tlsCA(n), filepath.Join(l.user(n, UserAdmin), "tls"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "consensus_BFT_leader_id{") {
+			fields := strings.Fields(line)
+			return strconv.Atoi(fields[len(fields)-1])
+		}
+	}
+	return 0, fmt.Errorf("no consensus_BFT_leader_id in its metrics (status %d)", status)
 }

@@ -176,7 +176,7 @@ type Meter struct {
 	Fingerprint string `json:"fingerprint"`
 	KeyVersion  int    `json:"keyVersion"`
 	Status      Status `json:"status"`
-	Metadata    `json:"metadata"`
+	Metadata    Metadata    `json:"metadata"`
 	Revocation  *Revocation `json:"revocation,omitempty" metadata:",optional"`
 	// IdentityHash is set when the meter was pre-enrolled.
 	IdentityHash string `json:"identityHash,omitempty" metadata:",optional"`
