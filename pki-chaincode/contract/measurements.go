@@ -316,6 +316,11 @@ func pageRange(ctx contractapi.TransactionContextInterface, start, end string, p
 	if err != nil {
 		return "", err
 	}
+	// The peer starts the range at the bookmark, whatever it is: one from
+	// outside [start, end) would list another range.
+	if bookmark != "" && (bookmark < start || bookmark >= end) {
+		return "", malformed("bookmark %q does not belong to this listing", bookmark)
+	}
 	it, meta, err := ctx.GetStub().GetStateByRangeWithPagination(start, end, size, bookmark)
 	if err != nil {
 		return "", malformed("cannot read from bookmark %q: %v", bookmark, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -285,7 +286,8 @@ type MeterPage struct {
 var mspIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ListMeters lists meters, optionally only those of one NMI (MSP ID) and/or
-// one status, in meter-ID order, pageSize at a time (default 100, at most 1000).
+// one status, pageSize at a time (default 100, at most 1000). The order is
+// by meter ID; filtered by NMI alone, active meters come before revoked ones.
 func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, status string, pageSize int32, bookmark string) (*MeterPage, error) {
 	st, err := meter.ParseStatus(status)
 	if err != nil {
@@ -309,7 +311,12 @@ func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, 
 	out := &MeterPage{Meters: []*meter.Meter{}}
 	out.Bookmark, err = pageRange(ctx, prefix, prefix+rangeEnd, pageSize, bookmark, func(b []byte) error {
 		if indexed {
-			m, err := loadMeter(ctx, string(b))
+			// An index entry's value is the meter ID as a JSON string.
+			var id string
+			if err := json.Unmarshal(b, &id); err != nil {
+				return err
+			}
+			m, err := loadMeter(ctx, id)
 			out.Meters = append(out.Meters, m)
 			return err
 		}
@@ -536,7 +543,8 @@ func decodeStrict(s string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return malformed("request is not valid JSON for this transaction: %v", err)
 	}
-	if dec.More() {
+	// More() misses a stray '}' or ']'; anything but the end of input is trailing data.
+	if _, err := dec.Token(); err != io.EOF {
 		return malformed("request has data after its JSON value")
 	}
 	return nil

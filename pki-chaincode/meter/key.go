@@ -116,7 +116,13 @@ func ParsePublicKeyDER(der []byte) (*PublicKey, error) {
 		return nil, Errorf(CodeInvalidKey, "ECDSA key parameters are not a named curve")
 	}
 	if curveOID.Equal(oidSecp256k1) {
-		pub, err := secp256k1.ParsePubKey(spki.PublicKey.RightAlign())
+		point := spki.PublicKey.RightAlign()
+		// Only the uncompressed form, as for the NIST curves: the fingerprint
+		// is over the DER the meter maker holds, so it must not be re-encoded.
+		if len(point) != 65 || point[0] != 4 {
+			return nil, Errorf(CodeInvalidKey, "secp256k1 point must be uncompressed (65 bytes starting with 04)")
+		}
+		pub, err := secp256k1.ParsePubKey(point)
 		if err != nil {
 			return nil, Errorf(CodeInvalidKey, "secp256k1 point is invalid: %v", err)
 		}
@@ -295,11 +301,16 @@ func (k *PrivateKey) PEM() (string, error) {
 // ParsePrivateKeyPEM reads a PKCS#8 ("PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY")
 // PEM block, as openssl writes them, on an accepted curve.
 func ParsePrivateKeyPEM(text string) (*PrivateKey, error) {
-	block, _ := pem.Decode([]byte(text))
+	block, rest := pem.Decode([]byte(text))
+	// openssl ecparam -genkey writes the curve's parameters first.
+	for block != nil && block.Type == "EC PARAMETERS" {
+		block, rest = pem.Decode(rest)
+	}
 	if block == nil {
 		return nil, Errorf(CodeInvalidKey, "private key is not PEM")
 	}
 	var sec1 []byte
+	var curveOID asn1.ObjectIdentifier // from PKCS#8, where SEC 1 may omit it
 	switch block.Type {
 	case "PRIVATE KEY":
 		var p8 struct {
@@ -310,7 +321,6 @@ func ParsePrivateKeyPEM(text string) (*PrivateKey, error) {
 		if _, err := asn1.Unmarshal(block.Bytes, &p8); err != nil {
 			return nil, Errorf(CodeInvalidKey, "private key is not PKCS#8: %v", err)
 		}
-		var curveOID asn1.ObjectIdentifier
 		_, _ = asn1.Unmarshal(p8.Algorithm.Parameters.FullBytes, &curveOID)
 		if !curveOID.Equal(oidSecp256k1) {
 			k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
@@ -338,7 +348,13 @@ func ParsePrivateKeyPEM(text string) (*PrivateKey, error) {
 	if _, err := asn1.Unmarshal(sec1, &ec); err != nil {
 		return nil, Errorf(CodeInvalidKey, "private key is not SEC 1: %v", err)
 	}
-	if ec.Curve == nil || ec.Curve.Equal(oidSecp256k1) {
+	if ec.Curve == nil {
+		ec.Curve = curveOID
+	}
+	if ec.Curve == nil {
+		return nil, Errorf(CodeInvalidKey, "SEC 1 private key names no curve")
+	}
+	if ec.Curve.Equal(oidSecp256k1) {
 		if len(ec.PrivateKey) != 32 {
 			return nil, Errorf(CodeInvalidKey, "secp256k1 private key must be 32 bytes")
 		}

@@ -169,13 +169,13 @@ type Revocation struct {
 // Meter is the ledger's record of a meter: the key that is its certificate,
 // who owns it and its status.
 type Meter struct {
-	ID          string `json:"meterId"`
-	NMI         string `json:"nmi"`
-	PublicKey   string `json:"publicKey"`
-	Curve       Curve  `json:"curve"`
-	Fingerprint string `json:"fingerprint"`
-	KeyVersion  int    `json:"keyVersion"`
-	Status      Status `json:"status"`
+	ID          string      `json:"meterId"`
+	NMI         string      `json:"nmi"`
+	PublicKey   string      `json:"publicKey"`
+	Curve       Curve       `json:"curve"`
+	Fingerprint string      `json:"fingerprint"`
+	KeyVersion  int         `json:"keyVersion"`
+	Status      Status      `json:"status"`
 	Metadata    Metadata    `json:"metadata"`
 	Revocation  *Revocation `json:"revocation,omitempty" metadata:",optional"`
 	// IdentityHash is set when the meter was pre-enrolled.

@@ -1,0 +1,80 @@
+package contract_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// BenchmarkSubmitMeasurement is one signed P-256 measurement verified and
+// stored through the contract per op: one transaction with its client
+// identity, the meter's record and replay guard read, two writes and the event.
+func BenchmarkSubmitMeasurement(b *testing.B) {
+	w := newWorld(b)
+	key := privateKey(b, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(b, "p256"))
+	// Signing is the meter's work, not the chaincode's: done before the timer.
+	items := make([]meter.SignedMeasurement, b.N)
+	for i := range items {
+		items[i] = reading(b, key, "PTB-0001", uint64(i+1), readingTime)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		res, _, err := run(w, w.ingest, w.submit(items[i]))
+		if err != nil {
+			b.Fatalf("measurement %d: %v", i, err)
+		}
+		if res.Outcome != meter.OutcomeAccepted {
+			b.Fatalf("measurement %d: %+v", i, res)
+		}
+	}
+}
+
+// BenchmarkSubmitMeasurements1000 is a data concentrator's batch of 1,000
+// measurements, 10 from each of 100 P-256 meters, per op.
+func BenchmarkSubmitMeasurements1000(b *testing.B) {
+	const meters, perMeter = 100, 10
+	w := newWorld(b)
+	keys := make([]*meter.PrivateKey, meters)
+	regs := make([]meter.Registration, meters)
+	for i := range keys {
+		k, err := meter.GenerateKey(meter.P256)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys[i] = k
+		regs[i] = registration(fmt.Sprintf("PTB-%04d", i), k.Public().PEM())
+	}
+	req := mustJSON(b, regs)
+	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (any, error) {
+		return w.cc.RegisterMeters(ctx, req)
+	})
+	batches := make([]string, b.N)
+	for n := range batches {
+		items := make([]meter.SignedMeasurement, 0, meters*perMeter)
+		for j := range perMeter {
+			for i, k := range keys {
+				items = append(items, reading(b, k, fmt.Sprintf("PTB-%04d", i), uint64(n*perMeter+j+1), readingTime))
+			}
+		}
+		batches[n] = mustJSON(b, items)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := range b.N {
+		res, _, err := run(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+			return w.cc.SubmitMeasurements(ctx, batches[n])
+		})
+		if err != nil {
+			b.Fatalf("batch %d: %v", n, err)
+		}
+		if res.Accepted != meters*perMeter {
+			b.Fatalf("batch %d: %d accepted", n, res.Accepted)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(meters*perMeter), "ns/measurement")
+}
