@@ -179,7 +179,11 @@ func execute(ctx context.Context, nw *consortium.Network, argv []string, out io.
 	if _, err := nw.Down(ctx, true); err != nil {
 		return 1, fmt.Errorf("clear previous run: %w", err)
 	}
+	failed := true
 	defer func() {
+		if failed {
+			keepLogs(nw, out)
+		}
 		if _, err := nw.Down(context.Background(), true); err != nil {
 			fmt.Fprintln(os.Stderr, "consortium: take down:", err)
 		}
@@ -191,9 +195,23 @@ func execute(ctx context.Context, nw *consortium.Network, argv []string, out io.
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), EnvNetwork+"="+nw.Root)
 	err := cmd.Run()
+	failed = err != nil
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		return exit.ExitCode(), nil
 	}
 	return 0, err
+}
+
+// keepLogs saves the nodes' logs of a failed run beside the run directory,
+// which is about to be wiped.
+func keepLogs(nw *consortium.Network, out io.Writer) {
+	src := filepath.Dir(nw.LogFile("x"))
+	dst := nw.Root + "-logs"
+	_ = os.RemoveAll(dst)
+	if err := os.Rename(src, dst); err != nil {
+		fmt.Fprintln(os.Stderr, "consortium: keep logs:", err)
+		return
+	}
+	fmt.Fprintf(out, "The run failed; the nodes' logs are kept in %s\n", dst)
 }
