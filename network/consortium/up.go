@@ -59,6 +59,11 @@ func (nw *Network) Up(ctx context.Context) error {
 			return fmt.Errorf("%s is missing in %s: build it first (make bin)", tool, nw.Bin)
 		}
 	}
+	for _, script := range []string{"detect", "build", "release"} {
+		if info, err := os.Stat(filepath.Join(nw.Builder, "bin", script)); err != nil || info.Mode()&0o111 == 0 {
+			return fmt.Errorf("external builder %s/bin/%s is missing or not executable", nw.Builder, script)
+		}
+	}
 	steps := []struct {
 		name string
 		f    func() error
