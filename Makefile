@@ -80,7 +80,7 @@ unit:
 .PHONY: e2e
 e2e: bin
 	$(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
-		$(GO) test -tags e2e -count=1 -p 1 -timeout 20m ./network/e2e/...
+		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m ./network/e2e/...
 
 .PHONY: bench
 bench:
