@@ -342,11 +342,11 @@ func targz(files map[string][]byte) ([]byte, error) {
 
 func (nw *Network) startChaincode(ctx context.Context) error {
 	for i := range nw.Topology.NMIs {
-		if err := nw.StartChaincode(ctx, nw.Topology.NMIs[i].Name); err != nil {
+		if err := nw.launchChaincode(&nw.Topology.NMIs[i]); err != nil {
 			return err
 		}
 	}
-	return nil
+	return nw.forEach(ctx, nw.awaitChaincode)
 }
 
 // StartChaincode starts an NMI's chaincode server (if not running) and waits
@@ -356,22 +356,30 @@ func (nw *Network) StartChaincode(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := nw.launchChaincode(n); err != nil {
+		return err
+	}
+	return nw.awaitChaincode(ctx, n)
+}
+
+func (nw *Network) launchChaincode(n *topology.NMI) error {
 	_, id, err := nw.chaincodePackage(n)
 	if err != nil {
 		return err
 	}
 	server := filepath.Join(nw.chaincodeDir(n), "server")
-	proc := chaincodeProc(n)
-	if _, err := nw.start(process{name: proc, bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), env: []string{
+	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), env: []string{
 		"CHAINCODE_ID=" + id,
 		"CHAINCODE_SERVER_ADDRESS=" + n.ChaincodeAddress(),
 		"CHAINCODE_TLS_CERT=" + filepath.Join(server, "cert.pem"),
 		"CHAINCODE_TLS_KEY=" + filepath.Join(server, "key.pem"),
 		"CHAINCODE_CLIENT_CA_CERT=" + nw.tlsCA(n),
-	}}); err != nil {
-		return err
-	}
-	return nw.waitFor(ctx, proc, nodeStartTimeout, func(ctx context.Context) error {
+	}})
+	return err
+}
+
+func (nw *Network) awaitChaincode(ctx context.Context, n *topology.NMI) error {
+	return nw.waitFor(ctx, chaincodeProc(n), nodeStartTimeout, func(ctx context.Context) error {
 		return nw.chaincodeReachable(ctx, n)
 	})
 }
