@@ -17,6 +17,8 @@ TEST_RUN  ?= .run-test
 # The test consortium runs beside a `make up` one, every port shifted.
 TEST_PORT_OFFSET ?= 10000
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
 FABRIC_TOOLS := network/tools
 FABRIC_STAMP := $(BIN)/.fabric-$(shell sed -n 's/.*hyperledger\/fabric \(v[^ ]*\).*/\1/p' $(FABRIC_TOOLS)/go.mod)
 FABRIC_CMDS  := peer orderer configtxgen osnadmin configtxlator
@@ -70,6 +72,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./network/e2e/...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./network/e2e/...
 
 .PHONY: unit
 unit:
