@@ -70,19 +70,25 @@ func (l Layout) start(p process) (bool, error) {
 // running reports the PID of a process the consortium started, if it is
 // still that same process.
 func (l Layout) running(name string) (int, bool) {
+	pid, bin, ok := l.record(name)
+	return pid, ok && isProcess(pid, bin)
+}
+
+// record reads a PID file: the PID and the binary it was started as.
+func (l Layout) record(name string) (int, string, bool) {
 	b, err := os.ReadFile(l.pidFile(name))
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
 	lines := strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)
 	if len(lines) != 2 {
-		return 0, false
+		return 0, "", false
 	}
 	pid, err := strconv.Atoi(lines[0])
 	if err != nil || pid <= 0 {
-		return 0, false
+		return 0, "", false
 	}
-	return pid, isProcess(pid, lines[1])
+	return pid, lines[1], true
 }
 
 // isProcess checks that pid is alive and runs bin (not a zombie, not a
@@ -109,13 +115,11 @@ func isProcess(pid int, bin string) bool {
 
 // stop ends a process: SIGTERM, then SIGKILL if it has not exited within grace.
 func (l Layout) stop(ctx context.Context, name string, grace time.Duration) (bool, error) {
-	pid, ok := l.running(name)
+	pid, bin, ok := l.record(name)
 	defer os.Remove(l.pidFile(name))
-	if !ok {
+	if !ok || !isProcess(pid, bin) {
 		return false, nil
 	}
-	b, _ := os.ReadFile(l.pidFile(name))
-	bin := strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)[1]
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return false, fmt.Errorf("stop %s (pid %d): %w", name, pid, err)
 	}

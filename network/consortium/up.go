@@ -71,7 +71,7 @@ func (nw *Network) Up(ctx context.Context) error {
 		{"run directory " + nw.Root, nw.Prepare},
 		{"ports free", nw.checkPorts},
 		{"crypto material, each NMI on its own side", nw.crypto},
-		{"channel genesis block (configtxgen)", nw.genesis},
+		{"channel genesis block (configtxgen)", func() error { return nw.genesis(ctx) }},
 		{"node configuration", nw.configure},
 		{"orderers started and healthy", func() error { return nw.startOrderers(ctx) }},
 		{"orderers joined to " + t.Channel + " (osnadmin)", func() error { return nw.joinOrderers(ctx) }},
@@ -100,7 +100,7 @@ func (nw *Network) crypto() error {
 	return nw.writeProfile(nw.Topology)
 }
 
-func (nw *Network) genesis() error {
+func (nw *Network) genesis(ctx context.Context) error {
 	block := nw.GenesisBlock(nw.Topology.Channel)
 	if _, err := os.Stat(block); err == nil {
 		return nil
@@ -109,7 +109,7 @@ func (nw *Network) genesis() error {
 	if err != nil {
 		return err
 	}
-	_, err = nw.run(context.Background(), []string{"FABRIC_CFG_PATH=" + dir}, "configtxgen",
+	_, err = nw.run(ctx, []string{"FABRIC_CFG_PATH=" + dir}, "configtxgen",
 		"-profile", "Metrology", "-channelID", nw.Topology.Channel, "-outputBlock", block)
 	return err
 }
