@@ -20,15 +20,15 @@ func (l Layout) claimRoot() error {
 	return os.WriteFile(filepath.Join(l.Root, marker), []byte("created by the consortium tool; safe to delete with make down CLEAN=1\n"), 0o644)
 }
 
-// Down stops every process this run directory recorded, chaincode servers
-// first and orderers last, and with clean also deletes the run directory:
+// Down stops every process this run directory recorded, registries first
+// and orderers last, and with clean also deletes the run directory:
 // crypto material, ledgers and logs.
 func (l Layout) Down(ctx context.Context, clean bool) ([]string, error) {
 	var stopped []string
 	var errs []error
-	order := map[string]int{"chaincode": 0, "peer": 1, "orderer": 2}
+	order := map[string]int{"registry": 0, "chaincode": 1, "peer": 2, "orderer": 3}
 	names := l.processNames()
-	for pass := 0; pass < 3; pass++ {
+	for pass := 0; pass < len(order); pass++ {
 		for _, name := range names {
 			if order[suffix(name)] != pass {
 				continue

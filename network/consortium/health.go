@@ -20,7 +20,7 @@ import (
 
 // healthz asks a node's operations endpoint whether it is healthy.
 func healthz(ctx context.Context, address, tlsRootCert string) error {
-	status, body, err := opsGet(ctx, address, "/healthz", tlsRootCert, "")
+	status, body, err := httpsGet(ctx, address, "/healthz", tlsRootCert, "")
 	if err != nil {
 		return err
 	}
@@ -30,10 +30,10 @@ func healthz(ctx context.Context, address, tlsRootCert string) error {
 	return nil
 }
 
-// opsGet reads a path of a node's operations endpoint; with clientDir (a
+// httpsGet reads a path of a node's HTTPS endpoint (operations, registry); with clientDir (a
 // directory with cert.pem and key.pem) it presents that client certificate,
 // which /metrics requires.
-func opsGet(ctx context.Context, address, path, tlsRootCert, clientDir string) (int, []byte, error) {
+func httpsGet(ctx context.Context, address, path, tlsRootCert, clientDir string) (int, []byte, error) {
 	pem, err := os.ReadFile(tlsRootCert)
 	if err != nil {
 		return 0, nil, err
@@ -146,6 +146,9 @@ func (l Layout) Status(ctx context.Context, t *topology.Topology) []Health {
 		out = append(out, l.health(ctx, chaincodeProc(n), "chaincode", n.Name, n.ChaincodeAddress(), func(ctx context.Context) error {
 			return l.chaincodeReachable(ctx, n)
 		}))
+		out = append(out, l.health(ctx, registryProc(n), "registry", n.Name, RegistryURL(n), func(ctx context.Context) error {
+			return l.registryReady(ctx, n)
+		}))
 	}
 	return out
 }
@@ -212,7 +215,7 @@ func (nw *Network) Leader(ctx context.Context) (string, error) {
 // leaderSeenBy reads consensus_BFT_leader_id from an orderer's metrics, which
 // the operations endpoint serves to the NMI's own TLS clients.
 func (l Layout) leaderSeenBy(ctx context.Context, n *topology.NMI) (int, error) {
-	status, body, err := opsGet(ctx, n.OrdererOperationsAddress(), "/metrics", l.tlsCA(n), filepath.Join(l.user(n, UserAdmin), "tls"))
+	status, body, err := httpsGet(ctx, n.OrdererOperationsAddress(), "/metrics", l.tlsCA(n), filepath.Join(l.user(n, UserAdmin), "tls"))
 	if err != nil {
 		return 0, err
 	}

@@ -49,6 +49,14 @@ func (l Layout) CryptoDir(n *topology.NMI) string { return filepath.Join(l.nmiDi
 func (l Layout) peerDir(n *topology.NMI) string      { return filepath.Join(l.nmiDir(n), "peer") }
 func (l Layout) ordererDir(n *topology.NMI) string   { return filepath.Join(l.nmiDir(n), "orderer") }
 func (l Layout) chaincodeDir(n *topology.NMI) string { return filepath.Join(l.nmiDir(n), "chaincode") }
+func (l Layout) registryDir(n *topology.NMI) string  { return filepath.Join(l.nmiDir(n), "registry") }
+
+// CredentialsDir holds the NMI's registry tokens made for local use, one file
+// per role (operator.token, ingest.token, auditor.token), readable only by
+// their owner.
+func (l Layout) CredentialsDir(n *topology.NMI) string {
+	return filepath.Join(l.Root, "credentials", strings.ToLower(n.Name))
+}
 
 // exchangeDir holds what an NMI shares with the consortium: its public MSP and
 // its orderer's public certificates. Nothing private is ever copied here.
@@ -87,6 +95,10 @@ func (l Layout) tlsCA(n *topology.NMI) string {
 	return filepath.Join(l.CryptoDir(n), "tlsca", "cert.pem")
 }
 
+// TLSCACert is the NMI's TLS root: its peer, orderer, operations endpoints
+// and registry present certificates from it.
+func (l Layout) TLSCACert(n *topology.NMI) string { return l.tlsCA(n) }
+
 // exchanged TLS root of another NMI, as every NMI can read it.
 func (l Layout) exchangedTLSCA(n *topology.NMI) string {
 	return filepath.Join(l.exchangeDir(n), "msp", "tlscacerts", "tlsca.pem")
@@ -96,6 +108,7 @@ func (l Layout) exchangedTLSCA(n *topology.NMI) string {
 func peerProc(n *topology.NMI) string      { return strings.ToLower(n.Name) + "-peer" }
 func ordererProc(n *topology.NMI) string   { return strings.ToLower(n.Name) + "-orderer" }
 func chaincodeProc(n *topology.NMI) string { return strings.ToLower(n.Name) + "-chaincode" }
+func registryProc(n *topology.NMI) string  { return strings.ToLower(n.Name) + "-registry" }
 
 // identities each NMI enrols besides its nodes.
 var users = []msp.Identity{

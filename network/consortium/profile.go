@@ -27,9 +27,12 @@ type NMIProfile struct {
 	// PeerOperations is the peer's operations endpoint (/healthz, /metrics).
 	PeerOperations string `json:"peerOperations"`
 	// Users maps a user name (Admin, registrar, auditor, ingest) to its identity.
-	Users    map[string]gateway.Identity `json:"users"`
-	Orderer  *OrdererProfile             `json:"orderer,omitempty"`
-	Registry string                      `json:"registry"`
+	Users   map[string]gateway.Identity `json:"users"`
+	Orderer *OrdererProfile             `json:"orderer,omitempty"`
+	// Registry is the NMI's registry API (HTTPS, its certificate from
+	// TLSRootCert) and Tokens the files of its credentials, by role.
+	Registry string            `json:"registry"`
+	Tokens   map[string]string `json:"tokens"`
 	// TLSRootCert is the NMI's TLS CA, which its operations endpoints use too.
 	TLSRootCert string `json:"tlsRootCert"`
 }
@@ -84,7 +87,8 @@ func (l Layout) profile(t *topology.Topology) *Profile {
 			Peer:           gateway.Peer{Address: n.PeerAddress(), HostName: n.PeerHost(), TLSRootCert: l.tlsCA(n)},
 			PeerOperations: n.PeerOperationsAddress(),
 			Users:          map[string]gateway.Identity{},
-			Registry:       n.RegistryAddress(),
+			Registry:       RegistryURL(n),
+			Tokens:         map[string]string{},
 			TLSRootCert:    l.tlsCA(n),
 		}
 		for _, u := range users {
@@ -94,6 +98,9 @@ func (l Layout) profile(t *topology.Topology) *Profile {
 				Cert:  filepath.Join(dir, "signcerts", "cert.pem"),
 				Key:   filepath.Join(dir, "keystore", "priv_sk"),
 			}
+		}
+		for role := range roleIdentity {
+			np.Tokens[string(role)] = filepath.Join(l.CredentialsDir(n), string(role)+".token")
 		}
 		if n.Orderer != nil {
 			np.Orderer = &OrdererProfile{

@@ -19,18 +19,18 @@ import (
 
 // Peer is where the gateway runs and how to trust its TLS certificate.
 type Peer struct {
-	Address string `json:"address"`
+	Address string `json:"address" yaml:"address"`
 	// HostName is the name in the peer's TLS certificate.
-	HostName string `json:"hostName"`
+	HostName string `json:"hostName" yaml:"hostName"`
 	// TLSRootCert is the PEM file of the peer's TLS CA.
-	TLSRootCert string `json:"tlsRootCert"`
+	TLSRootCert string `json:"tlsRootCert" yaml:"tlsRootCert"`
 }
 
 // Identity is a client's enrolment certificate and private key (PEM files).
 type Identity struct {
-	MSPID string `json:"mspId"`
-	Cert  string `json:"cert"`
-	Key   string `json:"key"`
+	MSPID string `json:"mspId" yaml:"mspId"`
+	Cert  string `json:"cert" yaml:"cert"`
+	Key   string `json:"key" yaml:"key"`
 }
 
 // Conn is an open gateway connection; Close releases it.

@@ -129,17 +129,22 @@ func up(ctx context.Context, nw *consortium.Network, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nConsortium up in %.1fs.\n\n", time.Since(start).Seconds())
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "NMI\tMSP\tpeer\torderer\tchaincode server")
+	fmt.Fprintln(w, "NMI\tMSP\tpeer\torderer\tchaincode server\tregistry API")
 	for i := range nw.Topology.NMIs {
 		n := &nw.Topology.NMIs[i]
 		orderer := "-"
 		if n.Orderer != nil {
 			orderer = n.OrdererAddress()
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.MSPID, n.PeerAddress(), orderer, n.ChaincodeAddress())
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.MSPID, n.PeerAddress(), orderer, n.ChaincodeAddress(), consortium.RegistryURL(n))
 	}
 	w.Flush()
-	fmt.Fprintf(out, "\nConnection profile: %s\nLogs:               %s\n", nw.ProfileFile(), filepath.Dir(nw.LogFile("x")))
+	first := &nw.Topology.NMIs[0]
+	creds := nw.CredentialsDir(first)
+	fmt.Fprintf(out, "\nConnection profile: %s\nLogs:               %s\nCredentials:        %s (one token per NMI and role)\n",
+		nw.ProfileFile(), filepath.Dir(nw.LogFile("x")), filepath.Dir(creds))
+	fmt.Fprintf(out, "\nTry: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/consortium\n",
+		nw.TLSCACert(first), filepath.Join(creds, "auditor.token"), consortium.RegistryURL(first))
 	return nil
 }
 

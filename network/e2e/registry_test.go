@@ -1,0 +1,236 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/client"
+)
+
+// registry returns a client of an NMI's registry API with one of its
+// credentials.
+func registry(t *testing.T, nmi string, role api.Role) *client.Client {
+	t.Helper()
+	np, err := profile.NMI(nmi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(np.Tokens[string(role)])
+	if err != nil {
+		t.Fatalf("%s %s token: %v", nmi, role, err)
+	}
+	c, err := client.New(client.Options{BaseURL: np.Registry, Token: strings.TrimSpace(string(token)), CACert: np.TLSRootCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func wantProblem(t *testing.T, err error, status int, code string) {
+	t.Helper()
+	var p *api.Problem
+	if err == nil {
+		t.Fatalf("expected problem %d %s, got success", status, code)
+	}
+	if !errors.As(err, &p) || p.Status != status || p.Code != code {
+		t.Fatalf("expected problem %d %s, got %v", status, code, err)
+	}
+	t.Logf("refused as expected: %d %s: %s", p.Status, p.Code, p.Detail)
+}
+
+// fleetCSV makes n meters with their own keys and the manufacturer's CSV
+// that enrols them (public keys as base64 DER, as a spreadsheet holds them).
+func fleetCSV(t *testing.T, prefix string, n int) ([]string, map[string]*meter.PrivateKey, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum"})
+	ids := make([]string, n)
+	keys := map[string]*meter.PrivateKey{}
+	for i := range n {
+		k, err := meter.GenerateKey(meter.P256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = fmt.Sprintf("%s-%04d", prefix, i)
+		keys[ids[i]] = k
+		_ = w.Write([]string{ids[i], base64.StdEncoding.EncodeToString(k.Public().DER()), "Example Metering GmbH", "EM-3000",
+			fmt.Sprintf("SN%08d", i), "EM-FW 4.2.1", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+	}
+	w.Flush()
+	return ids, keys, buf.Bytes()
+}
+
+// TestRegistryAPI drives the registry over HTTPS on the real consortium:
+// bulk enrolment from CSV at PTB, cross-NMI reads, roles, idempotent retries
+// and measurement delivery.
+func TestRegistryAPI(t *testing.T) {
+	ctx := context.Background()
+	ptbOperator := registry(t, "PTB", api.RoleOperator)
+	ptbAuditor := registry(t, "PTB", api.RoleAuditor)
+	cmiAuditor := registry(t, "CMI", api.RoleAuditor)
+	ingest := registry(t, "NMIJ", api.RoleIngest)
+
+	ids, keys, sheet := fleetCSV(t, uniqueID("PTB-CSV"), 1000)
+	start := time.Now()
+	enrolled, err := ptbOperator.RegisterMetersCSV(ctx, sheet)
+	if err != nil {
+		t.Fatalf("register 1,000 meters from CSV: %v", err)
+	}
+	if enrolled.Registered != 1000 || len(enrolled.MeterIDs) != 1000 || len(enrolled.Transactions) != 1 {
+		t.Fatalf("enrolment: %d registered, %d IDs, %d transactions", enrolled.Registered, len(enrolled.MeterIDs), len(enrolled.Transactions))
+	}
+	block := enrolled.Transactions[0].Block
+	t.Logf("1,000 meters from CSV registered in %s, block %d", time.Since(start).Round(time.Millisecond), block)
+
+	t.Run("another NMI's auditor reads a PTB meter", func(t *testing.T) {
+		m, err := cmiAuditor.GetMeter(ctx, ids[517], client.Read{MinBlock: block})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.NMI != "PTBMSP" || m.Fingerprint != keys[ids[517]].Public().Fingerprint() || m.Status != meter.StatusActive {
+			t.Fatalf("CMI reads %+v", m)
+		}
+		list, err := cmiAuditor.ListMeters(ctx, client.ListOptions{NMI: "PTBMSP", Status: "active", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Meters) != 1000 {
+			t.Fatalf("CMI lists %d active PTB meters on a page of 1,000; at least 1,000 exist", len(list.Meters))
+		}
+		for _, m := range list.Meters {
+			if m.NMI != "PTBMSP" || m.Status != meter.StatusActive {
+				t.Fatalf("the PTB/active listing holds %s of %s, %s", m.ID, m.NMI, m.Status)
+			}
+		}
+	})
+
+	t.Run("auditors cannot write", func(t *testing.T) {
+		k, _ := meter.GenerateKey(meter.P256)
+		_, err := ptbAuditor.RegisterMeter(ctx, meter.Registration{MeterID: uniqueID("PTB-AUD"), PublicKey: k.Public().PEM(),
+			Metadata: meter.Metadata{Manufacturer: "x", Model: "x", SerialNumber: "x", SoftwareID: "x", SoftwareChecksum: "sha256:00000000"}})
+		wantProblem(t, err, http.StatusForbidden, api.CodeRoleForbidden)
+		_, err = ptbAuditor.RevokeMeter(ctx, ids[0], api.RevokeRequest{Reason: meter.ReasonKeyCompromise})
+		wantProblem(t, err, http.StatusForbidden, api.CodeRoleForbidden)
+	})
+
+	t.Run("another NMI's operator cannot revoke a PTB meter", func(t *testing.T) {
+		_, err := registry(t, "CMI", api.RoleOperator).RevokeMeter(ctx, ids[1], api.RevokeRequest{Reason: meter.ReasonKeyCompromise})
+		wantProblem(t, err, http.StatusForbidden, string(meter.CodeNotOwner))
+	})
+
+	t.Run("a measurement through another NMI's registry", func(t *testing.T) {
+		sm := sign(t, keys[ids[2]], ids[2], 1, time.Now().Add(-time.Minute))
+		r, err := ingest.SubmitMeasurement(ctx, sm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq != 1 || r.TxID == "" || r.Block == 0 {
+			t.Fatalf("receipt %+v", r)
+		}
+		_, err = ingest.SubmitMeasurement(ctx, sm)
+		wantProblem(t, err, http.StatusConflict, string(meter.CodeReplay))
+		forged := sign(t, keys[ids[3]], ids[2], 2, time.Now())
+		_, err = ingest.SubmitMeasurement(ctx, forged)
+		wantProblem(t, err, http.StatusUnprocessableEntity, string(meter.CodeBadSignature))
+		list, err := ptbAuditor.Measurements(ctx, ids[2], client.MeasurementQuery{Read: client.Read{MinBlock: r.Block}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Measurements) != 1 || list.Measurements[0].TxID != r.TxID {
+			t.Fatalf("PTB lists %+v", list.Measurements)
+		}
+	})
+
+	t.Run("a retried write with the same Idempotency-Key is applied once", func(t *testing.T) {
+		np, _ := profile.NMI("PTB")
+		k, _ := meter.GenerateKey(meter.P256)
+		id := uniqueID("PTB-IDEM")
+		body := registration(t, id, k.Public().PEM())
+		key := "retry-" + id
+		first := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, key, body)
+		second := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, key, body)
+		if first.status != http.StatusCreated || second.status != http.StatusCreated || first.body != second.body {
+			t.Fatalf("first %d %s\nsecond %d %s", first.status, first.body, second.status, second.body)
+		}
+		if second.replayed != "true" {
+			t.Fatal("the second answer is not marked Idempotent-Replayed")
+		}
+		history, err := ptbAuditor.MeterHistory(ctx, id, client.Read{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(history) != 1 {
+			t.Fatalf("the meter has %d versions after a retried registration", len(history))
+		}
+		third := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, "", body)
+		if third.status != http.StatusConflict || !strings.Contains(third.body, string(meter.CodeMeterExists)) {
+			t.Fatalf("a registration without the key must be refused as a duplicate: %d %s", third.status, third.body)
+		}
+	})
+}
+
+func sign(t *testing.T, k *meter.PrivateKey, id string, seq uint64, at time.Time) meter.SignedMeasurement {
+	t.Helper()
+	sm, err := meter.Sign(k, meter.Measurement{MeterID: id, Seq: seq, Time: at.UTC().Format(time.RFC3339), Value: "1.250", Unit: "kWh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sm
+}
+
+type rawAnswer struct {
+	status   int
+	body     string
+	replayed string
+}
+
+// rawPost sends a request by hand, to control the Idempotency-Key.
+func rawPost(t *testing.T, url, tokenFile, caFile, key, body string) rawAnswer {
+	t.Helper()
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := httpsClient(t, caFile)
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return rawAnswer{status: resp.StatusCode, body: string(b), replayed: resp.Header.Get("Idempotent-Replayed")}
+}
+
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}

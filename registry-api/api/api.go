@@ -1,0 +1,188 @@
+// Package api defines the registry's HTTP interface: the JSON bodies its
+// endpoints take and return, the problem details of a refusal, and the
+// roles. The server, the Go client, the operator CLI and the simulator share
+// it; the meter records and the signed measurement format themselves come from
+// package meter.
+package api
+
+import (
+	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Prefix is the versioned root of every API route.
+const Prefix = "/api/v1"
+
+// Role is what a credential allows.
+type Role string
+
+// Roles of the registry's clients.
+const (
+	RoleOperator Role = "operator" // registers, rotates, revokes the NMI's meters
+	RoleIngest   Role = "ingest"   // delivers signed measurements
+	RoleAuditor  Role = "auditor"  // reads
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleOperator, RoleIngest, RoleAuditor}
+
+// Limits of the API.
+const (
+	MaxRegistrationBatch = 10000
+	MaxMeasurementBatch  = meter.MaxBatch
+)
+
+// Tx identifies the committed transaction a write answered with.
+type Tx struct {
+	TxID  string `json:"txId"`
+	Block uint64 `json:"block"`
+}
+
+// MeterReceipt answers a registration, rotation, revocation or reinstatement.
+type MeterReceipt struct {
+	Meter *meter.Meter `json:"meter"`
+	Tx
+}
+
+// BatchTx is one transaction of a batch registration.
+type BatchTx struct {
+	Tx
+	Meters int `json:"meters"`
+}
+
+// Enrolment answers a batch registration.
+type Enrolment struct {
+	Registered   int       `json:"registered"`
+	MeterIDs     []string  `json:"meterIds"`
+	Transactions []BatchTx `json:"transactions"`
+}
+
+// PreEnrolmentRequest announces a meter by the SHA-256 of its identity.
+type PreEnrolmentRequest struct {
+	MeterID      string `json:"meterId"`
+	IdentityHash string `json:"identityHash"`
+}
+
+// PreEnrolmentReceipt answers a pre-enrolment.
+type PreEnrolmentReceipt struct {
+	PreEnrolment *meter.PreEnrolment `json:"preEnrolment"`
+	Tx
+}
+
+// RotateRequest replaces a meter's key. Proof is the current key's DER
+// signature (base64) over meter.RotationStatement for the new key.
+type RotateRequest struct {
+	PublicKey string `json:"publicKey"`
+	Proof     string `json:"proof"`
+}
+
+// RevokeRequest revokes a meter's key.
+type RevokeRequest struct {
+	Reason meter.Reason `json:"reason"`
+	// InvalidityDate (RFC 3339, optional) is since when the key is known or
+	// suspected to be invalid.
+	InvalidityDate string `json:"invalidityDate,omitempty"`
+}
+
+// MeterList is one page of meters; Next continues it.
+type MeterList struct {
+	Meters []*meter.Meter `json:"meters"`
+	Next   string         `json:"next,omitempty"`
+}
+
+// MeterVersion is one state of a meter record.
+type MeterVersion struct {
+	TxID  string       `json:"txId"`
+	Time  string       `json:"time"`
+	Meter *meter.Meter `json:"meter"`
+}
+
+// MeasurementReceipt answers one accepted measurement.
+type MeasurementReceipt struct {
+	MeterID    string `json:"meterId"`
+	Seq        uint64 `json:"seq"`
+	KeyVersion int    `json:"keyVersion"`
+	Tx
+}
+
+// MeasurementBatch is a data concentrator's delivery.
+type MeasurementBatch struct {
+	Measurements []meter.SignedMeasurement `json:"measurements"`
+}
+
+// BatchReceipt answers a concentrator batch with every item's outcome.
+type BatchReceipt struct {
+	Tx
+	Accepted int                `json:"accepted"`
+	Rejected int                `json:"rejected"`
+	Items    []meter.ItemResult `json:"items"`
+}
+
+// MeasurementList is one page of a meter's measurements.
+type MeasurementList struct {
+	Measurements []*meter.MeasurementRecord `json:"measurements"`
+	Next         string                     `json:"next,omitempty"`
+}
+
+// RejectionList is one page of a meter's refused batch items.
+type RejectionList struct {
+	Rejections []*meter.Rejection `json:"rejections"`
+	Next       string             `json:"next,omitempty"`
+}
+
+// Consortium is what the channel says about the consortium.
+type Consortium struct {
+	Channel       string              `json:"channel"`
+	Height        uint64              `json:"height"`
+	Members       []channel.Member    `json:"members"`
+	ConsensusType string              `json:"consensusType"`
+	Orderers      []channel.Consenter `json:"orderers"`
+	ConfigSeq     uint64              `json:"configSequence"`
+	Chaincode     Chaincode           `json:"chaincode"`
+	// NMI is the member this registry speaks for.
+	NMI string `json:"nmi"`
+}
+
+// Chaincode is the committed chaincode definition and the contract's own version.
+type Chaincode struct {
+	Name            string `json:"name"`
+	Version         string `json:"version"`
+	Sequence        int64  `json:"sequence"`
+	ContractVersion string `json:"contractVersion"`
+}
+
+// Problem is an RFC 9457 problem details body (application/problem+json).
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Code is the stable machine-readable reason.
+	Code     string `json:"code"`
+	Instance string `json:"instance,omitempty"`
+	// TxID names the transaction, when a refusal came from the ledger.
+	TxID string `json:"txId,omitempty"`
+	// Errors lists per-entry problems of a batch, when there are several.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Error lets a Problem travel as an error on the client side.
+func (p *Problem) Error() string {
+	return p.Code + ": " + p.Detail
+}
+
+// ProblemType is the type URI of a problem code.
+func ProblemType(code string) string { return "urn:inter-nmi:pki:problem:" + code }
+
+// API-level problem codes, beside the ledger's meter codes.
+const (
+	CodeUnauthenticated     = "UNAUTHENTICATED"
+	CodeRoleForbidden       = "FORBIDDEN" // same spelling as meter.CodeForbidden
+	CodeNotFound            = "NOT_FOUND"
+	CodeMethodNotAllowed    = "METHOD_NOT_ALLOWED"
+	CodeUnsupportedMedia    = "UNSUPPORTED_MEDIA_TYPE"
+	CodeIdempotencyConflict = "IDEMPOTENCY_CONFLICT"
+	CodeUnavailable         = "NETWORK_UNAVAILABLE"
+	CodeTimeout             = "TIMEOUT"
+	CodeConflict            = "CONFLICT"
+)

@@ -1,0 +1,354 @@
+// Package client is the Go client of the registry API, used by the operator
+// CLI, the meter simulator and the tests. Every write carries an
+// Idempotency-Key, and a write that fails in a way worth retrying (no answer,
+// 503, 504) is retried with the same key, so it is never applied twice.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+)
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL is the registry's address, e.g. https://127.0.0.1:8081.
+	BaseURL string
+	// Token is the bearer credential.
+	Token string
+	// CACert is a PEM file of the CA that issued the registry's TLS
+	// certificate; empty means the system roots.
+	CACert string
+	// Timeout bounds one HTTP exchange (default 2 minutes).
+	Timeout time.Duration
+	// Retries is how often a write is retried after a transient failure
+	// (default 3).
+	Retries int
+	// MaxConns bounds the connections kept open to the registry (default 100).
+	MaxConns int
+}
+
+// Client talks to one NMI's registry.
+type Client struct {
+	base    *url.URL
+	token   string
+	http    *http.Client
+	retries int
+}
+
+// New builds a client.
+func New(o Options) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("registry URL %q is not an absolute URL", o.BaseURL)
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CACert != "" {
+		pem, err := os.ReadFile(o.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("read CA certificate: %w", err)
+		}
+		tlsCfg.RootCAs = x509.NewCertPool()
+		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", o.CACert)
+		}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.Retries == 0 {
+		o.Retries = 3
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = 100
+	}
+	transport := &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConns: o.MaxConns, MaxIdleConnsPerHost: o.MaxConns,
+		MaxConnsPerHost: o.MaxConns, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true}
+	return &Client{base: base, token: o.Token, http: &http.Client{Transport: transport, Timeout: o.Timeout}, retries: o.Retries}, nil
+}
+
+// request is one API call.
+type request struct {
+	method, path string
+	query        url.Values
+	contentType  string
+	body         []byte
+	write        bool
+}
+
+// do sends req and decodes a 2xx answer into out; any other answer is
+// returned as an *api.Problem.
+func (c *Client) do(ctx context.Context, req request, out any) error {
+	key := ""
+	if req.write {
+		key = newKey()
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		var retry bool
+		retry, err = c.once(ctx, req, key, out)
+		if err == nil || !retry || !req.write || attempt >= c.retries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(200*(1<<attempt)) * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, req request, key string, out any) (retry bool, err error) {
+	// req.path is escaped already (url.PathEscape of the meter ID): keep that
+	// form as the raw path, or the URL would escape its % signs again.
+	path, err := url.PathUnescape(req.path)
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", req.method, req.path, err)
+	}
+	u := *c.base
+	u.RawPath = c.base.EscapedPath() + req.path
+	u.Path += path
+	u.RawQuery = req.query.Encode()
+	var body io.Reader
+	if req.body != nil {
+		body = bytes.NewReader(req.body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
+	if err != nil {
+		return false, err
+	}
+	if c.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if req.contentType != "" {
+		hr.Header.Set("Content-Type", req.contentType)
+	}
+	if key != "" {
+		hr.Header.Set("Idempotency-Key", key)
+	}
+	hr.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		return ctx.Err() == nil, fmt.Errorf("%s %s: %w", req.method, req.path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return true, fmt.Errorf("%s %s: read answer: %w", req.method, req.path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		p := &api.Problem{Status: resp.StatusCode}
+		if json.Unmarshal(b, p) != nil || p.Code == "" {
+			p.Code, p.Detail = "HTTP_"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(b))
+		}
+		return resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout, p
+	}
+	if out == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return false, fmt.Errorf("%s %s: decode answer: %w", req.method, req.path, err)
+	}
+	return false, nil
+}
+
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func jsonBody(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func post(path string, v any) request {
+	return request{method: http.MethodPost, path: api.Prefix + path, contentType: "application/json", body: jsonBody(v), write: true}
+}
+
+func get(path string, q url.Values) request {
+	return request{method: http.MethodGet, path: api.Prefix + path, query: q}
+}
+
+func call[T any](ctx context.Context, c *Client, req request) (*T, error) {
+	out := new(T)
+	if err := c.do(ctx, req, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ProblemCode returns the problem code of an error from this client, or "".
+func ProblemCode(err error) string {
+	var p *api.Problem
+	if errors.As(err, &p) {
+		return p.Code
+	}
+	return ""
+}
+
+// RegisterMeter registers one meter.
+func (c *Client) RegisterMeter(ctx context.Context, reg meter.Registration) (*api.MeterReceipt, error) {
+	return call[api.MeterReceipt](ctx, c, post("/meters", reg))
+}
+
+// RegisterMeters registers a batch given as registrations.
+func (c *Client) RegisterMeters(ctx context.Context, regs []meter.Registration) (*api.Enrolment, error) {
+	return call[api.Enrolment](ctx, c, post("/meters/batch", regs))
+}
+
+// RegisterMetersCSV registers a batch given as a manufacturer's CSV.
+func (c *Client) RegisterMetersCSV(ctx context.Context, csv []byte) (*api.Enrolment, error) {
+	return call[api.Enrolment](ctx, c, request{method: http.MethodPost, path: api.Prefix + "/meters/batch",
+		contentType: "text/csv", body: csv, write: true})
+}
+
+// PreEnrol announces a meter by the SHA-256 of its identity.
+func (c *Client) PreEnrol(ctx context.Context, req api.PreEnrolmentRequest) (*api.PreEnrolmentReceipt, error) {
+	return call[api.PreEnrolmentReceipt](ctx, c, post("/pre-enrolments", req))
+}
+
+// Read options: MinBlock makes the registry wait until its peer has that
+// block, to read what was just written through another NMI.
+type Read struct {
+	MinBlock uint64
+}
+
+func (r Read) query() url.Values {
+	q := url.Values{}
+	if r.MinBlock > 0 {
+		q.Set("minBlock", strconv.FormatUint(r.MinBlock, 10))
+	}
+	return q
+}
+
+// GetMeter reads a meter.
+func (c *Client) GetMeter(ctx context.Context, id string, r Read) (*meter.Meter, error) {
+	return call[meter.Meter](ctx, c, get("/meters/"+url.PathEscape(id), r.query()))
+}
+
+// ListOptions filter and page ListMeters.
+type ListOptions struct {
+	Read
+	NMI, Status, Cursor string
+	Limit               int
+}
+
+// ListMeters lists one page of meters.
+func (c *Client) ListMeters(ctx context.Context, o ListOptions) (*api.MeterList, error) {
+	q := o.query()
+	setIf(q, "nmi", o.NMI)
+	setIf(q, "status", o.Status)
+	setIf(q, "cursor", o.Cursor)
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	return call[api.MeterList](ctx, c, get("/meters", q))
+}
+
+func setIf(q url.Values, k, v string) {
+	if v != "" {
+		q.Set(k, v)
+	}
+}
+
+// MeterHistory reads every version of a meter's record.
+func (c *Client) MeterHistory(ctx context.Context, id string, r Read) ([]api.MeterVersion, error) {
+	out, err := call[[]api.MeterVersion](ctx, c, get("/meters/"+url.PathEscape(id)+"/history", r.query()))
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
+// MeterKeys reads every key version of a meter.
+func (c *Client) MeterKeys(ctx context.Context, id string, r Read) ([]meter.KeyVersion, error) {
+	out, err := call[[]meter.KeyVersion](ctx, c, get("/meters/"+url.PathEscape(id)+"/keys", r.query()))
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
+// RotateKey replaces a meter's key.
+func (c *Client) RotateKey(ctx context.Context, id string, req api.RotateRequest) (*api.MeterReceipt, error) {
+	return call[api.MeterReceipt](ctx, c, post("/meters/"+url.PathEscape(id)+"/rotate", req))
+}
+
+// RevokeMeter revokes a meter's key.
+func (c *Client) RevokeMeter(ctx context.Context, id string, req api.RevokeRequest) (*api.MeterReceipt, error) {
+	return call[api.MeterReceipt](ctx, c, post("/meters/"+url.PathEscape(id)+"/revoke", req))
+}
+
+// ReinstateMeter lifts a certificateHold.
+func (c *Client) ReinstateMeter(ctx context.Context, id string) (*api.MeterReceipt, error) {
+	return call[api.MeterReceipt](ctx, c, request{method: http.MethodPost, path: api.Prefix + "/meters/" + url.PathEscape(id) + "/reinstate", write: true})
+}
+
+// SubmitMeasurement delivers one signed measurement.
+func (c *Client) SubmitMeasurement(ctx context.Context, sm meter.SignedMeasurement) (*api.MeasurementReceipt, error) {
+	return call[api.MeasurementReceipt](ctx, c, post("/meters/"+url.PathEscape(sm.MeterID)+"/measurements", sm))
+}
+
+// SubmitBatch delivers a concentrator batch.
+func (c *Client) SubmitBatch(ctx context.Context, items []meter.SignedMeasurement) (*api.BatchReceipt, error) {
+	return call[api.BatchReceipt](ctx, c, post("/measurements/batch", api.MeasurementBatch{Measurements: items}))
+}
+
+// Verify asks whether a signed measurement would be accepted now.
+func (c *Client) Verify(ctx context.Context, sm meter.SignedMeasurement) (*meter.Verification, error) {
+	req := post("/measurements/verify", sm)
+	req.write = false
+	return call[meter.Verification](ctx, c, req)
+}
+
+// MeasurementQuery selects a meter's measurements by meter time.
+type MeasurementQuery struct {
+	Read
+	From, To, Cursor string
+	Limit            int
+}
+
+// Measurements lists one page of a meter's accepted measurements.
+func (c *Client) Measurements(ctx context.Context, id string, mq MeasurementQuery) (*api.MeasurementList, error) {
+	q := mq.query()
+	setIf(q, "from", mq.From)
+	setIf(q, "to", mq.To)
+	setIf(q, "cursor", mq.Cursor)
+	if mq.Limit > 0 {
+		q.Set("limit", strconv.Itoa(mq.Limit))
+	}
+	return call[api.MeasurementList](ctx, c, get("/meters/"+url.PathEscape(id)+"/measurements", q))
+}
+
+// Rejections lists one page of a meter's refused batch items.
+func (c *Client) Rejections(ctx context.Context, id string, r Read, limit int, cursor string) (*api.RejectionList, error) {
+	q := r.query()
+	setIf(q, "cursor", cursor)
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return call[api.RejectionList](ctx, c, get("/meters/"+url.PathEscape(id)+"/rejections", q))
+}
+
+// Consortium reads the consortium's members, orderers, height and chaincode.
+func (c *Client) Consortium(ctx context.Context) (*api.Consortium, error) {
+	return call[api.Consortium](ctx, c, get("/consortium", nil))
+}

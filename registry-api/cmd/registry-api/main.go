@@ -1,0 +1,130 @@
+// Command registry-api serves one NMI's registry: the REST API through which
+// its operators register meters and data concentrators deliver signed
+// measurements, in front of the NMI's own peer.
+//
+//	registry-api -config registry.yaml [-listen 127.0.0.1:8081]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/registry-api/config"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+	"github.com/inter-nmi/pki/registry-api/server"
+)
+
+func main() {
+	configFile := flag.String("config", "registry.yaml", "configuration file")
+	listen := flag.String("listen", "", "listen address, overriding the configuration")
+	flag.Parse()
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "registry-api:", err)
+		os.Exit(2)
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("nmi", cfg.NMI)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("registry stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	creds, err := auth.Load(cfg.Credentials)
+	if err != nil {
+		return err
+	}
+	store, err := idempotency.Open(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fabric, err := ledger.Open(cfg.Ledger(), log, reg)
+	if err != nil {
+		return err
+	}
+	defer fabric.Close()
+
+	srv := server.New(server.Options{Ledger: fabric, Credentials: creds, Idempotency: store, Log: log,
+		Metrics: reg, Gatherer: reg})
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	hs := &http.Server{
+		Addr:              cfg.Listen,
+		Handler:           srv.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      11 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go prune(ctx, store, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ListenAndServeTLS("", "") }()
+	log.Info("registry listening", "address", "https://"+cfg.Listen, "peer", cfg.Peer.Address)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: stop accepting, let requests in flight (and their
+	// transactions) finish.
+	log.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// prune drops idempotency answers past their retention, hourly.
+func prune(ctx context.Context, store *idempotency.Store, log *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := store.Prune(); err != nil {
+			log.Warn("prune idempotency store", "err", err)
+		} else if n > 0 {
+			log.Info("pruned idempotency store", "answers", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,98 @@
+// Package config is a registry's configuration file: where it listens, which
+// NMI it serves, its peer, the Fabric identity behind each role, and where
+// its credentials and data are kept. The consortium tool writes one per NMI.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+// Config of one NMI's registry.
+type Config struct {
+	// Listen is the HTTPS listen address.
+	Listen string `yaml:"listen"`
+	TLS    struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// NMI is the MSP ID the registry speaks for.
+	NMI       string       `yaml:"nmi"`
+	Channel   string       `yaml:"channel"`
+	Chaincode string       `yaml:"chaincode"`
+	Peer      gateway.Peer `yaml:"peer"`
+	// Identities maps each role to the NMI's Fabric identity acting for it.
+	Identities map[api.Role]gateway.Identity `yaml:"identities"`
+	// Credentials is the file of hashed bearer tokens.
+	Credentials string `yaml:"credentials"`
+	// Data is the registry's database (idempotency answers).
+	Data     string `yaml:"data"`
+	LogLevel string `yaml:"logLevel"`
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate reports every missing or malformed setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	for name, v := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,
+		"channel": c.Channel, "chaincode": c.Chaincode, "peer.address": c.Peer.Address,
+		"peer.tlsRootCert": c.Peer.TLSRootCert, "credentials": c.Credentials, "data": c.Data} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	for _, r := range api.Roles {
+		id, ok := c.Identities[r]
+		if !ok {
+			errs = append(errs, fmt.Errorf("identities.%s is required", r))
+			continue
+		}
+		if id.MSPID != c.NMI {
+			errs = append(errs, fmt.Errorf("identities.%s belongs to %s, not to %s", r, id.MSPID, c.NMI))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Save writes the configuration.
+func (c *Config) Save(path string) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// Ledger is the ledger configuration of the registry.
+func (c *Config) Ledger() ledger.Config {
+	return ledger.Config{Peer: c.Peer, Identities: c.Identities, Channel: c.Channel, Chaincode: c.Chaincode}
+}

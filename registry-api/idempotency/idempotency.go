@@ -1,0 +1,138 @@
+// Package idempotency remembers the answers to writes that carried an
+// Idempotency-Key, so a client that retries (after a timeout, a dropped
+// connection, a crash) gets the first answer again instead of a second write.
+// Answers are kept in an embedded database (bbolt) and survive restarts.
+package idempotency
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Retention is how long an answer is kept.
+const Retention = 24 * time.Hour
+
+var bucket = []byte("responses")
+
+// Response is a stored answer.
+type Response struct {
+	// Fingerprint identifies the request (method, path, body): a key reused
+	// for another request is refused.
+	Fingerprint string `json:"fingerprint"`
+	Status      int    `json:"status"`
+	ContentType string `json:"contentType"`
+	Body        []byte `json:"body"`
+	Location    string `json:"location,omitempty"`
+	Stored      int64  `json:"stored"`
+}
+
+// Store is the database of answers plus the keys of requests in flight.
+type Store struct {
+	db       *bolt.DB
+	mu       sync.Mutex
+	inFlight map[string]bool
+	now      func() time.Time
+}
+
+// Open opens (or creates) the database at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open idempotency store %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Store{db: db, inFlight: map[string]bool{}, now: time.Now}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Errors of Begin.
+var (
+	ErrInFlight = errors.New("a request with this Idempotency-Key is still being processed")
+	ErrReused   = errors.New("this Idempotency-Key was used for a different request")
+)
+
+// Begin claims key for a request. It returns the stored answer if the key has
+// one for the same request (replay it), ErrReused if it answered another
+// request, ErrInFlight if the same key is being processed now; otherwise the
+// caller must call Finish or Abandon.
+func (s *Store) Begin(key, fingerprint string) (*Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[key] {
+		return nil, ErrInFlight
+	}
+	var stored *Response
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket).Get([]byte(key))
+		if b == nil {
+			return nil
+		}
+		stored = new(Response)
+		return json.Unmarshal(b, stored)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if stored != nil && s.now().Sub(time.Unix(stored.Stored, 0)) < Retention {
+		if stored.Fingerprint != fingerprint {
+			return nil, ErrReused
+		}
+		return stored, nil
+	}
+	s.inFlight[key] = true
+	return nil, nil
+}
+
+// Finish stores the answer of a claimed key.
+func (s *Store) Finish(key string, r Response) error {
+	defer s.release(key)
+	r.Stored = s.now().Unix()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
+}
+
+// Abandon releases a claimed key without an answer (the request failed in a
+// way worth retrying).
+func (s *Store) Abandon(key string) { s.release(key) }
+
+func (s *Store) release(key string) {
+	s.mu.Lock()
+	delete(s.inFlight, key)
+	s.mu.Unlock()
+}
+
+// Prune deletes answers older than Retention and reports how many.
+func (s *Store) Prune() (int, error) {
+	cutoff := s.now().Add(-Retention).Unix()
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var r Response
+			if json.Unmarshal(v, &r) != nil || r.Stored < cutoff {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,442 @@
+// Package ledger is the registry's side of the chain: it submits and
+// evaluates the meter-PKI chaincode's transactions through the NMI's own
+// peer (Fabric Gateway, one gRPC connection for the whole process, one client
+// identity per role), retries what is worth retrying, and turns every failure
+// into either a chaincode refusal (a *meter.Error with its code) or one of
+// this package's errors.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hyperledger/fabric-gateway/pkg/client"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+)
+
+// Errors besides chaincode refusals.
+var (
+	// ErrUnavailable: the peer, the other NMIs' peers or the ordering
+	// service could not be reached in time. Nothing was written.
+	ErrUnavailable = errors.New("the Fabric network is unavailable")
+	// ErrConflict: concurrent updates of the same records kept invalidating
+	// the transaction. Nothing was written.
+	ErrConflict = errors.New("concurrent updates of the same records conflicted")
+)
+
+// InvalidError is a transaction that was ordered but that the peers marked
+// invalid for a reason other than a conflict: nothing it wrote was kept.
+type InvalidError struct {
+	TxID string
+	Code peer.TxValidationCode
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("transaction %s was committed as invalid: %s", e.TxID, e.Code)
+}
+
+// Receipt is a committed, valid transaction.
+type Receipt struct {
+	Result []byte
+	TxID   string
+	Block  uint64
+}
+
+// Config says where the peer is and which identity acts for each role.
+type Config struct {
+	Peer       gateway.Peer
+	Identities map[api.Role]gateway.Identity
+	Channel    string
+	Chaincode  string
+}
+
+// identityOf maps registry roles to the NMI's Fabric identities; the
+// chaincode checks the same roles again from the certificate.
+func (c Config) validate() error {
+	for _, r := range api.Roles {
+		if _, ok := c.Identities[r]; !ok {
+			return fmt.Errorf("no Fabric identity for role %s", r)
+		}
+	}
+	if c.Channel == "" || c.Chaincode == "" {
+		return errors.New("channel and chaincode are required")
+	}
+	return nil
+}
+
+// Fabric is the ledger reached through one peer's gateway.
+type Fabric struct {
+	cfg      Config
+	conn     *grpc.ClientConn
+	gateways map[api.Role]*client.Gateway
+	log      *slog.Logger
+	metrics  *metrics
+	retry    retryPolicy
+}
+
+type retryPolicy struct {
+	attempts int
+	base     time.Duration
+	max      time.Duration
+}
+
+var defaultRetry = retryPolicy{attempts: 5, base: 50 * time.Millisecond, max: 2 * time.Second}
+
+// Open connects to the peer once and builds a gateway client per role on
+// that connection.
+func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Fabric, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	conn, err := gateway.NewGRPC(cfg.Peer)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fabric{cfg: cfg, conn: conn, gateways: map[api.Role]*client.Gateway{}, log: log,
+		metrics: newMetrics(reg), retry: defaultRetry}
+	for role, id := range cfg.Identities {
+		gw, err := gateway.Connect(conn, id, gateway.DefaultOptions)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("identity for %s: %w", role, err)
+		}
+		f.gateways[role] = gw
+	}
+	return f, nil
+}
+
+// Close releases the gateways and the connection.
+func (f *Fabric) Close() error {
+	var errs []error
+	for _, gw := range f.gateways {
+		errs = append(errs, gw.Close())
+	}
+	return errors.Join(append(errs, f.conn.Close())...)
+}
+
+func (f *Fabric) network(role api.Role) *client.Network {
+	return f.gateways[role].GetNetwork(f.cfg.Channel)
+}
+
+func (f *Fabric) contract(role api.Role) *client.Contract {
+	return f.network(role).GetContract(f.cfg.Chaincode)
+}
+
+// Evaluate runs a read-only transaction on the NMI's peer.
+func (f *Fabric) Evaluate(ctx context.Context, role api.Role, tx string, args ...string) ([]byte, error) {
+	var out []byte
+	err := f.withRetry(ctx, tx, func() error {
+		var err error
+		out, err = f.contract(role).EvaluateWithContext(ctx, tx, client.WithArguments(args...))
+		return classify(err)
+	})
+	return out, err
+}
+
+// Submit endorses, orders and commits a transaction and answers once it is
+// committed as valid. Refusals are not retried; transient failures and
+// conflicts are, with backoff.
+func (f *Fabric) Submit(ctx context.Context, role api.Role, tx string, args ...string) (*Receipt, error) {
+	var r *Receipt
+	err := f.withRetry(ctx, tx, func() error {
+		t, err := f.endorse(ctx, role, tx, args)
+		if err != nil {
+			return err
+		}
+		r, err = f.commit(ctx, tx, t)
+		return err
+	})
+	return r, err
+}
+
+// SubmitAll submits several transactions of one kind as a unit as far as the
+// ledger allows: every one is endorsed first, and only if all endorsements
+// succeed are they submitted, so a refusal of any leaves the ledger
+// untouched. A failure after submission (rare: a conflict with a concurrent
+// write) is reported with the receipts of those that committed.
+func (f *Fabric) SubmitAll(ctx context.Context, role api.Role, tx string, argsList [][]string) ([]*Receipt, error) {
+	endorsed := make([]*client.Transaction, len(argsList))
+	for i, args := range argsList {
+		err := f.withRetry(ctx, tx, func() error {
+			var err error
+			endorsed[i], err = f.endorse(ctx, role, tx, args)
+			return err
+		})
+		if err != nil {
+			return nil, &PartError{Part: i, Err: err}
+		}
+	}
+	receipts := make([]*Receipt, len(endorsed))
+	errs := make([]error, len(endorsed))
+	var wg sync.WaitGroup
+	for i, t := range endorsed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			receipts[i], errs[i] = f.commit(ctx, tx, t)
+			if errs[i] != nil && retryable(errs[i]) {
+				// Endorse again, as Submit would: the first endorsement
+				// read state that changed under it.
+				errs[i] = f.withRetry(ctx, tx, func() error {
+					t, err := f.endorse(ctx, role, tx, argsList[i])
+					if err != nil {
+						return err
+					}
+					receipts[i], err = f.commit(ctx, tx, t)
+					return err
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return receipts, &PartError{Part: i, Err: err, Committed: true}
+		}
+	}
+	return receipts, nil
+}
+
+// PartError says which part of a SubmitAll failed; Committed tells whether
+// other parts may have been committed already.
+type PartError struct {
+	Part      int
+	Err       error
+	Committed bool
+}
+
+func (e *PartError) Error() string { return fmt.Sprintf("part %d: %v", e.Part, e.Err) }
+func (e *PartError) Unwrap() error { return e.Err }
+
+func (f *Fabric) endorse(ctx context.Context, role api.Role, tx string, args []string) (*client.Transaction, error) {
+	start := time.Now()
+	proposal, err := f.contract(role).NewProposal(tx, client.WithArguments(args...))
+	if err != nil {
+		return nil, err
+	}
+	t, err := proposal.EndorseWithContext(ctx)
+	f.metrics.endorse.WithLabelValues(tx, outcome(err)).Observe(time.Since(start).Seconds())
+	return t, classify(err)
+}
+
+func (f *Fabric) commit(ctx context.Context, tx string, t *client.Transaction) (*Receipt, error) {
+	start := time.Now()
+	c, err := t.SubmitWithContext(ctx)
+	f.metrics.submit.WithLabelValues(tx, outcome(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, classify(err)
+	}
+	start = time.Now()
+	st, err := c.StatusWithContext(ctx)
+	for attempt := 1; err != nil && attempt < f.retry.attempts && retryable(classify(err)) && ctx.Err() == nil; attempt++ {
+		// The transaction is ordered; only waiting for its status failed.
+		f.metrics.retries.WithLabelValues(tx, "commit status").Inc()
+		st, err = c.StatusWithContext(ctx)
+	}
+	if err != nil {
+		f.metrics.commit.WithLabelValues(tx, "error").Observe(time.Since(start).Seconds())
+		return nil, classify(err)
+	}
+	f.metrics.commit.WithLabelValues(tx, st.Code.String()).Observe(time.Since(start).Seconds())
+	switch st.Code {
+	case peer.TxValidationCode_VALID:
+		return &Receipt{Result: t.Result(), TxID: st.TransactionID, Block: st.BlockNumber}, nil
+	case peer.TxValidationCode_MVCC_READ_CONFLICT, peer.TxValidationCode_PHANTOM_READ_CONFLICT:
+		return nil, fmt.Errorf("%w: transaction %s: %s", ErrConflict, st.TransactionID, st.Code)
+	default:
+		return nil, &InvalidError{TxID: st.TransactionID, Code: st.Code}
+	}
+}
+
+// withRetry runs attempt until it succeeds, fails for good, or the attempts
+// or the context run out.
+func (f *Fabric) withRetry(ctx context.Context, tx string, attempt func() error) error {
+	var err error
+	for i := 0; i < f.retry.attempts; i++ {
+		if err = attempt(); err == nil || !retryable(err) {
+			return err
+		}
+		f.metrics.retries.WithLabelValues(tx, reason(err)).Inc()
+		f.log.Debug("retrying transaction", "tx", tx, "attempt", i+1, "err", err)
+		wait := min(f.retry.base<<i, f.retry.max)
+		wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v (last: %v)", ErrUnavailable, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+	return err
+}
+
+// classify turns a gateway error into a refusal, ErrUnavailable, ErrConflict
+// or, failing those, itself.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var refusal *meter.Error
+	if errors.As(err, &refusal) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict) {
+		return err
+	}
+	msg := err.Error()
+	if r, ok := meter.ParseError(msg); ok {
+		return r
+	}
+	switch {
+	case strings.Contains(msg, "no combination of peers can be derived"),
+		strings.Contains(msg, "failed to collect enough transaction endorsements"),
+		strings.Contains(msg, "no peers available"):
+		return fmt.Errorf("%w: %v", ErrUnavailable, firstLine(msg))
+	case strings.Contains(msg, "ProposalResponsePayloads do not match"),
+		strings.Contains(msg, "endorsement responses do not match"):
+		// Two peers read different state: one has not committed the latest
+		// block yet. Endorsing again resolves it.
+		return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
+	}
+	if st, ok := status.FromError(err); ok {
+		switch st.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+			return fmt.Errorf("%w: %v", ErrUnavailable, firstLine(msg))
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict)
+}
+
+func reason(err error) string {
+	if errors.Is(err, ErrConflict) {
+		return "conflict"
+	}
+	return "unavailable"
+}
+
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if _, ok := meter.ParseError(err.Error()); ok {
+		return "refused"
+	}
+	return "error"
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// AwaitBlock returns once the NMI's peer has committed block (read-your-
+// writes across NMIs: a client that wrote through another NMI passes that
+// answer's block number).
+func (f *Fabric) AwaitBlock(ctx context.Context, block uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := f.network(api.RoleAuditor).BlockEvents(ctx, client.WithStartBlock(block))
+	if err != nil {
+		return classify(err)
+	}
+	select {
+	case _, ok := <-events:
+		if !ok {
+			return fmt.Errorf("%w: block events ended before block %d", ErrUnavailable, block)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the peer has not committed block %d yet", ErrUnavailable, block)
+	}
+}
+
+// Ready checks that the peer answers: the height of the channel.
+func (f *Fabric) Ready(ctx context.Context) error {
+	_, err := channel.Height(ctx, f.network(api.RoleAuditor))
+	return classify(err)
+}
+
+// Consortium reads members, orderers, height and the chaincode definition.
+func (f *Fabric) Consortium(ctx context.Context) (*api.Consortium, error) {
+	nw := f.network(api.RoleAuditor)
+	cfg, err := channel.Query(ctx, nw)
+	if err != nil {
+		return nil, classify(err)
+	}
+	height, err := channel.Height(ctx, nw)
+	if err != nil {
+		return nil, classify(err)
+	}
+	def, err := channel.ChaincodeDefinition(ctx, nw, f.cfg.Chaincode)
+	if err != nil {
+		return nil, classify(err)
+	}
+	meta, err := nw.GetContract(f.cfg.Chaincode).EvaluateWithContext(ctx, "org.hyperledger.fabric:GetMetadata")
+	if err != nil {
+		return nil, classify(err)
+	}
+	var m struct {
+		Contracts map[string]struct {
+			Info struct {
+				Version string `json:"version"`
+			} `json:"info"`
+		} `json:"contracts"`
+	}
+	if err := json.Unmarshal(meta, &m); err != nil {
+		return nil, fmt.Errorf("contract metadata: %w", err)
+	}
+	return &api.Consortium{
+		Channel: f.cfg.Channel, Height: height, Members: cfg.Members, ConsensusType: cfg.ConsensusType,
+		Orderers: cfg.Consenters, ConfigSeq: cfg.Sequence, NMI: f.cfg.Identities[api.RoleAuditor].MSPID,
+		Chaincode: api.Chaincode{Name: def.Name, Version: def.Version, Sequence: def.Sequence,
+			ContractVersion: m.Contracts["pki"].Info.Version},
+	}, nil
+}
+
+type metrics struct {
+	endorse, submit, commit *prometheus.HistogramVec
+	retries                 *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	m := &metrics{
+		endorse: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "registry_fabric_endorse_seconds", Help: "Time to get a transaction endorsed.", Buckets: buckets,
+		}, []string{"transaction", "outcome"}),
+		submit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "registry_fabric_submit_seconds", Help: "Time to hand an endorsed transaction to ordering.", Buckets: buckets,
+		}, []string{"transaction", "outcome"}),
+		commit: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "registry_fabric_commit_seconds", Help: "Time from submission until the peer reports the commit status.", Buckets: buckets,
+		}, []string{"transaction", "status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registry_fabric_retries_total", Help: "Transactions retried, by reason.",
+		}, []string{"transaction", "reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.endorse, m.submit, m.commit, m.retries)
+	}
+	return m
+}

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+)
+
+// malformed is a request the API refuses before the ledger sees it.
+func malformed(format string, args ...any) error {
+	return meter.Errorf(meter.CodeMalformed, format, args...)
+}
+
+// mediaType returns the request's media type, refusing anything not listed.
+func mediaType(c *gin.Context, accepted ...string) (string, error) {
+	ct := c.GetHeader("Content-Type")
+	if ct == "" {
+		return "", &mediaError{"Content-Type is missing; send " + strings.Join(accepted, " or ")}
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", &mediaError{"Content-Type " + strconv.Quote(ct) + " cannot be parsed"}
+	}
+	for _, a := range accepted {
+		if mt == a {
+			return mt, nil
+		}
+	}
+	return "", &mediaError{"Content-Type " + mt + " is not accepted here; send " + strings.Join(accepted, " or ")}
+}
+
+type mediaError struct{ msg string }
+
+func (e *mediaError) Error() string { return e.msg }
+
+// decodeJSON reads the body strictly into v: one JSON value, no unknown
+// fields, and a message that names what is wrong.
+func decodeJSON(c *gin.Context, v any) error {
+	if _, err := mediaType(c, "application/json"); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return malformed("the request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return malformed("%s", describeJSONError(err, body))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed("the request body has data after its JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error, body []byte) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var b64 base64.CorruptInputError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		}
+		return fmt.Sprintf("field %s must be %s, not %s", field, jsonKind(typ.Type.String()), typ.Value)
+	case errors.As(err, &b64):
+		return fmt.Sprintf("a base64 field is not standard base64 (error at byte %d of the field)", int64(b64))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON body ends early"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ") + " (see the API description at " + api.Prefix + "/openapi.json)"
+	}
+	return "the JSON body cannot be read: " + err.Error()
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]uint8"):
+		return "a base64 string"
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	case goType == "string", strings.HasPrefix(goType, "meter."):
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	}
+	return "an object"
+}
+
+// csvColumns are the columns of a batch registration in CSV, as a
+// manufacturer's delivery list carries them; identity is optional.
+var csvColumns = []string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "identity"}
+
+// readRegistrationsCSV reads a header row naming the columns and one meter
+// per row. publicKey is a PEM block or the base64 of the DER
+// SubjectPublicKeyInfo.
+func readRegistrationsCSV(body io.Reader) ([]meter.Registration, error) {
+	r := csv.NewReader(body)
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err != nil {
+		return nil, csvError(err, "the CSV has no header row: %v", err)
+	}
+	index := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		known := false
+		for _, c := range csvColumns {
+			if c == h {
+				known = true
+			}
+		}
+		if !known {
+			return nil, malformed("CSV column %q is unknown; the columns are %s", h, strings.Join(csvColumns, ", "))
+		}
+		index[h] = i
+	}
+	for _, c := range csvColumns[:7] {
+		if _, ok := index[c]; !ok {
+			return nil, malformed("the CSV lacks the column %q; the columns are %s (identity optional)", c, strings.Join(csvColumns, ", "))
+		}
+	}
+	var out []meter.Registration
+	for line := 2; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, csvError(err, "CSV %v", err)
+		}
+		if len(out) == api.MaxRegistrationBatch {
+			return nil, meter.Errorf(meter.CodeTooLarge, "the CSV holds more than %d meters; split it", api.MaxRegistrationBatch)
+		}
+		get := func(col string) string {
+			if i, ok := index[col]; ok {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		key, err := publicKeyText(get("publicKey"))
+		if err != nil {
+			return nil, malformed("CSV line %d (meter %q): %v", line, get("meterId"), err)
+		}
+		out = append(out, meter.Registration{
+			MeterID: get("meterId"), PublicKey: key,
+			Metadata: meter.Metadata{Manufacturer: get("manufacturer"), Model: get("model"), SerialNumber: get("serialNumber"),
+				SoftwareID: get("softwareId"), SoftwareChecksum: get("softwareChecksum")},
+			Identity: get("identity"),
+		})
+	}
+	return out, nil
+}
+
+// csvError keeps a body over the route's limit as such (413), since the CSV
+// is read as it streams in; anything else is a malformed CSV.
+func csvError(err error, format string, args ...any) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err
+	}
+	return malformed(format, args...)
+}
+
+// publicKeyText accepts a PEM block as is, or the base64 of a DER
+// SubjectPublicKeyInfo, which a CSV cell holds more easily.
+func publicKeyText(s string) (string, error) {
+	if strings.HasPrefix(s, "-----BEGIN") {
+		return s, nil
+	}
+	der, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return "", errors.New("publicKey is neither PEM nor base64 DER")
+	}
+	k, err := meter.ParsePublicKeyDER(der)
+	if err != nil {
+		return "", err
+	}
+	return k.PEM(), nil
+}
+
+// bodyError sorts a body-reading failure into its problem.
+func (s *Server) bodyError(c *gin.Context, err error) {
+	var media *mediaError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &media):
+		fail(c, problem(api.CodeUnsupportedMedia, media.msg))
+	case errors.As(err, &tooBig):
+		fail(c, problem(string(meter.CodeTooLarge), fmt.Sprintf("the request body exceeds %d bytes, the limit of this endpoint", tooBig.Limit)))
+	default:
+		s.failErr(c, err)
+	}
+}

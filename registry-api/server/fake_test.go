@@ -1,0 +1,318 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/pki-chaincode/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+// testdata is the chaincode's openssl-made fixtures.
+const testdata = "../../pki-chaincode/testdata"
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// call is one request the server made of the ledger.
+type call struct {
+	Method string // Submit, SubmitAll, Evaluate, AwaitBlock, Consortium or Ready
+	Role   api.Role
+	Tx     string
+	Args   []string
+	Parts  [][]string
+	Block  uint64
+}
+
+// answer is the chaincode's side of a transaction: its result (marshalled to
+// JSON) or its error.
+type answer func(ctx context.Context, args []string) (any, error)
+
+func returns(v any) answer   { return func(context.Context, []string) (any, error) { return v, nil } }
+func fails(err error) answer { return func(context.Context, []string) (any, error) { return nil, err } }
+
+// fakeLedger stands in for the Fabric gateway: it records every call and
+// answers by transaction name (or by method name for AwaitBlock, Consortium
+// and Ready).
+type fakeLedger struct {
+	mu      sync.Mutex
+	calls   []call
+	answers map[string]answer
+	// submitAll, when set, replaces the part-by-part answers of SubmitAll.
+	submitAll func(parts [][]string) ([]*ledger.Receipt, error)
+	// gate, when set, holds the next Submit until it is closed; entered
+	// receives a value as that Submit arrives at the gate. Later Submits
+	// pass, so a duplicate that should have been refused cannot hang a test.
+	gate    chan struct{}
+	entered chan struct{}
+	txs     int
+}
+
+func newFakeLedger() *fakeLedger {
+	return &fakeLedger{answers: map[string]answer{
+		"RegisterMeter": func(_ context.Context, args []string) (any, error) {
+			var reg meter.Registration
+			if err := json.Unmarshal([]byte(args[0]), &reg); err != nil {
+				return nil, err
+			}
+			return meterRecord(reg.MeterID, reg.PublicKey), nil
+		},
+		"RegisterMeters": func(_ context.Context, args []string) (any, error) {
+			var regs []meter.Registration
+			if err := json.Unmarshal([]byte(args[0]), &regs); err != nil {
+				return nil, err
+			}
+			e := contract.Enrolment{NMI: "PTB", MeterIDs: []string{}}
+			for _, r := range regs {
+				e.MeterIDs = append(e.MeterIDs, r.MeterID)
+			}
+			return e, nil
+		},
+		"PreEnrollMeter": func(_ context.Context, args []string) (any, error) {
+			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: args[1], TxID: "tx-pre", At: "2026-11-21T10:20:00Z"}, nil
+		},
+		"RotateKey": func(_ context.Context, args []string) (any, error) {
+			m := meterRecord(args[0], args[1])
+			m.KeyVersion = 2
+			return m, nil
+		},
+		"RevokeMeter": func(_ context.Context, args []string) (any, error) {
+			m := meterRecord(args[0], "")
+			m.Status = meter.StatusRevoked
+			m.Revocation = &meter.Revocation{Reason: meter.Reason(args[1]), RevokedAt: "2026-11-21T10:20:00Z", InvalidityDate: args[2], TxID: "tx-revoke"}
+			return m, nil
+		},
+		"ReinstateMeter": func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
+		"GetMeter":       func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
+		"GetMeterHistory": func(_ context.Context, args []string) (any, error) {
+			return []api.MeterVersion{{TxID: "tx-reg", Time: "2026-11-21T10:20:00Z", Meter: meterRecord(args[0], "")}}, nil
+		},
+		"GetMeterKeys": func(_ context.Context, args []string) (any, error) {
+			m := meterRecord(args[0], "")
+			return []meter.KeyVersion{{MeterID: m.ID, Version: 1, PublicKey: m.PublicKey, Curve: m.Curve,
+				Fingerprint: m.Fingerprint, ValidFrom: m.RegisteredAt, TxID: m.RegisteredTx}}, nil
+		},
+		"GetPreEnrolment": func(_ context.Context, args []string) (any, error) {
+			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z"}, nil
+		},
+		"ListMeters": returns(contract.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0001", "")}}),
+		"SubmitMeasurement": func(_ context.Context, args []string) (any, error) {
+			m, err := measurementOf(args[1])
+			if err != nil {
+				return nil, err
+			}
+			return meter.ItemResult{MeterID: args[0], Seq: m.Seq, KeyVersion: 1, Outcome: meter.OutcomeAccepted}, nil
+		},
+		"SubmitMeasurements": func(_ context.Context, args []string) (any, error) {
+			var items []meter.SignedMeasurement
+			if err := json.Unmarshal([]byte(args[0]), &items); err != nil {
+				return nil, err
+			}
+			res := meter.BatchResult{TxID: "tx-batch", Items: []meter.ItemResult{}}
+			for i, sm := range items {
+				m, err := meter.ParseMeasurement(sm.Payload)
+				if err != nil {
+					res.Rejected++
+					res.Items = append(res.Items, meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeRejected,
+						Code: meter.CodeOf(err), Reason: err.Error()})
+					continue
+				}
+				res.Accepted++
+				res.Items = append(res.Items, meter.ItemResult{Index: i, MeterID: sm.MeterID, Seq: m.Seq, Outcome: meter.OutcomeAccepted, KeyVersion: 1})
+			}
+			return res, nil
+		},
+		"VerifyMeasurement": func(_ context.Context, args []string) (any, error) {
+			m, err := measurementOf(args[1])
+			if err != nil {
+				return meter.Verification{MeterID: args[0], Code: meter.CodeOf(err), Reason: err.Error()}, nil
+			}
+			return meter.Verification{Valid: true, MeterID: args[0], Seq: m.Seq, KeyVersion: 1}, nil
+		},
+		"GetMeasurements": returns(contract.MeasurementPage{Measurements: []*meter.MeasurementRecord{}}),
+		"GetRejections":   returns(contract.RejectionPage{Rejections: []*meter.Rejection{}}),
+		"Consortium": returns(&api.Consortium{Channel: "meters", Height: 12,
+			Members:       []channel.Member{{Name: "PTB", MSPID: "PTB", AnchorPeers: []string{"peer0.ptb:7051"}}},
+			ConsensusType: "BFT",
+			Orderers:      []channel.Consenter{{ID: 1, Host: "orderer.ptb", Port: 7050, MSPID: "PTB", Subject: "CN=orderer.ptb"}},
+			ConfigSeq:     3, NMI: "PTB",
+			Chaincode: api.Chaincode{Name: "pki", Version: "1.0", Sequence: 1, ContractVersion: contract.Version}}),
+	}}
+}
+
+// sampleKey is the P-256 fixture key's PEM, used for records whose key the
+// test does not care about.
+var sampleKey = sync.OnceValue(func() string {
+	b, err := os.ReadFile(filepath.Join(testdata, "keys/p256.good.pem"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+})
+
+// meterRecord is an active meter as the chaincode would answer it.
+func meterRecord(id, publicKey string) *meter.Meter {
+	if publicKey == "" {
+		publicKey = sampleKey()
+	}
+	k, err := meter.ParsePublicKeyPEM(publicKey)
+	if err != nil {
+		panic(err)
+	}
+	return &meter.Meter{ID: id, NMI: "PTB", PublicKey: k.PEM(), Curve: k.Curve(), Fingerprint: k.Fingerprint(),
+		KeyVersion: 1, Status: meter.StatusActive,
+		Metadata:     meter.Metadata{Manufacturer: "Acme", Model: "E350", SerialNumber: "SN-" + id, SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"},
+		RegisteredTx: "tx-reg", RegisteredAt: "2026-11-21T10:20:00.123456789Z", UpdatedTx: "tx-reg", UpdatedAt: "2026-11-21T10:20:00.123456789Z"}
+}
+
+func measurementOf(payloadB64 string) (meter.Measurement, error) {
+	p, err := base64.StdEncoding.DecodeString(payloadB64)
+	if err != nil {
+		return meter.Measurement{}, err
+	}
+	return meter.ParseMeasurement(p)
+}
+
+func (f *fakeLedger) record(c call) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+}
+
+func (f *fakeLedger) answer(ctx context.Context, name string, args []string) ([]byte, error) {
+	f.mu.Lock()
+	a, ok := f.answers[name]
+	f.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("fake ledger: no answer for %s", name)
+	}
+	v, err := a(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func (f *fakeLedger) receipt(result []byte) *ledger.Receipt {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.txs++
+	return &ledger.Receipt{Result: result, TxID: fmt.Sprintf("tx%03d", f.txs), Block: uint64(100 + f.txs)}
+}
+
+func (f *fakeLedger) Submit(ctx context.Context, as api.Role, tx string, args ...string) (*ledger.Receipt, error) {
+	f.record(call{Method: "Submit", Role: as, Tx: tx, Args: args})
+	f.mu.Lock()
+	gate := f.gate
+	f.gate = nil
+	f.mu.Unlock()
+	if gate != nil {
+		f.entered <- struct{}{}
+		<-gate
+	}
+	out, err := f.answer(ctx, tx, args)
+	if err != nil {
+		return nil, err
+	}
+	return f.receipt(out), nil
+}
+
+func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, parts [][]string) ([]*ledger.Receipt, error) {
+	f.record(call{Method: "SubmitAll", Role: as, Tx: tx, Parts: parts})
+	if f.submitAll != nil {
+		return f.submitAll(parts)
+	}
+	// As the gateway does: every part is endorsed before any is submitted,
+	// so a refusal of any part commits nothing.
+	results := make([][]byte, len(parts))
+	for i, args := range parts {
+		out, err := f.answer(ctx, tx, args)
+		if err != nil {
+			return nil, &ledger.PartError{Part: i, Err: err}
+		}
+		results[i] = out
+	}
+	receipts := make([]*ledger.Receipt, len(parts))
+	for i, out := range results {
+		receipts[i] = f.receipt(out)
+	}
+	return receipts, nil
+}
+
+func (f *fakeLedger) Evaluate(ctx context.Context, as api.Role, tx string, args ...string) ([]byte, error) {
+	f.record(call{Method: "Evaluate", Role: as, Tx: tx, Args: args})
+	return f.answer(ctx, tx, args)
+}
+
+func (f *fakeLedger) AwaitBlock(ctx context.Context, block uint64) error {
+	f.record(call{Method: "AwaitBlock", Block: block})
+	return f.optional(ctx, "AwaitBlock")
+}
+
+func (f *fakeLedger) Ready(ctx context.Context) error {
+	f.record(call{Method: "Ready"})
+	return f.optional(ctx, "Ready")
+}
+
+func (f *fakeLedger) Consortium(ctx context.Context) (*api.Consortium, error) {
+	f.record(call{Method: "Consortium"})
+	out, err := f.answer(ctx, "Consortium", nil)
+	if err != nil {
+		return nil, err
+	}
+	c := new(api.Consortium)
+	return c, json.Unmarshal(out, c)
+}
+
+// optional answers a call that succeeds unless an answer says otherwise.
+func (f *fakeLedger) optional(ctx context.Context, name string) error {
+	f.mu.Lock()
+	a, ok := f.answers[name]
+	f.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	_, err := a(ctx, nil)
+	return err
+}
+
+// on sets the answer to a transaction.
+func (f *fakeLedger) on(name string, a answer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.answers[name] = a
+}
+
+// recorded returns a copy of the calls so far.
+func (f *fakeLedger) recorded() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// named returns the calls to one transaction (or method).
+func (f *fakeLedger) named(name string) []call {
+	var out []call
+	for _, c := range f.recorded() {
+		if c.Tx == name || (c.Tx == "" && c.Method == name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+// keyed is a registration of PTB-0001 with an Idempotency-Key.
+func keyed(t *testing.T, as, key string) request {
+	return post("/api/v1/meters", as, registration("PTB-0001", string(readTestdata(t, "keys/p256.good.pem")))).
+		with(HeaderIdempotencyKey, key)
+}
+
+func assertReplay(t *testing.T, first, again *httptest.ResponseRecorder) {
+	t.Helper()
+	if first.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("the first answer is marked as replayed")
+	}
+	if again.Header().Get("Idempotent-Replayed") != "true" {
+		t.Error("the replayed answer lacks Idempotent-Replayed: true")
+	}
+	if again.Code != first.Code || again.Body.String() != first.Body.String() ||
+		again.Header().Get("Content-Type") != first.Header().Get("Content-Type") ||
+		again.Header().Get("Location") != first.Header().Get("Location") {
+		t.Errorf("replay %d %q %q %s\ndiffers from the first answer %d %q %q %s",
+			again.Code, again.Header().Get("Content-Type"), again.Header().Get("Location"), again.Body,
+			first.Code, first.Header().Get("Content-Type"), first.Header().Get("Location"), first.Body)
+	}
+}
+
+func (f *fixture) submits() int { return len(f.ledger.named("RegisterMeter")) }
+
+func TestIdempotentReplay(t *testing.T) {
+	f := newFixture(t)
+	first := f.do(keyed(t, operator, "k1"))
+	decode[api.MeterReceipt](t, first, http.StatusCreated)
+	again := f.do(keyed(t, operator, "k1"))
+	assertReplay(t, first, again)
+	if n := f.submits(); n != 1 {
+		t.Errorf("the ledger got %d registrations, want 1", n)
+	}
+}
+
+func TestIdempotencyWithoutKey(t *testing.T) {
+	f := newFixture(t)
+	req := post("/api/v1/meters", operator, registration("PTB-0001", string(readTestdata(t, "keys/p256.good.pem"))))
+	f.do(req)
+	if rec := f.do(req); rec.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("an answer without Idempotency-Key was replayed")
+	}
+	if n := f.submits(); n != 2 {
+		t.Errorf("the ledger got %d registrations, want 2", n)
+	}
+}
+
+func TestIdempotencyKeyReused(t *testing.T) {
+	f := newFixture(t)
+	f.do(keyed(t, operator, "k1"))
+	other := post("/api/v1/meters", operator, registration("PTB-0002", newKeyPEM(t))).with(HeaderIdempotencyKey, "k1")
+	problemOf(t, f.do(other), http.StatusUnprocessableEntity, api.CodeIdempotencyConflict)
+	// The same body to another path is another request too.
+	elsewhere := keyed(t, operator, "k1")
+	elsewhere.path = "/api/v1/meters/batch"
+	problemOf(t, f.do(elsewhere), http.StatusUnprocessableEntity, api.CodeIdempotencyConflict)
+	if n := len(f.ledger.recorded()); n != 1 {
+		t.Errorf("the ledger got %d calls, want 1", n)
+	}
+}
+
+func TestIdempotencySurvivesRestart(t *testing.T) {
+	f := newFixture(t)
+	first := f.do(keyed(t, operator, "k1"))
+	f.restart()
+	assertReplay(t, first, f.do(keyed(t, operator, "k1")))
+	if n := f.submits(); n != 1 {
+		t.Errorf("the ledger got %d registrations, want 1", n)
+	}
+}
+
+// TestIdempotencyKeepsNoServerErrors lets a request that failed with 5xx be
+// retried for real with the same key.
+func TestIdempotencyKeepsNoServerErrors(t *testing.T) {
+	f := newFixture(t)
+	f.ledger.on("RegisterMeter", fails(fmt.Errorf("%w: no peers available", ledger.ErrUnavailable)))
+	problemOf(t, f.do(keyed(t, operator, "k1")), http.StatusServiceUnavailable, api.CodeUnavailable)
+	f.ledger.on("RegisterMeter", returns(meterRecord("PTB-0001", "")))
+	retry := f.do(keyed(t, operator, "k1"))
+	decode[api.MeterReceipt](t, retry, http.StatusCreated)
+	if retry.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("the retry was answered from the store")
+	}
+	assertReplay(t, retry, f.do(keyed(t, operator, "k1")))
+	if n := f.submits(); n != 2 {
+		t.Errorf("the ledger got %d registrations, want 2 (the failure and the retry)", n)
+	}
+}
+
+// TestIdempotencyKeepsRefusals replays a refusal: the request was answered.
+func TestIdempotencyKeepsRefusals(t *testing.T) {
+	f := newFixture(t)
+	f.ledger.on("RegisterMeter", fails(meter.Errorf(meter.CodeMeterExists, "meter PTB-0001 is already registered")))
+	first := f.do(keyed(t, operator, "k1"))
+	problemOf(t, first, http.StatusConflict, string(meter.CodeMeterExists))
+	again := f.do(keyed(t, operator, "k1"))
+	assertReplay(t, first, again)
+	problemOf(t, again, http.StatusConflict, string(meter.CodeMeterExists))
+	if n := f.submits(); n != 1 {
+		t.Errorf("the ledger got %d registrations, want 1", n)
+	}
+}
+
+func TestIdempotencyPerCredential(t *testing.T) {
+	f := newFixture(t)
+	a := f.do(keyed(t, operator, "shared"))
+	b := f.do(keyed(t, operator2, "shared"))
+	if a.Code != http.StatusCreated || b.Code != http.StatusCreated || b.Header().Get("Idempotent-Replayed") != "" {
+		t.Errorf("answers %d and %d (replayed %q), want two fresh 201", a.Code, b.Code, b.Header().Get("Idempotent-Replayed"))
+	}
+	if n := f.submits(); n != 2 {
+		t.Errorf("the ledger got %d registrations, want one per credential", n)
+	}
+}
+
+// TestIdempotencyInFlight refuses a duplicate that arrives while the first
+// request is still with the ledger.
+func TestIdempotencyInFlight(t *testing.T) {
+	f := newFixture(t)
+	gate := make(chan struct{})
+	f.ledger.gate, f.ledger.entered = gate, make(chan struct{})
+	first := make(chan *httptest.ResponseRecorder)
+	go func() { first <- f.do(keyed(t, operator, "k1")) }()
+	<-f.ledger.entered
+	problemOf(t, f.do(keyed(t, operator, "k1")), http.StatusConflict, api.CodeIdempotencyConflict)
+	close(gate)
+	rec := <-first
+	decode[api.MeterReceipt](t, rec, http.StatusCreated)
+	assertReplay(t, rec, f.do(keyed(t, operator, "k1")))
+	if n := f.submits(); n != 1 {
+		t.Errorf("the ledger got %d registrations, want 1", n)
+	}
+}
+
+// TestIdempotencyAfterPanic releases the key of a request whose handler
+// panicked, so the retry is not refused as in flight for ever.
+func TestIdempotencyAfterPanic(t *testing.T) {
+	f := newFixture(t)
+	f.ledger.on("RegisterMeter", func(context.Context, []string) (any, error) { panic("boom") })
+	problemOf(t, f.do(keyed(t, operator, "k1")), http.StatusInternalServerError, string(meter.CodeInternal))
+	f.ledger.on("RegisterMeter", returns(meterRecord("PTB-0001", "")))
+	decode[api.MeterReceipt](t, f.do(keyed(t, operator, "k1")), http.StatusCreated)
+	if n := f.submits(); n != 2 {
+		t.Errorf("the ledger got %d registrations, want 2", n)
+	}
+}
+
+// TestIdempotentMeasurement covers an ingest write and a stored 201 without
+// Location.
+func TestIdempotentMeasurement(t *testing.T) {
+	f := newFixture(t)
+	req := post("/api/v1/meters/PTB-0001/measurements", ingest, signedFixture(t, "p256", "PTB-0001")).with(HeaderIdempotencyKey, "m-1")
+	first := f.do(req)
+	decode[api.MeasurementReceipt](t, first, http.StatusCreated)
+	assertReplay(t, first, f.do(req))
+	if n := len(f.ledger.named("SubmitMeasurement")); n != 1 {
+		t.Errorf("the ledger got %d measurements, want 1", n)
+	}
+}

@@ -1,0 +1,390 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/inter-nmi/pki/pki-chaincode/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+func (s *Server) registerMeter(c *gin.Context) {
+	var reg meter.Registration
+	if err := decodeJSON(c, &reg); err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	// The chaincode checks the same rules; checking here first spares the
+	// network a transaction that can only be refused.
+	if _, err := reg.Validate(); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	s.submitMeter(c, http.StatusCreated, "RegisterMeter", string(mustJSON(reg)))
+}
+
+// submitMeter submits a transaction that answers with a meter record.
+func (s *Server) submitMeter(c *gin.Context, status int, tx string, args ...string) {
+	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleOperator, tx, args...)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	m := new(meter.Meter)
+	if err := json.Unmarshal(r.Result, m); err != nil {
+		s.failErr(c, fmt.Errorf("decode %s result: %w", tx, err))
+		return
+	}
+	if status == http.StatusCreated {
+		c.Header("Location", api.Prefix+"/meters/"+m.ID)
+	}
+	c.JSON(status, api.MeterReceipt{Meter: m, Tx: api.Tx{TxID: r.TxID, Block: r.Block}})
+}
+
+// registerMeters enrols up to api.MaxRegistrationBatch meters from JSON (an
+// array of registrations) or CSV. Everything is checked first, then every
+// transaction of 1,000 meters is endorsed before any is submitted: a refusal
+// anywhere registers nothing.
+func (s *Server) registerMeters(c *gin.Context) {
+	mt, err := mediaType(c, "application/json", "text/csv")
+	if err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	var regs []meter.Registration
+	if mt == "text/csv" {
+		regs, err = readRegistrationsCSV(c.Request.Body)
+	} else {
+		err = decodeJSON(c, &regs)
+	}
+	if err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	if len(regs) == 0 {
+		fail(c, problem(string(meter.CodeMalformed), "the batch holds no meters"))
+		return
+	}
+	if len(regs) > api.MaxRegistrationBatch {
+		fail(c, problem(string(meter.CodeTooLarge), fmt.Sprintf("the batch holds %d meters; at most %d per request", len(regs), api.MaxRegistrationBatch)))
+		return
+	}
+	if p, ok := checkBatch(regs); !ok {
+		fail(c, p)
+		return
+	}
+	var parts [][]string
+	for start := 0; start < len(regs); start += contract.MaxBulkRegistration {
+		end := min(start+contract.MaxBulkRegistration, len(regs))
+		parts = append(parts, []string{string(mustJSON(regs[start:end]))})
+	}
+	receipts, err := s.opts.Ledger.SubmitAll(c.Request.Context(), api.RoleOperator, "RegisterMeters", parts)
+	if err != nil {
+		s.failBatch(c, err, receipts, len(regs))
+		return
+	}
+	out := api.Enrolment{Registered: len(regs), MeterIDs: make([]string, 0, len(regs))}
+	for _, r := range receipts {
+		var e contract.Enrolment
+		if err := json.Unmarshal(r.Result, &e); err != nil {
+			s.failErr(c, fmt.Errorf("decode RegisterMeters result: %w", err))
+			return
+		}
+		out.MeterIDs = append(out.MeterIDs, e.MeterIDs...)
+		out.Transactions = append(out.Transactions, api.BatchTx{Tx: api.Tx{TxID: r.TxID, Block: r.Block}, Meters: len(e.MeterIDs)})
+	}
+	c.JSON(http.StatusCreated, out)
+}
+
+// checkBatch applies the registration rules to every entry, and the rule
+// that IDs and keys are unique within the batch, and reports every entry
+// that breaks one (up to 50).
+func checkBatch(regs []meter.Registration) (api.Problem, bool) {
+	var errs []string
+	var first *meter.Error
+	ids, keys := map[string]int{}, map[string]int{}
+	note := func(i int, err error) {
+		var r *meter.Error
+		if !errors.As(err, &r) {
+			r = meter.Errorf(meter.CodeMalformed, "%v", err)
+		}
+		if first == nil {
+			first = r
+		}
+		if len(errs) < 50 {
+			errs = append(errs, fmt.Sprintf("entry %d (meter %q): %s: %s", i, regs[i].MeterID, r.Code, r.Message))
+		}
+	}
+	for i, reg := range regs {
+		key, err := reg.Validate()
+		if err != nil {
+			note(i, err)
+			continue
+		}
+		if j, dup := ids[reg.MeterID]; dup {
+			note(i, meter.Errorf(meter.CodeMeterExists, "meter ID repeats entry %d", j))
+		}
+		if j, dup := keys[key.Fingerprint()]; dup {
+			note(i, meter.Errorf(meter.CodeKeyInUse, "public key repeats entry %d: every meter needs its own key", j))
+		}
+		ids[reg.MeterID], keys[key.Fingerprint()] = i, i
+	}
+	if first == nil {
+		return api.Problem{}, true
+	}
+	p := problem(string(first.Code), fmt.Sprintf("%s; nothing was registered", errs[0]))
+	if len(errs) > 1 {
+		p.Detail = fmt.Sprintf("%d entries are refused (first: %s); nothing was registered", len(errs), errs[0])
+		p.Errors = errs
+	}
+	return p, false
+}
+
+// failBatch reports a failed batch registration, saying which parts (if
+// any) were committed before the failure.
+func (s *Server) failBatch(c *gin.Context, err error, receipts []*ledger.Receipt, total int) {
+	p := problemFor(err)
+	var part *ledger.PartError
+	if errors.As(err, &part) {
+		first := part.Part * contract.MaxBulkRegistration
+		p.Detail = fmt.Sprintf("in the part starting at entry %d: %s", first, p.Detail)
+		if part.Committed {
+			var done []string
+			for i, r := range receipts {
+				if r != nil {
+					done = append(done, fmt.Sprintf("entries %d-%d in tx %s (block %d)", i*contract.MaxBulkRegistration,
+						min((i+1)*contract.MaxBulkRegistration, total)-1, r.TxID, r.Block))
+				}
+			}
+			p.Errors = done
+			p.Detail += fmt.Sprintf("; %d other parts were committed (listed in errors): resubmit only the failed part", len(done))
+		} else {
+			p.Detail += "; nothing was registered"
+		}
+	}
+	if p.Status >= 500 {
+		s.log.Error("batch registration failed", "err", err)
+	}
+	fail(c, p)
+}
+
+func (s *Server) preEnrol(c *gin.Context) {
+	var req api.PreEnrolmentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	if err := meter.ValidateMeterID(req.MeterID); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	if err := meter.ValidateHash(req.IdentityHash); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleOperator, "PreEnrollMeter", req.MeterID, req.IdentityHash)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	pre := new(meter.PreEnrolment)
+	if err := json.Unmarshal(r.Result, pre); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.Header("Location", api.Prefix+"/pre-enrolments/"+pre.MeterID)
+	c.JSON(http.StatusCreated, api.PreEnrolmentReceipt{PreEnrolment: pre, Tx: api.Tx{TxID: r.TxID, Block: r.Block}})
+}
+
+func (s *Server) getPreEnrolment(c *gin.Context) {
+	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
+		evaluate[meter.PreEnrolment](s, c, "GetPreEnrolment", id)
+	}
+}
+
+func (s *Server) rotateKey(c *gin.Context) {
+	id, ok := s.meterID(c)
+	if !ok {
+		return
+	}
+	var req api.RotateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	if _, err := meter.ParsePublicKeyPEM(req.PublicKey); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	if _, err := base64.StdEncoding.DecodeString(req.Proof); err != nil || req.Proof == "" {
+		fail(c, problem(string(meter.CodeMalformed), "proof must be the meter's DER signature over the rotation statement, in standard base64"))
+		return
+	}
+	s.submitMeter(c, http.StatusOK, "RotateKey", id, req.PublicKey, req.Proof)
+}
+
+func (s *Server) revokeMeter(c *gin.Context) {
+	id, ok := s.meterID(c)
+	if !ok {
+		return
+	}
+	var req api.RevokeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.bodyError(c, err)
+		return
+	}
+	if _, err := meter.ParseReason(string(req.Reason)); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	if req.InvalidityDate != "" {
+		if _, err := meter.ParseTime(req.InvalidityDate); err != nil {
+			s.failErr(c, err)
+			return
+		}
+	}
+	s.submitMeter(c, http.StatusOK, "RevokeMeter", id, string(req.Reason), req.InvalidityDate)
+}
+
+func (s *Server) reinstateMeter(c *gin.Context) {
+	if id, ok := s.meterID(c); ok {
+		s.submitMeter(c, http.StatusOK, "ReinstateMeter", id)
+	}
+}
+
+func (s *Server) getMeter(c *gin.Context) {
+	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
+		evaluate[meter.Meter](s, c, "GetMeter", id)
+	}
+}
+
+func (s *Server) meterHistory(c *gin.Context) {
+	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
+		evaluate[[]api.MeterVersion](s, c, "GetMeterHistory", id)
+	}
+}
+
+func (s *Server) meterKeys(c *gin.Context) {
+	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
+		evaluate[[]meter.KeyVersion](s, c, "GetMeterKeys", id)
+	}
+}
+
+func (s *Server) listMeters(c *gin.Context) {
+	nmi, status := c.Query("nmi"), c.Query("status")
+	if _, err := meter.ParseStatus(status); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	size, bookmark, ok := s.page(c)
+	if !ok || !s.awaitMinBlock(c) {
+		return
+	}
+	var page contract.MeterPage
+	if !s.evaluateInto(c, &page, "ListMeters", nmi, status, size, bookmark) {
+		return
+	}
+	c.JSON(http.StatusOK, api.MeterList{Meters: page.Meters, Next: encodeCursor(page.Bookmark)})
+}
+
+// meterID reads and checks the :id path parameter.
+func (s *Server) meterID(c *gin.Context) (string, bool) {
+	id := c.Param("id")
+	if err := meter.ValidateMeterID(id); err != nil {
+		s.failErr(c, err)
+		return "", false
+	}
+	return id, true
+}
+
+// page reads limit (1..1000, default 100) and cursor.
+func (s *Server) page(c *gin.Context) (size, bookmark string, ok bool) {
+	size = c.DefaultQuery("limit", "100")
+	if n, err := strconv.Atoi(size); err != nil || n < 1 || n > 1000 {
+		fail(c, problem(string(meter.CodeMalformed), "limit must be an integer from 1 to 1000"))
+		return "", "", false
+	}
+	bookmark, err := decodeCursor(c.Query("cursor"))
+	if err != nil {
+		fail(c, problem(string(meter.CodeMalformed), "cursor is not one this API returned as next"))
+		return "", "", false
+	}
+	return size, bookmark, true
+}
+
+func encodeCursor(bookmark string) string {
+	if bookmark == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(bookmark))
+}
+
+func decodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	return string(b), err
+}
+
+// maxBlockWait bounds how long a read waits for the NMI's peer to catch up.
+const maxBlockWait = 10 * time.Second
+
+// awaitMinBlock honours ?minBlock=N: the read waits until this NMI's peer
+// has committed block N, so a client that wrote through any NMI reads its
+// write here.
+func (s *Server) awaitMinBlock(c *gin.Context) bool {
+	q := c.Query("minBlock")
+	if q == "" {
+		return true
+	}
+	block, err := strconv.ParseUint(q, 10, 64)
+	if err != nil {
+		fail(c, problem(string(meter.CodeMalformed), "minBlock must be a block number"))
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), maxBlockWait)
+	defer cancel()
+	if err := s.opts.Ledger.AwaitBlock(ctx, block); err != nil {
+		s.failErr(c, err)
+		return false
+	}
+	return true
+}
+
+// evaluate answers 200 with the result of a read-only transaction, run as
+// the caller's role.
+func evaluate[T any](s *Server, c *gin.Context, tx string, args ...string) {
+	var v T
+	if s.evaluateInto(c, &v, tx, args...) {
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+func (s *Server) evaluateInto(c *gin.Context, v any, tx string, args ...string) bool {
+	out, err := s.opts.Ledger.Evaluate(c.Request.Context(), principal(c).Role, tx, args...)
+	if err != nil {
+		s.failErr(c, err)
+		return false
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		s.failErr(c, fmt.Errorf("decode %s result: %w", tx, err))
+		return false
+	}
+	return true
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only for values this package built
+	}
+	return b
+}

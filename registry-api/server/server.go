@@ -1,0 +1,286 @@
+// Package server is the registry's HTTP interface: the versioned JSON API
+// NMI operators, data concentrators and auditors use, in front of the
+// NMI's own peer.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+// Ledger is what the server needs of the chain (package ledger implements
+// it on a Fabric gateway; tests fake it).
+type Ledger interface {
+	Submit(ctx context.Context, as api.Role, tx string, args ...string) (*ledger.Receipt, error)
+	SubmitAll(ctx context.Context, as api.Role, tx string, argsList [][]string) ([]*ledger.Receipt, error)
+	Evaluate(ctx context.Context, as api.Role, tx string, args ...string) ([]byte, error)
+	AwaitBlock(ctx context.Context, block uint64) error
+	Consortium(ctx context.Context) (*api.Consortium, error)
+	Ready(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Ledger      Ledger
+	Credentials *auth.Store
+	Idempotency *idempotency.Store
+	Log         *slog.Logger
+	// Metrics registers the server's metrics; /metrics serves Gatherer.
+	Metrics  prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	// Timeouts of a request's work (the ledger included).
+	ReadTimeout, WriteTimeout, BatchTimeout time.Duration
+}
+
+// Body size limits.
+const (
+	maxBody             = 1 << 20
+	maxRegistrationBody = 32 << 20
+	maxMeasurementBody  = 24 << 20
+)
+
+// Server serves the API.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	engine  *gin.Engine
+	metrics *httpMetrics
+}
+
+// New builds the server and its routes.
+func New(opts Options) *Server {
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 30 * time.Second
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 90 * time.Second
+	}
+	if opts.BatchTimeout == 0 {
+		opts.BatchTimeout = 10 * time.Minute
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{opts: opts, log: opts.Log, engine: gin.New(), metrics: newHTTPMetrics(opts.Metrics)}
+	s.engine.HandleMethodNotAllowed = true
+	s.engine.ContextWithFallback = true
+	s.engine.Use(s.requestID, s.observe, s.recover)
+	s.engine.NoRoute(func(c *gin.Context) {
+		fail(c, problem(api.CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+"; see "+api.Prefix+"/openapi.json"))
+	})
+	s.engine.NoMethod(func(c *gin.Context) {
+		fail(c, problem(api.CodeMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
+	})
+	s.routes()
+	return s
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Routes lists method and path of every route, for the OpenAPI check.
+func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
+
+func (s *Server) routes() {
+	e := s.engine
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
+	e.GET(api.Prefix+"/openapi.json", s.openAPIJSON)
+	e.GET(api.Prefix+"/openapi.yaml", s.openAPIYAML)
+
+	v1 := e.Group(api.Prefix, s.authenticate)
+	operator, ingest, anyone := allow(api.RoleOperator), allow(api.RoleIngest), allow(api.Roles...)
+	read, write, batch := s.deadline(s.opts.ReadTimeout), s.deadline(s.opts.WriteTimeout), s.deadline(s.opts.BatchTimeout)
+	small := limit(maxBody)
+
+	v1.POST("/meters", operator, small, write, s.idempotent, s.registerMeter)
+	v1.POST("/meters/batch", operator, limit(maxRegistrationBody), batch, s.idempotent, s.registerMeters)
+	v1.GET("/meters", anyone, read, s.listMeters)
+	v1.GET("/meters/:id", anyone, read, s.getMeter)
+	v1.GET("/meters/:id/history", anyone, read, s.meterHistory)
+	v1.GET("/meters/:id/keys", anyone, read, s.meterKeys)
+	v1.POST("/meters/:id/rotate", operator, small, write, s.idempotent, s.rotateKey)
+	v1.POST("/meters/:id/revoke", operator, small, write, s.idempotent, s.revokeMeter)
+	v1.POST("/meters/:id/reinstate", operator, small, write, s.idempotent, s.reinstateMeter)
+	v1.POST("/pre-enrolments", operator, small, write, s.idempotent, s.preEnrol)
+	v1.GET("/pre-enrolments/:id", anyone, read, s.getPreEnrolment)
+
+	v1.POST("/meters/:id/measurements", ingest, limit(2*maxBody), write, s.idempotent, s.submitMeasurement)
+	v1.GET("/meters/:id/measurements", anyone, read, s.listMeasurements)
+	v1.GET("/meters/:id/rejections", anyone, read, s.listRejections)
+	v1.POST("/measurements/batch", ingest, limit(maxMeasurementBody), write, s.idempotent, s.submitBatch)
+	v1.POST("/measurements/verify", anyone, limit(2*maxBody), read, s.verifyMeasurement)
+
+	v1.GET("/consortium", anyone, read, s.consortium)
+}
+
+// Context keys.
+const (
+	keyPrincipal = "principal"
+	keyRequestID = "requestID"
+)
+
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(keyRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+// observe logs every request (never its credentials or body) and counts it.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := strconv.Itoa(c.Writer.Status())
+	elapsed := time.Since(start)
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, status).Inc()
+	s.metrics.latency.WithLabelValues(c.Request.Method, route, status).Observe(elapsed.Seconds())
+	attrs := []any{"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+		"ms", elapsed.Milliseconds(), "request", c.GetString(keyRequestID)}
+	if p, ok := c.Get(keyPrincipal); ok {
+		attrs = append(attrs, "principal", p.(auth.Principal).ID)
+	}
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		s.log.Debug("request", attrs...)
+		return
+	}
+	s.log.Info("request", attrs...)
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", "route", c.FullPath(), "panic", r)
+			fail(c, problem(string(meter.CodeInternal), "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+// authenticate admits requests with a known bearer token.
+func (s *Server) authenticate(c *gin.Context) {
+	// The scheme is case-insensitive (RFC 7235).
+	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="inter-nmi-registry"`)
+		fail(c, problem(api.CodeUnauthenticated, "send a credential of this NMI's registry in the header Authorization: Bearer TOKEN"))
+		return
+	}
+	p, err := s.opts.Credentials.Authenticate(strings.TrimSpace(token))
+	if err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="inter-nmi-registry", error="invalid_token"`)
+		fail(c, problem(api.CodeUnauthenticated, "the bearer token is not valid here: "+err.Error()))
+		return
+	}
+	c.Set(keyPrincipal, p)
+	c.Next()
+}
+
+func principal(c *gin.Context) auth.Principal {
+	p, _ := c.Get(keyPrincipal)
+	return p.(auth.Principal)
+}
+
+// allow admits only the given roles.
+func allow(roles ...api.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		for _, r := range roles {
+			if p.Role == r {
+				c.Next()
+				return
+			}
+		}
+		names := make([]string, len(roles))
+		for i, r := range roles {
+			names[i] = string(r)
+		}
+		fail(c, problem(api.CodeRoleForbidden, "credential "+p.ID+" has role "+string(p.Role)+"; this endpoint needs "+strings.Join(names, " or ")))
+	}
+}
+
+// limit bounds the request body.
+func limit(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			fail(c, problem(string(meter.CodeTooLarge), "the request body is "+strconv.FormatInt(c.Request.ContentLength, 10)+" bytes; this endpoint takes at most "+strconv.FormatInt(n, 10)))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+// deadline bounds the time a request may spend, the ledger's work included.
+func (s *Server) deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz answers 200 only while the NMI's peer answers through the gateway.
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.opts.Ledger.Ready(ctx); err != nil {
+		if !errors.Is(err, ledger.ErrUnavailable) {
+			err = errors.Join(ledger.ErrUnavailable, err)
+		}
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "registry_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "registry_http_request_duration_seconds", Help: "HTTP request latency by method, route and status.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"method", "route", "status"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.latency)
+	}
+	return m
+}

@@ -1,0 +1,286 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
+)
+
+// Credential IDs of the fixture's tokens.
+const (
+	operator  = "ptb-operator"
+	operator2 = "ptb-operator-2"
+	ingest    = "ptb-ingest"
+	auditor   = "ptb-auditor"
+)
+
+var roleOf = map[string]api.Role{operator: api.RoleOperator, operator2: api.RoleOperator, ingest: api.RoleIngest, auditor: api.RoleAuditor}
+
+// fixture is a server on a fake ledger, with a token per credential and an
+// idempotency store in a temporary directory.
+type fixture struct {
+	t      *testing.T
+	ledger *fakeLedger
+	creds  *auth.Store
+	tokens map[string]string
+	dbPath string
+	store  *idempotency.Store
+	opts   Options
+	srv    *Server
+	reg    *prometheus.Registry
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ledger: newFakeLedger(), tokens: map[string]string{},
+		dbPath: filepath.Join(t.TempDir(), "idempotency.db")}
+	var creds []auth.Credential
+	for id, role := range roleOf {
+		token, cred, err := auth.NewToken(id, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[id] = token
+		creds = append(creds, cred)
+	}
+	var err error
+	if f.creds, err = auth.New(creds); err != nil {
+		t.Fatal(err)
+	}
+	if f.store, err = idempotency.Open(f.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	f.opts = Options{Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
+	f.build()
+	return f
+}
+
+// build makes the server from the fixture's options, with fresh metrics.
+func (f *fixture) build() {
+	f.reg = prometheus.NewRegistry()
+	f.opts.Metrics, f.opts.Gatherer, f.opts.Idempotency = f.reg, f.reg, f.store
+	f.srv = New(f.opts)
+}
+
+// restart closes the idempotency database and opens it again under a new
+// server, as a restarted process would.
+func (f *fixture) restart() {
+	f.t.Helper()
+	if err := f.store.Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	var err error
+	if f.store, err = idempotency.Open(f.dbPath); err != nil {
+		f.t.Fatal(err)
+	}
+	f.build()
+}
+
+// request is one HTTP request of a test.
+type request struct {
+	method, path string
+	// as names the credential whose token is sent; "" sends none.
+	as string
+	// authorization, when set, is sent as the Authorization header instead.
+	authorization string
+	contentType   string
+	body          string
+	header        map[string]string
+	// chunked hides the body's length, as a streaming client would.
+	chunked bool
+}
+
+// post is a JSON POST; body is sent as is if it is a string, else as JSON.
+func post(path, as string, body any) request {
+	return request{method: http.MethodPost, path: path, as: as, contentType: "application/json", body: jsonText(body)}
+}
+
+func get(path, as string) request { return request{method: http.MethodGet, path: path, as: as} }
+
+func (r request) with(name, value string) request {
+	h := map[string]string{}
+	for k, v := range r.header {
+		h[k] = v
+	}
+	h[name] = value
+	r.header = h
+	return r
+}
+
+func jsonText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// do serves r and checks the answer against the API description. It may be
+// called from any goroutine.
+func (f *fixture) do(r request) *httptest.ResponseRecorder {
+	var body io.Reader = strings.NewReader(r.body)
+	req := httptest.NewRequest(r.method, r.path, body)
+	if r.chunked {
+		req.Body = io.NopCloser(struct{ io.Reader }{strings.NewReader(r.body)})
+		req.ContentLength = -1
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
+	}
+	switch {
+	case r.authorization != "":
+		req.Header.Set("Authorization", r.authorization)
+	case r.as != "":
+		req.Header.Set("Authorization", "Bearer "+f.tokens[r.as])
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	f.srv.Handler().ServeHTTP(rec, req)
+	checkDocumented(f.t, req, rec)
+	return rec
+}
+
+// decode reads a JSON answer of the expected status into v.
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder, status int) T {
+	t.Helper()
+	var v T
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q, want application/json", ct)
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("decode %s: %v", rec.Body, err)
+	}
+	return v
+}
+
+// problemOf checks that the answer is a problem of the given status and code
+// and returns it.
+func problemOf(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) api.Problem {
+	t.Helper()
+	if rec.Code != status {
+		t.Errorf("status %d, want %d; body %s", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p api.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("decode problem %s: %v", rec.Body, err)
+	}
+	if p.Code != code {
+		t.Errorf("code %q, want %q (detail %q)", p.Code, code, p.Detail)
+	}
+	if p.Status != rec.Code || p.Type != api.ProblemType(p.Code) || p.Title == "" || p.Detail == "" {
+		t.Errorf("problem %+v is incomplete or disagrees with the status %d", p, rec.Code)
+	}
+	return p
+}
+
+// registration is a valid registration of id with the given key.
+func registration(id, publicKey string) meter.Registration {
+	return meter.Registration{MeterID: id, PublicKey: publicKey,
+		Metadata: meter.Metadata{Manufacturer: "Acme", Model: "E350", SerialNumber: "SN-" + id,
+			SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"}}
+}
+
+// newKeyPEM makes a fresh P-256 public key.
+func newKeyPEM(t testing.TB) string {
+	t.Helper()
+	k, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public().PEM()
+}
+
+func TestHealthz(t *testing.T) {
+	f := newFixture(t)
+	got := decode[map[string]string](t, f.do(get("/healthz", "")), http.StatusOK)
+	if got["status"] != "ok" {
+		t.Errorf("healthz = %v", got)
+	}
+	if n := len(f.ledger.recorded()); n != 0 {
+		t.Errorf("healthz made %d ledger calls", n)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	f := newFixture(t)
+	got := decode[map[string]string](t, f.do(get("/readyz", "")), http.StatusOK)
+	if got["status"] != "ready" {
+		t.Errorf("readyz = %v", got)
+	}
+	f.ledger.on("Ready", fails(io.ErrUnexpectedEOF))
+	problemOf(t, f.do(get("/readyz", "")), http.StatusServiceUnavailable, api.CodeUnavailable)
+	if n := len(f.ledger.named("Ready")); n != 2 {
+		t.Errorf("Ready called %d times, want 2", n)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	f.do(get("/api/v1/meters/PTB-0001", auditor))
+	f.do(get("/api/v1/meters/PTB-0001", ""))
+	rec := f.do(get("/metrics", ""))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{
+		`registry_http_requests_total{method="GET",route="/api/v1/meters/:id",status="200"} 1`,
+		`registry_http_requests_total{method="GET",route="/api/v1/meters/:id",status="401"} 1`,
+		`registry_http_request_duration_seconds_count{method="GET",route="/api/v1/meters/:id",status="200"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do(get("/healthz", "").with("X-Request-Id", "abc-123"))
+	if got := rec.Header().Get("X-Request-Id"); got != "abc-123" {
+		t.Errorf("X-Request-Id = %q, want the client's", got)
+	}
+	long := strings.Repeat("x", 65)
+	rec = f.do(get("/healthz", "").with("X-Request-Id", long))
+	if got := rec.Header().Get("X-Request-Id"); got == long || len(got) != 16 {
+		t.Errorf("X-Request-Id = %q, want a fresh one for an over-long client value", got)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	f := newFixture(t)
+	f.opts.ReadTimeout = time.Millisecond
+	f.build()
+	// The ledger works until the request's deadline ends it, as the gateway does.
+	f.ledger.on("GetMeter", func(ctx context.Context, _ []string) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	problemOf(t, f.do(get("/api/v1/meters/PTB-0001", auditor)), http.StatusGatewayTimeout, api.CodeTimeout)
+}
