@@ -21,6 +21,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
 // registry returns a client of an NMI's registry API with one of its
@@ -233,4 +234,73 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// TestSimulatorDay has the meter simulator deliver a day of 15-minute
+// readings of 100 meters through data concentrators (batches, at INMETRO's
+// registry, meters enrolled at PTB), checks every reading is on the ledger,
+// and that the replayed last batch is refused item by item.
+func TestSimulatorDay(t *testing.T) {
+	ctx := context.Background()
+	fleet, err := simulator.Generate(simulator.MeterIDs(uniqueID("SIM"), 1, 100), meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := registry(t, "PTB", api.RoleOperator).RegisterMeters(ctx, fleet.Registrations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditor := registry(t, "INMETRO", api.RoleAuditor)
+	if _, err := auditor.GetMeter(ctx, fleet[0].ID, client.Read{MinBlock: enrolled.Transactions[0].Block}); err != nil {
+		t.Fatal(err)
+	}
+	summary, err := simulator.Run(ctx, simulator.Options{
+		Submitter: registry(t, "INMETRO", api.RoleIngest), Fleet: fleet, Seed: 7,
+		Schedule: simulator.LastSlots(time.Now(), 15*time.Minute, 96),
+		Batch:    500, Concurrency: 2, Replay: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	_ = summary.WriteText(&text)
+	t.Log("\n" + text.String())
+	if summary.Sent != 9600 || summary.Accepted != 9600 || summary.Rejected != 0 || summary.Failed != 0 {
+		t.Fatalf("sent %d, accepted %d, rejected %d (%v), failed %d (%v)", summary.Sent, summary.Accepted,
+			summary.Rejected, summary.RejectedByCode, summary.Failed, summary.Errors)
+	}
+	r := summary.Replay
+	if r == nil || r.Items == 0 || r.Rejected != r.Items || r.RejectedByCode[string(meter.CodeReplay)] != r.Items {
+		t.Fatalf("the replayed batch: %+v", r)
+	}
+	for _, m := range fleet {
+		list, err := auditor.Measurements(ctx, m.ID, client.MeasurementQuery{Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Measurements) != 96 {
+			t.Fatalf("meter %s has %d measurements on the ledger, want 96", m.ID, len(list.Measurements))
+		}
+		for i := 1; i < len(list.Measurements); i++ {
+			if list.Measurements[i].Seq <= list.Measurements[i-1].Seq {
+				t.Fatalf("meter %s: measurements out of order", m.ID)
+			}
+		}
+	}
+	// Every refused item of the replayed batch is kept on the ledger.
+	replayed := 0
+	for _, m := range fleet {
+		rej, err := auditor.Rejections(ctx, m.ID, client.Read{}, 1000, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range rej.Rejections {
+			if x.Code == meter.CodeReplay {
+				replayed++
+			}
+		}
+	}
+	if replayed != r.Items {
+		t.Fatalf("%d REPLAY rejections on the ledger, want %d", replayed, r.Items)
+	}
 }

@@ -1,0 +1,455 @@
+// Command metersim simulates a fleet of smart meters against an NMI's
+// registry: it makes (or loads) the meters' keys, optionally registers them,
+// then delivers their signed 15-minute register readings, alone or in data
+// concentrator batches, at a chosen rate, and summarises throughput, refusals
+// and latency.
+//
+//	metersim --api https://127.0.0.1:8081 --token-file ingest.token \
+//	    --operator-token-file operator.token --register --meters 1000 --batch 500
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/simulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr, now: time.Now})
+	stop()
+	os.Exit(code)
+}
+
+// env is what the command takes from the process.
+type env struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	now            func() time.Time
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // requests or registration failed, or the run was aborted or stopped
+	exitUsage   = 2
+)
+
+// config is the command line.
+type config struct {
+	api, token, tokenFile, opToken, opTokenFile, ca string
+	timeout                                         time.Duration
+
+	meters        int
+	prefix, runID string
+	curve         string
+	keysDir       string
+	register      bool
+	registerChunk int
+
+	start, day string
+	slots      int
+	slotsGiven bool // --slots was given, so --day does not mean the whole day
+	interval   time.Duration
+	seed       uint64
+
+	batch, concurrency int
+	rate               float64
+	replay, quiet      bool
+	jsonFile           string
+}
+
+// run executes the command line args (args[0] is the program) and returns
+// the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	var cfg config
+	cmd := command(&cfg, e, args)
+	cmd.SetArgs(args[1:])
+	cmd.SetOut(e.stdout)
+	cmd.SetErr(e.stderr)
+	err := cmd.ExecuteContext(ctx)
+	var usage *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage):
+		fmt.Fprintf(e.stderr, "metersim: %v\nRun 'metersim --help' for usage.\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "metersim: %v\n", err)
+	return exitFailure
+}
+
+func command(cfg *config, e env, args []string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "metersim [flags]",
+		Short: "Simulate smart meters delivering signed readings to an NMI's registry",
+		Long: `metersim simulates a fleet of smart meters against an NMI's registry.
+
+Each meter gets its own key (P-256 by default), and reads its energy register every
+interval (15 minutes by default) along the load shape of a London household (low
+night base, morning peak 07:00-09:00, evening peak 17:00-21:00, households spread
+lognormally around 8.5 kWh a day): the value sent is the cumulative register in kWh
+with three decimals. The readings are reproducible with --seed: a meter's register is
+a function of its ID, the seed and the time, and seq counts minutes since 2020.
+
+The period is --slots intervals ending at the last full interval before now, or
+starting at --start, or the UTC day --day. The registry refuses readings more than
+10 minutes ahead or more than 45 days old.
+
+Meters: --meters new ones named <prefix>-<run>-0001…, or those of --keys-dir, which
+keeps their private keys (<id>.key.pem) and the highest seq used (state.json) so that
+a later run continues above it. --register enrols the new meters first, in batches
+of up to 10,000, with the operator token; their keys are written to --keys-dir only
+once registered.
+
+Delivery: one measurement per request (POST /meters/{id}/measurements) with
+--concurrency meters at a time, or --batch B measurements per concentrator batch
+(POST /measurements/batch) with --concurrency concentrators, each owning a share
+of the meters so that every meter's readings arrive in order. --rate bounds the
+measurements per second (0: as fast as possible).
+
+A progress line goes to stderr every second; the summary to stdout, and with
+--json also to a file. --replay sends the last request again after the run, to
+show the registry refusing it as a replay.
+
+Exit status: 0 when every measurement got the registry's verdict (accepted or
+refused), 1 when requests failed (no answer, 5xx), registration failed, or the run
+was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
+		Example: `  # 100 new meters, registered first, one day of readings in batches of 500
+  metersim --api https://127.0.0.1:8081 --ca tls-ca.pem --token-file ingest.token \
+      --operator-token-file operator.token --register --meters 100 --batch 500 --concurrency 2
+
+  # the same meters again later, single measurements at 50/s, keys kept between runs
+  metersim --keys-dir sim-keys --register --meters 100 ...
+  metersim --keys-dir sim-keys --meters 100 --rate 50 --concurrency 8 --slots 4 --replay --json run.json`,
+		Args: func(_ *cobra.Command, rest []string) error {
+			if len(rest) > 0 {
+				return usagef("metersim takes no arguments, only flags; got %q", rest[0])
+			}
+			return nil
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.slotsGiven = cmd.Flags().Changed("slots")
+			return cfg.run(cmd.Context(), e, redact(args))
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	f := cmd.Flags()
+	f.StringVar(&cfg.api, "api", "", "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
+	f.StringVar(&cfg.tokenFile, "token-file", "", "file holding the ingest token that delivers measurements (env PKI_TOKEN_FILE)")
+	f.StringVar(&cfg.token, "token", "", "ingest token; prefer --token-file (env PKI_TOKEN)")
+	f.StringVar(&cfg.opTokenFile, "operator-token-file", "", "file holding the operator token, for --register (env PKI_OPERATOR_TOKEN_FILE)")
+	f.StringVar(&cfg.opToken, "operator-token", "", "operator token; prefer --operator-token-file (env PKI_OPERATOR_TOKEN)")
+	f.StringVar(&cfg.ca, "ca", "", "PEM file of the CA of the registry's TLS certificate (env PKI_CA)")
+	f.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "bound on one request, retries apart")
+
+	f.IntVar(&cfg.meters, "meters", 10, "number of meters")
+	f.StringVar(&cfg.prefix, "prefix", "SIM", "meter ID prefix")
+	f.StringVar(&cfg.runID, "run", "", "run name in new meter IDs (default the UTC start time, e.g. 20260521T101500)")
+	f.StringVar(&cfg.curve, "curve", string(meter.P256), "curve of new meter keys: P-256, P-384 or secp256k1")
+	f.StringVar(&cfg.keysDir, "keys-dir", "", "directory keeping the meters' keys and last seq between runs")
+	f.BoolVar(&cfg.register, "register", false, "register the new meters first (operator token)")
+	f.IntVar(&cfg.registerChunk, "register-batch", api.MaxRegistrationBatch, "meters per registration request")
+
+	f.StringVar(&cfg.start, "start", "", "beginning of the first interval, RFC 3339, on an interval boundary")
+	f.StringVar(&cfg.day, "day", "", "simulate this UTC day, YYYY-MM-DD (with the default --slots, the whole day)")
+	f.IntVar(&cfg.slots, "slots", 96, "number of readings per meter")
+	f.DurationVar(&cfg.interval, "interval", 15*time.Minute, "reading interval: whole minutes, at least 5, dividing a day")
+	f.Uint64Var(&cfg.seed, "seed", 1, "seed of the load model")
+
+	f.IntVar(&cfg.batch, "batch", 0, fmt.Sprintf("measurements per concentrator batch, at most %d; 0 sends them one by one", api.MaxMeasurementBatch))
+	f.IntVar(&cfg.concurrency, "concurrency", 4, "meters (single) or concentrators (batch) delivering at once")
+	f.Float64Var(&cfg.rate, "rate", 0, "measurements per second; 0 is as fast as possible")
+	f.BoolVar(&cfg.replay, "replay", false, "send the last request again after the run and report the refusal")
+	f.BoolVar(&cfg.quiet, "quiet", false, "no progress lines")
+	f.StringVar(&cfg.jsonFile, "json", "", "also write the summary as JSON to this file")
+	return cmd
+}
+
+// usageError is a command line that cannot be run as given.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// schedule is the period the flags ask for.
+func (c *config) schedule(now time.Time) (simulator.Schedule, error) {
+	if c.start != "" && c.day != "" {
+		return simulator.Schedule{}, usagef("give --start or --day, not both")
+	}
+	s := simulator.LastSlots(now, c.interval, c.slots)
+	switch {
+	case c.start != "":
+		t, err := time.Parse(time.RFC3339, c.start)
+		if err != nil {
+			return s, usagef("--start %q is not RFC 3339 (e.g. 2026-05-20T00:00:00Z)", c.start)
+		}
+		s.Start = t.UTC()
+	case c.day != "":
+		t, err := time.Parse(time.DateOnly, c.day)
+		if err != nil {
+			return s, usagef("--day %q is not YYYY-MM-DD", c.day)
+		}
+		s.Start = t
+		if !c.slotsGiven && c.interval > 0 {
+			s.Slots = int(24 * time.Hour / c.interval)
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return s, &usageError{err}
+	}
+	return s, nil
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.meters < 1:
+		return usagef("--meters must be at least 1")
+	case c.batch < 0 || c.batch > api.MaxMeasurementBatch:
+		return usagef("--batch must be between 0 and %d", api.MaxMeasurementBatch)
+	case c.concurrency < 1:
+		return usagef("--concurrency must be at least 1")
+	case c.rate < 0:
+		return usagef("--rate must not be negative")
+	case c.registerChunk < 1 || c.registerChunk > api.MaxRegistrationBatch:
+		return usagef("--register-batch must be between 1 and %d", api.MaxRegistrationBatch)
+	case c.timeout <= 0:
+		return usagef("--timeout must be positive")
+	}
+	return nil
+}
+
+func (c *config) run(ctx context.Context, e env, command string) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	curve, err := parseCurve(c.curve)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	sched, err := c.schedule(now)
+	if err != nil {
+		return err
+	}
+	if c.runID == "" {
+		c.runID = now.UTC().Format("20060102T150405")
+	}
+	prefix := c.prefix + "-" + c.runID
+	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {
+		return usagef("--prefix and --run make invalid meter IDs: %v", err)
+	}
+	ingest, err := c.client(e, "token", c.token, c.tokenFile, "PKI_TOKEN", "PKI_TOKEN_FILE")
+	if err != nil {
+		return err
+	}
+	var operator *client.Client
+	if c.register {
+		if operator, err = c.client(e, "operator-token", c.opToken, c.opTokenFile, "PKI_OPERATOR_TOKEN", "PKI_OPERATOR_TOKEN_FILE"); err != nil {
+			return err
+		}
+	}
+	warnImplausible(e.stderr, sched, now)
+
+	fleet, fresh, err := c.fleet(prefix, curve)
+	if err != nil {
+		return err
+	}
+	dir := simulator.KeyDir(c.keysDir)
+	registered, took := 0, time.Duration(0)
+	switch {
+	case c.register && len(fresh) > 0:
+		begin := time.Now()
+		var done func(simulator.Fleet) error
+		if c.keysDir != "" {
+			done = dir.Save
+		}
+		registered, err = simulator.Register(ctx, operator, fresh, c.registerChunk, done)
+		took = time.Since(begin)
+		if err != nil {
+			return fmt.Errorf("registered %d of %d meters: %w", registered, len(fresh), err)
+		}
+		fmt.Fprintf(e.stderr, "metersim: registered %d meters in %s\n", registered, took.Round(time.Millisecond))
+	case len(fresh) > 0:
+		if c.keysDir != "" {
+			if err := dir.Save(fresh); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stderr, "metersim: warning: %d new meters are not registered, so the registry will refuse their readings (METER_NOT_FOUND); give --register\n", len(fresh))
+	}
+	if c.keysDir != "" {
+		last, err := dir.LastSeq()
+		if err != nil {
+			return err
+		}
+		sched.SeqOffset = simulator.SeqOffset(sched, last)
+		if err := dir.SetLastSeq(simulator.SeqAt(sched.End()) + sched.SeqOffset); err != nil {
+			return err
+		}
+	}
+
+	o := simulator.Options{Submitter: ingest, Fleet: fleet, Seed: c.seed, Schedule: sched, Batch: c.batch,
+		Concurrency: c.concurrency, Rate: c.rate, Replay: c.replay}
+	if !c.quiet {
+		o.Progress = e.stderr
+	}
+	s, runErr := simulator.Run(ctx, o)
+	if s == nil {
+		return runErr
+	}
+	s.Command, s.Registered, s.RegisterSeconds = command, registered, took.Seconds()
+	if err := s.WriteText(e.stdout); err != nil {
+		return err
+	}
+	if c.jsonFile != "" {
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(c.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write the summary: %w", err)
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if s.Failed > 0 {
+		return fmt.Errorf("%d of %d measurements got no verdict: their requests failed", s.Failed, s.Sent)
+	}
+	return nil
+}
+
+// fleet is the run's meters: those of the keys directory, topped up with new
+// ones (fresh) up to --meters.
+func (c *config) fleet(prefix string, curve meter.Curve) (fleet, fresh simulator.Fleet, err error) {
+	var loaded simulator.Fleet
+	if c.keysDir != "" {
+		if loaded, err = simulator.KeyDir(c.keysDir).Load(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(loaded) >= c.meters {
+		return loaded[:c.meters], nil, nil
+	}
+	have := make(map[string]bool, len(loaded))
+	for _, m := range loaded {
+		have[m.ID] = true
+	}
+	var ids []string
+	for n := 1; len(ids) < c.meters-len(loaded); n++ {
+		if id := simulator.MeterIDs(prefix, n, 1)[0]; !have[id] {
+			ids = append(ids, id)
+		}
+	}
+	if fresh, err = simulator.Generate(ids, curve); err != nil {
+		return nil, nil, err
+	}
+	return append(loaded, fresh...), fresh, nil
+}
+
+// client connects with the credential named by flag (token or file), then
+// by the environment.
+func (c *config) client(e env, flag, token, file, tokenEnv, fileEnv string) (*client.Client, error) {
+	base := firstSet(c.api, e.getenv("PKI_API"))
+	if base == "" {
+		return nil, usagef("no registry address: set --api or PKI_API")
+	}
+	if token != "" && file != "" {
+		return nil, usagef("give --%s or --%s-file, not both", flag, flag)
+	}
+	if token == "" && file == "" {
+		token, file = e.getenv(tokenEnv), e.getenv(fileEnv)
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("read --%s-file: %v", flag, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return nil, usagef("no credential: set --%s-file (or %s)", flag, fileEnv)
+	}
+	cl, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(c.ca, e.getenv("PKI_CA")),
+		Timeout: c.timeout, MaxConns: max(c.concurrency*2, 10)})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return cl, nil
+}
+
+func firstSet(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func parseCurve(s string) (meter.Curve, error) {
+	switch strings.ToLower(strings.ReplaceAll(s, "-", "")) {
+	case "p256", "prime256v1", "secp256r1":
+		return meter.P256, nil
+	case "p384", "secp384r1":
+		return meter.P384, nil
+	case "secp256k1":
+		return meter.Secp256k1, nil
+	}
+	return "", usagef("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
+}
+
+// warnImplausible says when part of the period lies where the registry will
+// refuse the readings as IMPLAUSIBLE_TIME.
+func warnImplausible(w io.Writer, s simulator.Schedule, now time.Time) {
+	if s.End().After(now.Add(meter.MaxClockAhead)) {
+		fmt.Fprintf(w, "metersim: warning: readings after %s are in the future; the registry will refuse them (IMPLAUSIBLE_TIME)\n",
+			now.Add(meter.MaxClockAhead).UTC().Format(time.RFC3339))
+	}
+	if s.Time(0).Before(now.Add(-meter.MaxAge)) {
+		fmt.Fprintf(w, "metersim: warning: readings before %s are older than %s; the registry will refuse them (IMPLAUSIBLE_TIME)\n",
+			now.Add(-meter.MaxAge).UTC().Format(time.RFC3339), meter.MaxAge)
+	}
+}
+
+// redact renders the command line with the values of token flags hidden.
+func redact(args []string) string {
+	out := make([]string, len(args))
+	hide := false
+	for i, a := range args {
+		switch {
+		case hide:
+			out[i], hide = "***", false
+		case a == "--token" || a == "--operator-token":
+			out[i], hide = a, true
+		case strings.HasPrefix(a, "--token=") || strings.HasPrefix(a, "--operator-token="):
+			name, _, _ := strings.Cut(a, "=")
+			out[i] = name + "=***"
+		default:
+			out[i] = a
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,261 @@
+// Command pki is the NMI operator's command line for the meter registry:
+// make meter keys, register meters one by one or from a manufacturer's CSV,
+// rotate, revoke and reinstate their keys, read the registry, and sign,
+// submit and verify measurements in the project's signing format.
+//
+//	pki --api https://127.0.0.1:8081 --token-file operator.token --ca tls-ca.pem list
+//
+// It exits 0 on success, 1 when the registry refuses or cannot be reached,
+// and 2 on a usage error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, now: time.Now})
+	stop()
+	os.Exit(code)
+}
+
+// env is what the commands take from the process, so tests can give their own.
+type env struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the registry refused, or could not be reached
+	exitUsage   = 2
+)
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, e env) int {
+	a := &app{env: e}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	return a.report(cmd, err)
+}
+
+// app holds the global flags and builds the client on demand.
+type app struct {
+	env
+	api, token, tokenFile, ca, output string
+}
+
+// Output formats.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "pki",
+		Short: "Operate an NMI's meter registry: meter keys, registration, key lifecycle, measurements",
+		Long: `pki is the NMI operator's command line for the Inter-NMI meter registry.
+
+It makes meter keys, registers meters (one by one or from a manufacturer's CSV),
+rotates, revokes and reinstates their keys, reads the registry, and signs, submits
+and verifies measurements in the project's signing format (docs/signing-format.md).
+
+The registry is reached over HTTPS with a bearer token: the operator role registers
+and changes meters, the ingest role delivers measurements, the auditor role reads.
+Every flag that names the registry or the credential also comes from the environment.
+
+Exit status: 0 on success, 1 when the registry refuses or cannot be reached (the
+problem's code and detail go to stderr), 2 on a usage error.`,
+		Example: `  export PKI_API=https://127.0.0.1:8081 PKI_TOKEN_FILE=operator.token PKI_CA=tls-ca.pem
+  pki meter keygen --out meter.key.pem --pub meter.pub.pem
+  pki register --id PTB-0001 --key meter.pub.pem --manufacturer ACME --model E350 \
+      --serial 123456 --software-id fw-1.2 --software-checksum sha256:9f86d081884c7d65
+  pki list --status active
+  pki sign --key meter.key.pem --meter PTB-0001 --seq 1 --value 12.5 | pki submit -`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noArgs,
+		RunE:          groupRun,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if a.output != outputText && a.output != outputJSON {
+				return usagef("--output must be text or json, not %q", a.output)
+			}
+			return nil
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&a.api, "api", "", "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
+	f.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token (env PKI_TOKEN_FILE)")
+	f.StringVar(&a.token, "token", "", "bearer token; prefer --token-file, which keeps it out of the process list (env PKI_TOKEN)")
+	f.StringVar(&a.ca, "ca", "", "PEM file of the CA of the registry's TLS certificate; default the system roots (env PKI_CA)")
+	f.StringVarP(&a.output, "output", "o", outputText, "output format: text (tables) or json (the registry's answer)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+
+	root.AddCommand(a.meterCommand(), a.registerCommand(), a.preEnrolCommand(),
+		a.showCommand(), a.listCommand(), a.historyCommand(), a.keysCommand(),
+		a.rotateCommand(), a.revokeCommand(), a.reinstateCommand(),
+		a.signCommand(), a.submitCommand(), a.verifyCommand(), a.consortiumCommand())
+	return root
+}
+
+// client connects to the registry named by the flags or the environment.
+func (a *app) client() (*client.Client, error) {
+	base := firstSet(a.api, a.getenv("PKI_API"))
+	if base == "" {
+		return nil, usagef("no registry address: set --api or PKI_API (e.g. https://127.0.0.1:8081)")
+	}
+	token, err := a.credential()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(a.ca, a.getenv("PKI_CA"))})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return c, nil
+}
+
+// credential is the bearer token: --token-file or --token, then
+// PKI_TOKEN_FILE or PKI_TOKEN. It is never printed.
+func (a *app) credential() (string, error) {
+	if a.token != "" && a.tokenFile != "" {
+		return "", usagef("give --token or --token-file, not both")
+	}
+	file, token := a.tokenFile, a.token
+	if file == "" && token == "" {
+		file, token = a.getenv("PKI_TOKEN_FILE"), a.getenv("PKI_TOKEN")
+	}
+	if file == "" {
+		if token == "" {
+			return "", usagef("no credential: set --token-file (or PKI_TOKEN_FILE) to a file holding the bearer token")
+		}
+		return token, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", usagef("read token file: %v", err)
+	}
+	token = strings.TrimSpace(string(b))
+	if token == "" {
+		return "", usagef("token file %s is empty", file)
+	}
+	return token, nil
+}
+
+func firstSet(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// usageError is a command line that cannot be run as given.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitError ends the command with a status after its output was written,
+// e.g. a batch with refused items.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// report writes err to stderr and returns the exit code.
+func (a *app) report(cmd *cobra.Command, err error) int {
+	var usage *usageError
+	var exit *exitError
+	var problem *api.Problem
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintf(a.stderr, "pki: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
+		return exitUsage
+	case errors.As(err, &exit):
+		fmt.Fprintf(a.stderr, "pki: %s\n", exit.msg)
+		return exit.code
+	case errors.As(err, &problem):
+		if a.output == outputJSON {
+			b, _ := json.MarshalIndent(problem, "", "  ")
+			fmt.Fprintf(a.stderr, "%s\n", b)
+			return exitFailure
+		}
+		// err names what was attempted and ends in the problem's code and detail.
+		fmt.Fprintf(a.stderr, "pki: %v\n", err)
+		for _, e := range problem.Errors {
+			fmt.Fprintf(a.stderr, "  %s\n", e)
+		}
+		if problem.TxID != "" {
+			fmt.Fprintf(a.stderr, "  transaction %s\n", problem.TxID)
+		}
+		return exitFailure
+	}
+	fmt.Fprintf(a.stderr, "pki: %v\n", err)
+	return exitFailure
+}
+
+// noArgs refuses positional arguments, naming a mistyped command.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return &usageError{errors.New(msg)}
+}
+
+// groupRun answers a command that only groups others.
+func groupRun(cmd *cobra.Command, _ []string) error {
+	cmd.SetOut(cmd.ErrOrStderr())
+	_ = cmd.Help()
+	return usagef("%s needs a command", cmd.CommandPath())
+}
+
+// exactArgs requires n positional arguments, named in the message.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %s", cmd.CommandPath(), names)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,471 @@
+// Package simulator drives a fleet of simulated smart meters against an NMI's
+// registry: each meter has its own key, reads its register every interval
+// along a household load shape from the London smart meter data, signs the
+// reading in the project's format and delivers it alone or through a data
+// concentrator's batches, at a chosen rate. A run ends in a Summary: counts,
+// refusals by code, throughput and latency percentiles.
+//
+// The metersim command is its command line; tests and other tools call Run.
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+)
+
+// Delivery modes.
+const (
+	ModeSingle = "single" // POST /meters/{id}/measurements, one reading per request
+	ModeBatch  = "batch"  // POST /measurements/batch, a concentrator's batch per request
+)
+
+// Submitter delivers signed measurements; *client.Client is one.
+type Submitter interface {
+	SubmitMeasurement(ctx context.Context, sm meter.SignedMeasurement) (*api.MeasurementReceipt, error)
+	SubmitBatch(ctx context.Context, items []meter.SignedMeasurement) (*api.BatchReceipt, error)
+}
+
+// Options configure a run.
+type Options struct {
+	// Submitter delivers the measurements, with an ingest credential.
+	Submitter Submitter
+	// Fleet are the meters; they must be registered for their readings to
+	// be accepted.
+	Fleet Fleet
+	// Profile is the load shape; the zero Profile means London().
+	Profile Profile
+	// Seed makes the readings reproducible: the same seed, meters and
+	// schedule give the same values.
+	Seed     uint64
+	Schedule Schedule
+	// Batch is the number of measurements per concentrator batch (at most
+	// api.MaxMeasurementBatch); 0 delivers each measurement alone.
+	Batch int
+	// Concurrency is how many meters deliver at once (single mode) or how
+	// many concentrators, each with its own share of the meters, have a batch
+	// in flight (batch mode). Default 1.
+	Concurrency int
+	// Rate bounds the measurements sent per second; 0 is as fast as possible.
+	Rate float64
+	// Replay sends the last request once more after the run, to show the
+	// registry refusing it as a replay.
+	Replay bool
+	// Progress, if set, receives a progress line every ProgressEvery
+	// (default one second).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+}
+
+// ErrAborted reports a run stopped early because no request could succeed
+// (an unknown token, a role that may not deliver, a wrong address).
+var ErrAborted = errors.New("run aborted")
+
+// refusals are the codes with which the registry refuses one measurement;
+// any other problem is a failure of the request.
+var refusals = map[string]bool{
+	string(meter.CodeMalformed): true, string(meter.CodeTooLarge): true, string(meter.CodeMeterNotFound): true,
+	string(meter.CodeMeterRevoked): true, string(meter.CodeMeterMismatch): true, string(meter.CodeBadSignature): true,
+	string(meter.CodeImplausibleTime): true, string(meter.CodeReplay): true,
+}
+
+// fatal are the problems that every further request would meet too.
+var fatal = map[string]bool{
+	api.CodeUnauthenticated: true, api.CodeRoleForbidden: true, api.CodeNotFound: true, api.CodeMethodNotAllowed: true,
+}
+
+func (o *Options) validate() error {
+	if o.Submitter == nil {
+		return errors.New("simulator: no submitter")
+	}
+	if len(o.Fleet) == 0 {
+		return errors.New("simulator: the fleet has no meters")
+	}
+	seen := make(map[string]bool, len(o.Fleet))
+	for _, m := range o.Fleet {
+		if seen[m.ID] {
+			return fmt.Errorf("simulator: meter %s is in the fleet twice", m.ID)
+		}
+		seen[m.ID] = true
+	}
+	if o.Profile.DailyKWh == 0 {
+		o.Profile = London()
+	}
+	if err := o.Profile.Validate(); err != nil {
+		return err
+	}
+	if err := o.Schedule.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.Batch < 0 || o.Batch > api.MaxMeasurementBatch:
+		return fmt.Errorf("batch size %d must be between 0 (single measurements) and %d", o.Batch, api.MaxMeasurementBatch)
+	case o.Concurrency < 0 || o.Concurrency > 10_000:
+		return fmt.Errorf("concurrency %d must be between 1 and 10000", o.Concurrency)
+	case o.Rate < 0:
+		return fmt.Errorf("rate %g must not be negative", o.Rate)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 1
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = time.Second
+	}
+	return nil
+}
+
+// run is one run's state.
+type run struct {
+	o       Options
+	limiter *bucket
+	abort   context.CancelCauseFunc
+
+	requests, sent, accepted, rejected, failed, inflight atomic.Int64
+
+	mu         sync.Mutex
+	rejectedBy map[string]int
+	errors     map[string]int
+	latency    []time.Duration
+	perItem    []time.Duration
+	last       []meter.SignedMeasurement // the last request's measurements
+}
+
+// Run delivers every meter's readings over the schedule and summarises the
+// outcome. Each meter's readings arrive in order: in single mode one worker
+// owns a meter, in batch mode one concentrator. The Summary is returned also
+// when the run was stopped or aborted, with the error.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	r := &run{o: o, rejectedBy: map[string]int{}, errors: map[string]int{}}
+	if o.Rate > 0 {
+		r.limiter = newBucket(o.Rate, max(o.Batch, 1))
+	}
+	runCtx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	r.abort = abort
+
+	start := time.Now()
+	stopProgress := r.progress(start)
+	var err error
+	if o.Batch > 0 {
+		err = r.concentrators(runCtx)
+	} else {
+		err = r.singles(runCtx)
+	}
+	wall := time.Since(start)
+	stopProgress()
+
+	if err == nil {
+		if cause := context.Cause(runCtx); cause != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", ErrAborted, cause)
+		} else {
+			err = ctx.Err()
+		}
+	}
+	s := r.summary(wall)
+	if o.Replay && err == nil {
+		s.Replay = r.replay(ctx)
+	}
+	return s, err
+}
+
+// singles runs Concurrency workers, each delivering one meter's readings at a
+// time, in order.
+func (r *run) singles(ctx context.Context) error {
+	jobs := make(chan *Meter)
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for range min(r.o.Concurrency, len(r.o.Fleet)) {
+		wg.Go(func() {
+			for m := range jobs {
+				if err := r.deliverSingles(ctx, m); err != nil {
+					once.Do(func() { firstErr = err })
+					r.abort(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, m := range r.o.Fleet {
+		select {
+		case jobs <- m:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return firstErr
+}
+
+func (r *run) deliverSingles(ctx context.Context, m *Meter) error {
+	readings, err := r.o.Profile.Readings(r.o.Profile.Household(r.o.Seed, m.ID), r.o.Schedule)
+	if err != nil {
+		return err
+	}
+	for _, rd := range readings {
+		sm, err := meter.Sign(m.Key, rd.Measurement(m.ID))
+		if err != nil {
+			return fmt.Errorf("sign reading %d of meter %s: %w", rd.Seq, m.ID, err)
+		}
+		if r.take(ctx, 1) != nil {
+			return nil
+		}
+		r.requests.Add(1)
+		r.sent.Add(1)
+		r.inflight.Add(1)
+		begin := time.Now()
+		_, err = r.o.Submitter.SubmitMeasurement(ctx, sm)
+		d := time.Since(begin)
+		r.inflight.Add(-1)
+		r.recordSingle(sm, err, d)
+	}
+	return nil
+}
+
+func (r *run) recordSingle(sm meter.SignedMeasurement, err error, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latency = append(r.latency, d)
+	r.last = []meter.SignedMeasurement{sm}
+	if err == nil {
+		r.accepted.Add(1)
+		return
+	}
+	code := problemCode(err)
+	if refusals[code] {
+		r.rejected.Add(1)
+		r.rejectedBy[code]++
+		return
+	}
+	r.failed.Add(1)
+	r.errors[code]++
+	if fatal[code] {
+		r.abort(err)
+	}
+}
+
+// concentrators runs Concurrency concentrators over disjoint shares of the
+// fleet. Disjoint shares keep each meter's readings in order, and keep
+// concurrent batches from touching the same meters' records, which would
+// make their transactions conflict on the ledger.
+func (r *run) concentrators(ctx context.Context) error {
+	shares := make([]Fleet, min(r.o.Concurrency, len(r.o.Fleet)))
+	for i, m := range r.o.Fleet {
+		shares[i%len(shares)] = append(shares[i%len(shares)], m)
+	}
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for _, share := range shares {
+		wg.Go(func() {
+			if err := r.concentrate(ctx, share); err != nil {
+				once.Do(func() { firstErr = err })
+				r.abort(err)
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// concentrate delivers a share's readings slot by slot, as a concentrator
+// collects them, in batches of up to Batch.
+func (r *run) concentrate(ctx context.Context, share Fleet) error {
+	readings := make([][]Reading, len(share))
+	for i, m := range share {
+		var err error
+		if readings[i], err = r.o.Profile.Readings(r.o.Profile.Household(r.o.Seed, m.ID), r.o.Schedule); err != nil {
+			return err
+		}
+	}
+	items := make([]meter.SignedMeasurement, 0, r.o.Batch)
+	for slot := range r.o.Schedule.Slots {
+		for i, m := range share {
+			rd := readings[i][slot]
+			sm, err := meter.Sign(m.Key, rd.Measurement(m.ID))
+			if err != nil {
+				return fmt.Errorf("sign reading %d of meter %s: %w", rd.Seq, m.ID, err)
+			}
+			items = append(items, sm)
+			if len(items) == r.o.Batch {
+				if !r.deliverBatch(ctx, items) {
+					return nil
+				}
+				items = make([]meter.SignedMeasurement, 0, r.o.Batch)
+			}
+		}
+	}
+	if len(items) > 0 {
+		r.deliverBatch(ctx, items)
+	}
+	return nil
+}
+
+// deliverBatch sends one batch; false means the run is over.
+func (r *run) deliverBatch(ctx context.Context, items []meter.SignedMeasurement) bool {
+	if r.take(ctx, len(items)) != nil {
+		return false
+	}
+	n := int64(len(items))
+	r.requests.Add(1)
+	r.sent.Add(n)
+	r.inflight.Add(n)
+	begin := time.Now()
+	rec, err := r.o.Submitter.SubmitBatch(ctx, items)
+	d := time.Since(begin)
+	r.inflight.Add(-n)
+	r.recordBatch(items, rec, err, d)
+	return ctx.Err() == nil
+}
+
+func (r *run) recordBatch(items []meter.SignedMeasurement, rec *api.BatchReceipt, err error, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latency = append(r.latency, d)
+	r.perItem = append(r.perItem, d/time.Duration(len(items)))
+	r.last = items
+	if err != nil {
+		code := problemCode(err)
+		r.failed.Add(int64(len(items)))
+		r.errors[code]++
+		if fatal[code] {
+			r.abort(err)
+		}
+		return
+	}
+	accepted, rejected := countItems(rec, r.rejectedBy)
+	r.accepted.Add(int64(accepted))
+	r.rejected.Add(int64(rejected))
+}
+
+// countItems counts a batch's outcomes, adding refusals to byCode.
+func countItems(rec *api.BatchReceipt, byCode map[string]int) (accepted, rejected int) {
+	for _, it := range rec.Items {
+		switch it.Outcome {
+		case meter.OutcomeAccepted:
+			accepted++
+		case meter.OutcomeRejected:
+			rejected++
+			byCode[string(it.Code)]++
+		}
+	}
+	return accepted, rejected
+}
+
+// take waits for the rate limit.
+func (r *run) take(ctx context.Context, n int) error {
+	if r.limiter == nil {
+		return ctx.Err()
+	}
+	return r.limiter.wait(ctx, n)
+}
+
+// replay sends the last request once more.
+func (r *run) replay(ctx context.Context) *Replay {
+	if len(r.last) == 0 {
+		return nil
+	}
+	out := &Replay{Items: len(r.last), RejectedByCode: map[string]int{}}
+	if r.o.Batch > 0 {
+		rec, err := r.o.Submitter.SubmitBatch(ctx, r.last)
+		if err != nil {
+			out.Error = err.Error()
+			return out
+		}
+		out.Accepted, out.Rejected = countItems(rec, out.RejectedByCode)
+		return out
+	}
+	_, err := r.o.Submitter.SubmitMeasurement(ctx, r.last[0])
+	switch code := problemCode(err); {
+	case err == nil:
+		out.Accepted = 1
+	case refusals[code]:
+		out.Rejected = 1
+		out.RejectedByCode[code] = 1
+	default:
+		out.Error = err.Error()
+	}
+	return out
+}
+
+// problemCode names what became of a failed request.
+func problemCode(err error) string {
+	var p *api.Problem
+	var ne net.Error
+	switch {
+	case errors.As(err, &p):
+		return p.Code
+	case errors.Is(err, context.Canceled):
+		return "CANCELED"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return api.CodeTimeout
+	}
+	return "TRANSPORT"
+}
+
+// progress writes a line every ProgressEvery until the returned function is
+// called; that function returns once the writer is done.
+func (r *run) progress(start time.Time) (stop func()) {
+	if r.o.Progress == nil {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(r.o.ProgressEvery)
+		defer tick.Stop()
+		prev, prevAt := int64(0), start
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				sent := r.sent.Load()
+				rate := float64(sent-prev) / now.Sub(prevAt).Seconds()
+				prev, prevAt = sent, now
+				fmt.Fprintf(r.o.Progress, "%6s  sent %d  accepted %d  rejected %d  failed %d  |  %.1f measurements/s  |  in flight %d\n",
+					now.Sub(start).Round(time.Second), sent, r.accepted.Load(), r.rejected.Load(), r.failed.Load(), rate, r.inflight.Load())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func (r *run) summary(wall time.Duration) *Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o := r.o
+	s := &Summary{
+		Mode: ModeSingle, Concurrency: min(o.Concurrency, len(o.Fleet)), RateLimit: o.Rate,
+		Meters: len(o.Fleet), Slots: o.Schedule.Slots, Interval: o.Schedule.Interval.String(),
+		From: o.Schedule.Time(0).Format(time.RFC3339), To: o.Schedule.End().Format(time.RFC3339), Seed: o.Seed,
+		Requests: int(r.requests.Load()), Sent: int(r.sent.Load()), Accepted: int(r.accepted.Load()),
+		Rejected: int(r.rejected.Load()), RejectedByCode: r.rejectedBy, Failed: int(r.failed.Load()), Errors: r.errors,
+		WallSeconds: wall.Seconds(), Latency: latencyOf(r.latency),
+	}
+	if o.Batch > 0 {
+		s.Mode, s.BatchSize = ModeBatch, o.Batch
+		l := latencyOf(r.perItem)
+		s.PerMeasurement = &l
+	}
+	if wall > 0 {
+		s.PerSecond = float64(s.Sent) / wall.Seconds()
+		s.AcceptedPerSecond = float64(s.Accepted) / wall.Seconds()
+	}
+	return s
+}

@@ -1,0 +1,329 @@
+package simulator_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/simulator"
+)
+
+const ingestToken = "ingest-secret"
+
+// registry fakes the two measurement endpoints of a registry: it checks each
+// signature against the fleet's keys and the replay guard per meter, and
+// records what arrived.
+type registry struct {
+	keys    map[string]*meter.PublicKey
+	revoked map[string]bool // refused with METER_REVOKED
+	broken  map[string]bool // answered with 500 INTERNAL
+
+	mu      sync.Mutex
+	last    map[string]uint64
+	seqs    map[string][]uint64 // accepted seqs per meter, in arrival order
+	batches []int               // sizes of the batches received
+	singles int
+}
+
+func newRegistry(f simulator.Fleet) *registry {
+	r := &registry{keys: map[string]*meter.PublicKey{}, revoked: map[string]bool{}, broken: map[string]bool{},
+		last: map[string]uint64{}, seqs: map[string][]uint64{}}
+	for _, m := range f {
+		r.keys[m.ID] = m.Key.Public()
+	}
+	return r
+}
+
+// serve starts the fake and returns a client with the ingest token.
+func (r *registry) serve(t *testing.T) *client.Client {
+	t.Helper()
+	return clientFor(t, r.start(t), ingestToken)
+}
+
+func clientFor(t *testing.T, url, token string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{BaseURL: url, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// start starts the fake and returns its address.
+func (r *registry) start(t *testing.T) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.Prefix+"/meters/{id}/measurements", func(w http.ResponseWriter, req *http.Request) {
+		var sm meter.SignedMeasurement
+		if !decode(w, req, &sm) {
+			return
+		}
+		if sm.MeterID != req.PathValue("id") {
+			problem(w, string(meter.CodeMeterMismatch))
+			return
+		}
+		r.mu.Lock()
+		r.singles++
+		res := r.judge(0, sm)
+		r.mu.Unlock()
+		switch {
+		case r.broken[sm.MeterID]:
+			problem(w, string(meter.CodeInternal))
+		case res.Outcome == meter.OutcomeRejected:
+			problem(w, string(res.Code))
+		default:
+			reply(w, http.StatusCreated, api.MeasurementReceipt{MeterID: res.MeterID, Seq: res.Seq, KeyVersion: 1})
+		}
+	})
+	mux.HandleFunc("POST "+api.Prefix+"/measurements/batch", func(w http.ResponseWriter, req *http.Request) {
+		var b api.MeasurementBatch
+		if !decode(w, req, &b) {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.batches = append(r.batches, len(b.Measurements))
+		rec := api.BatchReceipt{Tx: api.Tx{TxID: "tx", Block: 1}}
+		for i, sm := range b.Measurements {
+			res := r.judge(i, sm)
+			if res.Outcome == meter.OutcomeAccepted {
+				rec.Accepted++
+			} else {
+				rec.Rejected++
+			}
+			rec.Items = append(rec.Items, res)
+		}
+		reply(w, http.StatusOK, rec)
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Authorization") != "Bearer "+ingestToken {
+			problem(w, api.CodeUnauthenticated)
+			return
+		}
+		if req.Header.Get("Idempotency-Key") == "" {
+			problem(w, string(meter.CodeMalformed))
+			return
+		}
+		mux.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// judge decides one measurement as the ledger would; r.mu is held.
+func (r *registry) judge(i int, sm meter.SignedMeasurement) meter.ItemResult {
+	res := meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeRejected}
+	key, ok := r.keys[sm.MeterID]
+	if !ok {
+		res.Code = meter.CodeMeterNotFound
+		return res
+	}
+	m, err := sm.Open(key)
+	res.Seq = m.Seq
+	switch {
+	case err != nil:
+		res.Code = meter.CodeOf(err)
+	case r.revoked[sm.MeterID]:
+		res.Code = meter.CodeMeterRevoked
+	case r.broken[sm.MeterID]:
+		res.Code = meter.CodeInternal
+	case m.Seq <= r.last[sm.MeterID]:
+		res.Code = meter.CodeReplay
+	default:
+		r.last[sm.MeterID] = m.Seq
+		r.seqs[sm.MeterID] = append(r.seqs[sm.MeterID], m.Seq)
+		res.Outcome = meter.OutcomeAccepted
+	}
+	return res
+}
+
+func decode(w http.ResponseWriter, req *http.Request, v any) bool {
+	dec := json.NewDecoder(req.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		problem(w, string(meter.CodeMalformed))
+		return false
+	}
+	return true
+}
+
+func problem(w http.ResponseWriter, code string) {
+	status := map[string]int{
+		api.CodeUnauthenticated: 401, string(meter.CodeInternal): 500, string(meter.CodeReplay): 409,
+		string(meter.CodeMeterRevoked): 409, string(meter.CodeMalformed): 400,
+	}[code]
+	if status == 0 {
+		status = 422
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Problem{Type: api.ProblemType(code), Status: status, Code: code, Detail: "refused by the fake"})
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func schedule(slots int) simulator.Schedule {
+	return simulator.LastSlots(time.Now(), 15*time.Minute, slots)
+}
+
+// checkOrder fails unless each meter's accepted seqs arrived strictly
+// increasing, and every meter has want of them.
+func (r *registry) checkOrder(t *testing.T, f simulator.Fleet, want int, skip map[string]bool) {
+	t.Helper()
+	for _, m := range f {
+		if skip[m.ID] {
+			continue
+		}
+		seqs := r.seqs[m.ID]
+		if len(seqs) != want {
+			t.Errorf("meter %s: %d measurements accepted, want %d", m.ID, len(seqs), want)
+		}
+		if !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
+			t.Errorf("meter %s: seqs arrived out of order: %v", m.ID, seqs)
+		}
+	}
+}
+
+func TestRunSingle(t *testing.T) {
+	f := generate(t, 5)
+	reg := newRegistry(f)
+	reg.revoked[f[1].ID] = true
+	reg.broken[f[3].ID] = true
+	c := reg.serve(t)
+	const slots = 6
+	s, err := simulator.Run(context.Background(), simulator.Options{Submitter: c, Fleet: f, Seed: 1, Schedule: schedule(slots), Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.checkOrder(t, f, slots, map[string]bool{f[1].ID: true, f[3].ID: true})
+	want := simulator.Summary{Mode: simulator.ModeSingle, Meters: 5, Slots: slots, Concurrency: 3,
+		Requests: 5 * slots, Sent: 5 * slots, Accepted: 3 * slots, Rejected: slots, Failed: slots}
+	checkCounts(t, s, want)
+	if s.RejectedByCode["METER_REVOKED"] != slots || len(s.RejectedByCode) != 1 {
+		t.Errorf("rejected by code %v, want METER_REVOKED %d", s.RejectedByCode, slots)
+	}
+	if s.Errors["INTERNAL"] != slots || len(s.Errors) != 1 {
+		t.Errorf("errors %v, want INTERNAL %d", s.Errors, slots)
+	}
+	if s.Latency.Count != 5*slots || s.PerMeasurement != nil {
+		t.Errorf("latency %+v, per measurement %v; want %d requests and no per-measurement figures", s.Latency, s.PerMeasurement, 5*slots)
+	}
+	if reg.singles != 5*slots || len(reg.batches) != 0 {
+		t.Errorf("the registry saw %d single and %d batch requests", reg.singles, len(reg.batches))
+	}
+}
+
+func TestRunBatch(t *testing.T) {
+	f := generate(t, 7)
+	reg := newRegistry(f)
+	reg.revoked[f[2].ID] = true
+	c := reg.serve(t)
+	const slots = 5
+	s, err := simulator.Run(context.Background(), simulator.Options{Submitter: c, Fleet: f, Seed: 1, Schedule: schedule(slots),
+		Batch: 4, Concurrency: 2, Replay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.checkOrder(t, f, slots, map[string]bool{f[2].ID: true})
+	// Two concentrators share 4 and 3 meters: 20 and 15 readings in
+	// batches of at most 4.
+	sizes := slices.Clone(reg.batches[:len(reg.batches)-1]) // the last one is the replay
+	slices.Sort(sizes)
+	if want := []int{3, 4, 4, 4, 4, 4, 4, 4, 4}; !slices.Equal(sizes, want) {
+		t.Errorf("batch sizes %v, want %v", sizes, want)
+	}
+	want := simulator.Summary{Mode: simulator.ModeBatch, BatchSize: 4, Meters: 7, Slots: slots, Concurrency: 2,
+		Requests: 9, Sent: 7 * slots, Accepted: 6 * slots, Rejected: slots}
+	checkCounts(t, s, want)
+	if s.RejectedByCode["METER_REVOKED"] != slots || len(s.Errors) != 0 {
+		t.Errorf("rejected by code %v, errors %v", s.RejectedByCode, s.Errors)
+	}
+	if s.PerMeasurement == nil || s.PerMeasurement.Count != 9 || s.Latency.Count != 9 {
+		t.Errorf("latency %+v, per measurement %+v; want 9 of each", s.Latency, s.PerMeasurement)
+	}
+	r := s.Replay
+	if r == nil || r.Items == 0 || r.Accepted != 0 || r.Rejected != r.Items || r.RejectedByCode["REPLAY"]+r.RejectedByCode["METER_REVOKED"] != r.Items {
+		t.Errorf("replay %+v: want every item refused", r)
+	}
+}
+
+func TestRunReplaySingle(t *testing.T) {
+	f := generate(t, 2)
+	reg := newRegistry(f)
+	c := reg.serve(t)
+	s, err := simulator.Run(context.Background(), simulator.Options{Submitter: c, Fleet: f, Schedule: schedule(3), Replay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Replay; r == nil || r.Items != 1 || r.RejectedByCode["REPLAY"] != 1 {
+		t.Errorf("replay %+v, want one REPLAY refusal", r)
+	}
+}
+
+func TestRunAbortsOnBadToken(t *testing.T) {
+	f := generate(t, 3)
+	reg := newRegistry(f)
+	bad := clientFor(t, reg.start(t), "wrong")
+	s, err := simulator.Run(context.Background(), simulator.Options{Submitter: bad, Fleet: f, Schedule: schedule(50), Batch: 10})
+	if !errors.Is(err, simulator.ErrAborted) || client.ProblemCode(err) != api.CodeUnauthenticated {
+		t.Fatalf("Run = %v, want ErrAborted with UNAUTHENTICATED", err)
+	}
+	if s == nil || s.Errors[api.CodeUnauthenticated] != 1 || s.Requests != 1 {
+		t.Errorf("summary %+v: want the one failed request", s)
+	}
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	f := generate(t, 2)
+	reg := newRegistry(f)
+	c := reg.serve(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := simulator.Run(ctx, simulator.Options{Submitter: c, Fleet: f, Schedule: schedule(10)})
+	if !errors.Is(err, context.Canceled) || s == nil || s.Sent != 0 {
+		t.Errorf("Run on a cancelled context = %+v, %v", s, err)
+	}
+}
+
+func TestRunValidates(t *testing.T) {
+	f := generate(t, 1)
+	c := newRegistry(f).serve(t)
+	for name, o := range map[string]simulator.Options{
+		"no fleet":     {Submitter: c, Schedule: schedule(1)},
+		"no submitter": {Fleet: f, Schedule: schedule(1)},
+		"big batch":    {Submitter: c, Fleet: f, Schedule: schedule(1), Batch: api.MaxMeasurementBatch + 1},
+		"bad interval": {Submitter: c, Fleet: f, Schedule: simulator.Schedule{Start: day0, Interval: time.Minute, Slots: 1}},
+		"twice":        {Submitter: c, Fleet: append(f, f[0]), Schedule: schedule(1)},
+	} {
+		if _, err := simulator.Run(context.Background(), o); err == nil {
+			t.Errorf("%s: Run accepted the options", name)
+		}
+	}
+}
+
+func checkCounts(t *testing.T, got *simulator.Summary, want simulator.Summary) {
+	t.Helper()
+	type counts struct {
+		Mode                                                string
+		BatchSize, Meters, Slots, Concurrency               int
+		Requests, Sent, Accepted, Rejected, Failed, Latency int
+	}
+	g := counts{got.Mode, got.BatchSize, got.Meters, got.Slots, got.Concurrency, got.Requests, got.Sent, got.Accepted, got.Rejected, got.Failed, got.Latency.Count}
+	w := counts{want.Mode, want.BatchSize, want.Meters, want.Slots, want.Concurrency, want.Requests, want.Sent, want.Accepted, want.Rejected, want.Failed, want.Requests}
+	if g != w {
+		t.Errorf("summary counts\n got %+v\nwant %+v", g, w)
+	}
+}
