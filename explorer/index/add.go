@@ -1,0 +1,375 @@
+package index
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Namespace is the chaincode whose state the explorer indexes.
+const Namespace = "pki"
+
+// BlockSummary is a block as the block pages show it.
+type BlockSummary struct {
+	Number       uint64            `json:"number"`
+	HeaderHash   string            `json:"headerHash"`
+	PreviousHash string            `json:"previousHash"`
+	DataHash     string            `json:"dataHash"`
+	Time         time.Time         `json:"time"`
+	Config       bool              `json:"config"`
+	Size         int               `json:"size"`
+	Txs          []TxSummary       `json:"txs"`
+	Signatures   []chain.Signature `json:"signatures"`
+}
+
+// TxSummary is a transaction as a block lists it.
+type TxSummary struct {
+	ID         string `json:"id"`
+	Code       string `json:"code"`
+	Function   string `json:"function"`
+	CreatorMSP string `json:"creatorMsp"`
+}
+
+// TxDetail is a transaction as its page shows it: the parsed transaction,
+// with its read and write sets cut to the first entries.
+type TxDetail struct {
+	chain.Tx
+	Block uint64 `json:"block"`
+	// ReadCount and WriteCount are the full sizes of the sets.
+	ReadCount  int `json:"readCount"`
+	WriteCount int `json:"writeCount"`
+}
+
+// Limits of what a transaction's page keeps of large sets and values.
+const (
+	maxSetEntries = 50
+	maxValueBytes = 160
+)
+
+// MeterState is a meter's current record and the transaction that set it.
+type MeterState struct {
+	Meter meter.Meter `json:"meter"`
+	TxID  string      `json:"txId"`
+	Block uint64      `json:"block"`
+	Time  time.Time   `json:"time"`
+}
+
+// MeterVersion is one state in a meter's history.
+type MeterVersion = MeterState
+
+// KeyVersion is a key the meter held, and where it was written.
+type KeyVersion struct {
+	meter.KeyVersion
+	Block uint64 `json:"block"`
+}
+
+// Reading is one measurement of a meter as the explorer saw it: accepted,
+// or refused in a concentrator batch.
+type Reading struct {
+	Seq        uint64    `json:"seq"`
+	Time       string    `json:"time,omitempty"` // meter time, for accepted ones
+	Value      string    `json:"value,omitempty"`
+	Unit       string    `json:"unit,omitempty"`
+	KeyVersion int       `json:"keyVersion,omitempty"`
+	Outcome    string    `json:"outcome"`
+	Code       string    `json:"code,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	TxID       string    `json:"txId"`
+	Block      uint64    `json:"block"`
+	TxTime     time.Time `json:"txTime"`
+}
+
+// Refusal kinds.
+const (
+	RefusedMeasurement = "measurement" // a batch item the chaincode refused
+	InvalidTransaction = "transaction" // a transaction the peers marked invalid
+)
+
+// Refusal is a refused measurement or an invalid transaction.
+type Refusal struct {
+	Kind    string `json:"kind"`
+	MeterID string `json:"meterId,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
+	// NMI is the meter's owner for a refused measurement, the submitter for
+	// an invalid transaction.
+	NMI       string    `json:"nmi"`
+	Submitter string    `json:"submitter"`
+	Code      string    `json:"code"`
+	Reason    string    `json:"reason"`
+	Function  string    `json:"function,omitempty"`
+	TxID      string    `json:"txId"`
+	Block     uint64    `json:"block"`
+	Time      time.Time `json:"time"`
+}
+
+// HourStat counts one hour's measurements and transactions.
+type HourStat struct {
+	Hour         time.Time `json:"hour"`
+	Accepted     uint64    `json:"accepted"`
+	Refused      uint64    `json:"refused"`
+	Transactions uint64    `json:"transactions"`
+}
+
+// Add indexes the next block, with the verdict of the integrity check up to
+// it, the verifier's state to resume from, and the channel configuration if
+// the block carries one. It is one bbolt transaction: after a crash the
+// store is at the block before or after, never between.
+func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *channel.Config) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		next := decodeU64(meta.Get(kCheckpoint))
+		if b.Number != next {
+			return fmt.Errorf("index expects block %d, got %d", next, b.Number)
+		}
+		var totals Totals
+		if err := getJSON(meta, kTotals, &totals); err != nil {
+			return err
+		}
+		if totals.ByNMI == nil {
+			totals.ByNMI = map[string]*Count{}
+		}
+		ix := &adder{tx: tx, totals: &totals, block: b}
+		if err := ix.block0(); err != nil {
+			return err
+		}
+		for i := range b.Txs {
+			if err := ix.transaction(&b.Txs[i]); err != nil {
+				return fmt.Errorf("block %d tx %d: %w", b.Number, i, err)
+			}
+		}
+		totals.Blocks++
+		if !b.Time.IsZero() {
+			totals.LastBlock = b.Time
+		}
+		if err := putJSON(meta, kTotals, totals); err != nil {
+			return err
+		}
+		if err := putJSON(meta, kIntegrity, integrity); err != nil {
+			return err
+		}
+		if cfg != nil {
+			if err := putJSON(meta, kConfig, cfg); err != nil {
+				return err
+			}
+		}
+		if verifier != nil {
+			if err := meta.Put(kVerifier, verifier); err != nil {
+				return err
+			}
+		}
+		return meta.Put(kCheckpoint, u64(b.Number+1))
+	})
+}
+
+type adder struct {
+	tx     *bolt.Tx
+	totals *Totals
+	block  *chain.Block
+}
+
+func (a *adder) block0() error {
+	b := a.block
+	sum := BlockSummary{
+		Number: b.Number, HeaderHash: hex.EncodeToString(b.HeaderHash), PreviousHash: hex.EncodeToString(b.PreviousHash),
+		DataHash: hex.EncodeToString(b.DataHash), Time: b.Time, Config: b.Config, Size: b.Size, Signatures: b.Signatures,
+	}
+	for _, t := range b.Txs {
+		sum.Txs = append(sum.Txs, TxSummary{ID: t.ID, Code: t.Code, Function: t.Function, CreatorMSP: t.CreatorMSP})
+	}
+	if err := putJSON(a.tx.Bucket(bBlocks), u64(b.Number), sum); err != nil {
+		return err
+	}
+	return a.tx.Bucket(bBlockHash).Put([]byte(sum.HeaderHash), u64(b.Number))
+}
+
+func (a *adder) transaction(t *chain.Tx) error {
+	d := TxDetail{Tx: *t, Block: a.block.Number, ReadCount: len(t.Reads), WriteCount: len(t.Writes)}
+	if len(d.Reads) > maxSetEntries {
+		d.Reads = d.Reads[:maxSetEntries]
+	}
+	if len(d.Writes) > maxSetEntries {
+		d.Writes = d.Writes[:maxSetEntries]
+	}
+	d.Writes = append([]chain.Write(nil), d.Writes...)
+	for i := range d.Writes {
+		if len(d.Writes[i].Value) > maxValueBytes {
+			d.Writes[i].Value = d.Writes[i].Value[:maxValueBytes]
+		}
+	}
+	if t.ID != "" {
+		if err := putJSON(a.tx.Bucket(bTxs), []byte(t.ID), d); err != nil {
+			return err
+		}
+	}
+	a.totals.Transactions++
+	if err := a.countTx(t.Time); err != nil {
+		return err
+	}
+	if !t.Valid() {
+		a.totals.Invalid++
+		return a.refuse(Refusal{Kind: InvalidTransaction, MeterID: meterArg(t), NMI: t.CreatorMSP, Submitter: t.CreatorMSP,
+			Code: t.Code, Reason: "the peers marked the transaction " + t.Code + "; nothing it wrote was kept",
+			Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, 0, t.Index)
+	}
+	for item, w := range t.Writes {
+		if w.Namespace != Namespace || w.Delete {
+			continue
+		}
+		kind, _, _ := strings.Cut(w.Key, "/")
+		var err error
+		switch kind {
+		case "meter":
+			err = a.meter(t, w.Value)
+		case "keyver":
+			err = a.keyVersion(w.Value)
+		case "msmt":
+			err = a.accepted(t, item, w.Value)
+		case "rej":
+			err = a.rejected(t, item, w.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", w.Key, err)
+		}
+	}
+	return nil
+}
+
+// meterArg guesses the meter an invalid transaction was about: the
+// contract's single-meter transactions take the meter ID first.
+func meterArg(t *chain.Tx) string {
+	if len(t.Args) > 0 && meter.ValidateMeterID(t.Args[0]) == nil && !strings.HasPrefix(t.Args[0], "{") {
+		return t.Args[0]
+	}
+	return ""
+}
+
+func (a *adder) meter(t *chain.Tx, value []byte) error {
+	var m meter.Meter
+	if err := json.Unmarshal(value, &m); err != nil {
+		return err
+	}
+	meters := a.tx.Bucket(bMeters)
+	var prev MeterState
+	had := meters.Get([]byte(m.ID)) != nil
+	if had {
+		if err := getJSON(meters, []byte(m.ID), &prev); err != nil {
+			return err
+		}
+	}
+	c := a.totals.ByNMI[m.NMI]
+	if c == nil {
+		c = &Count{}
+		a.totals.ByNMI[m.NMI] = c
+	}
+	if !had {
+		c.Registered++
+	}
+	switch {
+	case m.Status == meter.StatusRevoked && (!had || prev.Meter.Status != meter.StatusRevoked):
+		c.Revoked++
+	case m.Status == meter.StatusActive && had && prev.Meter.Status == meter.StatusRevoked:
+		c.Revoked--
+	}
+	st := MeterState{Meter: m, TxID: t.ID, Block: a.block.Number, Time: t.Time}
+	if err := putJSON(meters, []byte(m.ID), st); err != nil {
+		return err
+	}
+	return putJSON(a.tx.Bucket(bMeterHist), join([]byte(m.ID), u64(a.block.Number), u32(uint32(t.Index))), st)
+}
+
+func (a *adder) keyVersion(value []byte) error {
+	var k meter.KeyVersion
+	if err := json.Unmarshal(value, &k); err != nil {
+		return err
+	}
+	return putJSON(a.tx.Bucket(bKeys), join([]byte(k.MeterID), u32(uint32(k.Version))), KeyVersion{KeyVersion: k, Block: a.block.Number})
+}
+
+func (a *adder) accepted(t *chain.Tx, item int, value []byte) error {
+	var m meter.MeasurementRecord
+	if err := json.Unmarshal(value, &m); err != nil {
+		return err
+	}
+	a.totals.Accepted++
+	if err := a.countHour(t.Time, 1, 0); err != nil {
+		return err
+	}
+	r := Reading{Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, KeyVersion: m.KeyVersion,
+		Outcome: meter.OutcomeAccepted, TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
+	return a.reading(m.MeterID, t, item, r)
+}
+
+func (a *adder) rejected(t *chain.Tx, item int, value []byte) error {
+	var rej meter.Rejection
+	if err := json.Unmarshal(value, &rej); err != nil {
+		return err
+	}
+	a.totals.Refused++
+	if err := a.countHour(t.Time, 0, 1); err != nil {
+		return err
+	}
+	owner := ""
+	var st MeterState
+	if raw := a.tx.Bucket(bMeters).Get([]byte(rej.MeterID)); raw != nil && json.Unmarshal(raw, &st) == nil {
+		owner = st.Meter.NMI
+	}
+	if owner == "" {
+		owner = t.CreatorMSP
+	}
+	if meter.ValidateMeterID(rej.MeterID) == nil {
+		r := Reading{Seq: rej.Seq, Outcome: meter.OutcomeRejected, Code: string(rej.Code), Reason: rej.Reason,
+			TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
+		if err := a.reading(rej.MeterID, t, item, r); err != nil {
+			return err
+		}
+	}
+	return a.refuse(Refusal{Kind: RefusedMeasurement, MeterID: rej.MeterID, Seq: rej.Seq, NMI: owner, Submitter: t.CreatorMSP,
+		Code: string(rej.Code), Reason: rej.Reason, Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, item, t.Index)
+}
+
+func (a *adder) reading(meterID string, t *chain.Tx, item int, r Reading) error {
+	key := join([]byte(meterID), u64(a.block.Number), u32(uint32(t.Index)), u32(uint32(item)))
+	return putJSON(a.tx.Bucket(bReadings), key, r)
+}
+
+func (a *adder) refuse(r Refusal, item, txIndex int) error {
+	key := append(append(u64(a.block.Number), u32(uint32(txIndex))...), u32(uint32(item))...)
+	return putJSON(a.tx.Bucket(bRefusals), key, r)
+}
+
+// hour updates the statistics of the hour t falls in.
+func (a *adder) hour(t time.Time, update func(*HourStat)) error {
+	b := a.tx.Bucket(bHours)
+	key := u64(uint64(t.Unix() / 3600))
+	var h HourStat
+	if err := getJSON(b, key, &h); err != nil {
+		return err
+	}
+	h.Hour = time.Unix(t.Unix()/3600*3600, 0).UTC()
+	update(&h)
+	return putJSON(b, key, h)
+}
+
+func (a *adder) countHour(t time.Time, accepted, refused uint64) error {
+	return a.hour(t, func(h *HourStat) { h.Accepted += accepted; h.Refused += refused })
+}
+
+func (a *adder) countTx(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if err := a.hour(t, func(h *HourStat) { h.Transactions++ }); err != nil {
+		return err
+	}
+	minutes := a.tx.Bucket(bMinutes)
+	key := u64(uint64(t.Unix() / 60))
+	return minutes.Put(key, u64(decodeU64(minutes.Get(key))+1))
+}

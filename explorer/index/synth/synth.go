@@ -1,0 +1,137 @@
+// Package synth makes synthetic but realistic chains for the explorer's
+// tests and benchmarks: blocks of registrations, concentrator batches with
+// some refused items, revocations and invalid transactions, as parsed blocks
+// (chain.Block), without a network.
+package synth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// NMIs are the synthetic consortium's members.
+var NMIs = []string{"PTBMSP", "CMIMSP", "INMETROMSP", "NMIJMSP", "NMIMMSP"}
+
+// Chain builds blocks one after another, each linked to the previous.
+type Chain struct {
+	next   uint64
+	prev   []byte
+	start  time.Time
+	meters []string
+	seq    map[string]uint64
+}
+
+// New starts a chain whose first block is at start.
+func New(start time.Time) *Chain {
+	return &Chain{start: start, seq: map[string]uint64{}}
+}
+
+// Meters returns the IDs of the meters registered so far.
+func (c *Chain) Meters() []string { return c.meters }
+
+// MeterID names the i-th synthetic meter.
+func MeterID(i int) string { return fmt.Sprintf("SYN-%07d", i) }
+
+func (c *Chain) block(txs []chain.Tx) *chain.Block {
+	n := c.next
+	at := c.start.Add(time.Duration(n) * 2 * time.Second)
+	sum := sha256.Sum256([]byte(fmt.Sprintf("block %d", n)))
+	b := &chain.Block{Number: n, HeaderHash: sum[:], PreviousHash: c.prev, DataHash: sum[:], Time: at, Size: 4096}
+	for i := range txs {
+		txs[i].Index, txs[i].Time = i, at
+		if txs[i].ID == "" {
+			id := sha256.Sum256([]byte(fmt.Sprintf("tx %d/%d", n, i)))
+			txs[i].ID = hex.EncodeToString(id[:])
+		}
+		if txs[i].Code == "" {
+			txs[i].Code = "VALID"
+		}
+	}
+	b.Txs = txs
+	for id := uint32(1); id <= 3; id++ {
+		b.Signatures = append(b.Signatures, chain.Signature{ConsenterID: id, MSPID: NMIs[id-1], Valid: true})
+	}
+	c.prev, c.next = sum[:], n+1
+	return b
+}
+
+func value(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// Register makes a block with one transaction registering n new meters for
+// an NMI.
+func (c *Chain) Register(nmi string, n int) *chain.Block {
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+		Function: "RegisterMeters", Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]}}
+	for range n {
+		id := MeterID(len(c.meters) + 1)
+		c.meters = append(c.meters, id)
+		fp := sha256.Sum256([]byte(id))
+		m := meter.Meter{ID: id, NMI: nmi, PublicKey: "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n",
+			Curve: meter.P256, Fingerprint: hex.EncodeToString(fp[:]), KeyVersion: 1, Status: meter.StatusActive,
+			Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN" + id,
+				SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"},
+			RegisteredTx: "pending", RegisteredAt: c.start.Format(time.RFC3339)}
+		tx.Writes = append(tx.Writes,
+			chain.Write{Namespace: "pki", Key: "meter/" + id, Value: value(m)},
+			chain.Write{Namespace: "pki", Key: "keyver/" + id + "/000001", Value: value(meter.KeyVersion{MeterID: id, Version: 1,
+				PublicKey: m.PublicKey, Curve: m.Curve, Fingerprint: m.Fingerprint})})
+	}
+	return c.block([]chain.Tx{tx})
+}
+
+// Measurements makes a block with one concentrator batch of n readings of
+// the given meters in turn, every refuseEvery-th one refused as a replay.
+func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: "ingest", Chaincode: "pki",
+		Function: "SubmitMeasurements", Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
+	for i := range n {
+		id := meters[i%len(meters)]
+		if refuseEvery > 0 && i%refuseEvery == refuseEvery-1 {
+			tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: fmt.Sprintf("rej/%s/x/%04d", id, i),
+				Value: value(meter.Rejection{MeterID: id, Seq: c.seq[id], Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq", Index: i})})
+			continue
+		}
+		c.seq[id]++
+		at := c.start.Add(time.Duration(c.seq[id]) * 15 * time.Minute).UTC().Format(time.RFC3339)
+		tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: fmt.Sprintf("msmt/%s/%s/%020d", id, at, c.seq[id]),
+			Value: value(meter.MeasurementRecord{MeterID: id, Seq: c.seq[id], Time: at, Value: fmt.Sprintf("%d.%03d", c.seq[id], i%1000),
+				Unit: "kWh", KeyVersion: 1})})
+	}
+	return c.block([]chain.Tx{tx})
+}
+
+// Revoke makes a block revoking a meter.
+func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
+	m := meter.Meter{ID: id, NMI: nmi, Curve: meter.P256, KeyVersion: 1, Status: meter.StatusRevoked,
+		Revocation: &meter.Revocation{Reason: reason}}
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+		Function: "RevokeMeter", Args: []string{id, string(reason), ""},
+		Writes: []chain.Write{{Namespace: "pki", Key: "meter/" + id, Value: value(m)}}}
+	return c.block([]chain.Tx{tx})
+}
+
+// Invalid makes a block with one transaction the peers marked invalid.
+func (c *Chain) Invalid(nmi, id, code string) *chain.Block {
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+		Function: "RevokeMeter", Args: []string{id, "keyCompromise", ""}, Code: code,
+		Writes: []chain.Write{{Namespace: "pki", Key: "meter/" + id, Value: []byte(`{}`)}}}
+	return c.block([]chain.Tx{tx})
+}
+
+func indexOf(nmi string) int {
+	for i, n := range NMIs {
+		if n == nmi {
+			return i
+		}
+	}
+	return 0
+}
