@@ -46,7 +46,7 @@ $(FABRIC_STAMP): $(FABRIC_TOOLS)/go.mod $(FABRIC_TOOLS)/go.sum
 
 .PHONY: bin
 bin: $(FABRIC_STAMP)
-	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim
+	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim ./explorer/cmd/explorer
 
 ## The system ----------------------------------------------------------------
 
@@ -80,10 +80,11 @@ unit:
 	$(GO) test -count=1 ./...
 
 # End-to-end: a fresh consortium for the whole run, shared by every e2e test,
-# taken down (by PID) and wiped afterwards whatever the outcome.
+# taken down (by PID) and wiped afterwards whatever the outcome. The browser
+# test's screenshots are kept in test-artifacts/.
 .PHONY: e2e
 e2e: bin
-	$(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
+	PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
 		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m ./network/e2e/...
 
 .PHONY: bench

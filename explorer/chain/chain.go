@@ -107,27 +107,32 @@ const MaxDisplayArg = 256
 func (t *Tx) ArgsForDisplay() []string {
 	out := make([]string, len(t.Args))
 	for i, a := range t.Args {
-		out[i] = displayArg(a)
+		out[i] = DisplayArg(a, len(a))
 	}
 	return out
 }
 
-func displayArg(a string) string {
+// DisplayArg shows one argument as ArgsForDisplay does; size is its full
+// length, which may exceed len(a) when a is already a stored prefix.
+func DisplayArg(a string, size int) string {
 	if !isText(a) {
 		const maxBytes = MaxDisplayArg / 2
-		if len(a) <= maxBytes {
+		if len(a) <= maxBytes && size == len(a) {
 			return "0x" + hex.EncodeToString([]byte(a))
 		}
-		return fmt.Sprintf("0x%s… (%d bytes)", hex.EncodeToString([]byte(a[:maxBytes])), len(a))
+		return fmt.Sprintf("0x%s… (%d bytes)", hex.EncodeToString([]byte(a[:min(maxBytes, len(a))])), size)
 	}
-	if len(a) <= MaxDisplayArg {
+	if len(a) <= MaxDisplayArg && size == len(a) {
 		return a
 	}
-	cut := MaxDisplayArg
-	for cut > 0 && !utf8.RuneStart(a[cut]) {
+	if len(a) > MaxDisplayArg {
+		a = a[:MaxDisplayArg+1]
+	}
+	cut := min(MaxDisplayArg, len(a))
+	for cut > 0 && cut < len(a) && !utf8.RuneStart(a[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s… (%d bytes)", a[:cut], len(a))
+	return fmt.Sprintf("%s… (%d bytes)", a[:cut], size)
 }
 
 // isText reports whether s is printable UTF-8 (line breaks and tabs allowed).

@@ -14,6 +14,10 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
+// appendOnly packs the pages of buckets whose keys only grow (block
+// numbers): bbolt's default of half-full pages would double their size.
+const appendOnly = 0.95
+
 // Namespace is the chaincode whose state the explorer indexes.
 const Namespace = "pki"
 
@@ -46,12 +50,28 @@ type TxDetail struct {
 	// ReadCount and WriteCount are the full sizes of the sets.
 	ReadCount  int `json:"readCount"`
 	WriteCount int `json:"writeCount"`
+	// ArgSizes are the full sizes of the arguments that were cut.
+	ArgSizes []ArgSize `json:"argSizes,omitempty"`
+}
+
+// ArgSize is the full size of a cut argument.
+type ArgSize struct {
+	Index int `json:"index"`
+	Bytes int `json:"bytes"`
+}
+
+func cut(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }
 
 // Limits of what a transaction's page keeps of large sets and values.
 const (
 	maxSetEntries = 50
 	maxValueBytes = 160
+	maxArgBytes   = 4096
 )
 
 // MeterState is a meter's current record and the transaction that set it.
@@ -136,7 +156,7 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 		if totals.ByNMI == nil {
 			totals.ByNMI = map[string]*Count{}
 		}
-		ix := &adder{tx: tx, totals: &totals, block: b}
+		ix := &adder{tx: tx, totals: &totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{}}
 		if err := ix.block0(); err != nil {
 			return err
 		}
@@ -144,6 +164,9 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 			if err := ix.transaction(&b.Txs[i]); err != nil {
 				return fmt.Errorf("block %d tx %d: %w", b.Number, i, err)
 			}
+		}
+		if err := ix.flushCounts(); err != nil {
+			return err
 		}
 		totals.Blocks++
 		if !b.Time.IsZero() {
@@ -173,6 +196,9 @@ type adder struct {
 	tx     *bolt.Tx
 	totals *Totals
 	block  *chain.Block
+	// hours and minutes collect the block's counts, written once at its end.
+	hours   map[int64]*HourStat
+	minutes map[int64]uint64
 }
 
 func (a *adder) block0() error {
@@ -184,7 +210,9 @@ func (a *adder) block0() error {
 	for _, t := range b.Txs {
 		sum.Txs = append(sum.Txs, TxSummary{ID: t.ID, Code: t.Code, Function: t.Function, CreatorMSP: t.CreatorMSP})
 	}
-	if err := putJSON(a.tx.Bucket(bBlocks), u64(b.Number), sum); err != nil {
+	blocks := a.tx.Bucket(bBlocks)
+	blocks.FillPercent = appendOnly
+	if err := putJSON(blocks, u64(b.Number), sum); err != nil {
 		return err
 	}
 	return a.tx.Bucket(bBlockHash).Put([]byte(sum.HeaderHash), u64(b.Number))
@@ -200,9 +228,21 @@ func (a *adder) transaction(t *chain.Tx) error {
 	}
 	d.Writes = append([]chain.Write(nil), d.Writes...)
 	for i := range d.Writes {
-		if len(d.Writes[i].Value) > maxValueBytes {
-			d.Writes[i].Value = d.Writes[i].Value[:maxValueBytes]
+		d.Writes[i].Value = cut(d.Writes[i].Value, maxValueBytes)
+	}
+	// A concentrator batch or a bulk registration carries megabytes of
+	// arguments; the page shows their beginning (Tx.ArgsForDisplay).
+	d.Args = append([]string(nil), d.Args...)
+	for i, arg := range d.Args {
+		if len(arg) > maxArgBytes {
+			d.Args[i] = arg[:maxArgBytes]
+			d.ArgSizes = append(d.ArgSizes, ArgSize{Index: i, Bytes: len(arg)})
 		}
+	}
+	d.ResponsePayload = cut(d.ResponsePayload, maxArgBytes)
+	d.Events = append([]chain.Event(nil), d.Events...)
+	for i := range d.Events {
+		d.Events[i].Payload = cut(d.Events[i].Payload, maxArgBytes)
 	}
 	if t.ID != "" {
 		if err := putJSON(a.tx.Bucket(bTxs), []byte(t.ID), d); err != nil {
@@ -342,34 +382,60 @@ func (a *adder) reading(meterID string, t *chain.Tx, item int, r Reading) error 
 
 func (a *adder) refuse(r Refusal, item, txIndex int) error {
 	key := append(append(u64(a.block.Number), u32(uint32(txIndex))...), u32(uint32(item))...)
-	return putJSON(a.tx.Bucket(bRefusals), key, r)
+	refusals := a.tx.Bucket(bRefusals)
+	refusals.FillPercent = appendOnly
+	return putJSON(refusals, key, r)
 }
 
-// hour updates the statistics of the hour t falls in.
-func (a *adder) hour(t time.Time, update func(*HourStat)) error {
-	b := a.tx.Bucket(bHours)
-	key := u64(uint64(t.Unix() / 3600))
-	var h HourStat
-	if err := getJSON(b, key, &h); err != nil {
-		return err
+// hour returns the block's counts of the hour t falls in.
+func (a *adder) hour(t time.Time) *HourStat {
+	k := t.Unix() / 3600
+	h := a.hours[k]
+	if h == nil {
+		h = &HourStat{Hour: time.Unix(k*3600, 0).UTC()}
+		a.hours[k] = h
 	}
-	h.Hour = time.Unix(t.Unix()/3600*3600, 0).UTC()
-	update(&h)
-	return putJSON(b, key, h)
+	return h
 }
 
 func (a *adder) countHour(t time.Time, accepted, refused uint64) error {
-	return a.hour(t, func(h *HourStat) { h.Accepted += accepted; h.Refused += refused })
+	h := a.hour(t)
+	h.Accepted += accepted
+	h.Refused += refused
+	return nil
 }
 
 func (a *adder) countTx(t time.Time) error {
 	if t.IsZero() {
 		return nil
 	}
-	if err := a.hour(t, func(h *HourStat) { h.Transactions++ }); err != nil {
-		return err
+	a.hour(t).Transactions++
+	a.minutes[t.Unix()/60]++
+	return nil
+}
+
+// flushCounts adds the block's counts to the stored ones.
+func (a *adder) flushCounts() error {
+	hours := a.tx.Bucket(bHours)
+	for k, add := range a.hours {
+		var h HourStat
+		if err := getJSON(hours, u64(uint64(k)), &h); err != nil {
+			return err
+		}
+		h.Hour = add.Hour
+		h.Accepted += add.Accepted
+		h.Refused += add.Refused
+		h.Transactions += add.Transactions
+		if err := putJSON(hours, u64(uint64(k)), h); err != nil {
+			return err
+		}
 	}
 	minutes := a.tx.Bucket(bMinutes)
-	key := u64(uint64(t.Unix() / 60))
-	return minutes.Put(key, u64(decodeU64(minutes.Get(key))+1))
+	for k, n := range a.minutes {
+		key := u64(uint64(k))
+		if err := minutes.Put(key, u64(decodeU64(minutes.Get(key))+n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

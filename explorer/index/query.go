@@ -156,10 +156,11 @@ func (s *Store) Refusals(f RefusalFilter) ([]Refusal, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
 			}
+			// Block times are the submitters' clocks and need not grow,
+			// so a time filter cannot stop the scan early.
 			switch {
-			case !f.From.IsZero() && r.Time.Before(f.From):
-				return nil // older from here on
-			case !f.To.IsZero() && r.Time.After(f.To),
+			case !f.From.IsZero() && r.Time.Before(f.From),
+				!f.To.IsZero() && r.Time.After(f.To),
 				f.NMI != "" && r.NMI != f.NMI && r.Submitter != f.NMI,
 				f.MeterID != "" && r.MeterID != f.MeterID,
 				f.Code != "" && r.Code != f.Code:

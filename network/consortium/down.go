@@ -26,7 +26,7 @@ func (l Layout) claimRoot() error {
 func (l Layout) Down(ctx context.Context, clean bool) ([]string, error) {
 	var stopped []string
 	var errs []error
-	order := map[string]int{"registry": 0, "chaincode": 1, "peer": 2, "orderer": 3}
+	order := map[string]int{"explorer": 0, "registry": 0, "chaincode": 1, "peer": 2, "orderer": 3}
 	names := l.processNames()
 	for pass := 0; pass < len(order); pass++ {
 		for _, name := range names {

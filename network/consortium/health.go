@@ -132,7 +132,9 @@ type Health struct {
 // Status reports every node of the topology: whether its process runs and
 // whether its health endpoint answers.
 func (l Layout) Status(ctx context.Context, t *topology.Topology) []Health {
-	var out []Health
+	out := []Health{l.health(ctx, explorerProc, "explorer", ExplorerHost(t).Name, ExplorerURL(t), func(ctx context.Context) error {
+		return l.explorerHealthy(ctx, t)
+	})}
 	for i := range t.NMIs {
 		n := &t.NMIs[i]
 		if n.Orderer != nil {

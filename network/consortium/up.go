@@ -54,7 +54,7 @@ func (nw *Network) step(name string, f func() error) error {
 // answering on every NMI's gateway. Each stage does only what is missing.
 func (nw *Network) Up(ctx context.Context) error {
 	t := nw.Topology
-	for _, tool := range []string{"peer", "orderer", "configtxgen", "osnadmin", "pki-chaincode", "registry-api", "sampleconfig/core.yaml"} {
+	for _, tool := range []string{"peer", "orderer", "configtxgen", "osnadmin", "pki-chaincode", "registry-api", "explorer", "sampleconfig/core.yaml"} {
 		if _, err := os.Stat(nw.bin(tool)); err != nil {
 			return fmt.Errorf("%s is missing in %s: build it first (make bin)", tool, nw.Bin)
 		}
@@ -83,6 +83,7 @@ func (nw *Network) Up(ctx context.Context) error {
 		{"chaincode committed", func() error { return nw.commit(ctx) }},
 		{"gateways ready on every NMI", func() error { return nw.ready(ctx) }},
 		{"registries started and ready", func() error { return nw.startRegistries(ctx) }},
+		{"explorer started", func() error { return nw.startExplorer(ctx) }},
 	}
 	for _, s := range steps {
 		if err := nw.step(s.name, s.f); err != nil {

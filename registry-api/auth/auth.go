@@ -53,8 +53,17 @@ type File struct {
 	Credentials []Credential `json:"credentials"`
 }
 
-// Load reads a credentials file.
+// Load reads a credentials file into a store.
 func Load(path string) (*Store, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(f.Credentials)
+}
+
+// ReadFile reads a credentials file.
+func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w", err)
@@ -63,7 +72,7 @@ func Load(path string) (*Store, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("credentials %s: %w", path, err)
 	}
-	return New(f.Credentials)
+	return &f, nil
 }
 
 var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -118,6 +127,11 @@ func NewToken(id string, role api.Role) (string, Credential, error) {
 // exists: it writes the hashes to credentialsFile and each token, readable
 // only by its owner, to tokenDir/<role>.token.
 func Provision(nmi, credentialsFile, tokenDir string) error {
+	return ProvisionRoles(nmi, credentialsFile, tokenDir, api.Roles...)
+}
+
+// ProvisionRoles is Provision for the given roles only.
+func ProvisionRoles(owner, credentialsFile, tokenDir string, roles ...api.Role) error {
 	if _, err := os.Stat(credentialsFile); err == nil {
 		return nil
 	}
@@ -125,8 +139,8 @@ func Provision(nmi, credentialsFile, tokenDir string) error {
 		return err
 	}
 	var f File
-	for _, role := range api.Roles {
-		token, cred, err := NewToken(strings.ToLower(nmi)+"-"+string(role), role)
+	for _, role := range roles {
+		token, cred, err := NewToken(strings.ToLower(owner)+"-"+string(role), role)
 		if err != nil {
 			return err
 		}

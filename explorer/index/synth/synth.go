@@ -25,11 +25,12 @@ type Chain struct {
 	start  time.Time
 	meters []string
 	seq    map[string]uint64
+	record map[string]meter.Meter
 }
 
 // New starts a chain whose first block is at start.
 func New(start time.Time) *Chain {
-	return &Chain{start: start, seq: map[string]uint64{}}
+	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}}
 }
 
 // Meters returns the IDs of the meters registered so far.
@@ -80,6 +81,7 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 			Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN" + id,
 				SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"},
 			RegisteredTx: "pending", RegisteredAt: c.start.Format(time.RFC3339)}
+		c.record[id] = m
 		tx.Writes = append(tx.Writes,
 			chain.Write{Namespace: "pki", Key: "meter/" + id, Value: value(m)},
 			chain.Write{Namespace: "pki", Key: "keyver/" + id + "/000001", Value: value(meter.KeyVersion{MeterID: id, Version: 1,
@@ -111,8 +113,10 @@ func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery i
 
 // Revoke makes a block revoking a meter.
 func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
-	m := meter.Meter{ID: id, NMI: nmi, Curve: meter.P256, KeyVersion: 1, Status: meter.StatusRevoked,
-		Revocation: &meter.Revocation{Reason: reason}}
+	m := c.record[id]
+	m.Status = meter.StatusRevoked
+	m.Revocation = &meter.Revocation{Reason: reason, RevokedAt: c.start.Add(time.Duration(c.next) * 2 * time.Second).Format(time.RFC3339)}
+	c.record[id] = m
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
 		Function: "RevokeMeter", Args: []string{id, string(reason), ""},
 		Writes: []chain.Write{{Namespace: "pki", Key: "meter/" + id, Value: value(m)}}}

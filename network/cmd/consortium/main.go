@@ -143,6 +143,8 @@ func up(ctx context.Context, nw *consortium.Network, out io.Writer) error {
 	creds := nw.CredentialsDir(first)
 	fmt.Fprintf(out, "\nConnection profile: %s\nLogs:               %s\nCredentials:        %s (one token per NMI and role)\n",
 		nw.ProfileFile(), filepath.Dir(nw.LogFile("x")), filepath.Dir(creds))
+	fmt.Fprintf(out, "Explorer:           %s (sign in with an auditor token, e.g. %s)\n",
+		consortium.ExplorerURL(nw.Topology), filepath.Join(nw.SurveillanceCredentialsDir(), "auditor.token"))
 	fmt.Fprintf(out, "\nTry: curl --cacert %s -H \"Authorization: Bearer $(cat %s)\" %s/api/v1/consortium\n",
 		nw.TLSCACert(first), filepath.Join(creds, "auditor.token"), consortium.RegistryURL(first))
 	return nil

@@ -1,0 +1,117 @@
+// Command explorer is the auditors' dashboard of the consortium: it follows
+// the channel's blocks, checks their integrity itself, indexes blocks,
+// transactions, the meter registry, measurements and refusals, and serves
+// them over HTTPS to signed-in auditors.
+//
+//	explorer -config explorer.yaml
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/inter-nmi/pki/explorer/config"
+	"github.com/inter-nmi/pki/explorer/follow"
+	"github.com/inter-nmi/pki/explorer/health"
+	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/explorer/web"
+	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/registry-api/auth"
+)
+
+func main() {
+	configFile := flag.String("config", "explorer.yaml", "configuration file")
+	flag.Parse()
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "explorer:", err)
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("explorer stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	var creds []auth.Credential
+	for _, f := range cfg.Credentials {
+		file, err := auth.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		creds = append(creds, file.Credentials...)
+	}
+	credentials, err := auth.New(creds)
+	if err != nil {
+		return err
+	}
+	store, err := index.Open(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	poller, err := health.New(cfg.Nodes)
+	if err != nil {
+		return err
+	}
+	conn, err := gateway.Dial(cfg.Peer, cfg.Identity, gateway.DefaultOptions)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel})
+	follower := &follow.Follower{Blocks: follow.FromNetwork(conn.GetNetwork(cfg.Channel)), Store: store, OnBlock: srv.Notify, Log: log}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	hs := &http.Server{
+		Addr: cfg.Listen, Handler: srv.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// Live event streams end at shutdown instead of holding it up.
+	hs.RegisterOnShutdown(srv.Close)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go poller.Run(ctx, 5*time.Second)
+	go func() { errc <- follower.Run(ctx) }()
+	go func() { errc <- hs.ListenAndServeTLS("", "") }()
+	log.Info("explorer listening", "address", "https://"+cfg.Listen, "peer", cfg.Peer.Address)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	if serr := hs.Shutdown(shutdown); serr != nil && err == nil {
+		err = serr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+// Package config is the explorer's configuration file: where it listens,
+// whose peer it reads the channel from and with which identity, whose
+// credentials it accepts, where its index lives and which nodes it watches.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/inter-nmi/pki/explorer/health"
+	"github.com/inter-nmi/pki/network/gateway"
+)
+
+// Config of the explorer.
+type Config struct {
+	Listen string `yaml:"listen"`
+	TLS    struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	Channel string       `yaml:"channel"`
+	Peer    gateway.Peer `yaml:"peer"`
+	// Identity reads the channel: an auditor's, it writes nothing.
+	Identity gateway.Identity `yaml:"identity"`
+	// Credentials are files of hashed tokens; their auditor tokens sign in.
+	Credentials []string `yaml:"credentials"`
+	// Data is the index database.
+	Data     string        `yaml:"data"`
+	Nodes    []health.Node `yaml:"nodes"`
+	LogLevel string        `yaml:"logLevel"`
+}
+
+// Load reads and checks a configuration file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Validate reports every missing setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	for name, v := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "channel": c.Channel,
+		"peer.address": c.Peer.Address, "peer.tlsRootCert": c.Peer.TLSRootCert, "identity.mspId": c.Identity.MSPID,
+		"identity.cert": c.Identity.Cert, "identity.key": c.Identity.Key, "data": c.Data} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+	}
+	if len(c.Credentials) == 0 {
+		errs = append(errs, errors.New("credentials: at least one file is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Save writes the configuration.
+func (c *Config) Save(path string) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

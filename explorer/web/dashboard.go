@@ -1,0 +1,105 @@
+package web
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/network/channel"
+)
+
+// Windows of the dashboard's statistics.
+const (
+	rateWindow  = 5 * time.Minute
+	chartWindow = 48 * time.Hour
+)
+
+type dashboardPage struct {
+	Height    uint64
+	Latest    uint64 // the newest block, when Height > 0
+	Totals    index.Totals
+	Rate      float64
+	PerMinute []uint64
+	Spark     sparkline
+	NMIs      []nmiRow
+	All       *index.Count
+	Chart     barChart
+	// Config is nil until a configuration block is indexed.
+	Config    *channel.Config
+	Nodes     []NodeStatus
+	HasHealth bool
+	Integrity index.Integrity
+	Now       time.Time
+}
+
+// nmiRow is one NMI's meters.
+type nmiRow struct {
+	MSPID, Name string
+	Count       *index.Count
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	now := s.now()
+	d := dashboardPage{Now: now}
+	var err error
+	if d.Height, err = s.store.Height(); err != nil {
+		return fmt.Errorf("height: %w", err)
+	}
+	if d.Height > 0 {
+		d.Latest = d.Height - 1
+	}
+	if d.Totals, err = s.store.Totals(); err != nil {
+		return fmt.Errorf("totals: %w", err)
+	}
+	if d.Integrity, err = s.store.Integrity(); err != nil {
+		return fmt.Errorf("integrity: %w", err)
+	}
+	switch d.Config, err = s.store.Config(); {
+	case errors.Is(err, index.ErrNotFound):
+		d.Config = nil
+	case err != nil:
+		return fmt.Errorf("channel configuration: %w", err)
+	}
+	if d.Rate, d.PerMinute, err = s.store.TxRate(now, rateWindow); err != nil {
+		return fmt.Errorf("transaction rate: %w", err)
+	}
+	d.Spark = newSparkline(d.PerMinute, now)
+	hours, err := s.store.Hours(now.Add(-chartWindow+time.Hour), now)
+	if err != nil {
+		return fmt.Errorf("hourly statistics: %w", err)
+	}
+	d.Chart = newBarChart(hours)
+	d.NMIs, d.All = nmiRows(d.Totals, d.Config)
+	if s.health != nil {
+		d.HasHealth, d.Nodes = true, s.health.Nodes()
+	}
+	s.render(w, r, http.StatusOK, "dashboard", view{Title: "Dashboard", Nav: "dashboard", Live: true, Body: d})
+	return nil
+}
+
+// nmiRows lists every NMI that is a member or has meters, by MSP ID, and
+// the consortium's total.
+func nmiRows(t index.Totals, cfg *channel.Config) ([]nmiRow, *index.Count) {
+	names := map[string]string{}
+	if cfg != nil {
+		for _, m := range cfg.Members {
+			names[m.MSPID] = m.Name
+			if t.ByNMI[m.MSPID] == nil {
+				t.ByNMI[m.MSPID] = &index.Count{}
+			}
+		}
+	}
+	var rows []nmiRow
+	all := &index.Count{}
+	for msp, c := range t.ByNMI {
+		rows = append(rows, nmiRow{MSPID: msp, Name: names[msp], Count: c})
+		all.Registered += c.Registered
+		all.Revoked += c.Revoked
+	}
+	slices.SortFunc(rows, func(a, b nmiRow) int { return cmp.Compare(a.MSPID, b.MSPID) })
+	return rows, all
+}
