@@ -54,8 +54,8 @@ func (nw *Network) prepareExplorer() (string, error) {
 	identity := filepath.Join(nw.user(host, UserAuditor), "msp")
 	cfg := &config.Config{
 		Listen: t.ExplorerAddress(), Channel: t.Channel,
-		Peer:     gateway.Peer{Address: host.PeerAddress(), HostName: host.PeerHost(), TLSRootCert: nw.tlsCA(host)},
-		Identity: gateway.Identity{MSPID: host.MSPID, Cert: filepath.Join(identity, "signcerts", "cert.pem"), Key: filepath.Join(identity, "keystore", "priv_sk")},
+		Peer:        gateway.Peer{Address: host.PeerAddress(), HostName: host.PeerHost(), TLSRootCert: nw.tlsCA(host)},
+		Identity:    gateway.Identity{MSPID: host.MSPID, Cert: filepath.Join(identity, "signcerts", "cert.pem"), Key: filepath.Join(identity, "keystore", "priv_sk")},
 		Credentials: []string{surveillance},
 		Data:        filepath.Join(dir, "explorer.db"),
 		LogLevel:    "info",
