@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 	if bench.store != nil {
 		bench.store.Close()
 	}
-	if bench.dir != "" {
+	if bench.dir != "" && os.Getenv("EXPLORER_BENCH_KEEP") == "" {
 		os.RemoveAll(bench.dir)
 	}
 	os.Exit(code)
@@ -71,8 +71,15 @@ func benchIndex(b *testing.B) (*Server, *http.Cookie) {
 }
 
 func generate() error {
-	dir, err := os.MkdirTemp("", fmt.Sprintf("explorer-web-bench-%dm-%db-", benchMeters, 2*benchRegBlocks))
-	if err != nil {
+	// EXPLORER_BENCH_KEEP keeps the generated index in that directory, to
+	// measure the explorer binary serving it.
+	dir := os.Getenv("EXPLORER_BENCH_KEEP")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", fmt.Sprintf("explorer-web-bench-%dm-%db-", benchMeters, 2*benchRegBlocks)); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	bench.dir = dir
