@@ -108,13 +108,7 @@ func (s *Store) Meter(id string, recent int) (*MeterView, error) {
 			v.Keys = append(v.Keys, kv)
 		}
 		c = tx.Bucket(bReadings).Cursor()
-		end := append([]byte(id), 1)
-		k, val := c.Seek(end)
-		if k == nil {
-			k, val = c.Last()
-		} else {
-			k, val = c.Prev()
-		}
+		k, val := lastBefore(c, append([]byte(id), 1))
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(v.Recent) < recent; k, val = c.Prev() {
 			var r Reading
 			if err := json.Unmarshal(val, &r); err != nil {
@@ -263,12 +257,7 @@ func (s *Store) Registry(block uint64, each func(Entry) error) error {
 		meters := tx.Bucket(bMeters).Cursor()
 		for id, _ := meters.First(); id != nil; id, _ = meters.Next() {
 			prefix := append(append([]byte(nil), id...), 0)
-			k, v := hist.Seek(join(id, u64(block+1)))
-			if k == nil {
-				k, v = hist.Last()
-			} else {
-				k, v = hist.Prev()
-			}
+			k, v := lastBefore(hist, join(id, u64(block+1)))
 			if k == nil || !bytes.HasPrefix(k, prefix) {
 				continue // registered after block
 			}
@@ -286,3 +275,11 @@ func (s *Store) Registry(block uint64, each func(Entry) error) error {
 
 // Active is the number of the NMI's meters whose key is not revoked.
 func (c *Count) Active() uint64 { return c.Registered - c.Revoked }
+
+// lastBefore positions c on the last entry whose key sorts before key.
+func lastBefore(c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	if k, _ := c.Seek(key); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
