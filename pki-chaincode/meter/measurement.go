@@ -38,10 +38,13 @@ type Measurement struct {
 	// Time is the meter's clock, RFC 3339 with an offset.
 	Time string `json:"time"`
 	// Value is a decimal number without exponent, kept as its literal text.
+	// An encrypted reading (with Ciphertext) carries none: its plaintext is
+	// the customer's.
 	Value string `json:"value"`
 	Unit  string `json:"unit"`
 	// Ciphertext is the optional functional-encryption ciphertext of the
-	// reading (base64), for privacy-preserving billing.
+	// reading (base64), for privacy-preserving billing (see package fe of
+	// fe-billing for its envelope).
 	Ciphertext string `json:"ciphertext,omitempty"`
 }
 
@@ -52,20 +55,25 @@ var (
 	base64RE  = regexp.MustCompile(`^[A-Za-z0-9+/]*={0,2}$`)
 )
 
-// MarshalJSON writes Value as a JSON number, the form meters send.
+// MarshalJSON writes Value as a JSON number, the form meters send, and
+// leaves it out of an encrypted reading.
 func (m Measurement) MarshalJSON() ([]byte, error) {
-	if !decimalRE.MatchString(m.Value) {
-		return nil, Errorf(CodeMalformed, "value %q is not a decimal number", m.Value)
+	var value json.RawMessage
+	if m.Value != "" {
+		if !decimalRE.MatchString(m.Value) {
+			return nil, Errorf(CodeMalformed, "value %q is not a decimal number", m.Value)
+		}
+		value = json.RawMessage(m.Value)
 	}
 	type plain struct {
 		MeterID    string          `json:"meterId"`
 		Seq        uint64          `json:"seq"`
 		Time       string          `json:"time"`
-		Value      json.RawMessage `json:"value"`
+		Value      json.RawMessage `json:"value,omitempty"`
 		Unit       string          `json:"unit"`
 		Ciphertext string          `json:"ciphertext,omitempty"`
 	}
-	return json.Marshal(plain{m.MeterID, m.Seq, m.Time, json.RawMessage(m.Value), m.Unit, m.Ciphertext})
+	return json.Marshal(plain{m.MeterID, m.Seq, m.Time, value, m.Unit, m.Ciphertext})
 }
 
 // Payload validates m and returns the bytes a meter signs.
@@ -115,8 +123,8 @@ func ParseMeasurement(payload []byte) (Measurement, error) {
 		return m, Errorf(CodeMalformed, "payload has no seq")
 	case raw.Time == nil:
 		return m, Errorf(CodeMalformed, "payload has no time")
-	case raw.Value == nil:
-		return m, Errorf(CodeMalformed, "payload has no value")
+	case raw.Value == nil && raw.Ciphertext == nil:
+		return m, Errorf(CodeMalformed, "payload has no value (only an encrypted reading, with a ciphertext, may leave it out)")
 	case raw.Unit == nil:
 		return m, Errorf(CodeMalformed, "payload has no unit")
 	}
@@ -128,7 +136,12 @@ func ParseMeasurement(payload []byte) (Measurement, error) {
 		return m, Errorf(CodeMalformed, "seq %s is out of range", truncate(string(*raw.Seq)))
 	}
 	m.Seq = seq
-	m.MeterID, m.Time, m.Value, m.Unit = *raw.MeterID, *raw.Time, string(*raw.Value), *raw.Unit
+	m.MeterID, m.Time, m.Unit = *raw.MeterID, *raw.Time, *raw.Unit
+	if raw.Value != nil {
+		if m.Value = string(*raw.Value); m.Value == "" {
+			return m, Errorf(CodeMalformed, "value is empty")
+		}
+	}
 	if raw.Ciphertext != nil {
 		m.Ciphertext = *raw.Ciphertext
 		if m.Ciphertext == "" {
@@ -148,7 +161,10 @@ func (m Measurement) validate() error {
 	if _, err := ParseTime(m.Time); err != nil {
 		return err
 	}
-	if len(m.Value) > MaxValueLen || !decimalRE.MatchString(m.Value) {
+	if m.Value == "" && m.Ciphertext == "" {
+		return Errorf(CodeMalformed, "a measurement needs a value, or a ciphertext when it is encrypted")
+	}
+	if m.Value != "" && (len(m.Value) > MaxValueLen || !decimalRE.MatchString(m.Value)) {
 		return Errorf(CodeMalformed, "value %s is not a decimal number (digits, optional sign and fraction, no exponent, at most %d characters)", truncate(m.Value), MaxValueLen)
 	}
 	if m.Unit == "" || len(m.Unit) > MaxUnitLen || !unitRE.MatchString(m.Unit) {

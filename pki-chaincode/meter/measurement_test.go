@@ -22,6 +22,8 @@ func TestParseMeasurementGood(t *testing.T) {
 		"secp256k1.good.json": reading("PTB-0003", 1),
 		"ciphertext.good.json": {MeterID: "PTB-0001", Seq: 2, Time: "2026-11-21T10:30:00Z", Value: "1235", Unit: "kWh",
 			Ciphertext: "AAECAwQFBgc="},
+		// An encrypted reading carries no plaintext value.
+		"encrypted.good.json": {MeterID: "PTB-0001", Seq: 4, Time: "2026-11-21T10:45:00Z", Unit: "Wh", Ciphertext: "AAECAwQFBgc="},
 		"reordered.good.json": {MeterID: "PTB-0001", Seq: 3, Time: "2026-11-21T11:45:00.5+01:00", Value: "0.25", Unit: "kWh"},
 		"max-seq.good.json":   {MeterID: "CMI-0001", Seq: 18446744073709551615, Time: "2026-11-21T10:15:00Z", Value: "-12.5", Unit: "kvarh"},
 	}
@@ -44,6 +46,7 @@ func TestParseMeasurementGood(t *testing.T) {
 func TestParseMeasurementBad(t *testing.T) {
 	want := map[string]meter.Code{
 		"duplicate-field.bad.json":      meter.CodeMalformed,
+		"no-value.bad.json":             meter.CodeMalformed,
 		"duplicate-field-case.bad.json": meter.CodeMalformed,
 		"field-case.bad.json":           meter.CodeMalformed,
 		"unknown-field.bad.json":        meter.CodeMalformed,

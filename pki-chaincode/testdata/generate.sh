@@ -106,6 +106,9 @@ sign other p256.good.json p256-otherkey.sig
 
 # More payloads that parse. Field order and spacing are the meter's choice.
 printf '{"meterId":"PTB-0001","seq":2,"time":"2026-11-21T10:30:00Z","value":1235,"unit":"kWh","ciphertext":"AAECAwQFBgc="}' >"$msmt/ciphertext.good.json"
+# An encrypted reading leaves the plaintext value out; a plain one may not.
+printf '{"meterId":"PTB-0001","seq":4,"time":"2026-11-21T10:45:00Z","unit":"Wh","ciphertext":"AAECAwQFBgc="}' >"$msmt/encrypted.good.json"
+printf '{"meterId":"PTB-0001","seq":4,"time":"2026-11-21T10:45:00Z","unit":"Wh"}' >"$msmt/no-value.bad.json"
 printf '{\n  "unit": "kWh",\n  "value": 0.25,\n  "time": "2026-11-21T11:45:00.5+01:00",\n  "seq": 3,\n  "meterId": "PTB-0001"\n}\n' >"$msmt/reordered.good.json"
 printf '{"meterId":"CMI-0001","seq":18446744073709551615,"time":"2026-11-21T10:15:00Z","value":-12.5,"unit":"kvarh"}' >"$msmt/max-seq.good.json"
 
