@@ -6,6 +6,7 @@
 package api
 
 import (
+	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
@@ -186,3 +187,47 @@ const (
 	CodeTimeout             = "TIMEOUT"
 	CodeConflict            = "CONFLICT"
 )
+
+// Billing roles: the parties of privacy-preserving billing. Their authority
+// on the ledger comes from their signatures on billing statements; their
+// credential only lets them call the billing endpoints.
+const (
+	RoleCustomer Role = "customer"
+	RoleUtility  Role = "utility"
+)
+
+// BillingPeriodRequest binds a customer's functional public key to a meter
+// and billing period.
+type BillingPeriodRequest struct {
+	Statement agreement.PeriodStatement `json:"statement"`
+	// CustomerKey is the customer's ECDSA public key (PEM).
+	CustomerKey       string `json:"customerKey"`
+	CustomerSignature string `json:"customerSignature"`
+}
+
+// TariffAgreementRequest records the tariff both parties signed.
+type TariffAgreementRequest struct {
+	Statement agreement.TariffStatement `json:"statement"`
+	// UtilityKey is the utility's ECDSA public key (PEM).
+	UtilityKey        string `json:"utilityKey"`
+	CustomerSignature string `json:"customerSignature"`
+	UtilitySignature  string `json:"utilitySignature"`
+}
+
+// KeyIssuedRequest records that the customer issued the functional key.
+type KeyIssuedRequest struct {
+	Statement         agreement.KeyStatement `json:"statement"`
+	CustomerSignature string                 `json:"customerSignature"`
+}
+
+// BillRequest records the utility's bill.
+type BillRequest struct {
+	Statement        agreement.BillStatement `json:"statement"`
+	UtilitySignature string                  `json:"utilitySignature"`
+}
+
+// BillingReceipt answers a billing write with the period's whole record.
+type BillingReceipt struct {
+	Record *agreement.Record `json:"record"`
+	Tx
+}
