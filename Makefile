@@ -46,7 +46,7 @@ $(FABRIC_STAMP): $(FABRIC_TOOLS)/go.mod $(FABRIC_TOOLS)/go.sum
 
 .PHONY: bin
 bin: $(FABRIC_STAMP)
-	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim ./explorer/cmd/explorer
+	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim ./explorer/cmd/explorer ./fe-billing/cmd/febill
 
 ## The system ----------------------------------------------------------------
 

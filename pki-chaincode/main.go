@@ -1,6 +1,7 @@
-// Command pki-chaincode serves the meter-PKI contract as an external
-// chaincode service (chaincode as a service): the NMI runs it as its own
-// process and its peer connects to it over mutual TLS.
+// Command pki-chaincode serves the meter-PKI contract, and beside it the
+// billing contract (fe-billing/chaincode, called as "billing:<transaction>"),
+// as an external chaincode service (chaincode as a service): the NMI runs it
+// as its own process and its peer connects to it over mutual TLS.
 //
 // Configuration comes from the environment, as Fabric's external chaincode
 // convention has it:
@@ -24,6 +25,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/inter-nmi/pki/fe-billing/chaincode"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 )
 
@@ -64,7 +66,9 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	cc, err := contractapi.NewChaincode(contract.New())
+	// The pki contract comes first: it stays the default, so its transactions
+	// keep answering without a contract prefix.
+	cc, err := contractapi.NewChaincode(contract.New(), chaincode.New())
 	if err != nil {
 		return fmt.Errorf("build chaincode: %w", err)
 	}
@@ -82,6 +86,7 @@ func run(log *slog.Logger) error {
 		}
 	}
 	server := &shim.ChaincodeServer{CCID: cfg.id, Address: cfg.address, CC: cc, TLSProps: tls}
-	log.Info("serving meter-PKI chaincode", "address", cfg.address, "package", cfg.id, "tls", !tls.Disabled, "version", contract.Version)
+	log.Info("serving meter-PKI chaincode", "address", cfg.address, "package", cfg.id, "tls", !tls.Disabled,
+		"version", contract.Version, "billingVersion", chaincode.Version)
 	return server.Start()
 }

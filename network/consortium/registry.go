@@ -15,10 +15,15 @@ import (
 )
 
 // roleIdentity is the NMI user that acts on the ledger for each registry role.
+// The billing parties' authority is their signatures on the statements they
+// submit; their Fabric identity only transports them, so it is the ingest
+// user's (any client but an auditor may submit billing statements).
 var roleIdentity = map[api.Role]string{
 	api.RoleOperator: UserRegistrar,
 	api.RoleIngest:   UserIngest,
 	api.RoleAuditor:  UserAuditor,
+	api.RoleCustomer: UserIngest,
+	api.RoleUtility:  UserIngest,
 }
 
 // RegistryURL is where an NMI's registry answers.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 )
 
 // TestChaincode drives every transaction through contractapi as the peer
@@ -20,7 +21,7 @@ func TestChaincode(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWorld(t)
-	call := func(who *identity, fn string, args ...string) []byte {
+	call := func(who *stubtest.Identity, fn string, args ...string) []byte {
 		t.Helper()
 		resp, _ := w.invoke(cc, who, fn, args...)
 		if resp.Status != 200 {
@@ -139,7 +140,7 @@ func TestChaincode(t *testing.T) {
 	}
 
 	// A refusal crosses the boundary as "CODE: message" and commits nothing.
-	before := w.ledger.snapshot()
+	before := w.ledger.Snapshot()
 	resp, _ := w.invoke(cc, w.ptb, "RegisterMeter", mustJSON(t, registration("PTB-0001", pubPEM(t, "other"))))
 	if e, ok := meter.ParseError("chaincode response 500, " + resp.Message); resp.Status != 500 || !ok || e.Code != meter.CodeMeterExists {
 		t.Fatalf("duplicate registration: %d %q", resp.Status, resp.Message)
@@ -156,7 +157,7 @@ func TestChaincode(t *testing.T) {
 	if resp.Status != 500 {
 		t.Fatalf("page size not a number: %d %q", resp.Status, resp.Message)
 	}
-	if d := before.diff(w.ledger.snapshot()); d != "" {
+	if d := before.Diff(w.ledger.Snapshot()); d != "" {
 		t.Fatalf("refused transactions changed the state: %s", d)
 	}
 }

@@ -74,7 +74,7 @@ func TestLedgerFailure(t *testing.T) {
 func TestCorruptRecord(t *testing.T) {
 	w := newWorld(t)
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
-	w.ledger.state["meter/PTB-0001"] = []byte("{")
+	w.ledger.State["meter/PTB-0001"] = []byte("{")
 	refused(w, w.auditor, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.GetMeter(ctx, "PTB-0001")
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 )
 
 // fixture is an openssl-signed measurement from ../testdata.
@@ -48,7 +49,7 @@ func TestSubmitMeasurementOpenSSL(t *testing.T) {
 			fp := strings.TrimSpace(string(readFile(t, filepath.Join(keysDir, tc.key+".sha256"))))
 			wantRec := meter.MeasurementRecord{MeterID: tc.meterID, Seq: 1, Time: "2026-11-21T10:15:00Z", Value: "1234.5", Unit: "kWh",
 				Payload: b64(sm.Payload), Signature: b64(sm.Signature), KeyVersion: 1, Fingerprint: fp,
-				TxID: stub.txID, AcceptedAt: txTime.Format(time.RFC3339Nano)}
+				TxID: stub.GetTxID(), AcceptedAt: txTime.Format(time.RFC3339Nano)}
 			if rec != wantRec {
 				t.Fatalf("stored\n%+v\nwant\n%+v", rec, wantRec)
 			}
@@ -56,7 +57,7 @@ func TestSubmitMeasurementOpenSSL(t *testing.T) {
 				Seq  uint64 `json:"seq"`
 				TxID string `json:"txId"`
 			}
-			if err := json.Unmarshal(w.state("last/"+tc.meterID), &last); err != nil || last.Seq != 1 || last.TxID != stub.txID {
+			if err := json.Unmarshal(w.state("last/"+tc.meterID), &last); err != nil || last.Seq != 1 || last.TxID != stub.GetTxID() {
 				t.Fatalf("replay guard %s: %v", w.state("last/"+tc.meterID), err)
 			}
 			// The same signed bytes again are a replay.
@@ -95,7 +96,7 @@ func TestSubmitMeasurementRefused(t *testing.T) {
 	raw := func(sm meter.SignedMeasurement) args { return args{sm.MeterID, b64(sm.Payload), b64(sm.Signature)} }
 	cases := []struct {
 		name string
-		who  *identity
+		who  *stubtest.Identity
 		in   args
 		code meter.Code
 	}{
@@ -186,7 +187,7 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 	res, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
 		return w.cc.SubmitMeasurements(ctx, batch)
 	})
-	if res.TxID != stub.txID || len(res.Items) != len(want) || res.Accepted != 4 || res.Rejected != 8 {
+	if res.TxID != stub.GetTxID() || len(res.Items) != len(want) || res.Accepted != 4 || res.Rejected != 8 {
 		t.Fatalf("result %s", mustJSON(t, res))
 	}
 	for i, wi := range want {
@@ -212,14 +213,14 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 			filed = wi.meterID
 		}
 		var rej meter.Rejection
-		key := fmt.Sprintf("rej/%s/%s/%04d", filed, stub.txID, i)
+		key := fmt.Sprintf("rej/%s/%s/%04d", filed, stub.GetTxID(), i)
 		if err := json.Unmarshal(w.state(key), &rej); err != nil {
 			t.Errorf("item %d: rejection %s: %v", i, key, err)
 			continue
 		}
 		sum := sha256.Sum256(items[i].Payload)
 		if rej.MeterID != wi.meterID || rej.Code != wi.code || rej.Reason != got.Reason || rej.Index != i ||
-			rej.TxID != stub.txID || rej.PayloadHash != hex.EncodeToString(sum[:]) || rej.RejectedAt != txTime.Format(time.RFC3339Nano) {
+			rej.TxID != stub.GetTxID() || rej.PayloadHash != hex.EncodeToString(sum[:]) || rej.RejectedAt != txTime.Format(time.RFC3339Nano) {
 			t.Errorf("item %d: rejection %+v", i, rej)
 		}
 	}
@@ -267,7 +268,7 @@ func TestSubmitMeasurementsRefused(t *testing.T) {
 	tooMany := mustJSON(t, make([]meter.SignedMeasurement, meter.MaxBatch+1))
 	cases := []struct {
 		name, batch string
-		who         *identity
+		who         *stubtest.Identity
 		code        meter.Code
 	}{
 		{"empty", "[]", w.ingest, meter.CodeMalformed},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 )
 
 var curveFixtures = []struct {
@@ -39,7 +40,7 @@ func TestRegisterMeterEachCurve(t *testing.T) {
 			stamp := txTime.Format(time.RFC3339Nano)
 			want := meter.Meter{ID: tc.meterID, NMI: "PTBMSP", PublicKey: pubPEM(t, tc.key), Curve: tc.curve,
 				Fingerprint: fp, KeyVersion: 1, Status: meter.StatusActive, Metadata: metadata(),
-				RegisteredTx: stub.txID, RegisteredAt: stamp, UpdatedTx: stub.txID, UpdatedAt: stamp}
+				RegisteredTx: stub.GetTxID(), RegisteredAt: stamp, UpdatedTx: stub.GetTxID(), UpdatedAt: stamp}
 			if mustJSON(t, m) != mustJSON(t, want) {
 				t.Fatalf("registered\n%s\nwant\n%s", mustJSON(t, m), mustJSON(t, want))
 			}
@@ -93,7 +94,7 @@ func TestRegisterMeterRefused(t *testing.T) {
 	noChecksum.SoftwareChecksum = ""
 	cases := []struct {
 		name    string
-		who     *identity
+		who     *stubtest.Identity
 		request string
 		code    meter.Code
 	}{
@@ -113,8 +114,8 @@ func TestRegisterMeterRefused(t *testing.T) {
 		{"trailing brace", w.ptb, mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))) + "}", meter.CodeMalformed},
 		{"auditor", w.auditor, mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
 		{"ingest", w.ingest, mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
-		{"no role", client(t, "PTBMSP", ""), mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
-		{"unknown role", client(t, "PTBMSP", "admin"), mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
+		{"no role", stubtest.Client(t, "PTBMSP", ""), mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
+		{"unknown role", stubtest.Client(t, "PTBMSP", "admin"), mustJSON(t, registration("PTB-0009", pubPEM(t, "p384"))), meter.CodeForbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +147,7 @@ func TestRegisterMeters(t *testing.T) {
 		m := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 			return w.cc.GetMeter(ctx, tc.meterID)
 		})
-		if m.Curve != tc.curve || m.NMI != "PTBMSP" || m.RegisteredTx != stub.txID {
+		if m.Curve != tc.curve || m.NMI != "PTBMSP" || m.RegisteredTx != stub.GetTxID() {
 			t.Errorf("%s: %+v", tc.meterID, m)
 		}
 	}
@@ -277,7 +278,7 @@ func TestRotateKey(t *testing.T) {
 	m, stub := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.RotateKey(ctx, "PTB-0001", next.Public().PEM(), b64(proof))
 	})
-	if m.KeyVersion != 2 || m.Curve != meter.P384 || m.Fingerprint != next.Public().Fingerprint() || m.UpdatedTx != stub.txID || m.RegisteredTx == stub.txID {
+	if m.KeyVersion != 2 || m.Curve != meter.P384 || m.Fingerprint != next.Public().Fingerprint() || m.UpdatedTx != stub.GetTxID() || m.RegisteredTx == stub.GetTxID() {
 		t.Fatalf("rotated %+v", m)
 	}
 	if e := event[contract.MeterEvent](t, stub, contract.EventKeyRotated); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 2}) {
@@ -297,7 +298,7 @@ func TestRotateKey(t *testing.T) {
 			t.Errorf("fp/%s = %q", fp, w.state("fp/"+fp))
 		}
 	}
-	if got := policyOrgs(t, w.ledger.params["keyver/PTB-0001/000002"]); got != "PTBMSP" {
+	if got := policyOrgs(t, w.ledger.Params["keyver/PTB-0001/000002"]); got != "PTBMSP" {
 		t.Errorf("new key version's policy names %s", got)
 	}
 
@@ -332,7 +333,7 @@ func TestRotateKeyRefused(t *testing.T) {
 	p384 := privateKey(t, "p384").Public()
 	cases := []struct {
 		name, meterID, newKey, proof string
-		who                          *identity
+		who                          *stubtest.Identity
 		code                         meter.Code
 	}{
 		{"proof by another key", "PTB-0001", next.Public().PEM(), prove(privateKey(t, "other"), "PTB-0001", 2, next.Public()), w.ptb, meter.CodeBadSignature},
@@ -371,7 +372,7 @@ func TestRevokeHoldAndReinstate(t *testing.T) {
 		return w.cc.RevokeMeter(ctx, "PTB-0001", string(meter.ReasonCertificateHold), "2026-11-21T11:00:00+01:00")
 	})
 	wantRev := meter.Revocation{Reason: meter.ReasonCertificateHold, RevokedAt: w.now.Format(time.RFC3339Nano),
-		InvalidityDate: "2026-11-21T10:00:00Z", TxID: stub.txID}
+		InvalidityDate: "2026-11-21T10:00:00Z", TxID: stub.GetTxID()}
 	if m.Status != meter.StatusRevoked || m.Revocation == nil || *m.Revocation != wantRev {
 		t.Fatalf("revoked %s", mustJSON(t, m))
 	}
@@ -404,7 +405,7 @@ func TestRevokeHoldAndReinstate(t *testing.T) {
 	m, stub = ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.ReinstateMeter(ctx, "PTB-0001")
 	})
-	if m.Status != meter.StatusActive || m.Revocation != nil || m.UpdatedTx != stub.txID {
+	if m.Status != meter.StatusActive || m.Revocation != nil || m.UpdatedTx != stub.GetTxID() {
 		t.Fatalf("reinstated %s", mustJSON(t, m))
 	}
 	if e := event[contract.MeterEvent](t, stub, contract.EventMeterReinstated); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1}) {
@@ -448,7 +449,7 @@ func TestRevokeRefused(t *testing.T) {
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
 	cases := []struct {
 		name, meterID, reason, invalidity string
-		who                               *identity
+		who                               *stubtest.Identity
 		code                              meter.Code
 	}{
 		{"unknown reason", "PTB-0001", "removeFromCRL", "", w.ptb, meter.CodeMalformed},
@@ -480,7 +481,7 @@ func TestPreEnrolment(t *testing.T) {
 	pre, stub := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
 		return w.cc.PreEnrollMeter(ctx, "PTB-0001", hash)
 	})
-	if *pre != (meter.PreEnrolment{MeterID: "PTB-0001", NMI: "PTBMSP", IdentityHash: hash, TxID: stub.txID, At: txTime.Format(time.RFC3339Nano)}) {
+	if *pre != (meter.PreEnrolment{MeterID: "PTB-0001", NMI: "PTBMSP", IdentityHash: hash, TxID: stub.GetTxID(), At: txTime.Format(time.RFC3339Nano)}) {
 		t.Fatalf("pre-enrolment %+v", pre)
 	}
 	if e := event[contract.MeterEvent](t, stub, contract.EventMeterPreEnrolled); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001"}) {
@@ -493,7 +494,7 @@ func TestPreEnrolment(t *testing.T) {
 		t.Errorf("GetPreEnrolment %+v", got)
 	}
 
-	preRefused := func(who *identity, id, h string, code meter.Code) {
+	preRefused := func(who *stubtest.Identity, id, h string, code meter.Code) {
 		t.Helper()
 		refused(w, who, code, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
 			return w.cc.PreEnrollMeter(ctx, id, h)
@@ -506,7 +507,7 @@ func TestPreEnrolment(t *testing.T) {
 	preRefused(w.ingest, "PTB-0002", hash, meter.CodeForbidden)
 	preRefused(w.auditor, "PTB-0002", hash, meter.CodeForbidden)
 
-	registerRefused := func(who *identity, presented string, code meter.Code) {
+	registerRefused := func(who *stubtest.Identity, presented string, code meter.Code) {
 		t.Helper()
 		reg := registration("PTB-0001", pubPEM(t, "p256"))
 		reg.Identity = presented

@@ -32,6 +32,17 @@ const (
 	CodePreEnrolled      Code = "PRE_ENROLLED"      // meter ID already pre-enrolled
 	CodeIdentityMismatch Code = "IDENTITY_MISMATCH" // presented identity does not hash to the pre-enrolled value
 	CodeInternal         Code = "INTERNAL"          // ledger access failed; nothing was written
+
+	// Refusals of the billing contract (fe-billing/chaincode).
+	CodePeriodExists    Code = "PERIOD_EXISTS"    // the meter's billing period is bound already
+	CodePeriodNotFound  Code = "PERIOD_NOT_FOUND" // the meter's billing period is not bound
+	CodePeriodMismatch  Code = "PERIOD_MISMATCH"  // a statement names another period than the one submitted for
+	CodeAgreementExists Code = "AGREEMENT_EXISTS" // the period's tariff is agreed already
+	CodeNoAgreement     Code = "NO_AGREEMENT"     // the period has no agreed tariff yet
+	CodeTariffMismatch  Code = "TARIFF_MISMATCH"  // a statement names another tariff than the agreed one
+	CodeKeyIssued       Code = "KEY_ISSUED"       // the period's functional key is recorded as issued already
+	CodeBillExists      Code = "BILL_EXISTS"      // the period's bill is recorded already
+	CodeSlotsMismatch   Code = "SLOTS_MISMATCH"   // a bill counts other slots than the period has
 )
 
 // Error is a refusal with a stable code and a message a person can act on.
@@ -101,4 +112,6 @@ var allCodes = []Code{
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
 	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeForbidden, CodeNotOwner,
 	CodePreEnrolled, CodeIdentityMismatch, CodeInternal,
+	CodePeriodExists, CodePeriodNotFound, CodePeriodMismatch, CodeAgreementExists, CodeNoAgreement,
+	CodeTariffMismatch, CodeKeyIssued, CodeBillExists, CodeSlotsMismatch,
 }

@@ -25,7 +25,7 @@ const (
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleOperator, RoleIngest, RoleAuditor}
+var Roles = []Role{RoleOperator, RoleIngest, RoleAuditor, RoleCustomer, RoleUtility}
 
 // Limits of the API.
 const (
@@ -190,7 +190,8 @@ const (
 
 // Billing roles: the parties of privacy-preserving billing. Their authority
 // on the ledger comes from their signatures on billing statements; their
-// credential only lets them call the billing endpoints.
+// credential lets them call the billing endpoints and read, and the registry
+// submits for them as its ingest identity.
 const (
 	RoleCustomer Role = "customer"
 	RoleUtility  Role = "utility"

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -351,4 +352,35 @@ func (c *Client) Rejections(ctx context.Context, id string, r Read, limit int, c
 // Consortium reads the consortium's members, orderers, height and chaincode.
 func (c *Client) Consortium(ctx context.Context) (*api.Consortium, error) {
 	return call[api.Consortium](ctx, c, get("/consortium", nil))
+}
+
+// BindBillingPeriod binds the customer's functional public key to a meter's
+// billing period (customer).
+func (c *Client) BindBillingPeriod(ctx context.Context, req api.BillingPeriodRequest) (*api.BillingReceipt, error) {
+	return call[api.BillingReceipt](ctx, c, post("/billing/periods", req))
+}
+
+// AgreeTariff records the tariff customer and utility signed (either party).
+func (c *Client) AgreeTariff(ctx context.Context, meterID, period string, req api.TariffAgreementRequest) (*api.BillingReceipt, error) {
+	return call[api.BillingReceipt](ctx, c, post(billingPath(meterID, period)+"/tariff", req))
+}
+
+// RecordKeyIssued records that the customer issued the functional key
+// (customer).
+func (c *Client) RecordKeyIssued(ctx context.Context, meterID, period string, req api.KeyIssuedRequest) (*api.BillingReceipt, error) {
+	return call[api.BillingReceipt](ctx, c, post(billingPath(meterID, period)+"/key", req))
+}
+
+// RecordBill records the utility's bill (utility).
+func (c *Client) RecordBill(ctx context.Context, meterID, period string, req api.BillRequest) (*api.BillingReceipt, error) {
+	return call[api.BillingReceipt](ctx, c, post(billingPath(meterID, period)+"/bill", req))
+}
+
+// BillingPeriod reads everything the ledger holds of a meter's billing period.
+func (c *Client) BillingPeriod(ctx context.Context, meterID, period string, r Read) (*agreement.Record, error) {
+	return call[agreement.Record](ctx, c, get(billingPath(meterID, period), r.query()))
+}
+
+func billingPath(meterID, period string) string {
+	return "/billing/periods/" + url.PathEscape(meterID) + "/" + url.PathEscape(period)
 }

@@ -36,6 +36,15 @@ var refusalStatus = map[meter.Code]int{
 	meter.CodePreEnrolled:      http.StatusConflict,
 	meter.CodeIdentityMismatch: http.StatusUnprocessableEntity,
 	meter.CodeInternal:         http.StatusInternalServerError,
+	meter.CodePeriodExists:     http.StatusConflict,
+	meter.CodePeriodNotFound:   http.StatusNotFound,
+	meter.CodePeriodMismatch:   http.StatusUnprocessableEntity,
+	meter.CodeAgreementExists:  http.StatusConflict,
+	meter.CodeNoAgreement:      http.StatusConflict,
+	meter.CodeTariffMismatch:   http.StatusUnprocessableEntity,
+	meter.CodeKeyIssued:        http.StatusConflict,
+	meter.CodeBillExists:       http.StatusConflict,
+	meter.CodeSlotsMismatch:    http.StatusUnprocessableEntity,
 }
 
 // TestRefusals answers every chaincode refusal with its status, its code

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -145,8 +146,45 @@ func newFakeLedger() *fakeLedger {
 			}
 			return meter.Verification{Valid: true, MeterID: args[0], Seq: m.Seq, KeyVersion: 1}, nil
 		},
-		"GetMeasurements": returns(contract.MeasurementPage{Measurements: []*meter.MeasurementRecord{}}),
-		"GetRejections":   returns(contract.RejectionPage{Rejections: []*meter.Rejection{}}),
+		"billing:BindPeriod": func(_ context.Context, args []string) (any, error) {
+			var req api.BillingPeriodRequest
+			if err := json.Unmarshal([]byte(args[0]), &req); err != nil {
+				return nil, err
+			}
+			return agreement.Record{Period: req.Statement, CustomerKey: req.CustomerKey, CustomerSignature: req.CustomerSignature, PeriodTx: "tx-bind"}, nil
+		},
+		"billing:AgreeTariff": func(_ context.Context, args []string) (any, error) {
+			var req api.TariffAgreementRequest
+			if err := json.Unmarshal([]byte(args[2]), &req); err != nil {
+				return nil, err
+			}
+			rec := billingRecord(args[0], args[1])
+			rec.Tariff = &agreement.TariffRecord{TariffSHA256: req.Statement.TariffSHA256, UtilityKey: req.UtilityKey,
+				CustomerSignature: req.CustomerSignature, UtilitySignature: req.UtilitySignature, TxID: "tx-tariff", At: "2026-11-21T10:21:00Z"}
+			return rec, nil
+		},
+		"billing:RecordKeyIssued": func(_ context.Context, args []string) (any, error) {
+			var req api.KeyIssuedRequest
+			if err := json.Unmarshal([]byte(args[2]), &req); err != nil {
+				return nil, err
+			}
+			rec := billingRecord(args[0], args[1])
+			rec.Key = &agreement.KeyRecord{TariffSHA256: req.Statement.TariffSHA256, CustomerSignature: req.CustomerSignature, TxID: "tx-key", At: "2026-11-21T10:22:00Z"}
+			return rec, nil
+		},
+		"billing:RecordBill": func(_ context.Context, args []string) (any, error) {
+			var req api.BillRequest
+			if err := json.Unmarshal([]byte(args[2]), &req); err != nil {
+				return nil, err
+			}
+			rec := billingRecord(args[0], args[1])
+			rec.Bill = &agreement.BillRecord{Amount: req.Statement.Amount, TariffSHA256: req.Statement.TariffSHA256, Slots: req.Statement.Slots,
+				UtilitySignature: req.UtilitySignature, TxID: "tx-bill", At: "2026-11-21T10:23:00Z"}
+			return rec, nil
+		},
+		"billing:GetBillingPeriod": func(_ context.Context, args []string) (any, error) { return billingRecord(args[0], args[1]), nil },
+		"GetMeasurements":          returns(contract.MeasurementPage{Measurements: []*meter.MeasurementRecord{}}),
+		"GetRejections":            returns(contract.RejectionPage{Rejections: []*meter.Rejection{}}),
 		"Consortium": returns(&api.Consortium{Channel: "meters", Height: 12,
 			Members:       []channel.Member{{Name: "PTB", MSPID: "PTB", AnchorPeers: []string{"peer0.ptb:7051"}}},
 			ConsensusType: "BFT",
@@ -179,6 +217,19 @@ func meterRecord(id, publicKey string) *meter.Meter {
 		KeyVersion: 1, Status: meter.StatusActive,
 		Metadata:     meter.Metadata{Manufacturer: "Acme", Model: "E350", SerialNumber: "SN-" + id, SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"},
 		RegisteredTx: "tx-reg", RegisteredAt: "2026-11-21T10:20:00.123456789Z", UpdatedTx: "tx-reg", UpdatedAt: "2026-11-21T10:20:00.123456789Z"}
+}
+
+// billingRecord is a bound period as the chaincode would answer it.
+func billingRecord(meterID, period string) *agreement.Record {
+	return &agreement.Record{Period: periodStatement(meterID, period), CustomerKey: sampleKey(),
+		CustomerSignature: "MEUCIQDkZ0MKh2lDfQ==", PeriodTx: "tx-bind"}
+}
+
+// periodStatement is a valid statement of a day of 15-minute slots.
+func periodStatement(meterID, period string) agreement.PeriodStatement {
+	return agreement.PeriodStatement{Type: agreement.TypePeriod, MeterID: meterID, Period: period,
+		Start: "2026-11-20T00:00:00Z", Interval: "15m0s", Slots: 96, Group: 2048, MaxReading: 100000, MaxWeight: 1000,
+		PublicKeySHA256: meter.IdentityHash("functional public key")}
 }
 
 func measurementOf(payloadB64 string) (meter.Measurement, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
 
+	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -259,41 +260,55 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 
 // schemaTypes maps each component schema that describes a Go type to it.
 var schemaTypes = map[string]reflect.Type{
-	"Problem":             reflect.TypeFor[api.Problem](),
-	"Metadata":            reflect.TypeFor[meter.Metadata](),
-	"Registration":        reflect.TypeFor[meter.Registration](),
-	"Revocation":          reflect.TypeFor[meter.Revocation](),
-	"Meter":               reflect.TypeFor[meter.Meter](),
-	"KeyVersion":          reflect.TypeFor[meter.KeyVersion](),
-	"MeterVersion":        reflect.TypeFor[api.MeterVersion](),
-	"MeterReceipt":        reflect.TypeFor[api.MeterReceipt](),
-	"MeterList":           reflect.TypeFor[api.MeterList](),
-	"BatchTx":             reflect.TypeFor[api.BatchTx](),
-	"Enrolment":           reflect.TypeFor[api.Enrolment](),
-	"PreEnrolmentRequest": reflect.TypeFor[api.PreEnrolmentRequest](),
-	"PreEnrolment":        reflect.TypeFor[meter.PreEnrolment](),
-	"PreEnrolmentReceipt": reflect.TypeFor[api.PreEnrolmentReceipt](),
-	"RotateRequest":       reflect.TypeFor[api.RotateRequest](),
-	"RevokeRequest":       reflect.TypeFor[api.RevokeRequest](),
-	"SignedMeasurement":   reflect.TypeFor[meter.SignedMeasurement](),
-	"MeasurementBatch":    reflect.TypeFor[api.MeasurementBatch](),
-	"MeasurementReceipt":  reflect.TypeFor[api.MeasurementReceipt](),
-	"ItemResult":          reflect.TypeFor[meter.ItemResult](),
-	"BatchReceipt":        reflect.TypeFor[api.BatchReceipt](),
-	"Verification":        reflect.TypeFor[meter.Verification](),
-	"MeasurementRecord":   reflect.TypeFor[meter.MeasurementRecord](),
-	"MeasurementList":     reflect.TypeFor[api.MeasurementList](),
-	"Rejection":           reflect.TypeFor[meter.Rejection](),
-	"RejectionList":       reflect.TypeFor[api.RejectionList](),
-	"Member":              reflect.TypeFor[channel.Member](),
-	"Consenter":           reflect.TypeFor[channel.Consenter](),
-	"Chaincode":           reflect.TypeFor[api.Chaincode](),
-	"Consortium":          reflect.TypeFor[api.Consortium](),
+	"Problem":                reflect.TypeFor[api.Problem](),
+	"Metadata":               reflect.TypeFor[meter.Metadata](),
+	"Registration":           reflect.TypeFor[meter.Registration](),
+	"Revocation":             reflect.TypeFor[meter.Revocation](),
+	"Meter":                  reflect.TypeFor[meter.Meter](),
+	"KeyVersion":             reflect.TypeFor[meter.KeyVersion](),
+	"MeterVersion":           reflect.TypeFor[api.MeterVersion](),
+	"MeterReceipt":           reflect.TypeFor[api.MeterReceipt](),
+	"MeterList":              reflect.TypeFor[api.MeterList](),
+	"BatchTx":                reflect.TypeFor[api.BatchTx](),
+	"Enrolment":              reflect.TypeFor[api.Enrolment](),
+	"PreEnrolmentRequest":    reflect.TypeFor[api.PreEnrolmentRequest](),
+	"PreEnrolment":           reflect.TypeFor[meter.PreEnrolment](),
+	"PreEnrolmentReceipt":    reflect.TypeFor[api.PreEnrolmentReceipt](),
+	"RotateRequest":          reflect.TypeFor[api.RotateRequest](),
+	"RevokeRequest":          reflect.TypeFor[api.RevokeRequest](),
+	"SignedMeasurement":      reflect.TypeFor[meter.SignedMeasurement](),
+	"MeasurementBatch":       reflect.TypeFor[api.MeasurementBatch](),
+	"MeasurementReceipt":     reflect.TypeFor[api.MeasurementReceipt](),
+	"ItemResult":             reflect.TypeFor[meter.ItemResult](),
+	"BatchReceipt":           reflect.TypeFor[api.BatchReceipt](),
+	"Verification":           reflect.TypeFor[meter.Verification](),
+	"MeasurementRecord":      reflect.TypeFor[meter.MeasurementRecord](),
+	"MeasurementList":        reflect.TypeFor[api.MeasurementList](),
+	"Rejection":              reflect.TypeFor[meter.Rejection](),
+	"RejectionList":          reflect.TypeFor[api.RejectionList](),
+	"Member":                 reflect.TypeFor[channel.Member](),
+	"Consenter":              reflect.TypeFor[channel.Consenter](),
+	"Chaincode":              reflect.TypeFor[api.Chaincode](),
+	"Consortium":             reflect.TypeFor[api.Consortium](),
+	"PeriodStatement":        reflect.TypeFor[agreement.PeriodStatement](),
+	"TariffStatement":        reflect.TypeFor[agreement.TariffStatement](),
+	"KeyStatement":           reflect.TypeFor[agreement.KeyStatement](),
+	"BillStatement":          reflect.TypeFor[agreement.BillStatement](),
+	"BillingPeriodRequest":   reflect.TypeFor[api.BillingPeriodRequest](),
+	"TariffAgreementRequest": reflect.TypeFor[api.TariffAgreementRequest](),
+	"KeyIssuedRequest":       reflect.TypeFor[api.KeyIssuedRequest](),
+	"BillRequest":            reflect.TypeFor[api.BillRequest](),
+	"TariffRecord":           reflect.TypeFor[agreement.TariffRecord](),
+	"KeyRecord":              reflect.TypeFor[agreement.KeyRecord](),
+	"BillRecord":             reflect.TypeFor[agreement.BillRecord](),
+	"BillingRecord":          reflect.TypeFor[agreement.Record](),
+	"BillingReceipt":         reflect.TypeFor[api.BillingReceipt](),
 }
 
 // requestSchemas describe request bodies only.
 var requestSchemas = map[string]bool{"Registration": true, "PreEnrolmentRequest": true, "RotateRequest": true,
-	"RevokeRequest": true, "SignedMeasurement": true, "MeasurementBatch": true}
+	"RevokeRequest": true, "SignedMeasurement": true, "MeasurementBatch": true,
+	"BillingPeriodRequest": true, "TariffAgreementRequest": true, "KeyIssuedRequest": true, "BillRequest": true}
 
 // jsonField is one field as encoding/json writes it.
 type jsonField struct {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -65,6 +66,39 @@ func TestBadRequests(t *testing.T) {
 		malformed = string(meter.CodeMalformed)
 		tooLarge  = string(meter.CodeTooLarge)
 	)
+	// Billing: valid signed requests, changed one way each.
+	parties := newBillingParties(t)
+	periodPath := "/api/v1/billing/periods/" + billedMeter + "/" + billedPeriod
+	bind := func(change func(*api.BillingPeriodRequest)) api.BillingPeriodRequest {
+		r := parties.bind
+		change(&r)
+		return r
+	}
+	bindStatement := func(change func(*agreement.PeriodStatement)) api.BillingPeriodRequest {
+		r := parties.bind
+		change(&r.Statement)
+		r.CustomerSignature = parties.sign(t, parties.customer, r.Statement)
+		return r
+	}
+	tariff := func(change func(*api.TariffAgreementRequest)) api.TariffAgreementRequest {
+		r := parties.tariff
+		change(&r)
+		r.UtilitySignature = parties.sign(t, parties.utility, r.Statement)
+		return r
+	}
+	keyIssued := func(change func(*api.KeyIssuedRequest)) api.KeyIssuedRequest {
+		r := parties.key
+		change(&r)
+		return r
+	}
+	bill := func(change func(*api.BillRequest)) api.BillRequest {
+		r := parties.bill
+		change(&r)
+		return r
+	}
+	withBillingField := func(body any) string {
+		return strings.TrimSuffix(jsonText(body), "}") + `,"note":"x"}`
+	}
 	cases := []struct {
 		name   string
 		req    request
@@ -197,6 +231,56 @@ func TestBadRequests(t *testing.T) {
 		{"verify as text", request{method: "POST", path: "/api/v1/measurements/verify", as: auditor, contentType: "text/plain", body: "x"}, 415, api.CodeUnsupportedMedia},
 		{"verify body over 2 MiB", post("/api/v1/measurements/verify", auditor, huge[:2*maxBody+1]), 413, tooLarge},
 
+		// Billing.
+		{"bind not JSON", post("/api/v1/billing/periods", customer, `{"statement":`), 400, malformed},
+		{"bind with an unknown field", post("/api/v1/billing/periods", customer, withBillingField(parties.bind)), 400, malformed},
+		{"bind with an unknown statement field", post("/api/v1/billing/periods", customer, strings.Replace(jsonText(parties.bind), `"slots":96`, `"slots":96,"tariff":1`, 1)), 400, malformed},
+		{"bind with slots as a string", post("/api/v1/billing/periods", customer, strings.Replace(jsonText(parties.bind), `"slots":96`, `"slots":"96"`, 1)), 400, malformed},
+		{"bind without slots", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.Slots = 0 })), 400, malformed},
+		{"bind of the wrong statement type", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.Type = agreement.TypeBill })), 400, malformed},
+		{"bind an invalid period", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.Period = "2026/11/20" })), 400, malformed},
+		{"bind an invalid meter", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.MeterID = "" })), 400, malformed},
+		{"bind a short interval", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.Interval = "30s" })), 400, malformed},
+		{"bind an unknown group", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.Group = 1024 })), 400, malformed},
+		{"bind a key hash not hex", post("/api/v1/billing/periods", customer, bindStatement(func(s *agreement.PeriodStatement) { s.PublicKeySHA256 = "key" })), 400, malformed},
+		{"bind with a key not PEM", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.CustomerKey = "key" })), 422, string(meter.CodeInvalidKey)},
+		{"bind with an RSA key", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.CustomerKey = string(readTestdata(t, "keys/rsa2048.bad.pem")) })), 422, string(meter.CodeUnsupportedKey)},
+		{"bind signed by another key", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.CustomerSignature = parties.sign(t, parties.other, r.Statement) })), 422, string(meter.CodeBadSignature)},
+		{"bind changed after signing", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.Statement.MaxReading++ })), 422, string(meter.CodeBadSignature)},
+		{"bind signature not base64", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.CustomerSignature = "%%%" })), 400, malformed},
+		{"bind without signature", post("/api/v1/billing/periods", customer, bind(func(r *api.BillingPeriodRequest) { r.CustomerSignature = "" })), 400, malformed},
+		{"bind body over 1 MiB", post("/api/v1/billing/periods", customer, huge[:maxBody+1]), 413, tooLarge},
+		{"bind as text", request{method: "POST", path: "/api/v1/billing/periods", as: customer, contentType: "text/plain", body: jsonText(parties.bind)}, 415, api.CodeUnsupportedMedia},
+		{"tariff of an invalid meter ID", post("/api/v1/billing/periods/-x/"+billedPeriod+"/tariff", utility, parties.tariff), 400, malformed},
+		{"tariff of an invalid period", post("/api/v1/billing/periods/"+billedMeter+"/-x/tariff", utility, parties.tariff), 400, malformed},
+		{"tariff of a period of 33 characters", post("/api/v1/billing/periods/"+billedMeter+"/"+strings.Repeat("p", 33)+"/tariff", utility, parties.tariff), 400, malformed},
+		{"tariff naming another meter", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.MeterID = "PTB-0002" })), 422, string(meter.CodeMeterMismatch)},
+		{"tariff naming another period", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.Period = "2026-11-21" })), 422, string(meter.CodePeriodMismatch)},
+		{"tariff of the wrong statement type", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.Type = agreement.TypePeriod })), 400, malformed},
+		{"tariff hash in uppercase", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) {
+			r.Statement.TariffSHA256 = strings.ToUpper(r.Statement.TariffSHA256)
+		})), 400, malformed},
+		{"tariff with a utility key not PEM", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.UtilityKey = "" })), 422, string(meter.CodeInvalidKey)},
+		{"tariff signed by another utility key", post(periodPath+"/tariff", utility, func() api.TariffAgreementRequest {
+			r := parties.tariff
+			r.UtilitySignature = parties.sign(t, parties.other, r.Statement)
+			return r
+		}()), 422, string(meter.CodeBadSignature)},
+		{"tariff with a customer signature not base64", post(periodPath+"/tariff", customer, tariff(func(r *api.TariffAgreementRequest) { r.CustomerSignature = "a b" })), 400, malformed},
+		{"tariff with an unknown field", post(periodPath+"/tariff", customer, withBillingField(parties.tariff)), 400, malformed},
+		{"key naming another meter", post(periodPath+"/key", customer, keyIssued(func(r *api.KeyIssuedRequest) { r.Statement.MeterID = "PTB-0002" })), 422, string(meter.CodeMeterMismatch)},
+		{"key with a tariff hash not hex", post(periodPath+"/key", customer, keyIssued(func(r *api.KeyIssuedRequest) { r.Statement.TariffSHA256 = "" })), 400, malformed},
+		{"key without signature", post(periodPath+"/key", customer, keyIssued(func(r *api.KeyIssuedRequest) { r.CustomerSignature = "" })), 400, malformed},
+		{"key with the functional key itself", post(periodPath+"/key", customer, withBillingField(parties.key)), 400, malformed},
+		{"bill naming another period", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.Statement.Period = "2026-11-21" })), 422, string(meter.CodePeriodMismatch)},
+		{"bill of no slots", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.Statement.Slots = 0 })), 400, malformed},
+		{"bill of a negative amount", post(periodPath+"/bill", utility, strings.Replace(jsonText(parties.bill), `"amount":1234567`, `"amount":-1`, 1)), 400, malformed},
+		{"bill signature not base64", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.UtilitySignature = "*" })), 400, malformed},
+		{"bill body over 1 MiB", post(periodPath+"/bill", utility, huge[:maxBody+1]), 413, tooLarge},
+		{"billing period of an invalid meter ID", get("/api/v1/billing/periods/~x/"+billedPeriod, auditor), 400, malformed},
+		{"billing period of an invalid period", get("/api/v1/billing/periods/"+billedMeter+"/p%20q", auditor), 400, malformed},
+		{"billing period with minBlock not a number", get(periodPath+"?minBlock=x", customer), 400, malformed},
+
 		// Routing.
 		{"unknown API route", get("/api/v1/certificates", auditor), 404, api.CodeNotFound},
 		{"unknown route without a token", get("/nothing", ""), 404, api.CodeNotFound},
@@ -270,7 +354,7 @@ func TestAuthentication(t *testing.T) {
 	lower.authorization = "bearer " + f.tokens[auditor]
 	decode[api.MeterList](t, f.do(lower), http.StatusOK)
 	// Each token is its own credential, and the public routes need none.
-	for _, id := range []string{operator, ingest, auditor} {
+	for _, id := range []string{operator, ingest, auditor, customer, utility} {
 		decode[api.MeterList](t, f.do(get("/api/v1/meters", id)), http.StatusOK)
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/openapi.yaml"} {
@@ -283,20 +367,26 @@ func TestAuthentication(t *testing.T) {
 // TestRoles refuses each write route to the roles that may not call it.
 func TestRoles(t *testing.T) {
 	key := newKeyPEM(t)
+	parties := newBillingParties(t)
+	periodPath := "/api/v1/billing/periods/" + billedMeter + "/" + billedPeriod
 	measurement := map[string]any{"meterId": "PTB-0001", "payload": readTestdata(t, "measurements/p256.good.json"),
 		"signature": readTestdata(t, "measurements/p256.sig")}
 	routes := []struct {
 		req     request
 		refused []string
 	}{
-		{post("/api/v1/meters", "", registration("PTB-0001", key)), []string{auditor, ingest}},
-		{post("/api/v1/meters/batch", "", []meter.Registration{registration("PTB-0001", key)}), []string{auditor, ingest}},
+		{post("/api/v1/meters", "", registration("PTB-0001", key)), []string{auditor, ingest, customer, utility}},
+		{post("/api/v1/meters/batch", "", []meter.Registration{registration("PTB-0001", key)}), []string{auditor, ingest, customer, utility}},
 		{post("/api/v1/meters/PTB-0001/rotate", "", api.RotateRequest{PublicKey: key, Proof: "AAAA"}), []string{auditor, ingest}},
 		{post("/api/v1/meters/PTB-0001/revoke", "", api.RevokeRequest{Reason: meter.ReasonKeyCompromise}), []string{auditor, ingest}},
 		{request{method: "POST", path: "/api/v1/meters/PTB-0001/reinstate"}, []string{auditor, ingest}},
-		{post("/api/v1/pre-enrolments", "", api.PreEnrolmentRequest{MeterID: "PTB-0001", IdentityHash: meter.IdentityHash("x")}), []string{auditor, ingest}},
-		{post("/api/v1/meters/PTB-0001/measurements", "", measurement), []string{auditor, operator}},
-		{post("/api/v1/measurements/batch", "", map[string]any{"measurements": []any{measurement}}), []string{auditor, operator}},
+		{post("/api/v1/pre-enrolments", "", api.PreEnrolmentRequest{MeterID: "PTB-0001", IdentityHash: meter.IdentityHash("x")}), []string{auditor, ingest, customer, utility}},
+		{post("/api/v1/meters/PTB-0001/measurements", "", measurement), []string{auditor, operator, customer, utility}},
+		{post("/api/v1/measurements/batch", "", map[string]any{"measurements": []any{measurement}}), []string{auditor, operator, customer, utility}},
+		{post("/api/v1/billing/periods", "", parties.bind), []string{auditor, operator, ingest, utility}},
+		{post(periodPath+"/tariff", "", parties.tariff), []string{auditor, operator, ingest}},
+		{post(periodPath+"/key", "", parties.key), []string{auditor, operator, ingest, utility}},
+		{post(periodPath+"/bill", "", parties.bill), []string{auditor, operator, ingest, customer}},
 	}
 	for _, r := range routes {
 		for _, as := range r.refused {

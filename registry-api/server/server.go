@@ -1,6 +1,6 @@
 // Package server is the registry's HTTP interface: the versioned JSON API
-// NMI operators, data concentrators and auditors use, in front of the
-// NMI's own peer.
+// NMI operators, data concentrators, auditors and the parties of billing
+// use, in front of the NMI's own peer.
 package server
 
 import (
@@ -126,6 +126,13 @@ func (s *Server) routes() {
 	v1.GET("/meters/:id/rejections", anyone, read, s.listRejections)
 	v1.POST("/measurements/batch", ingest, limit(maxMeasurementBody), write, s.idempotent, s.submitBatch)
 	v1.POST("/measurements/verify", anyone, limit(2*maxBody), read, s.verifyMeasurement)
+
+	customer, utility := allow(api.RoleCustomer), allow(api.RoleUtility)
+	v1.POST("/billing/periods", customer, small, write, s.idempotent, s.bindPeriod)
+	v1.GET("/billing/periods/:id/:period", anyone, read, s.getBillingPeriod)
+	v1.POST("/billing/periods/:id/:period/tariff", allow(api.RoleCustomer, api.RoleUtility), small, write, s.idempotent, s.agreeTariff)
+	v1.POST("/billing/periods/:id/:period/key", customer, small, write, s.idempotent, s.recordKeyIssued)
+	v1.POST("/billing/periods/:id/:period/bill", utility, small, write, s.idempotent, s.recordBill)
 
 	v1.GET("/consortium", anyone, read, s.consortium)
 }

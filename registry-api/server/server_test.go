@@ -26,9 +26,12 @@ const (
 	operator2 = "ptb-operator-2"
 	ingest    = "ptb-ingest"
 	auditor   = "ptb-auditor"
+	customer  = "ptb-customer"
+	utility   = "ptb-utility"
 )
 
-var roleOf = map[string]api.Role{operator: api.RoleOperator, operator2: api.RoleOperator, ingest: api.RoleIngest, auditor: api.RoleAuditor}
+var roleOf = map[string]api.Role{operator: api.RoleOperator, operator2: api.RoleOperator, ingest: api.RoleIngest, auditor: api.RoleAuditor,
+	customer: api.RoleCustomer, utility: api.RoleUtility}
 
 // fixture is a server on a fake ledger, with a token per credential and an
 // idempotency store in a temporary directory.

@@ -1,0 +1,271 @@
+// Package chaincode is the billing contract, served beside the meter-PKI
+// contract in the same chaincode: it records the statements of
+// privacy-preserving billing (package agreement) — a meter's period bound to
+// the customer's functional public key, the tariff both parties agreed to,
+// the issue of the functional key, and the bill — and checks that each is
+// signed by the party it speaks for. It never sees a key or a reading.
+//
+// Any client of the consortium but an auditor may submit a statement; the
+// statements' signatures carry the parties' authority.
+package chaincode
+
+import (
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
+
+	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Name is the contract's name; its transactions are called as "billing:<transaction>".
+const Name = "billing"
+
+// Version is the contract's version, reported in its metadata.
+const Version = "1.0.0"
+
+// Event names.
+const (
+	EventPeriodBound  = "BillingPeriodBound"
+	EventTariffAgreed = "TariffAgreed"
+	EventKeyIssued    = "FunctionalKeyIssued"
+	EventBillRecorded = "BillRecorded"
+)
+
+// Event is the payload of every billing event: whose period changed. Its
+// record is read with GetBillingPeriod.
+type Event struct {
+	MeterID string `json:"meterId"`
+	Period  string `json:"period"`
+}
+
+// Billing is the billing contract. Its exported methods are the chaincode's
+// transactions.
+type Billing struct {
+	contractapi.Contract
+	meters *contract.Registry
+}
+
+// New returns the contract with its metadata set.
+func New() *Billing {
+	b := &Billing{meters: contract.New()}
+	b.Name = Name
+	b.Info = metadata.InfoMetadata{
+		Title:       "Inter-NMI privacy-preserving billing",
+		Description: "Signed statements of functional-encryption billing: period keys, tariff agreements, key issue, bills",
+		Version:     Version,
+	}
+	return b
+}
+
+// GetEvaluateTransactions marks the read-only transactions in the metadata.
+func (b *Billing) GetEvaluateTransactions() []string {
+	return []string{"GetBillingPeriod"}
+}
+
+// BindPeriod binds the customer's functional public key (by its hash) to an
+// active meter and a billing period. request is a JSON PeriodRequest; the
+// customer's signature over the statement must verify against customerKey,
+// which the period's later statements are then checked against. A period is
+// bound once.
+func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, request string) (*agreement.Record, error) {
+	if err := writer(ctx, "bind billing periods"); err != nil {
+		return nil, err
+	}
+	var req PeriodRequest
+	if err := decodeStrict(request, &req); err != nil {
+		return nil, err
+	}
+	customer, err := req.Check()
+	if err != nil {
+		return nil, err
+	}
+	st := req.Statement
+	m, err := b.meters.GetMeter(ctx, st.MeterID)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status != meter.StatusActive {
+		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is revoked (%s): its readings cannot be billed", m.ID, m.Revocation.Reason)
+	}
+	key := agreement.Key(st.MeterID, st.Period)
+	if _, found, err := get[agreement.Record](ctx, key); err != nil {
+		return nil, err
+	} else if found {
+		return nil, meter.Errorf(meter.CodePeriodExists, "period %s of meter %s is bound already", st.Period, st.MeterID)
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec := &agreement.Record{Period: st, CustomerKey: customer.PEM(), CustomerSignature: req.CustomerSignature, PeriodTx: t.id}
+	if err := put(ctx, key, rec); err != nil {
+		return nil, err
+	}
+	return rec, emit(ctx, EventPeriodBound, Event{MeterID: st.MeterID, Period: st.Period})
+}
+
+// AgreeTariff records the tariff (by its hash) customer and utility agreed
+// for a bound period. request is a JSON TariffRequest; the customer's
+// signature must verify against the key bound with the period, the utility's
+// against utilityKey, which the bill is then checked against. A period has
+// one agreement.
+func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meterID, period, request string) (*agreement.Record, error) {
+	if err := writer(ctx, "agree tariffs"); err != nil {
+		return nil, err
+	}
+	var req TariffRequest
+	if err := decodeStrict(request, &req); err != nil {
+		return nil, err
+	}
+	utility, err := req.Check(meterID, period)
+	if err != nil {
+		return nil, err
+	}
+	st := req.Statement
+	rec, customer, err := load(ctx, meterID, period)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Tariff != nil {
+		return nil, meter.Errorf(meter.CodeAgreementExists, "period %s of meter %s has an agreed tariff already (%s, tx %s)", period, meterID, rec.Tariff.TariffSHA256, rec.Tariff.TxID)
+	}
+	if utility.Equal(customer) {
+		return nil, malformed("utilityKey is the customer's own key: a tariff is agreed by two parties")
+	}
+	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
+		return nil, err
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec.Tariff = &agreement.TariffRecord{TariffSHA256: st.TariffSHA256, UtilityKey: utility.PEM(),
+		CustomerSignature: req.CustomerSignature, UtilitySignature: req.UtilitySignature, TxID: t.id, At: t.at}
+	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+		return nil, err
+	}
+	return rec, emit(ctx, EventTariffAgreed, Event{MeterID: meterID, Period: period})
+}
+
+// RecordKeyIssued records that the customer issued the functional key for
+// the agreed tariff. request is a JSON KeyRequest, signed by the customer.
+// It is recorded once.
+func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, meterID, period, request string) (*agreement.Record, error) {
+	if err := writer(ctx, "record functional keys"); err != nil {
+		return nil, err
+	}
+	var req KeyRequest
+	if err := decodeStrict(request, &req); err != nil {
+		return nil, err
+	}
+	if err := req.Check(meterID, period); err != nil {
+		return nil, err
+	}
+	st := req.Statement
+	rec, customer, err := loadAgreed(ctx, meterID, period, st.TariffSHA256)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Key != nil {
+		return nil, meter.Errorf(meter.CodeKeyIssued, "the functional key of period %s of meter %s is recorded already (tx %s)", period, meterID, rec.Key.TxID)
+	}
+	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
+		return nil, err
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec.Key = &agreement.KeyRecord{TariffSHA256: st.TariffSHA256, CustomerSignature: req.CustomerSignature, TxID: t.id, At: t.at}
+	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+		return nil, err
+	}
+	return rec, emit(ctx, EventKeyIssued, Event{MeterID: meterID, Period: period})
+}
+
+// RecordBill records the utility's bill for the period. request is a JSON
+// BillRequest, signed with the utility key of the agreement, over the agreed
+// tariff and every slot of the period. A period has one bill.
+func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterID, period, request string) (*agreement.Record, error) {
+	if err := writer(ctx, "record bills"); err != nil {
+		return nil, err
+	}
+	var req BillRequest
+	if err := decodeStrict(request, &req); err != nil {
+		return nil, err
+	}
+	if err := req.Check(meterID, period); err != nil {
+		return nil, err
+	}
+	st := req.Statement
+	rec, _, err := loadAgreed(ctx, meterID, period, st.TariffSHA256)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Bill != nil {
+		return nil, meter.Errorf(meter.CodeBillExists, "period %s of meter %s is billed already (tx %s)", period, meterID, rec.Bill.TxID)
+	}
+	if st.Slots != rec.Period.Slots {
+		return nil, meter.Errorf(meter.CodeSlotsMismatch, "the bill counts %d slots; period %s of meter %s has %d", st.Slots, period, meterID, rec.Period.Slots)
+	}
+	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
+	if err != nil {
+		return nil, internal("stored utility key of "+agreement.Key(meterID, period), err)
+	}
+	if err := verify(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
+		return nil, err
+	}
+	t, err := newTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec.Bill = &agreement.BillRecord{Amount: st.Amount, TariffSHA256: st.TariffSHA256, Slots: st.Slots,
+		UtilitySignature: req.UtilitySignature, TxID: t.id, At: t.at}
+	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+		return nil, err
+	}
+	return rec, emit(ctx, EventBillRecorded, Event{MeterID: meterID, Period: period})
+}
+
+// GetBillingPeriod returns everything the ledger holds of a meter's period.
+func (b *Billing) GetBillingPeriod(ctx contractapi.TransactionContextInterface, meterID, period string) (*agreement.Record, error) {
+	if err := validateIDs(meterID, period); err != nil {
+		return nil, err
+	}
+	rec, _, err := load(ctx, meterID, period)
+	return rec, err
+}
+
+// load reads a bound period and the customer key bound with it.
+func load(ctx contractapi.TransactionContextInterface, meterID, period string) (*agreement.Record, *meter.PublicKey, error) {
+	key := agreement.Key(meterID, period)
+	rec, found, err := get[agreement.Record](ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, meter.Errorf(meter.CodePeriodNotFound, "period %s of meter %s is not bound", period, meterID)
+	}
+	customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
+	if err != nil {
+		return nil, nil, internal("stored customer key of "+key, err)
+	}
+	return &rec, customer, nil
+}
+
+// loadAgreed reads a period whose tariff is agreed, and refuses a statement
+// about another tariff.
+func loadAgreed(ctx contractapi.TransactionContextInterface, meterID, period, tariffHash string) (*agreement.Record, *meter.PublicKey, error) {
+	rec, customer, err := load(ctx, meterID, period)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Tariff == nil {
+		return nil, nil, meter.Errorf(meter.CodeNoAgreement, "period %s of meter %s has no agreed tariff yet", period, meterID)
+	}
+	if tariffHash != rec.Tariff.TariffSHA256 {
+		return nil, nil, meter.Errorf(meter.CodeTariffMismatch, "the statement names tariff %s; the agreed tariff of period %s of meter %s is %s", tariffHash, period, meterID, rec.Tariff.TariffSHA256)
+	}
+	return rec, customer, nil
+}

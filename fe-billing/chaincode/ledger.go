@@ -1,0 +1,113 @@
+package chaincode
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/inter-nmi/pki/pki-chaincode/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// writer admits any client that is not read-only: the statements' signatures,
+// not the submitter, carry the parties' authority.
+func writer(ctx contractapi.TransactionContextInterface, action string) error {
+	role, _, err := ctx.GetClientIdentity().GetAttributeValue(contract.RoleAttribute)
+	if err != nil {
+		return meter.Errorf(meter.CodeForbidden, "cannot read the submitter's role: %v", err)
+	}
+	if role == contract.RoleAuditor {
+		return meter.Errorf(meter.CodeForbidden, "auditors are read-only and may not %s", action)
+	}
+	return nil
+}
+
+// tx carries what a write records of its transaction: its ID and its time,
+// the only clock an endorsed transaction may read.
+type tx struct {
+	id, at string
+}
+
+func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
+	stub := ctx.GetStub()
+	ts, err := stub.GetTxTimestamp()
+	if err != nil {
+		return tx{}, internal("read transaction time", err)
+	}
+	return tx{id: stub.GetTxID(), at: ts.AsTime().UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// get reads a JSON value; found is false when the key is absent.
+func get[T any](ctx contractapi.TransactionContextInterface, key string) (v T, found bool, err error) {
+	b, err := ctx.GetStub().GetState(key)
+	if err != nil {
+		return v, false, internal("read "+key, err)
+	}
+	if b == nil {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, false, internal("decode "+key, err)
+	}
+	return v, true, nil
+}
+
+func put(ctx contractapi.TransactionContextInterface, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return internal("encode "+key, err)
+	}
+	if err := ctx.GetStub().PutState(key, b); err != nil {
+		return internal("write "+key, err)
+	}
+	return nil
+}
+
+func emit(ctx contractapi.TransactionContextInterface, name string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return internal("encode event", err)
+	}
+	if err := ctx.GetStub().SetEvent(name, b); err != nil {
+		return internal("set event", err)
+	}
+	return nil
+}
+
+// internal reports a ledger failure. The whole transaction fails, so nothing
+// it wrote is kept.
+func internal(what string, err error) error {
+	var refusal *meter.Error
+	if errors.As(err, &refusal) {
+		return err
+	}
+	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
+}
+
+// maxRequest bounds a request: statements, a PEM key and signatures.
+const maxRequest = 64 << 10
+
+// decodeStrict parses a JSON argument, refusing unknown fields and trailing data.
+func decodeStrict(s string, v any) error {
+	if len(s) > maxRequest {
+		return meter.Errorf(meter.CodeTooLarge, "request is %d bytes, at most %d", len(s), maxRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return malformed("request is not valid JSON for this transaction: %v", err)
+	}
+	// More() misses a stray '}' or ']'; anything but the end of input is trailing data.
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed("request has data after its JSON value")
+	}
+	return nil
+}
+
+func malformed(format string, args ...any) error {
+	return meter.Errorf(meter.CodeMalformed, format, args...)
+}

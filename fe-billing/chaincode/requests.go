@@ -1,0 +1,149 @@
+package chaincode
+
+import (
+	"encoding/base64"
+
+	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// The requests mirror the registry API's billing bodies field for field, so
+// the registry passes a body on as it came, and the registry checks a body
+// with the requests' Check before it costs a transaction. Check applies
+// every rule that needs no ledger state; the transaction applies the rest.
+
+// PeriodRequest binds a customer's functional public key to a meter and
+// period: BindPeriod's argument.
+type PeriodRequest struct {
+	Statement agreement.PeriodStatement `json:"statement"`
+	// CustomerKey is the customer's ECDSA public key (PEM).
+	CustomerKey       string `json:"customerKey"`
+	CustomerSignature string `json:"customerSignature"`
+}
+
+// Check validates the statement and the customer's key and signature, and
+// returns the key.
+func (r PeriodRequest) Check() (*meter.PublicKey, error) {
+	if err := r.Statement.Validate(); err != nil {
+		return nil, err
+	}
+	customer, err := meter.ParsePublicKeyPEM(r.CustomerKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(customer, r.Statement, "customerSignature", r.CustomerSignature, "customerKey"); err != nil {
+		return nil, err
+	}
+	return customer, nil
+}
+
+// TariffRequest is AgreeTariff's argument: the tariff both parties signed.
+type TariffRequest struct {
+	Statement agreement.TariffStatement `json:"statement"`
+	// UtilityKey is the utility's ECDSA public key (PEM).
+	UtilityKey        string `json:"utilityKey"`
+	CustomerSignature string `json:"customerSignature"`
+	UtilitySignature  string `json:"utilitySignature"`
+}
+
+// Check validates the statement for the meter and period, the utility's key
+// and signature, and the form of the customer's signature (its key is on the
+// ledger), and returns the utility's key.
+func (r TariffRequest) Check(meterID, period string) (*meter.PublicKey, error) {
+	st := r.Statement
+	if err := checkStatement(st.Type, agreement.TypeTariff, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+		return nil, err
+	}
+	if err := checkSignature("customerSignature", r.CustomerSignature); err != nil {
+		return nil, err
+	}
+	utility, err := meter.ParsePublicKeyPEM(r.UtilityKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(utility, st, "utilitySignature", r.UtilitySignature, "utilityKey"); err != nil {
+		return nil, err
+	}
+	return utility, nil
+}
+
+// KeyRequest is RecordKeyIssued's argument.
+type KeyRequest struct {
+	Statement         agreement.KeyStatement `json:"statement"`
+	CustomerSignature string                 `json:"customerSignature"`
+}
+
+// Check validates the statement for the meter and period and the form of the
+// customer's signature.
+func (r KeyRequest) Check(meterID, period string) error {
+	st := r.Statement
+	if err := checkStatement(st.Type, agreement.TypeKey, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+		return err
+	}
+	return checkSignature("customerSignature", r.CustomerSignature)
+}
+
+// BillRequest is RecordBill's argument.
+type BillRequest struct {
+	Statement        agreement.BillStatement `json:"statement"`
+	UtilitySignature string                  `json:"utilitySignature"`
+}
+
+// Check validates the statement for the meter and period and the form of the
+// utility's signature.
+func (r BillRequest) Check(meterID, period string) error {
+	st := r.Statement
+	if err := checkStatement(st.Type, agreement.TypeBill, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+		return err
+	}
+	if st.Slots < 1 {
+		return malformed("the bill counts %d slots", st.Slots)
+	}
+	return checkSignature("utilitySignature", r.UtilitySignature)
+}
+
+// checkStatement checks the meter and period a statement was submitted for,
+// and that the statement is of the expected type, speaks of them, and names
+// a tariff hash.
+func checkStatement(typ, wantType, stMeter, stPeriod, tariffHash, meterID, period string) error {
+	if err := validateIDs(meterID, period); err != nil {
+		return err
+	}
+	switch {
+	case typ != wantType:
+		return malformed("statement type %q, want %q", typ, wantType)
+	case stMeter != meterID:
+		return meter.Errorf(meter.CodeMeterMismatch, "the statement names meter %q but was submitted for meter %q", stMeter, meterID)
+	case stPeriod != period:
+		return meter.Errorf(meter.CodePeriodMismatch, "the statement names period %q but was submitted for period %q", stPeriod, period)
+	}
+	return agreement.ValidateHash("tariffSha256", tariffHash)
+}
+
+func validateIDs(meterID, period string) error {
+	if err := meter.ValidateMeterID(meterID); err != nil {
+		return err
+	}
+	return agreement.ValidatePeriod(period)
+}
+
+// checkSignature refuses a signature that is not even a candidate: empty or
+// not standard base64.
+func checkSignature(field, signature string) error {
+	if _, err := base64.StdEncoding.DecodeString(signature); err != nil || signature == "" {
+		return malformed("%s must be a DER ECDSA signature in standard base64", field)
+	}
+	return nil
+}
+
+// verify checks a party's signature over a statement; field names the
+// signature and against the key, for a refusal a person can act on.
+func verify(key *meter.PublicKey, statement any, field, signature, against string) error {
+	if err := checkSignature(field, signature); err != nil {
+		return err
+	}
+	if agreement.Verify(key, statement, signature) != nil {
+		return meter.Errorf(meter.CodeBadSignature, "%s does not verify against %s", field, against)
+	}
+	return nil
+}
