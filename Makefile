@@ -4,7 +4,8 @@
 #   make status        every node and whether it is healthy
 #   make down          stop every process the project started
 #   make down CLEAN=1  ...and wipe crypto material, ledgers and logs
-#   make test          every test: unit tests, then end-to-end on a fresh test consortium
+#   make test          every test: unit tests, end-to-end on a fresh test consortium, and again
+#                      with each NMI on a host (network namespace) of its own
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -65,7 +66,7 @@ down:
 ## Tests ---------------------------------------------------------------------
 
 .PHONY: test
-test: lint unit e2e
+test: lint unit e2e test-multihost
 
 .PHONY: lint
 lint:
@@ -86,6 +87,15 @@ unit:
 e2e: bin
 	PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
 		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m ./network/e2e/...
+
+# The same register-and-verify flow with every NMI on a host of its own: a
+# network namespace per NMI at its address of network/topology-multihost.yaml
+# (needs root and iproute2, as CI has).
+MULTIHOST_RUN ?= .run-multihost
+.PHONY: test-multihost
+test-multihost: bin
+	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(MULTIHOST_RUN) -netns exec -- \
+		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 10m -run 'TestMeterLifecycle|TestKeyLevelPolicy|TestRegistryAPI' ./network/e2e/...
 
 .PHONY: bench
 bench:

@@ -12,10 +12,14 @@ import (
 	"github.com/inter-nmi/pki/network/topology"
 )
 
-// run executes one Fabric command-line tool and returns its standard output.
-// A failure carries the tool's own words.
-func (l Layout) run(ctx context.Context, env []string, tool string, args ...string) ([]byte, error) {
+// run executes one Fabric command-line tool, inside a host's network
+// namespace if ns is set, and returns its standard output. A failure carries
+// the tool's own words.
+func (l Layout) run(ctx context.Context, ns string, env []string, tool string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, l.bin(tool), args...)
+	if ns != "" {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, l.bin(tool)}, args...)...)
+	}
 	cmd.Env = append(baseEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -27,6 +31,12 @@ func (l Layout) run(ctx context.Context, env []string, tool string, args ...stri
 		return stdout.Bytes(), fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args[:min(2, len(args))], " "), err, lastLines(msg, 6))
 	}
 	return stdout.Bytes(), nil
+}
+
+// peerCLI runs the peer CLI as the NMI's admin against its own peer, from
+// the NMI's own host.
+func (l Layout) peerCLI(ctx context.Context, n *topology.NMI, args ...string) ([]byte, error) {
+	return l.run(ctx, l.namespace(n), l.adminEnv(n), "peer", args...)
 }
 
 // adminEnv makes the peer CLI act as the NMI's admin against its own peer.
@@ -61,7 +71,7 @@ func (l Layout) osnadmin(ctx context.Context, n *topology.NMI, args ...string) (
 		"--ca-file", l.tlsCA(n),
 		"--client-cert", filepath.Join(admin, "cert.pem"),
 		"--client-key", filepath.Join(admin, "key.pem"))
-	out, err := l.run(ctx, nil, "osnadmin", full...)
+	out, err := l.run(ctx, l.namespace(n), nil, "osnadmin", full...)
 	if err != nil {
 		return 0, "", err
 	}

@@ -44,7 +44,7 @@ func (nw *Network) prepareExplorer() (string, error) {
 	}
 	dir := nw.explorerDir()
 	name := "explorer." + host.Domain
-	if err := org.TLSPair(filepath.Join(dir, "tls"), name, uniq(name, "localhost", "127.0.0.1")); err != nil {
+	if err := org.TLSPair(filepath.Join(dir, "tls"), name, uniq(name, host.Host, "localhost", "127.0.0.1")); err != nil {
 		return "", fmt.Errorf("explorer TLS: %w", err)
 	}
 	surveillance := filepath.Join(dir, "surveillance-credentials.json")
@@ -84,7 +84,8 @@ func (nw *Network) startExplorer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := nw.start(process{name: explorerProc, bin: nw.bin("explorer"), dir: nw.explorerDir(), args: []string{"-config", path}}); err != nil {
+	if _, err := nw.start(process{name: explorerProc, bin: nw.bin("explorer"), dir: nw.explorerDir(), args: []string{"-config", path},
+		netns: nw.namespace(ExplorerHost(nw.Topology))}); err != nil {
 		return err
 	}
 	return nw.waitFor(ctx, explorerProc, nodeStartTimeout, func(ctx context.Context) error {

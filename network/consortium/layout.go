@@ -26,6 +26,18 @@ type Layout struct {
 	// Builder is the external chaincode builder (its bin/ holds detect,
 	// build and release).
 	Builder string
+	// Namespaces runs each NMI on a host of its own: a network namespace
+	// with the NMI's address from the topology (see package netns).
+	Namespaces bool
+}
+
+// namespace is the network namespace an NMI's processes and commands run
+// in, or "" when every NMI shares this host.
+func (l Layout) namespace(n *topology.NMI) string {
+	if !l.Namespaces {
+		return ""
+	}
+	return "pki-" + strings.ToLower(n.Name)
 }
 
 // Users every NMI enrols, and their roles.

@@ -1,6 +1,8 @@
 package consortium
 
 import (
+	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,14 +12,16 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/inter-nmi/pki/network/netns"
 	"github.com/inter-nmi/pki/network/topology"
 )
 
 // runRecord is what a run directory remembers of how it was made, so tests
 // and later commands can act on the same network without repeating flags.
 type runRecord struct {
-	Bin     string `json:"bin"`
-	Builder string `json:"builder"`
+	Bin        string `json:"bin"`
+	Builder    string `json:"builder"`
+	Namespaces bool   `json:"namespaces"`
 }
 
 func (l Layout) topologyFile() string { return filepath.Join(l.Root, "topology.yaml") }
@@ -36,7 +40,7 @@ func (nw *Network) Prepare() error {
 	if err := os.WriteFile(nw.topologyFile(), b, 0o644); err != nil {
 		return err
 	}
-	rec, _ := json.Marshal(runRecord{Bin: nw.Bin, Builder: nw.Builder})
+	rec, _ := json.Marshal(runRecord{Bin: nw.Bin, Builder: nw.Builder, Namespaces: nw.Namespaces})
 	return os.WriteFile(nw.recordFile(), rec, 0o644)
 }
 
@@ -59,8 +63,36 @@ func Open(root string) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.Bin, l.Builder = rec.Bin, rec.Builder
+	l.Bin, l.Builder, l.Namespaces = rec.Bin, rec.Builder, rec.Namespaces
 	return &Network{Layout: l, Topology: t}, nil
+}
+
+// hosts prepares where the nodes run: with Namespaces, a network namespace
+// per NMI on a private bridge; otherwise this host, whose ports must be free.
+func (nw *Network) hosts() error {
+	if nw.Namespaces {
+		if err := netns.Available(); err != nil {
+			return err
+		}
+		return nw.hostNetwork().Setup()
+	}
+	return nw.checkPorts()
+}
+
+// hostNetwork is the namespaces of the topology's NMIs on one bridge, named
+// after their /24.
+func (nw *Network) hostNetwork() netns.Network {
+	var n netns.Network
+	for i := range nw.Topology.NMIs {
+		nmi := &nw.Topology.NMIs[i]
+		n.Hosts = append(n.Hosts, netns.Host{Namespace: nw.namespace(nmi), IP: nmi.Host})
+		if n.Bridge == "" {
+			if ip := net.ParseIP(nmi.Host).To4(); ip != nil {
+				n.Bridge = fmt.Sprintf("pkibr%d", ip[2])
+			}
+		}
+	}
+	return n
 }
 
 // checkPorts refuses to start when a port of a node that is not running is
@@ -94,4 +126,26 @@ func (nw *Network) checkPorts() error {
 		return fmt.Errorf("ports in use by another program (another consortium? use --port-offset): %s", strings.Join(busy, ", "))
 	}
 	return nil
+}
+
+// Down stops the consortium's processes (see Layout.Down) and removes the
+// hosts' namespaces if the run made them.
+func (nw *Network) Down(ctx context.Context, clean bool) ([]string, error) {
+	namespaces := nw.Namespaces
+	if b, err := os.ReadFile(nw.recordFile()); err == nil {
+		var rec runRecord
+		if json.Unmarshal(b, &rec) == nil && rec.Namespaces {
+			namespaces = true
+		}
+	}
+	if !namespaces {
+		return nw.Layout.Down(ctx, clean)
+	}
+	// The namespaces' names come from the topology; Layout.Down may delete
+	// the run directory, so name them first.
+	l := nw.Layout
+	l.Namespaces = true
+	hosts := (&Network{Layout: l, Topology: nw.Topology}).hostNetwork()
+	stopped, err := nw.Layout.Down(ctx, clean)
+	return stopped, errors.Join(err, hosts.Teardown())
 }

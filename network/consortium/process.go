@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/inter-nmi/pki/network/netns"
 )
 
 // process is one long-running node the consortium starts: it runs in its own
@@ -23,6 +25,8 @@ type process struct {
 	args []string
 	env  []string
 	dir  string // working directory
+	// netns is the network namespace to run in, if any.
+	netns string
 }
 
 func (l Layout) pidFile(name string) string { return filepath.Join(l.Root, "pids", name+".pid") }
@@ -49,6 +53,9 @@ func (l Layout) start(p process) (bool, error) {
 	defer logf.Close()
 	fmt.Fprintf(logf, "\n==== %s starting %s %s\n", time.Now().Format(time.RFC3339), p.bin, strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
+	if p.netns != "" {
+		cmd = netns.Command(p.netns, p.bin, p.args...)
+	}
 	cmd.Env = append(baseEnv(), p.env...)
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -99,7 +106,7 @@ func isProcess(pid int, bin string) bool {
 		return false
 	}
 	exe = strings.TrimSuffix(exe, " (deleted)")
-	if exe != bin {
+	if exe != bin && !enteringNamespace(pid, exe, bin) {
 		return false
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -111,6 +118,16 @@ func isProcess(pid int, bin string) bool {
 		return false
 	}
 	return true
+}
+
+// enteringNamespace recognises the instant after a start in a namespace,
+// when "ip netns exec" has not yet replaced itself by the binary.
+func enteringNamespace(pid int, exe, bin string) bool {
+	if filepath.Base(exe) != "ip" {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(cmdline), bin)
 }
 
 // stop ends a process: SIGTERM, then SIGKILL if it has not exited within grace.

@@ -73,7 +73,7 @@ func (nw *Network) startRegistries(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n),
+		if _, err := nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n), netns: nw.namespace(n),
 			args: []string{"-config", path}}); err != nil {
 			return err
 		}

@@ -69,7 +69,7 @@ func (nw *Network) Up(ctx context.Context) error {
 		f    func() error
 	}{
 		{"run directory " + nw.Root, nw.Prepare},
-		{"ports free", nw.checkPorts},
+		{"hosts and ports", nw.hosts},
 		{"crypto material, each NMI on its own side", nw.crypto},
 		{"channel genesis block (configtxgen)", func() error { return nw.genesis(ctx) }},
 		{"node configuration", nw.configure},
@@ -111,7 +111,7 @@ func (nw *Network) genesis(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = nw.run(ctx, []string{"FABRIC_CFG_PATH=" + dir}, "configtxgen",
+	_, err = nw.run(ctx, "", []string{"FABRIC_CFG_PATH=" + dir}, "configtxgen",
 		"-profile", "Metrology", "-channelID", nw.Topology.Channel, "-outputBlock", block)
 	return err
 }
@@ -153,7 +153,7 @@ func (nw *Network) StartOrderer(ctx context.Context, name string) error {
 		return fmt.Errorf("%s runs no orderer", n.Name)
 	}
 	proc := ordererProc(n)
-	if _, err := nw.start(process{name: proc, bin: nw.bin("orderer"), dir: nw.ordererDir(n),
+	if _, err := nw.start(process{name: proc, bin: nw.bin("orderer"), dir: nw.ordererDir(n), netns: nw.namespace(n),
 		env: []string{"FABRIC_CFG_PATH=" + nw.ordererDir(n), "FABRIC_LOGGING_SPEC=info"}}); err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (nw *Network) startPeers(ctx context.Context) error {
 	for i := range nw.Topology.NMIs {
 		n := &nw.Topology.NMIs[i]
 		proc := peerProc(n)
-		if _, err := nw.start(process{name: proc, bin: nw.bin("peer"), args: []string{"node", "start"}, dir: nw.peerDir(n),
+		if _, err := nw.start(process{name: proc, bin: nw.bin("peer"), args: []string{"node", "start"}, dir: nw.peerDir(n), netns: nw.namespace(n),
 			env: []string{"FABRIC_CFG_PATH=" + nw.peerDir(n), "FABRIC_LOGGING_SPEC=info"}}); err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (nw *Network) startPeers(ctx context.Context) error {
 
 func (nw *Network) joinPeers(ctx context.Context) error {
 	return nw.forEach(ctx, func(ctx context.Context, n *topology.NMI) error {
-		out, err := nw.run(ctx, nw.adminEnv(n), "peer", "channel", "list")
+		out, err := nw.peerCLI(ctx, n, "channel", "list")
 		if err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (nw *Network) joinPeers(ctx context.Context) error {
 				return nil
 			}
 		}
-		_, err = nw.run(ctx, nw.adminEnv(n), "peer", "channel", "join", "-b", nw.GenesisBlock(nw.Topology.Channel))
+		_, err = nw.peerCLI(ctx, n, "channel", "join", "-b", nw.GenesisBlock(nw.Topology.Channel))
 		return err
 	})
 }
@@ -370,7 +370,7 @@ func (nw *Network) launchChaincode(n *topology.NMI) error {
 		return err
 	}
 	server := filepath.Join(nw.chaincodeDir(n), "server")
-	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), env: []string{
+	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), netns: nw.namespace(n), env: []string{
 		"CHAINCODE_ID=" + id,
 		"CHAINCODE_SERVER_ADDRESS=" + n.ChaincodeAddress(),
 		"CHAINCODE_TLS_CERT=" + filepath.Join(server, "cert.pem"),
@@ -391,14 +391,14 @@ func (nw *Network) install(ctx context.Context, n *topology.NMI) error {
 	if err != nil {
 		return err
 	}
-	out, err := nw.run(ctx, nw.adminEnv(n), "peer", "lifecycle", "chaincode", "queryinstalled", "-O", "json")
+	out, err := nw.peerCLI(ctx, n, "lifecycle", "chaincode", "queryinstalled", "-O", "json")
 	if err != nil {
 		return err
 	}
 	if strings.Contains(string(out), `"`+id+`"`) {
 		return nil
 	}
-	_, err = nw.run(ctx, nw.adminEnv(n), "peer", "lifecycle", "chaincode", "install", path)
+	_, err = nw.peerCLI(ctx, n, "lifecycle", "chaincode", "install", path)
 	return err
 }
 
@@ -413,7 +413,7 @@ func (nw *Network) approve(ctx context.Context, n *topology.NMI) error {
 		return nil
 	}
 	c := nw.Topology.Chaincode
-	if _, err := nw.run(ctx, nw.adminEnv(n), "peer", "lifecycle", "chaincode", "queryapproved",
+	if _, err := nw.peerCLI(ctx, n, "lifecycle", "chaincode", "queryapproved",
 		"--channelID", nw.Topology.Channel, "--name", c.Name, "--sequence", strconv.Itoa(c.Sequence)); err == nil {
 		return nil
 	}
@@ -422,14 +422,14 @@ func (nw *Network) approve(ctx context.Context, n *topology.NMI) error {
 		return err
 	}
 	args := append([]string{"lifecycle", "chaincode", "approveformyorg", "--package-id", id}, nw.definitionArgs()...)
-	_, err = nw.run(ctx, nw.adminEnv(n), "peer", append(args, nw.ordererArgs(nw.Topology, n)...)...)
+	_, err = nw.peerCLI(ctx, n, append(args, nw.ordererArgs(nw.Topology, n)...)...)
 	return err
 }
 
 // committed reports whether the chaincode definition of this sequence is
 // committed on the channel, as seen from n's peer.
 func (nw *Network) committed(ctx context.Context, n *topology.NMI) bool {
-	out, err := nw.run(ctx, nw.adminEnv(n), "peer", "lifecycle", "chaincode", "querycommitted",
+	out, err := nw.peerCLI(ctx, n, "lifecycle", "chaincode", "querycommitted",
 		"--channelID", nw.Topology.Channel, "--name", nw.Topology.Chaincode.Name, "-O", "json")
 	if err != nil {
 		return false
@@ -451,7 +451,7 @@ func (nw *Network) commit(ctx context.Context) error {
 		n := &nw.Topology.NMIs[i]
 		args = append(args, "--peerAddresses", n.PeerAddress(), "--tlsRootCertFiles", nw.exchangedTLSCA(n))
 	}
-	_, err := nw.run(ctx, nw.adminEnv(first), "peer", args...)
+	_, err := nw.peerCLI(ctx, first, args...)
 	return err
 }
 

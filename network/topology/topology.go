@@ -167,9 +167,10 @@ func (t *Topology) Validate() error {
 			claim(n.Host, o.OperationsPort, n.Name+" orderer operations")
 		}
 	}
-	claim("127.0.0.1", t.Explorer.Port, "explorer")
 	if len(t.NMIs) == 0 {
 		bad("no NMIs")
+	} else {
+		claim(t.NMIs[0].Host, t.Explorer.Port, "explorer")
 	}
 	if c := t.Chaincode.Endorsers; c < 1 || c > len(t.NMIs) {
 		bad("chaincode endorsers %d: must be between 1 and the number of NMIs (%d)", c, len(t.NMIs))
@@ -258,7 +259,8 @@ func (n *NMI) PeerHost() string { return "peer0." + n.Domain }
 // OrdererHost is the orderer's host name in its certificates.
 func (n *NMI) OrdererHost() string { return "orderer0." + n.Domain }
 
-// ExplorerAddress is where the explorer listens.
+// ExplorerAddress is where the explorer listens: on the host of the first
+// NMI, which runs it.
 func (t *Topology) ExplorerAddress() string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Explorer.Port))
+	return net.JoinHostPort(t.NMIs[0].Host, strconv.Itoa(t.Explorer.Port))
 }

@@ -45,6 +45,7 @@ func main() {
 type options struct {
 	topology, root, bin, builder string
 	offset                       int
+	netns                        bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (int, error) {
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs.StringVar(&o.bin, "bin", "bin", "directory of the Fabric binaries, pki-chaincode and sampleconfig/")
 	fs.StringVar(&o.builder, "builder", "network/builder", "external chaincode builder directory")
 	fs.IntVar(&o.offset, "port-offset", 0, "shift every port of the topology by this much")
+	fs.BoolVar(&o.netns, "netns", false, "run each NMI in a network namespace of its own, at its topology address (needs root and iproute2)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args]")
 		fs.PrintDefaults()
@@ -118,6 +120,7 @@ func (o options) network(out io.Writer) (*consortium.Network, error) {
 	if l.Builder, err = abs(o.builder); err != nil {
 		return nil, err
 	}
+	l.Namespaces = o.netns
 	return &consortium.Network{Layout: l, Topology: t, Progress: out}, nil
 }
 
