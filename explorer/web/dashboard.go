@@ -40,6 +40,8 @@ type dashboardPage struct {
 type nmiRow struct {
 	MSPID, Name string
 	Count       *index.Count
+	// Former: the NMI has meters but is no longer a member.
+	Former bool
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
@@ -96,7 +98,8 @@ func nmiRows(t index.Totals, cfg *channel.Config) ([]nmiRow, *index.Count) {
 	var rows []nmiRow
 	all := &index.Count{}
 	for msp, c := range t.ByNMI {
-		rows = append(rows, nmiRow{MSPID: msp, Name: names[msp], Count: c})
+		_, member := names[msp]
+		rows = append(rows, nmiRow{MSPID: msp, Name: names[msp], Count: c, Former: cfg != nil && !member})
 		all.Registered += c.Registered
 		all.Revoked += c.Revoked
 	}

@@ -19,6 +19,9 @@ type meterPage struct {
 	// NameNMI is the owner's organisation name from the channel
 	// configuration, if known.
 	NameNMI string
+	// Former is set when the owner has left the consortium: its meters stay
+	// on the ledger and still verify.
+	Former bool
 }
 
 func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
@@ -35,9 +38,10 @@ func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := meterPage{V: v, M: v.Current.Meter, Revoked: v.Current.Meter.Status == meter.StatusRevoked}
 	if cfg, err := s.store.Config(); err == nil {
+		p.Former = true
 		for _, m := range cfg.Members {
 			if m.MSPID == p.M.NMI {
-				p.NameNMI = m.Name
+				p.NameNMI, p.Former = m.Name, false
 			}
 		}
 	} else if !errors.Is(err, index.ErrNotFound) {

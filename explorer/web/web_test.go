@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,12 @@ var testConfig = &channel.Config{
 //	4: CMI's revocation of SYN-0000001, invalid (ENDORSEMENT_POLICY_FAILURE)
 //	5: NMIJ registers SYN-0000006 with hostile metadata
 func chainBlocks(t testing.TB) []*chain.Block {
+	_, blocks := fixtureChain(t)
+	return blocks
+}
+
+// fixtureChain is chainBlocks with the chain that made them, to extend it.
+func fixtureChain(t testing.TB) (*synth.Chain, []*chain.Block) {
 	c := synth.New(start)
 	blocks := []*chain.Block{
 		c.Register("PTBMSP", 3),
@@ -106,7 +113,7 @@ func chainBlocks(t testing.TB) []*chain.Block {
 	}
 	m.Metadata.Manufacturer, m.Metadata.Model = hostileManufacturer, hostileModel
 	w.Value, _ = json.Marshal(m)
-	return blocks
+	return c, blocks
 }
 
 func newFixture(t *testing.T, broken *index.Break) *fixture {
@@ -423,6 +430,36 @@ func hexOf(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+// After NMIJ leaves the consortium (a configuration without it), its meter
+// stays listed and readable, marked as a former member's.
+func TestFormerMember(t *testing.T) {
+	f := newFixture(t, nil)
+	c, _ := fixtureChain(t)
+	b := c.Register("PTBMSP", 1)
+	left := *testConfig
+	left.Sequence++
+	left.Members = slices.DeleteFunc(slices.Clone(testConfig.Members), func(m channel.Member) bool { return m.MSPID == "NMIJMSP" })
+	if err := f.srv.store.Add(b, index.Integrity{Checked: true, CheckedThrough: b.Number}, nil, &left); err != nil {
+		t.Fatal(err)
+	}
+	cookie := f.session(t)
+	_, page := f.get(t, "/meters/"+synth.MeterID(6), cookie)
+	if !strings.Contains(page, `Owner</th><td>NMIJMSP <span class="badge revoked"`) || !strings.Contains(page, "former member") {
+		t.Errorf("meter page of a former member's meter:\n%s", page)
+	}
+	if _, page := f.get(t, "/meters/"+synth.MeterID(4), cookie); strings.Contains(page, "former member") {
+		t.Error("a member's meter is marked as a former member's")
+	}
+	_, dash := f.get(t, "/", cookie)
+	row := regexp.MustCompile(`<tr data-nmi="NMIJMSP"><td>[^<]*<span class="badge revoked">former member</span>`)
+	if !row.MatchString(dash) {
+		t.Errorf("dashboard row of the former member:\n%s", dash)
+	}
+	if strings.Count(dash, "former member") != 1 {
+		t.Errorf("%d NMIs marked as former members, want 1", strings.Count(dash, "former member"))
+	}
 }
 
 func TestBrokenChain(t *testing.T) {
