@@ -159,15 +159,25 @@ func FromBlock(block *common.Block) (*Config, error) {
 
 // Query reads the current channel configuration from the gateway's peer.
 func Query(ctx context.Context, network *client.Network) (*Config, error) {
+	cfg, err := QueryRaw(ctx, network)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(cfg)
+}
+
+// QueryRaw reads the current channel configuration as the protocol has it,
+// the starting point of a configuration update.
+func QueryRaw(ctx context.Context, network *client.Network) (*common.Config, error) {
 	b, err := network.GetContract("cscc").EvaluateWithContext(ctx, "GetChannelConfig", client.WithArguments(network.Name()))
 	if err != nil {
 		return nil, fmt.Errorf("read channel configuration: %w", err)
 	}
-	var cfg common.Config
-	if err := proto.Unmarshal(b, &cfg); err != nil {
+	cfg := new(common.Config)
+	if err := proto.Unmarshal(b, cfg); err != nil {
 		return nil, fmt.Errorf("decode channel configuration: %w", err)
 	}
-	return Parse(&cfg)
+	return cfg, nil
 }
 
 // Height is the number of blocks the gateway's peer has committed.

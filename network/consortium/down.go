@@ -13,9 +13,20 @@ import (
 // clean never removes anything else.
 const marker = ".consortium-run"
 
+// claimRoot makes the run directory, or takes an existing one only if it
+// is empty or a run directory already: never a directory of other files.
 func (l Layout) claimRoot() error {
 	if err := os.MkdirAll(l.Root, 0o755); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(l.Root, marker)); err != nil {
+		entries, err := os.ReadDir(l.Root)
+		if err != nil {
+			return err
+		}
+		if len(entries) > 0 {
+			return fmt.Errorf("%s holds other files and is not a consortium run directory: choose another -run", l.Root)
+		}
 	}
 	return os.WriteFile(filepath.Join(l.Root, marker), []byte("created by the consortium tool; safe to delete with make down CLEAN=1\n"), 0o644)
 }

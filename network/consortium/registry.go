@@ -68,20 +68,34 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 
 func (nw *Network) startRegistries(ctx context.Context) error {
 	for i := range nw.Topology.NMIs {
-		n := &nw.Topology.NMIs[i]
-		path, err := nw.prepareRegistry(n)
-		if err != nil {
-			return err
-		}
-		if _, err := nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n), netns: nw.namespace(n),
-			args: []string{"-config", path}}); err != nil {
+		if err := nw.launchRegistry(&nw.Topology.NMIs[i]); err != nil {
 			return err
 		}
 	}
-	return nw.forEach(ctx, func(ctx context.Context, n *topology.NMI) error {
-		return nw.waitFor(ctx, registryProc(n), nodeStartTimeout, func(ctx context.Context) error {
-			return nw.registryReady(ctx, n)
-		})
+	return nw.forEach(ctx, nw.awaitRegistry)
+}
+
+// startRegistry starts one NMI's registry and waits until it is ready.
+func (nw *Network) startRegistry(ctx context.Context, n *topology.NMI) error {
+	if err := nw.launchRegistry(n); err != nil {
+		return err
+	}
+	return nw.awaitRegistry(ctx, n)
+}
+
+func (nw *Network) launchRegistry(n *topology.NMI) error {
+	path, err := nw.prepareRegistry(n)
+	if err != nil {
+		return err
+	}
+	_, err = nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n), netns: nw.namespace(n),
+		args: []string{"-config", path}})
+	return err
+}
+
+func (nw *Network) awaitRegistry(ctx context.Context, n *topology.NMI) error {
+	return nw.waitFor(ctx, registryProc(n), nodeStartTimeout, func(ctx context.Context) error {
+		return nw.registryReady(ctx, n)
 	})
 }
 

@@ -193,38 +193,51 @@ func (nw *Network) joinOrderers(ctx context.Context) error {
 
 func (nw *Network) startPeers(ctx context.Context) error {
 	for i := range nw.Topology.NMIs {
-		n := &nw.Topology.NMIs[i]
-		proc := peerProc(n)
-		if _, err := nw.start(process{name: proc, bin: nw.bin("peer"), args: []string{"node", "start"}, dir: nw.peerDir(n), netns: nw.namespace(n),
-			env: []string{"FABRIC_CFG_PATH=" + nw.peerDir(n), "FABRIC_LOGGING_SPEC=info"}}); err != nil {
+		if err := nw.launchPeer(&nw.Topology.NMIs[i]); err != nil {
 			return err
 		}
 	}
-	for i := range nw.Topology.NMIs {
-		n := &nw.Topology.NMIs[i]
-		if err := nw.waitFor(ctx, peerProc(n), nodeStartTimeout, func(ctx context.Context) error {
-			return nw.peerHealthy(ctx, n)
-		}); err != nil {
-			return err
-		}
+	return nw.forEach(ctx, nw.awaitPeer)
+}
+
+// startPeer starts one NMI's peer (if not running) and waits for it.
+func (nw *Network) startPeer(ctx context.Context, n *topology.NMI) error {
+	if err := nw.launchPeer(n); err != nil {
+		return err
 	}
-	return nil
+	return nw.awaitPeer(ctx, n)
+}
+
+func (nw *Network) launchPeer(n *topology.NMI) error {
+	_, err := nw.start(process{name: peerProc(n), bin: nw.bin("peer"), args: []string{"node", "start"}, dir: nw.peerDir(n), netns: nw.namespace(n),
+		env: []string{"FABRIC_CFG_PATH=" + nw.peerDir(n), "FABRIC_LOGGING_SPEC=info"}})
+	return err
+}
+
+func (nw *Network) awaitPeer(ctx context.Context, n *topology.NMI) error {
+	return nw.waitFor(ctx, peerProc(n), nodeStartTimeout, func(ctx context.Context) error {
+		return nw.peerHealthy(ctx, n)
+	})
 }
 
 func (nw *Network) joinPeers(ctx context.Context) error {
-	return nw.forEach(ctx, func(ctx context.Context, n *topology.NMI) error {
-		out, err := nw.peerCLI(ctx, n, "channel", "list")
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.TrimSpace(line) == nw.Topology.Channel {
-				return nil
-			}
-		}
-		_, err = nw.peerCLI(ctx, n, "channel", "join", "-b", nw.GenesisBlock(nw.Topology.Channel))
+	return nw.forEach(ctx, nw.joinPeer)
+}
+
+// joinPeer joins an NMI's peer to the channel with the genesis block, unless
+// it has joined; the peer then pulls every later block from the orderers.
+func (nw *Network) joinPeer(ctx context.Context, n *topology.NMI) error {
+	out, err := nw.peerCLI(ctx, n, "channel", "list")
+	if err != nil {
 		return err
-	})
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.TrimSpace(line) == nw.Topology.Channel {
+			return nil
+		}
+	}
+	_, err = nw.peerCLI(ctx, n, "channel", "join", "-b", nw.GenesisBlock(nw.Topology.Channel))
+	return err
 }
 
 // forEach runs f for every NMI concurrently and joins their errors.
