@@ -1,10 +1,17 @@
 // Command consortium brings the Inter-NMI Fabric network up on this machine,
-// reports its health and takes it down.
+// reports its health, changes its membership and takes it down.
 //
 //	consortium [flags] up                 start or resume the consortium
 //	consortium [flags] status             every node: running, healthy
 //	consortium [flags] down [-clean]      stop what was started (and wipe it)
 //	consortium [flags] exec -- CMD ARGS   fresh consortium, run CMD, wipe it
+//	consortium [flags] org ...            a newcomer defines itself, joins, leaves
+//	consortium [flags] orderer ...        an NMI's orderer joins or leaves the consenter set
+//	consortium [flags] update ...         propose, sign, review and submit a channel update
+//
+// Once a run directory exists, the topology it recorded (with the members
+// that joined or left since) is the network's; -topology and -port-offset
+// shape a new run only.
 package main
 
 import (
@@ -58,8 +65,9 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs.IntVar(&o.offset, "port-offset", 0, "shift every port of the topology by this much")
 	fs.BoolVar(&o.netns, "netns", false, "run each NMI in a network namespace of its own, at its topology address (needs root and iproute2)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args]")
+		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args] | org | orderer | update")
 		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), governanceUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2, err
@@ -69,11 +77,17 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 		return 2, errors.New("no command")
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	nw, err := o.network(out)
+	nw, err := o.network(out, cmd != "exec")
 	if err != nil {
 		return 1, err
 	}
 	switch cmd {
+	case "org":
+		return orgCommand(ctx, nw, rest, out)
+	case "orderer":
+		return ordererCommand(ctx, nw, rest, out)
+	case "update":
+		return updateCommand(ctx, nw, rest, out)
 	case "up":
 		return 0, up(ctx, nw, out)
 	case "status":
@@ -99,7 +113,20 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	}
 }
 
-func (o options) network(out io.Writer) (*consortium.Network, error) {
+// network is the consortium the command acts on: the one recorded in the run
+// directory if there is one (and recorded may be used), else a new one from
+// the topology file.
+func (o options) network(out io.Writer, recorded bool) (*consortium.Network, error) {
+	if recorded {
+		nw, err := consortium.Open(o.root)
+		if err == nil {
+			nw.Progress = out
+			return nw, nil
+		}
+		if _, statErr := os.Stat(filepath.Join(o.root, "run.json")); statErr == nil {
+			return nil, err
+		}
+	}
 	t, err := topology.Load(o.topology)
 	if err != nil {
 		return nil, err
