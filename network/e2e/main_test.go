@@ -53,25 +53,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// watchers are auditor connections to every NMI's peer, used to wait until a
-// block is committed everywhere.
-var watchers []*gateway.Conn
+// watchers are auditor connections to the members' peers, by NMI, used to
+// wait until a block is committed everywhere.
+var watchers = map[string]*gateway.Conn{}
 
-// settle waits until every NMI's peer has committed the block, so that the
-// next step, endorsed on any of them, reads the state the block left.
+// settle waits until every member's peer has committed the block, so that
+// the next step, endorsed on any of them, reads the state the block left.
 func settle(t *testing.T, block uint64) {
 	t.Helper()
-	if watchers == nil {
-		for _, n := range profile.NMIs {
-			conn, err := n.Dial(consortium.UserAuditor)
-			if err != nil {
+	for _, n := range profile.NMIs {
+		conn, ok := watchers[n.Name]
+		if !ok {
+			var err error
+			if conn, err = n.Dial(consortium.UserAuditor); err != nil {
 				t.Fatalf("connect %s auditor: %v", n.Name, err)
 			}
-			watchers = append(watchers, conn)
+			watchers[n.Name] = conn
 		}
-	}
-	for i, w := range watchers {
-		s := &session{nmi: profile.NMIs[i].Name, network: w.GetNetwork(profile.Channel)}
+		s := &session{nmi: n.Name, network: conn.GetNetwork(profile.Channel)}
 		s.awaitBlock(t, block)
 	}
 }
