@@ -16,6 +16,7 @@ import (
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
 
 // Name is the contract's name; its transactions are called as "billing:<transaction>".
@@ -89,7 +90,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is revoked (%s): its readings cannot be billed", m.ID, m.Revocation.Reason)
 	}
 	key := agreement.Key(st.MeterID, st.Period)
-	if _, found, err := get[agreement.Record](ctx, key); err != nil {
+	if _, found, err := state.Get[agreement.Record](ctx, key); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodePeriodExists, "period %s of meter %s is bound already", st.Period, st.MeterID)
@@ -99,10 +100,10 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 		return nil, err
 	}
 	rec := &agreement.Record{Period: st, CustomerKey: customer.PEM(), CustomerSignature: req.CustomerSignature, PeriodTx: t.id}
-	if err := put(ctx, key, rec); err != nil {
+	if err := state.Put(ctx, key, rec); err != nil {
 		return nil, err
 	}
-	return rec, emit(ctx, EventPeriodBound, Event{MeterID: st.MeterID, Period: st.Period})
+	return rec, state.Emit(ctx, EventPeriodBound, Event{MeterID: st.MeterID, Period: st.Period})
 }
 
 // AgreeTariff records the tariff (by its hash) customer and utility agreed
@@ -142,10 +143,10 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 	}
 	rec.Tariff = &agreement.TariffRecord{TariffSHA256: st.TariffSHA256, UtilityKey: utility.PEM(),
 		CustomerSignature: req.CustomerSignature, UtilitySignature: req.UtilitySignature, TxID: t.id, At: t.at}
-	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+	if err := state.Put(ctx, agreement.Key(meterID, period), rec); err != nil {
 		return nil, err
 	}
-	return rec, emit(ctx, EventTariffAgreed, Event{MeterID: meterID, Period: period})
+	return rec, state.Emit(ctx, EventTariffAgreed, Event{MeterID: meterID, Period: period})
 }
 
 // RecordKeyIssued records that the customer issued the functional key for
@@ -178,10 +179,10 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 		return nil, err
 	}
 	rec.Key = &agreement.KeyRecord{TariffSHA256: st.TariffSHA256, CustomerSignature: req.CustomerSignature, TxID: t.id, At: t.at}
-	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+	if err := state.Put(ctx, agreement.Key(meterID, period), rec); err != nil {
 		return nil, err
 	}
-	return rec, emit(ctx, EventKeyIssued, Event{MeterID: meterID, Period: period})
+	return rec, state.Emit(ctx, EventKeyIssued, Event{MeterID: meterID, Period: period})
 }
 
 // RecordBill records the utility's bill for the period. request is a JSON
@@ -211,7 +212,7 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 	}
 	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
 	if err != nil {
-		return nil, internal("stored utility key of "+agreement.Key(meterID, period), err)
+		return nil, state.Internal("stored utility key of "+agreement.Key(meterID, period), err)
 	}
 	if err := verify(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
 		return nil, err
@@ -222,10 +223,10 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 	}
 	rec.Bill = &agreement.BillRecord{Amount: st.Amount, TariffSHA256: st.TariffSHA256, Slots: st.Slots,
 		UtilitySignature: req.UtilitySignature, TxID: t.id, At: t.at}
-	if err := put(ctx, agreement.Key(meterID, period), rec); err != nil {
+	if err := state.Put(ctx, agreement.Key(meterID, period), rec); err != nil {
 		return nil, err
 	}
-	return rec, emit(ctx, EventBillRecorded, Event{MeterID: meterID, Period: period})
+	return rec, state.Emit(ctx, EventBillRecorded, Event{MeterID: meterID, Period: period})
 }
 
 // GetBillingPeriod returns everything the ledger holds of a meter's period.
@@ -240,7 +241,7 @@ func (b *Billing) GetBillingPeriod(ctx contractapi.TransactionContextInterface, 
 // load reads a bound period and the customer key bound with it.
 func load(ctx contractapi.TransactionContextInterface, meterID, period string) (*agreement.Record, *meter.PublicKey, error) {
 	key := agreement.Key(meterID, period)
-	rec, found, err := get[agreement.Record](ctx, key)
+	rec, found, err := state.Get[agreement.Record](ctx, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,7 +250,7 @@ func load(ctx contractapi.TransactionContextInterface, meterID, period string) (
 	}
 	customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
 	if err != nil {
-		return nil, nil, internal("stored customer key of "+key, err)
+		return nil, nil, state.Internal("stored customer key of "+key, err)
 	}
 	return &rec, customer, nil
 }

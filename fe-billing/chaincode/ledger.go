@@ -3,7 +3,6 @@ package chaincode
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
 
 // writer admits any client that is not read-only: the statements' signatures,
@@ -36,56 +36,9 @@ func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
 	stub := ctx.GetStub()
 	ts, err := stub.GetTxTimestamp()
 	if err != nil {
-		return tx{}, internal("read transaction time", err)
+		return tx{}, state.Internal("read transaction time", err)
 	}
 	return tx{id: stub.GetTxID(), at: ts.AsTime().UTC().Format(time.RFC3339Nano)}, nil
-}
-
-// get reads a JSON value; found is false when the key is absent.
-func get[T any](ctx contractapi.TransactionContextInterface, key string) (v T, found bool, err error) {
-	b, err := ctx.GetStub().GetState(key)
-	if err != nil {
-		return v, false, internal("read "+key, err)
-	}
-	if b == nil {
-		return v, false, nil
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return v, false, internal("decode "+key, err)
-	}
-	return v, true, nil
-}
-
-func put(ctx contractapi.TransactionContextInterface, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return internal("encode "+key, err)
-	}
-	if err := ctx.GetStub().PutState(key, b); err != nil {
-		return internal("write "+key, err)
-	}
-	return nil
-}
-
-func emit(ctx contractapi.TransactionContextInterface, name string, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return internal("encode event", err)
-	}
-	if err := ctx.GetStub().SetEvent(name, b); err != nil {
-		return internal("set event", err)
-	}
-	return nil
-}
-
-// internal reports a ledger failure. The whole transaction fails, so nothing
-// it wrote is kept.
-func internal(what string, err error) error {
-	var refusal *meter.Error
-	if errors.As(err, &refusal) {
-		return err
-	}
-	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
 }
 
 // maxRequest bounds a request: statements, a PEM key and signatures.

@@ -7,8 +7,6 @@
 package contract
 
 import (
-	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
@@ -16,6 +14,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
 
 // Version is the contract's version, reported in its metadata.
@@ -118,7 +117,7 @@ func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
 	stub := ctx.GetStub()
 	ts, err := stub.GetTxTimestamp()
 	if err != nil {
-		return tx{}, internal("read transaction time", err)
+		return tx{}, state.Internal("read transaction time", err)
 	}
 	return tx{ctx: ctx, id: stub.GetTxID(), time: ts.AsTime().UTC()}, nil
 }
@@ -127,74 +126,27 @@ func (t tx) stamp() string { return formatTime(t.time) }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// get reads a JSON value; found is false when the key is absent.
-func get[T any](ctx contractapi.TransactionContextInterface, key string) (v T, found bool, err error) {
-	b, err := ctx.GetStub().GetState(key)
-	if err != nil {
-		return v, false, internal("read "+key, err)
-	}
-	if b == nil {
-		return v, false, nil
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return v, false, internal("decode "+key, err)
-	}
-	return v, true, nil
-}
-
-func put(ctx contractapi.TransactionContextInterface, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return internal("encode "+key, err)
-	}
-	if err := ctx.GetStub().PutState(key, b); err != nil {
-		return internal("write "+key, err)
-	}
-	return nil
-}
-
 // putOwned writes v and binds key to a key-level endorsement policy that
 // requires a peer of the owning NMI: no other NMIs can change it, even together.
 func putOwned(ctx contractapi.TransactionContextInterface, key string, v any, owner string) error {
-	if err := put(ctx, key, v); err != nil {
+	if err := state.Put(ctx, key, v); err != nil {
 		return err
 	}
 	ep, err := statebased.NewStateEP(nil)
 	if err != nil {
-		return internal("key-level policy", err)
+		return state.Internal("key-level policy", err)
 	}
 	if err := ep.AddOrgs(statebased.RoleTypePeer, owner); err != nil {
-		return internal("key-level policy", err)
+		return state.Internal("key-level policy", err)
 	}
 	policy, err := ep.Policy()
 	if err != nil {
-		return internal("key-level policy", err)
+		return state.Internal("key-level policy", err)
 	}
 	if err := ctx.GetStub().SetStateValidationParameter(key, policy); err != nil {
-		return internal("set key-level policy on "+key, err)
+		return state.Internal("set key-level policy on "+key, err)
 	}
 	return nil
-}
-
-func emit(ctx contractapi.TransactionContextInterface, name string, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return internal("encode event", err)
-	}
-	if err := ctx.GetStub().SetEvent(name, b); err != nil {
-		return internal("set event", err)
-	}
-	return nil
-}
-
-// internal reports a ledger failure. The whole transaction fails, so nothing
-// it wrote is kept.
-func internal(what string, err error) error {
-	var refusal *meter.Error
-	if errors.As(err, &refusal) {
-		return err
-	}
-	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
 }
 
 // page bounds a paginated query.

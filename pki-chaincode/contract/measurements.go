@@ -9,6 +9,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
 
 // Event names for measurements.
@@ -55,9 +56,9 @@ func (v *verifier) state(id string) (*meterState, error) {
 	}
 	key, err := meter.ParsePublicKeyPEM(m.PublicKey)
 	if err != nil {
-		return nil, internal("stored key of "+id, err)
+		return nil, state.Internal("stored key of "+id, err)
 	}
-	last, _, err := get[lastAccepted](v.t.ctx, lastSeqKey(id))
+	last, _, err := state.Get[lastAccepted](v.t.ctx, lastSeqKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +102,11 @@ func (v *verifier) accept(sm meter.SignedMeasurement, m meter.Measurement, st *m
 		KeyVersion: st.meter.KeyVersion, Fingerprint: st.meter.Fingerprint,
 		TxID: v.t.id, AcceptedAt: v.t.stamp(),
 	}
-	if err := put(v.t.ctx, measurementKey(m.MeterID, m.MeasuredAt(), m.Seq), rec); err != nil {
+	if err := state.Put(v.t.ctx, measurementKey(m.MeterID, m.MeasuredAt(), m.Seq), rec); err != nil {
 		return err
 	}
 	st.last = m.Seq
-	return put(v.t.ctx, lastSeqKey(m.MeterID), lastAccepted{Seq: m.Seq, Time: m.Time, TxID: v.t.id})
+	return state.Put(v.t.ctx, lastSeqKey(m.MeterID), lastAccepted{Seq: m.Seq, Time: m.Time, TxID: v.t.id})
 }
 
 // SubmitMeasurement verifies one signed measurement (payload and DER
@@ -132,7 +133,7 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	res := &meter.ItemResult{MeterID: m.MeterID, Seq: m.Seq, KeyVersion: st.meter.KeyVersion, Outcome: meter.OutcomeAccepted}
-	return res, emit(ctx, EventMeasurementAccepted, res)
+	return res, state.Emit(ctx, EventMeasurementAccepted, res)
 }
 
 // SubmitMeasurements takes a data concentrator's batch (a JSON array of
@@ -181,7 +182,7 @@ func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterfac
 			return nil, err
 		}
 	}
-	return res, emit(ctx, EventMeasurementsSubmitted, res)
+	return res, state.Emit(ctx, EventMeasurementsSubmitted, res)
 }
 
 // reject keeps a refused batch item as evidence.
@@ -198,7 +199,7 @@ func (t tx) reject(index int, sm meter.SignedMeasurement, m meter.Measurement, c
 	if len(rej.MeterID) > 64 {
 		rej.MeterID = rej.MeterID[:64]
 	}
-	return put(t.ctx, rejectionKey(filed, t.id, index), rej)
+	return state.Put(t.ctx, rejectionKey(filed, t.id, index), rej)
 }
 
 // VerifyMeasurement answers whether a signed measurement would be accepted
@@ -330,10 +331,10 @@ func pageRange(ctx contractapi.TransactionContextInterface, start, end string, p
 	for it.HasNext() {
 		kv, err := it.Next()
 		if err != nil {
-			return "", internal("range read", err)
+			return "", state.Internal("range read", err)
 		}
 		if err := each(kv.Value); err != nil {
-			return "", internal("decode "+kv.Key, err)
+			return "", state.Internal("decode "+kv.Key, err)
 		}
 		n++
 	}

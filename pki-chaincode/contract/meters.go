@@ -11,6 +11,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
 
 // MaxBulkRegistration bounds RegisterMeters: larger enrolments are split by
@@ -60,7 +61,7 @@ func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, re
 	if err != nil {
 		return nil, err
 	}
-	return m, emit(ctx, EventMeterRegistered, Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
+	return m, state.Emit(ctx, EventMeterRegistered, Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
 }
 
 // RegisterMeters enrols up to MaxBulkRegistration meters at once, as an NMI
@@ -97,7 +98,7 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 		}
 		out.MeterIDs = append(out.MeterIDs, m.ID)
 	}
-	return out, emit(ctx, EventMeterRegistered, out)
+	return out, state.Emit(ctx, EventMeterRegistered, out)
 }
 
 // batchSeen remembers what a transaction has written so far, since a
@@ -118,7 +119,7 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	if seen.ids[reg.MeterID] {
 		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
 	}
-	if _, found, err := get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
+	if _, found, err := state.Get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", reg.MeterID)
@@ -127,7 +128,7 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	if seen.fingerprints[fp] {
 		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
 	}
-	if owner, found, err := get[string](t.ctx, fingerprintKey(fp)); err != nil {
+	if owner, found, err := state.Get[string](t.ctx, fingerprintKey(fp)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: every meter needs its own key", fp, owner)
@@ -149,7 +150,7 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	if err := putOwned(t.ctx, keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
 		return nil, err
 	}
-	if err := put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
+	if err := state.Put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
 		return nil, err
 	}
 	seen.ids[m.ID], seen.fingerprints[fp] = true, true
@@ -159,7 +160,7 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 // consumePreEnrolment checks a registration against a pre-enrolled identity
 // hash and removes the pre-enrolment. It returns the hash that was matched.
 func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error) {
-	pre, found, err := get[meter.PreEnrolment](t.ctx, preEnrolmentKey(reg.MeterID))
+	pre, found, err := state.Get[meter.PreEnrolment](t.ctx, preEnrolmentKey(reg.MeterID))
 	if err != nil {
 		return "", err
 	}
@@ -179,7 +180,7 @@ func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error
 		return "", meter.Errorf(meter.CodeIdentityMismatch, "the presented identity does not hash to the value pre-enrolled for meter %s", reg.MeterID)
 	}
 	if err := t.ctx.GetStub().DelState(preEnrolmentKey(reg.MeterID)); err != nil {
-		return "", internal("remove pre-enrolment", err)
+		return "", state.Internal("remove pre-enrolment", err)
 	}
 	return pre.IdentityHash, nil
 }
@@ -196,16 +197,16 @@ func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
 	stub := t.ctx.GetStub()
 	if previous != "" {
 		if err := stub.DelState(nmiIndexKey(m.NMI, string(previous), m.ID)); err != nil {
-			return internal("update index", err)
+			return state.Internal("update index", err)
 		}
 		if err := stub.DelState(statusIndexKey(string(previous), m.ID)); err != nil {
-			return internal("update index", err)
+			return state.Internal("update index", err)
 		}
 	}
-	if err := put(t.ctx, nmiIndexKey(m.NMI, string(m.Status), m.ID), m.ID); err != nil {
+	if err := state.Put(t.ctx, nmiIndexKey(m.NMI, string(m.Status), m.ID), m.ID); err != nil {
 		return err
 	}
-	return put(t.ctx, statusIndexKey(string(m.Status), m.ID), m.ID)
+	return state.Put(t.ctx, statusIndexKey(string(m.Status), m.ID), m.ID)
 }
 
 // PreEnrollMeter stores the SHA-256 (hex) of a meter's identity ahead of its
@@ -221,12 +222,12 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	if err := meter.ValidateHash(identityHash); err != nil {
 		return nil, err
 	}
-	if _, found, err := get[meter.Meter](ctx, meterKey(meterID)); err != nil {
+	if _, found, err := state.Get[meter.Meter](ctx, meterKey(meterID)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", meterID)
 	}
-	if pre, found, err := get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
+	if pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s", meterID, pre.NMI)
@@ -239,7 +240,7 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	if err := putOwned(ctx, preEnrolmentKey(meterID), pre, c.nmi); err != nil {
 		return nil, err
 	}
-	return pre, emit(ctx, EventMeterPreEnrolled, MeterEvent{NMI: c.nmi, MeterID: meterID})
+	return pre, state.Emit(ctx, EventMeterPreEnrolled, MeterEvent{NMI: c.nmi, MeterID: meterID})
 }
 
 // GetPreEnrolment returns a pending pre-enrolment.
@@ -247,7 +248,7 @@ func (r *Registry) GetPreEnrolment(ctx contractapi.TransactionContextInterface, 
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	pre, found, err := get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID))
+	pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID))
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +267,7 @@ func (r *Registry) GetMeter(ctx contractapi.TransactionContextInterface, meterID
 }
 
 func loadMeter(ctx contractapi.TransactionContextInterface, meterID string) (*meter.Meter, error) {
-	m, found, err := get[meter.Meter](ctx, meterKey(meterID))
+	m, found, err := state.Get[meter.Meter](ctx, meterKey(meterID))
 	if err != nil {
 		return nil, err
 	}
@@ -342,20 +343,20 @@ func (r *Registry) GetMeterHistory(ctx contractapi.TransactionContextInterface, 
 	}
 	it, err := ctx.GetStub().GetHistoryForKey(meterKey(meterID))
 	if err != nil {
-		return nil, internal("read history", err)
+		return nil, state.Internal("read history", err)
 	}
 	defer it.Close()
 	var out []*MeterVersion
 	for it.HasNext() {
 		h, err := it.Next()
 		if err != nil {
-			return nil, internal("read history", err)
+			return nil, state.Internal("read history", err)
 		}
 		v := &MeterVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
 		if !h.IsDelete {
 			v.Meter = new(meter.Meter)
 			if err := json.Unmarshal(h.Value, v.Meter); err != nil {
-				return nil, internal("decode history", err)
+				return nil, state.Internal("decode history", err)
 			}
 		}
 		out = append(out, v)
@@ -378,18 +379,18 @@ func (r *Registry) GetMeterKeys(ctx contractapi.TransactionContextInterface, met
 	prefix := keyVersionPrefix(meterID)
 	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+rangeEnd)
 	if err != nil {
-		return nil, internal("read key versions", err)
+		return nil, state.Internal("read key versions", err)
 	}
 	defer it.Close()
 	var out []*meter.KeyVersion
 	for it.HasNext() {
 		kv, err := it.Next()
 		if err != nil {
-			return nil, internal("read key versions", err)
+			return nil, state.Internal("read key versions", err)
 		}
 		v := new(meter.KeyVersion)
 		if err := json.Unmarshal(kv.Value, v); err != nil {
-			return nil, internal("decode "+kv.Key, err)
+			return nil, state.Internal("decode "+kv.Key, err)
 		}
 		out = append(out, v)
 	}
@@ -425,14 +426,14 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err != nil {
 		return nil, err
 	}
-	if owner, found, err := get[string](ctx, fingerprintKey(newKey.Fingerprint())); err != nil {
+	if owner, found, err := state.Get[string](ctx, fingerprintKey(newKey.Fingerprint())); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: a rotation needs a fresh key", newKey.Fingerprint(), owner)
 	}
 	current, err := meter.ParsePublicKeyPEM(m.PublicKey)
 	if err != nil {
-		return nil, internal("stored key of "+m.ID, err)
+		return nil, state.Internal("stored key of "+m.ID, err)
 	}
 	version := m.KeyVersion + 1
 	if err := current.Verify(meter.RotationStatement(m.ID, version, newKey), sig); err != nil {
@@ -452,10 +453,10 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err := putOwned(ctx, keyVersionKey(m.ID, version), kv, m.NMI); err != nil {
 		return nil, err
 	}
-	if err := put(ctx, fingerprintKey(m.Fingerprint), m.ID); err != nil {
+	if err := state.Put(ctx, fingerprintKey(m.Fingerprint), m.ID); err != nil {
 		return nil, err
 	}
-	return m, emit(ctx, EventKeyRotated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: version})
+	return m, state.Emit(ctx, EventKeyRotated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: version})
 }
 
 // RevokeMeter revokes a meter's key with an RFC 5280 reason. invalidityDate
@@ -501,7 +502,7 @@ func (r *Registry) RevokeMeter(ctx contractapi.TransactionContextInterface, mete
 	if err := t.writeMeter(m, meter.StatusActive); err != nil {
 		return nil, err
 	}
-	return m, emit(ctx, EventMeterRevoked, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion, Reason: string(why)})
+	return m, state.Emit(ctx, EventMeterRevoked, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion, Reason: string(why)})
 }
 
 // ReinstateMeter lifts a certificateHold (RFC 5280 removeFromCRL). Any other
@@ -530,7 +531,7 @@ func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, m
 	if err := t.writeMeter(m, meter.StatusRevoked); err != nil {
 		return nil, err
 	}
-	return m, emit(ctx, EventMeterReinstated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
+	return m, state.Emit(ctx, EventMeterReinstated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
 }
 
 // decodeStrict parses a JSON argument, refusing unknown fields and trailing data.

@@ -58,49 +58,26 @@ func (w *world) stub(who *stubtest.Identity, args ...string) *stubtest.Stub {
 	return s
 }
 
-// run executes fn as one transaction of who, calling the contract directly
-// with the context contractapi would build. Its writes are committed only if
-// fn succeeds.
+// run executes fn as one transaction of who (stubtest.Run).
 func run[T any](w *world, who *stubtest.Identity, fn func(contractapi.TransactionContextInterface) (T, error)) (T, *stubtest.Stub, error) {
 	w.t.Helper()
 	stub := w.stub(who)
-	ctx, err := stubtest.Context(stub)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	v, err := fn(ctx)
-	if err == nil {
-		stub.Commit()
-	}
+	v, err := stubtest.Run(w.t, stub, fn)
 	return v, stub, err
 }
 
-// ok runs fn and fails the test if it is refused.
+// ok runs fn as a transaction of who and fails the test if it is refused.
 func ok[T any](w *world, who *stubtest.Identity, fn func(contractapi.TransactionContextInterface) (T, error)) (T, *stubtest.Stub) {
 	w.t.Helper()
-	v, stub, err := run(w, who, fn)
-	if err != nil {
-		w.t.Fatalf("refused: %v", err)
-	}
-	return v, stub
+	stub := w.stub(who)
+	return stubtest.Ok(w.t, stub, fn), stub
 }
 
-// refused runs fn, requires a refusal with code want, and requires that the
-// committed state is unchanged.
+// refused runs fn as a transaction of who, requires a refusal with code want
+// and the committed state unchanged.
 func refused[T any](w *world, who *stubtest.Identity, want meter.Code, fn func(contractapi.TransactionContextInterface) (T, error)) error {
 	w.t.Helper()
-	before := w.ledger.Snapshot()
-	_, _, err := run(w, who, fn)
-	if err == nil {
-		w.t.Fatalf("accepted, want %s", want)
-	}
-	if got := meter.CodeOf(err); got != want {
-		w.t.Fatalf("refused with %v, want code %s", err, want)
-	}
-	if d := before.Diff(w.ledger.Snapshot()); d != "" {
-		w.t.Fatalf("refused transaction changed the state: %s", d)
-	}
-	return err
+	return stubtest.Refused(w.t, w.ledger, w.stub(who), want, fn)
 }
 
 // readOnly runs fn, requires success and that it staged no write and no event.

@@ -1,0 +1,63 @@
+// Package state is what the contracts (pki and billing) share to read and
+// write the world state: JSON values, chaincode events, and the internal
+// error that fails the whole transaction, so that nothing it wrote is kept.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Get reads a JSON value; found is false when the key is absent.
+func Get[T any](ctx contractapi.TransactionContextInterface, key string) (v T, found bool, err error) {
+	b, err := ctx.GetStub().GetState(key)
+	if err != nil {
+		return v, false, Internal("read "+key, err)
+	}
+	if b == nil {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, false, Internal("decode "+key, err)
+	}
+	return v, true, nil
+}
+
+// Put writes v as JSON.
+func Put(ctx contractapi.TransactionContextInterface, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Internal("encode "+key, err)
+	}
+	if err := ctx.GetStub().PutState(key, b); err != nil {
+		return Internal("write "+key, err)
+	}
+	return nil
+}
+
+// Emit sets the transaction's event, its payload as JSON.
+func Emit(ctx contractapi.TransactionContextInterface, name string, payload any) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return Internal("encode event", err)
+	}
+	if err := ctx.GetStub().SetEvent(name, b); err != nil {
+		return Internal("set event", err)
+	}
+	return nil
+}
+
+// Internal reports a ledger failure with code INTERNAL; a refusal (a
+// *meter.Error) passes through as it is. The whole transaction fails, so
+// nothing it wrote is kept.
+func Internal(what string, err error) error {
+	var refusal *meter.Error
+	if errors.As(err, &refusal) {
+		return err
+	}
+	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
+}
