@@ -63,7 +63,10 @@ func (l Layout) start(p process) (bool, error) {
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("start %s: %w", p.name, err)
 	}
-	record := fmt.Sprintf("%d\n%s\n", cmd.Process.Pid, p.bin)
+	// The start time is read now, while the process certainly exists (if
+	// it died already, its zombie waits for cmd.Wait below).
+	_, started, _ := procStat(cmd.Process.Pid)
+	record := fmt.Sprintf("%d\n%s\n%s\n", cmd.Process.Pid, p.bin, started)
 	if err := os.WriteFile(l.pidFile(p.name), []byte(record), 0o644); err != nil {
 		_ = cmd.Process.Kill()
 		return false, err
@@ -77,73 +80,90 @@ func (l Layout) start(p process) (bool, error) {
 // running reports the PID of a process the consortium started, if it is
 // still that same process.
 func (l Layout) running(name string) (int, bool) {
-	pid, bin, ok := l.record(name)
-	return pid, ok && isProcess(pid, bin)
+	r, ok := l.record(name)
+	return r.pid, ok && r.alive()
 }
 
-// record reads a PID file: the PID and the binary it was started as.
-func (l Layout) record(name string) (int, string, bool) {
+// pidRecord is what a PID file remembers of a process: its PID, the binary
+// it was started as, and its start time.
+type pidRecord struct {
+	pid   int
+	bin   string
+	start string
+}
+
+// record reads a PID file.
+func (l Layout) record(name string) (pidRecord, bool) {
 	b, err := os.ReadFile(l.pidFile(name))
 	if err != nil {
-		return 0, "", false
+		return pidRecord{}, false
 	}
-	lines := strings.SplitN(strings.TrimSpace(string(b)), "\n", 2)
-	if len(lines) != 2 {
-		return 0, "", false
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		return pidRecord{}, false
 	}
 	pid, err := strconv.Atoi(lines[0])
 	if err != nil || pid <= 0 {
-		return 0, "", false
+		return pidRecord{}, false
 	}
-	return pid, lines[1], true
+	r := pidRecord{pid: pid, bin: lines[1]}
+	if len(lines) > 2 {
+		r.start = lines[2]
+	}
+	return r, true
 }
 
-// isProcess checks that pid is alive and runs bin (not a zombie, not a
-// recycled PID of another program).
-func isProcess(pid int, bin string) bool {
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
+// alive checks that the recorded process still runs (not a zombie) and is
+// the one recorded, never a recycled PID: its start time, which the kernel
+// keeps across exec (a node in a namespace starts as "ip netns exec" and
+// becomes its binary), is the recorded one. A record without a start time
+// is matched by the binary the process runs.
+func (r pidRecord) alive() bool {
+	state, start, err := procStat(r.pid)
+	if err != nil || state == 'Z' {
 		return false
 	}
-	exe = strings.TrimSuffix(exe, " (deleted)")
-	if exe != bin && !enteringNamespace(pid, exe, bin) {
-		return false
+	if r.start != "" {
+		return start == r.start
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// Field 3 is the state; after the parenthesised command name.
-	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-		return false
-	}
-	return true
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", r.pid))
+	return err == nil && strings.TrimSuffix(exe, " (deleted)") == r.bin
 }
 
-// enteringNamespace recognises the instant after a start in a namespace,
-// when "ip netns exec" has not yet replaced itself by the binary.
-func enteringNamespace(pid int, exe, bin string) bool {
-	if filepath.Base(exe) != "ip" {
-		return false
+// procStat reads a process's state and its start time (clock ticks after
+// boot) from /proc/PID/stat: fields 3 and 22, counted after the command name
+// in parentheses, which may itself hold spaces.
+func procStat(pid int) (state byte, start string, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", err
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(cmdline), bin)
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0, "", fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(fields))
+	}
+	return fields[0][0], fields[19], nil
 }
 
 // stop ends a process: SIGTERM, then SIGKILL if it has not exited within grace.
 func (l Layout) stop(ctx context.Context, name string, grace time.Duration) (bool, error) {
-	pid, bin, ok := l.record(name)
+	r, ok := l.record(name)
 	defer os.Remove(l.pidFile(name))
-	if !ok || !isProcess(pid, bin) {
+	if !ok || !r.alive() {
 		return false, nil
 	}
+	pid := r.pid
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return false, fmt.Errorf("stop %s (pid %d): %w", name, pid, err)
 	}
 	deadline := time.Now().Add(grace)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for isProcess(pid, bin) {
+	for r.alive() {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			deadline = time.Now().Add(grace)
