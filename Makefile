@@ -18,8 +18,6 @@ TEST_RUN  ?= .run-test
 # The test consortium runs beside a `make up` one, every port shifted.
 TEST_PORT_OFFSET ?= 10000
 
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
-
 FABRIC_TOOLS := network/tools
 FABRIC_STAMP := $(BIN)/.fabric-$(shell sed -n 's/.*hyperledger\/fabric \(v[^ ]*\).*/\1/p' $(FABRIC_TOOLS)/go.mod)
 FABRIC_CMDS  := peer orderer configtxgen osnadmin configtxlator
@@ -66,15 +64,29 @@ down:
 ## Tests ---------------------------------------------------------------------
 
 .PHONY: test
-test: lint unit e2e test-multihost
+test: prerequisites lint unit e2e test-multihost
 
+# What the tests need from Debian, checked before anything runs (.ci/run
+# installs it on a fresh machine).
+.PHONY: prerequisites
+prerequisites:
+	@missing=$$(.ci/missing); if [ -n "$$missing" ]; then \
+		echo "make test needs these Debian packages: $$missing (Chromium runs the explorer's browser test)"; \
+		echo "  install them with: sudo apt-get install -y --no-install-recommends $$missing   (.ci/run does it)"; exit 1; fi
+
+# Tools are tool directives of go.mod (staticcheck) and network/tools/go.mod
+# (Fabric), run with `go tool`: their versions are exact module versions and
+# go.sum checks them like any dependency. check-pins first resolves every
+# pinned version from an empty module cache, so a pin a new machine cannot
+# fetch fails here, on a warm machine too.
 .PHONY: lint
 lint:
+	@.ci/check-pins
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./network/e2e/...
-	$(GO) run $(STATICCHECK) ./...
-	$(GO) run $(STATICCHECK) -tags e2e ./network/e2e/...
+	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags e2e ./network/e2e/...
 
 .PHONY: unit
 unit:
