@@ -28,9 +28,25 @@ func (l Layout) run(ctx context.Context, ns string, env []string, tool string, a
 		if msg == "" {
 			msg = strings.TrimSpace(stdout.String())
 		}
-		return stdout.Bytes(), fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args[:min(2, len(args))], " "), err, lastLines(msg, 6))
+		return stdout.Bytes(), fmt.Errorf("%s %s: %w: %s", tool, strings.Join(args[:min(2, len(args))], " "), err, toolError(msg))
 	}
 	return stdout.Bytes(), nil
+}
+
+// toolError is what a Fabric tool said about its failure: its "Error:"
+// lines (the peer CLI follows them with its usage text), else its last
+// lines.
+func toolError(msg string) string {
+	var errs []string
+	for _, line := range strings.Split(msg, "\n") {
+		if strings.HasPrefix(line, "Error:") {
+			errs = append(errs, line)
+		}
+	}
+	if len(errs) > 0 {
+		return strings.Join(errs, "\n")
+	}
+	return lastLines(msg, 6)
 }
 
 // peerCLI runs the peer CLI as the NMI's admin against its own peer, from

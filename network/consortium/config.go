@@ -257,12 +257,3 @@ func (l Layout) writeConfigTx(t *topology.Topology) (string, error) {
 	}
 	return dir, os.WriteFile(filepath.Join(dir, "configtx.yaml"), b, 0o644)
 }
-
-// endorsementPolicy is the chaincode's policy: any Endorsers of the NMIs' peers.
-func endorsementPolicy(t *topology.Topology) string {
-	peers := make([]string, len(t.NMIs))
-	for i, n := range t.NMIs {
-		peers[i] = fmt.Sprintf("'%s.peer'", n.MSPID)
-	}
-	return fmt.Sprintf("OutOf(%d, %s)", t.Chaincode.Endorsers, strings.Join(peers, ", "))
-}

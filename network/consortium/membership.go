@@ -191,18 +191,30 @@ func (nw *Network) waitConfig(ctx context.Context, n *topology.NMI, sequence uin
 }
 
 // JoinNMI brings a newcomer's nodes into the channel once the update adding
-// it is committed: its peer joins, its chaincode server starts, every NMI
-// approves the chaincode definition whose endorsement policy counts the
-// newcomer's peers, and its registry starts; the explorer learns its nodes.
+// it is committed: its peer joins and catches up to the configuration that
+// admits it, its chaincode server starts, every member approves the chaincode
+// definition whose endorsement policy counts the newcomer's peer, and its
+// registry starts; the explorer learns its nodes. Each step waits for what
+// the next depends on and skips what is done, so after a failure at any
+// step the same command finishes the join.
 func (nw *Network) JoinNMI(ctx context.Context, name string) error {
 	n, err := nw.Topology.NMI(name)
 	if err != nil {
 		return err
 	}
-	steps := []struct {
-		name string
-		f    func() error
-	}{
+	var admitted uint64
+	steps := []step{
+		{"the channel counts " + n.Name + " as a member", func() error {
+			cfg, _, err := nw.channelView(ctx)
+			if err != nil {
+				return err
+			}
+			if !isMember(cfg, n.MSPID) {
+				return fmt.Errorf("the update adding %s (%s) is not committed on %s: propose, sign and submit it first (update propose add-org)", n.Name, n.MSPID, nw.Topology.Channel)
+			}
+			admitted = cfg.Sequence
+			return nil
+		}},
 		{n.Name + " peer started and healthy", func() error {
 			if err := nw.writePeerConfig(nw.Topology, n); err != nil {
 				return err
@@ -210,70 +222,70 @@ func (nw *Network) JoinNMI(ctx context.Context, name string) error {
 			return nw.startPeer(ctx, n)
 		}},
 		{n.Name + " peer joined to " + nw.Topology.Channel, func() error { return nw.joinPeer(ctx, n) }},
+		{n.Name + " peer at the configuration admitting it", func() error { return nw.waitConfig(ctx, n, admitted) }},
 		{n.Name + " chaincode server started and installed", func() error {
 			if err := nw.StartChaincode(ctx, n.Name); err != nil {
 				return err
 			}
 			return nw.install(ctx, n)
 		}},
-		{"chaincode definition counting " + n.Name, func() error { return nw.upgradeChaincode(ctx) }},
+		{"chaincode definition counting " + n.Name, func() error { return nw.deployDefinition(ctx) }},
 		{n.Name + " registry started", func() error { return nw.startRegistry(ctx, n) }},
 		{"explorer restarted with " + n.Name + "'s nodes", func() error { return nw.restartExplorer(ctx) }},
 	}
-	for _, s := range steps {
-		if err := nw.step(s.name, s.f); err != nil {
-			return err
-		}
+	if err := nw.steps(steps); err != nil {
+		return err
 	}
 	return nw.writeProfile(nw.Topology)
 }
 
 // LeaveNMI takes a former member's nodes out once the update removing it is
-// committed: the chaincode definition no longer counts its peers, its
-// registry, chaincode server and peer stop. Its meters stay on the ledger.
+// committed: the chaincode definition stops counting its peer, its
+// registry, chaincode server and peer stop, and the run's topology forgets
+// it. Its meters stay on the ledger. Like JoinNMI, it can be run again after
+// a failure at any step.
 func (nw *Network) LeaveNMI(ctx context.Context, name string) error {
 	n, err := nw.Topology.NMI(name)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (an NMI that has left is no longer in the run's topology)", err)
 	}
 	if n.Orderer != nil {
 		return fmt.Errorf("%s runs an orderer: remove it from the consenter set first", n.Name)
 	}
 	gone := *n
-	t := *nw.Topology
-	t.NMIs = slices.DeleteFunc(slices.Clone(nw.Topology.NMIs), func(m topology.NMI) bool { return m.Name == gone.Name })
-	nw.Topology = &t
-	if err := nw.saveTopology(); err != nil {
-		return err
+	steps := []step{
+		{"the channel no longer counts " + gone.Name, func() error {
+			cfg, _, err := nw.channelView(ctx)
+			if err != nil {
+				return err
+			}
+			if isMember(cfg, gone.MSPID) {
+				return fmt.Errorf("%s (%s) is still a member of %s: submit the update removing it first (update propose remove-org)", gone.Name, gone.MSPID, nw.Topology.Channel)
+			}
+			return nil
+		}},
+		{"chaincode definition without " + gone.Name, func() error { return nw.deployDefinition(ctx) }},
+		{gone.Name + "'s nodes stopped", func() error {
+			for _, proc := range []string{registryProc(&gone), chaincodeProc(&gone), peerProc(&gone)} {
+				if _, err := nw.stop(ctx, proc, 10*time.Second); err != nil {
+					return err
+				}
+			}
+			t := *nw.Topology
+			t.NMIs = slices.DeleteFunc(slices.Clone(nw.Topology.NMIs), func(m topology.NMI) bool { return m.Name == gone.Name })
+			nw.Topology = &t
+			if err := nw.saveTopology(); err != nil {
+				return err
+			}
+			return nw.writeProfile(nw.Topology)
+		}},
+		{"explorer restarted without " + gone.Name, func() error { return nw.restartExplorer(ctx) }},
 	}
-	if err := nw.step("chaincode definition without "+gone.Name, func() error { return nw.upgradeChaincode(ctx) }); err != nil {
-		return err
-	}
-	for _, proc := range []string{registryProc(&gone), chaincodeProc(&gone), peerProc(&gone)} {
-		if _, err := nw.stop(ctx, proc, 10*time.Second); err != nil {
-			return err
-		}
-	}
-	if err := nw.step("explorer restarted without "+gone.Name, func() error { return nw.restartExplorer(ctx) }); err != nil {
-		return err
-	}
-	return nw.writeProfile(nw.Topology)
+	return nw.steps(steps)
 }
 
-// upgradeChaincode approves and commits the next sequence of the chaincode
-// definition with the endorsement policy over the topology's NMIs.
-func (nw *Network) upgradeChaincode(ctx context.Context) error {
-	nw.Topology.Chaincode.Sequence++
-	if err := nw.saveTopology(); err != nil {
-		return err
-	}
-	if err := nw.forEach(ctx, nw.approve); err != nil {
-		return err
-	}
-	if err := nw.commit(ctx); err != nil {
-		return err
-	}
-	return nw.ready(ctx)
+func isMember(cfg *channel.Config, mspID string) bool {
+	return slices.ContainsFunc(cfg.Members, func(m channel.Member) bool { return m.MSPID == mspID })
 }
 
 func (nw *Network) restartExplorer(ctx context.Context) error {

@@ -2,6 +2,7 @@ package consortium
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,6 +111,8 @@ func (nw *Network) ConsenterID(ctx context.Context, name, via string) (uint32, e
 // JoinOrderer starts an NMI's new orderer once the update adding it to the
 // consenter set is committed, and joins it to the channel with the latest
 // configuration block; it catches up on the blocks before from the others.
+// It returns once the orderer is an active consenter; run again after a
+// failure, it skips what is done.
 func (nw *Network) JoinOrderer(ctx context.Context, name string) error {
 	n, err := nw.Topology.NMI(name)
 	if err != nil {
@@ -118,25 +121,65 @@ func (nw *Network) JoinOrderer(ctx context.Context, name string) error {
 	if n.Orderer == nil {
 		return fmt.Errorf("%s has no orderer in the topology", name)
 	}
-	if err := nw.writeOrdererConfig(n); err != nil {
-		return err
+	steps := []step{
+		{"the channel counts " + n.Name + "'s orderer as a consenter", func() error {
+			cfg, _, err := nw.channelView(ctx)
+			if err != nil {
+				return err
+			}
+			if !isConsenter(cfg, n) {
+				return fmt.Errorf("the update adding %s's orderer (%s) to the consenter set is not committed: propose, sign and submit it first (update propose add-orderer)", n.Name, n.OrdererAddress())
+			}
+			return nil
+		}},
+		{n.Name + " orderer started and healthy", func() error {
+			if err := nw.writeOrdererConfig(n); err != nil {
+				return err
+			}
+			return nw.StartOrderer(ctx, n.Name)
+		}},
+		{n.Name + " orderer joined to " + nw.Topology.Channel, func() error {
+			if status, _, err := nw.osnadmin(ctx, n, "channel", "list", "--channelID", nw.Topology.Channel); err != nil {
+				return err
+			} else if status == 200 {
+				return nil
+			}
+			block := filepath.Join(nw.ordererDir(n), "join.block")
+			if _, err := nw.peerCLI(ctx, n, append([]string{"channel", "fetch", "config", block, "-c", nw.Topology.Channel},
+				nw.ordererArgs(nw.Topology, nw.Topology.Orderers()[0])...)...); err != nil {
+				return fmt.Errorf("fetch the latest configuration block: %w", err)
+			}
+			status, body, err := nw.osnadmin(ctx, n, "channel", "join", "--channelID", nw.Topology.Channel, "--config-block", block)
+			if err != nil {
+				return err
+			}
+			if status != 201 {
+				return fmt.Errorf("%s orderer refused to join: status %d: %s", n.Name, status, body)
+			}
+			return nil
+		}},
+		{n.Name + " orderer an active consenter", func() error {
+			return nw.waitFor(ctx, ordererProc(n), lifecycleTimeout, func(ctx context.Context) error {
+				_, body, err := nw.osnadmin(ctx, n, "channel", "list", "--channelID", nw.Topology.Channel)
+				if err != nil {
+					return err
+				}
+				var info struct {
+					Status            string `json:"status"`
+					ConsensusRelation string `json:"consensusRelation"`
+				}
+				if err := json.Unmarshal([]byte(body), &info); err != nil {
+					return fmt.Errorf("osnadmin channel list: %w", err)
+				}
+				if info.Status != "active" || info.ConsensusRelation != "consenter" {
+					return fmt.Errorf("%s orderer is %s %s", n.Name, info.Status, info.ConsensusRelation)
+				}
+				return nil
+			})
+		}},
+		{"explorer restarted with " + n.Name + "'s orderer", func() error { return nw.restartExplorer(ctx) }},
 	}
-	if err := nw.StartOrderer(ctx, n.Name); err != nil {
-		return err
-	}
-	block := filepath.Join(nw.ordererDir(n), "join.block")
-	if _, err := nw.peerCLI(ctx, n, append([]string{"channel", "fetch", "config", block, "-c", nw.Topology.Channel},
-		nw.ordererArgs(nw.Topology, nw.Topology.Orderers()[0])...)...); err != nil {
-		return fmt.Errorf("fetch the latest configuration block: %w", err)
-	}
-	status, body, err := nw.osnadmin(ctx, n, "channel", "join", "--channelID", nw.Topology.Channel, "--config-block", block)
-	if err != nil {
-		return err
-	}
-	if status != 201 {
-		return fmt.Errorf("%s orderer refused to join: status %d: %s", n.Name, status, body)
-	}
-	if err := nw.step("explorer restarted with "+n.Name+"'s orderer", func() error { return nw.restartExplorer(ctx) }); err != nil {
+	if err := nw.steps(steps); err != nil {
 		return err
 	}
 	return nw.writeProfile(nw.Topology)
@@ -146,21 +189,45 @@ func (nw *Network) JoinOrderer(ctx context.Context, name string) error {
 // consenter set is committed, and takes it out of the topology.
 func (nw *Network) RetireOrderer(ctx context.Context, name string) error {
 	i := slices.IndexFunc(nw.Topology.NMIs, func(n topology.NMI) bool { return n.Name == name || n.MSPID == name })
-	if i < 0 || nw.Topology.NMIs[i].Orderer == nil {
-		return fmt.Errorf("%s runs no orderer", name)
+	if i < 0 {
+		return fmt.Errorf("no NMI %q in the topology", name)
 	}
-	if _, err := nw.stop(ctx, ordererProc(&nw.Topology.NMIs[i]), 10*time.Second); err != nil {
-		return err
+	if nw.Topology.NMIs[i].Orderer == nil {
+		return fmt.Errorf("%s runs no orderer (a retired orderer leaves the topology)", name)
 	}
-	t := *nw.Topology
-	t.NMIs = slices.Clone(nw.Topology.NMIs)
-	t.NMIs[i].Orderer = nil
-	nw.Topology = &t
-	if err := nw.saveTopology(); err != nil {
-		return err
+	n := nw.Topology.NMIs[i]
+	steps := []step{
+		{"the channel no longer counts " + n.Name + "'s orderer", func() error {
+			cfg, _, err := nw.channelView(ctx)
+			if err != nil {
+				return err
+			}
+			if isConsenter(cfg, &n) {
+				return fmt.Errorf("%s's orderer (%s) is still a consenter: submit the update removing it first (update propose remove-orderer)", n.Name, n.OrdererAddress())
+			}
+			return nil
+		}},
+		{n.Name + " orderer stopped", func() error {
+			if _, err := nw.stop(ctx, ordererProc(&n), 10*time.Second); err != nil {
+				return err
+			}
+			t := *nw.Topology
+			t.NMIs = slices.Clone(nw.Topology.NMIs)
+			t.NMIs[i].Orderer = nil
+			nw.Topology = &t
+			if err := nw.saveTopology(); err != nil {
+				return err
+			}
+			return nw.writeProfile(nw.Topology)
+		}},
+		{"explorer restarted without " + n.Name + "'s orderer", func() error { return nw.restartExplorer(ctx) }},
 	}
-	if err := nw.step("explorer restarted without "+name+"'s orderer", func() error { return nw.restartExplorer(ctx) }); err != nil {
-		return err
-	}
-	return nw.writeProfile(nw.Topology)
+	return nw.steps(steps)
+}
+
+// isConsenter reports whether the channel's consenter set has n's orderer.
+func isConsenter(cfg *channel.Config, n *topology.NMI) bool {
+	return slices.ContainsFunc(cfg.Consenters, func(c channel.Consenter) bool {
+		return c.MSPID == n.MSPID && c.Host == n.Host && int(c.Port) == n.Orderer.Port
+	})
 }

@@ -200,3 +200,29 @@ func baseEnv() []string {
 	}
 	return env
 }
+
+// The nodes an NMI runs, as Signal names them.
+const (
+	NodePeer      = "peer"
+	NodeOrderer   = "orderer"
+	NodeChaincode = "chaincode"
+	NodeRegistry  = "registry"
+)
+
+// Signal sends sig to one of an NMI's running nodes, as a crash (SIGKILL)
+// or a stalled machine (SIGSTOP, SIGCONT) would, and returns its PID.
+func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return 0, err
+	}
+	name := strings.ToLower(n.Name) + "-" + node
+	pid, ok := nw.running(name)
+	if !ok {
+		return 0, fmt.Errorf("%s is not running", name)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return pid, fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
+	}
+	return pid, nil
+}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
+	"gopkg.in/yaml.v3"
 
 	"github.com/inter-nmi/pki/network/consortium"
 	"github.com/inter-nmi/pki/network/gateway"
@@ -75,33 +78,49 @@ func TestConsortiumMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Every step as an operator takes it, through the CLI.
 	// 1. METAS, on its own side: crypto material and its organisation definition.
+	dir := t.TempDir()
+	metasFile := filepath.Join(dir, "metas.yaml")
+	b, err := yaml.Marshal(metas(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(metasFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	defined := time.Now()
-	orgFile, err := network.DefineNMI(ctx, metas(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	mustOperate(t, "org", "define", metasFile)
 	t.Logf("METAS generated its crypto material and organisation definition in %s", time.Since(defined).Round(time.Millisecond))
-	began := time.Now()
-	def, err := governance.ReadOrgDefinition(orgFile)
+	reopen(t)
+	metasNMI, err := network.Topology.NMI("METAS")
 	if err != nil {
 		t.Fatal(err)
 	}
+	orgFile := network.OrgDefinitionFile(metasNMI)
+	began := time.Now()
 	cfg, err := network.Config(ctx, "PTB")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 2. PTB proposes; 3. founders review and sign.
-	add, err := governance.AddOrg(cfg, network.Topology.Channel, "METAS", def)
-	proposal := signed(t, add, err, "PTB", "CMI")
-	status := proposal.Status(cfg)
-	t.Logf("with two signatures:\n%s", status)
-	if status.Met {
-		t.Fatal("two of five admins reported as enough")
+	add := filepath.Join(dir, "metas-add.tx")
+	mustOperate(t, "update", "propose", "-as", "PTB", "-out", add, "add-org", "-nmi", "METAS", "-definition", orgFile)
+	if out := mustOperate(t, "update", "sign", "-as", "CMI", add); !strings.Contains(out, "not yet") {
+		t.Fatalf("two of five admins reported as enough:\n%s", out)
 	}
 
 	t.Run("two signatures are refused and change nothing", func(t *testing.T) {
-		err := network.Submit(ctx, proposal, "PTB")
+		out, err := operator(t, "update", "submit", "-as", "PTB", add)
+		if err == nil || !strings.Contains(out, "not submitted") {
+			t.Fatalf("the CLI submitted a proposal with two signatures: %v\n%s", err, out)
+		}
+		// Sent past the CLI's own check, the orderer refuses it.
+		proposal, err := governance.Load(add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = network.Submit(ctx, proposal, "PTB")
 		var refused *governance.BroadcastError
 		if !errors.As(err, &refused) {
 			t.Fatalf("submit with two signatures: %v", err)
@@ -116,20 +135,48 @@ func TestConsortiumMembership(t *testing.T) {
 		}
 	})
 
-	admin, _ := network.Admin("INMETRO")
-	if err := proposal.Sign(admin); err != nil {
-		t.Fatal(err)
+	t.Run("org join before the update is committed is refused", func(t *testing.T) {
+		out, err := operator(t, "org", "join", "METAS")
+		if err == nil || !strings.Contains(out, "not committed") {
+			t.Fatalf("org join before the update: %v\n%s", err, out)
+		}
+	})
+
+	if out := mustOperate(t, "update", "sign", "-as", "INMETRO", add); !strings.Contains(out, "met") {
+		t.Fatalf("three of five admins not enough:\n%s", out)
 	}
-	if status := proposal.Status(cfg); !status.Met {
-		t.Fatalf("three of five admins not enough:\n%s", status)
-	}
-	// 4. Submitted, METAS's nodes join.
-	if err := network.Submit(ctx, proposal, "PTB"); err != nil {
-		t.Fatalf("submit with three signatures: %v", err)
-	}
-	if err := network.JoinNMI(ctx, "METAS"); err != nil {
-		t.Fatal(err)
-	}
+	// 4. Submitted, METAS's nodes join. Its peer crashes as the chaincode
+	// definition counting it is approved: the join fails, and the same
+	// command run again finishes it.
+	mustOperate(t, "update", "submit", "-as", "PTB", add)
+	t.Run("a join interrupted by a crash is finished by running it again", func(t *testing.T) {
+		var killed int
+		out, err := operatorWatching(t, func(line string) {
+			if killed == 0 && strings.Contains(line, "chaincode definition counting METAS") && strings.HasSuffix(line, "...") {
+				pid, err := network.Signal("METAS", consortium.NodePeer, syscall.SIGKILL)
+				if err != nil {
+					t.Errorf("kill METAS's peer: %v", err)
+				}
+				killed = pid
+			}
+		}, "org", "join", "METAS")
+		if killed == 0 {
+			t.Fatalf("the join never reached the chaincode definition:\n%s", out)
+		}
+		if err == nil {
+			t.Fatalf("the join succeeded although METAS's peer (pid %d) was killed during the approval:\n%s", killed, out)
+		}
+		t.Logf("first attempt failed as it should, METAS's peer (pid %d) killed: %v", killed, err)
+		resumed := time.Now()
+		out = mustOperate(t, "org", "join", "METAS")
+		for _, skipped := range []string{"approved sequence", "METAS joined"} {
+			if !strings.Contains(out, skipped) {
+				t.Fatalf("the second attempt does not say %q:\n%s", skipped, out)
+			}
+		}
+		t.Logf("second attempt finished the join in %s", time.Since(resumed).Round(time.Millisecond))
+	})
+	reopen(t)
 	refreshProfile(t)
 
 	key, _ := meter.GenerateKey(meter.P256)
@@ -209,7 +256,30 @@ func TestConsortiumMembership(t *testing.T) {
 		t.Fatalf("four of six signatures not reported as enough:\n%s", out)
 	}
 	mustOperate(t, "update", "submit", "-as", "PTB", leave)
-	mustOperate(t, "org", "leave", "NMIM")
+	t.Run("a leave interrupted mid-approval is finished by running it again", func(t *testing.T) {
+		// The operator's command dies once the first NMI has approved the
+		// definition without NMIM: some approvals are on the channel, others
+		// not, and nothing is committed.
+		var cmd *exec.Cmd
+		killed := false
+		out, err := operatorCmd(t, func(c *exec.Cmd) { cmd = c }, func(line string) {
+			if strings.Contains(line, "approved sequence") && !killed {
+				killed = cmd.Process.Kill() == nil
+			}
+		}, "org", "leave", "NMIM")
+		if err == nil || !strings.Contains(out, "approved sequence") {
+			t.Fatalf("the leave was not interrupted after an approval: %v\n%s", err, out)
+		}
+		t.Logf("first attempt killed after an approval: %v", err)
+		out = mustOperate(t, "org", "leave", "NMIM")
+		if !strings.Contains(out, "approved sequence") || !strings.Contains(out, "already") {
+			t.Fatalf("the second attempt did not reuse the approval made before:\n%s", out)
+		}
+		out, err = operator(t, "org", "leave", "NMIM")
+		if err == nil || !strings.Contains(out, "no longer in the run's topology") {
+			t.Fatalf("a third leave: %v\n%s", err, out)
+		}
+	})
 	reopen(t)
 	refreshProfile(t)
 
@@ -323,10 +393,43 @@ func (l testLog) Write(p []byte) (int, error) {
 // its output.
 func operator(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return operatorCmd(t, nil, nil, args...)
+}
+
+// operatorWatching runs the operator CLI and hands each line of its output
+// to watch as it is written, so a test can act at a given step.
+func operatorWatching(t *testing.T, watch func(line string), args ...string) (string, error) {
+	t.Helper()
+	return operatorCmd(t, nil, watch, args...)
+}
+
+func operatorCmd(t *testing.T, started func(*exec.Cmd), watch func(line string), args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(network.Bin, "consortium"), append([]string{"-run", network.Root}, args...)...)
-	out, err := cmd.CombinedOutput()
-	t.Logf("consortium %s\n%s", strings.Join(args, " "), out)
-	return string(out), err
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if started != nil {
+		started(cmd)
+	}
+	var out strings.Builder
+	lines := bufio.NewScanner(r)
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if watch != nil {
+			watch(lines.Text())
+		}
+	}
+	r.Close()
+	err = cmd.Wait()
+	t.Logf("consortium %s\n%s", strings.Join(args, " "), out.String())
+	return out.String(), err
 }
 
 func mustOperate(t *testing.T, args ...string) string {

@@ -27,9 +27,10 @@ type Topology struct {
 
 // Chaincode is the meter-PKI chaincode's definition on the channel.
 type Chaincode struct {
-	Name     string `yaml:"name"`
-	Version  string `yaml:"version"`
-	Sequence int    `yaml:"sequence"`
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
+	// The definition's sequence is the channel's to know: it is read from
+	// the channel (querycommitted), never counted here.
 	// Endorsers is how many NMIs' peers must endorse a transaction.
 	Endorsers int `yaml:"endorsers"`
 }
@@ -117,8 +118,8 @@ func (t *Topology) Validate() error {
 	if !labelRE.MatchString(t.Chaincode.Name) {
 		bad("chaincode name %q: lowercase letters, digits, _ and -", t.Chaincode.Name)
 	}
-	if t.Chaincode.Version == "" || t.Chaincode.Sequence < 1 {
-		bad("chaincode needs a version and a sequence >= 1")
+	if t.Chaincode.Version == "" {
+		bad("chaincode needs a version")
 	}
 	if t.Ordering.Type != "BFT" {
 		bad("ordering type %q: only BFT is supported", t.Ordering.Type)
