@@ -1,10 +1,13 @@
 package contract
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strconv"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -42,9 +45,18 @@ type meterState struct {
 type verifier struct {
 	t      tx
 	meters map[string]*meterState
+	// accepted are the items this transaction accepted so far, by meter and
+	// seq: a transaction does not read its own writes.
+	accepted map[string]acceptedItem
 }
 
-func newVerifier(t tx) *verifier { return &verifier{t: t, meters: map[string]*meterState{}} }
+type acceptedItem struct {
+	payload []byte
+}
+
+func newVerifier(t tx) *verifier {
+	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]acceptedItem{}}
+}
 
 func (v *verifier) state(id string) (*meterState, error) {
 	if st, ok := v.meters[id]; ok {
@@ -67,30 +79,75 @@ func (v *verifier) state(id string) (*meterState, error) {
 	return st, nil
 }
 
-// check decides whether sm would be accepted now, without writing.
-func (v *verifier) check(sm meter.SignedMeasurement) (meter.Measurement, *meterState, error) {
+// check decides whether sm would be accepted now, without writing. A
+// re-delivery of exactly the signed bytes accepted before is not an error:
+// it returns the transaction that accepted them (dupOf), and nothing is to
+// be written.
+func (v *verifier) check(sm meter.SignedMeasurement) (m meter.Measurement, st *meterState, dupOf string, err error) {
 	if err := meter.ValidateMeterID(sm.MeterID); err != nil {
-		return meter.Measurement{}, nil, err
+		return meter.Measurement{}, nil, "", err
 	}
-	st, err := v.state(sm.MeterID)
-	if err != nil {
-		return meter.Measurement{}, nil, err
+	if st, err = v.state(sm.MeterID); err != nil {
+		return meter.Measurement{}, nil, "", err
+	}
+	if parsed, err := meter.ParseMeasurement(sm.Payload); err == nil && parsed.MeterID == sm.MeterID && parsed.Seq <= st.last {
+		if dupOf, err = v.duplicateOf(sm, parsed); dupOf != "" || err != nil {
+			return parsed, st, dupOf, err
+		}
 	}
 	if st.meter.Status == meter.StatusRevoked {
-		return meter.Measurement{}, st, meter.Errorf(meter.CodeMeterRevoked, "meter %s was revoked (%s) at %s; its measurements are no longer accepted",
+		return meter.Measurement{}, st, "", meter.Errorf(meter.CodeMeterRevoked, "meter %s was revoked (%s) at %s; its measurements are no longer accepted",
 			sm.MeterID, st.meter.Revocation.Reason, st.meter.Revocation.RevokedAt)
 	}
-	m, err := sm.Open(st.key)
-	if err != nil {
-		return m, st, err
+	if m, err = sm.Open(st.key); err != nil {
+		return m, st, "", err
 	}
 	if err := m.CheckPlausible(v.t.time); err != nil {
-		return m, st, err
+		return m, st, "", err
 	}
 	if m.Seq <= st.last {
-		return m, st, meter.Errorf(meter.CodeReplay, "meter %s: seq %d is not above the last accepted seq %d", sm.MeterID, m.Seq, st.last)
+		return m, st, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d is not above the last accepted seq %d", sm.MeterID, m.Seq, st.last)
 	}
-	return m, st, nil
+	return m, st, "", nil
+}
+
+// duplicateOf finds the transaction that accepted exactly sm's payload as
+// m.Seq, if one did, and checks that sm's signature verifies with the key
+// version that accepted it (a meter may have rotated its key since). The
+// same seq with other bytes is no duplicate: the caller refuses it as a
+// replay.
+func (v *verifier) duplicateOf(sm meter.SignedMeasurement, m meter.Measurement) (string, error) {
+	if item, ok := v.accepted[itemKey(sm.MeterID, m.Seq)]; ok {
+		if !bytes.Equal(item.payload, sm.Payload) {
+			return "", nil
+		}
+		return v.t.id, v.meters[sm.MeterID].key.Verify(sm.Payload, sm.Signature)
+	}
+	rec, found, err := state.Get[meter.MeasurementRecord](v.t.ctx, measurementKey(m.MeterID, m.MeasuredAt(), m.Seq))
+	if err != nil || !found || rec.Payload != base64.StdEncoding.EncodeToString(sm.Payload) {
+		return "", err
+	}
+	key := v.meters[sm.MeterID].key
+	if rec.KeyVersion != v.meters[sm.MeterID].meter.KeyVersion {
+		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, keyVersionKey(m.MeterID, rec.KeyVersion))
+		if err != nil {
+			return "", err
+		}
+		if !found {
+			return "", state.Internal("key version of "+m.MeterID, fmt.Errorf("version %d is missing", rec.KeyVersion))
+		}
+		if key, err = meter.ParsePublicKeyPEM(kv.PublicKey); err != nil {
+			return "", state.Internal("stored key of "+m.MeterID, err)
+		}
+	}
+	if err := key.Verify(sm.Payload, sm.Signature); err != nil {
+		return "", err
+	}
+	return rec.TxID, nil
+}
+
+func itemKey(meterID string, seq uint64) string {
+	return meterID + "\x00" + strconv.FormatUint(seq, 10)
 }
 
 // accept stores a checked measurement and advances the replay guard.
@@ -106,6 +163,7 @@ func (v *verifier) accept(sm meter.SignedMeasurement, m meter.Measurement, st *m
 		return err
 	}
 	st.last = m.Seq
+	v.accepted[itemKey(m.MeterID, m.Seq)] = acceptedItem{payload: sm.Payload}
 	return state.Put(v.t.ctx, lastSeqKey(m.MeterID), lastAccepted{Seq: m.Seq, Time: m.Time, TxID: v.t.id})
 }
 
@@ -125,9 +183,13 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	v := newVerifier(t)
-	m, st, err := v.check(sm)
+	m, st, dupOf, err := v.check(sm)
 	if err != nil {
 		return nil, err
+	}
+	if dupOf != "" {
+		// Accepted before: answered as such, with nothing to write.
+		return &meter.ItemResult{MeterID: m.MeterID, Seq: m.Seq, Outcome: meter.OutcomeDuplicate, TxID: dupOf}, nil
 	}
 	if err := v.accept(sm, m, st); err != nil {
 		return nil, err
@@ -163,11 +225,16 @@ func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterfac
 	for i, sm := range items {
 		item := &res.Items[i]
 		item.Index, item.MeterID = i, sm.MeterID
-		m, st, err := v.check(sm)
+		m, st, dupOf, err := v.check(sm)
+		item.Seq = m.Seq
+		if err == nil && dupOf != "" {
+			item.Outcome, item.TxID = meter.OutcomeDuplicate, dupOf
+			res.Duplicates++
+			continue
+		}
 		if err == nil {
 			err = v.accept(sm, m, st)
 		}
-		item.Seq = m.Seq
 		if err == nil {
 			item.Outcome, item.KeyVersion = meter.OutcomeAccepted, st.meter.KeyVersion
 			res.Accepted++
@@ -181,6 +248,10 @@ func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterfac
 		if err := t.reject(i, sm, m, err); err != nil {
 			return nil, err
 		}
+	}
+	if res.Accepted+res.Rejected == 0 {
+		// Every item was a re-delivery: nothing to write, nothing to order.
+		return res, nil
 	}
 	return res, state.Emit(ctx, EventMeasurementsSubmitted, res)
 }
@@ -213,8 +284,8 @@ func (r *Registry) VerifyMeasurement(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	m, st, err := newVerifier(t).check(sm)
-	out := &meter.Verification{MeterID: meterID, Seq: m.Seq}
+	m, st, dupOf, err := newVerifier(t).check(sm)
+	out := &meter.Verification{MeterID: meterID, Seq: m.Seq, TxID: dupOf}
 	if st != nil {
 		out.KeyVersion = st.meter.KeyVersion
 	}

@@ -60,8 +60,14 @@ func TestSubmitMeasurementOpenSSL(t *testing.T) {
 			if err := json.Unmarshal(w.state("last/"+tc.meterID), &last); err != nil || last.Seq != 1 || last.TxID != stub.GetTxID() {
 				t.Fatalf("replay guard %s: %v", w.state("last/"+tc.meterID), err)
 			}
-			// The same signed bytes again are a replay.
-			refused(w, w.ingest, meter.CodeReplay, w.submit(sm))
+			// The same signed bytes again are a re-delivery: answered as
+			// accepted by the first transaction, and nothing is written.
+			dup := readOnly(w, w.ingest, w.submit(sm))
+			if *dup != (meter.ItemResult{MeterID: tc.meterID, Seq: 1, Outcome: meter.OutcomeDuplicate, TxID: stub.GetTxID()}) {
+				t.Fatalf("re-delivery: %+v", dup)
+			}
+			// The same seq with other bytes is a replay.
+			refused(w, w.ingest, meter.CodeReplay, w.submit(reading(t, privateKey(t, tc.key), tc.meterID, 1, readingTime)))
 		})
 	}
 }
@@ -103,7 +109,7 @@ func TestSubmitMeasurementRefused(t *testing.T) {
 		{"forged by another key", w.ingest, raw(otherKey), meter.CodeBadSignature},
 		{"openssl signature by another key", w.ingest, raw(fixture(t, "PTB-0001", "p256.good.json", "p256-otherkey.sig")), meter.CodeBadSignature},
 		{"truncated signature", w.ingest, raw(truncated), meter.CodeBadSignature},
-		{"replayed seq", w.ingest, raw(reading(t, key, "PTB-0001", 5, readingTime)), meter.CodeReplay},
+		{"replayed seq with other bytes", w.ingest, raw(reading(t, key, "PTB-0001", 5, readingTime.Add(time.Minute))), meter.CodeReplay},
 		{"lower seq", w.ingest, raw(fixture(t, "PTB-0001", "p256.good.json", "p256.sig")), meter.CodeReplay},
 		{"revoked meter", w.ingest, raw(reading(t, privateKey(t, "other"), "PTB-0005", 1, readingTime)), meter.CodeMeterRevoked},
 		{"payload names another meter", w.ingest, raw(mismatch), meter.CodeMeterMismatch},
@@ -138,6 +144,7 @@ type expectItem struct {
 	seq     uint64
 	code    meter.Code // "" for accepted
 	filed   string     // where the rejection is filed, if not under meterID
+	dupOf   bool       // a duplicate of an item this transaction accepted
 }
 
 func TestSubmitMeasurementsBatch(t *testing.T) {
@@ -165,35 +172,46 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 		badID, // 6
 		reading(t, privateKey(t, "secp256k1"), "CMI-0003", 1, readingTime), // 7
 		mismatch, // 8
-		reading(t, p256, "PTB-0001", 3, txTime.Add(time.Hour)),          // 9
-		reading(t, p256, "PTB-0001", 1, readingTime.Add(-time.Hour)),    // 10: below the accepted 2
-		reading(t, p256, "PTB-0001", 3, readingTime.Add(5*time.Minute)), // 11
+		reading(t, p256, "PTB-0001", 3, txTime.Add(time.Hour)),           // 9
+		reading(t, p256, "PTB-0001", 1, readingTime.Add(-time.Hour)),     // 10: below the accepted 2
+		reading(t, p256, "PTB-0001", 3, readingTime.Add(5*time.Minute)),  // 11
+		reading(t, p256, "PTB-0001", 2, readingTime.Add(14*time.Minute)), // 12: seq 2 again, other bytes
 	}
 	want := []expectItem{
-		{"PTB-0001", 1, "", ""},
-		{"PTB-0001", 2, "", ""},
-		{"PTB-0001", 2, meter.CodeReplay, ""},
-		{"PTB-0002", 1, meter.CodeBadSignature, ""},
-		{"PTB-0002", 1, "", ""},
-		{"PTB-0404", 0, meter.CodeMeterNotFound, ""},
-		{"PTB 0001", 0, meter.CodeMalformed, "-"},
-		{"CMI-0003", 0, meter.CodeMeterRevoked, ""},
-		{"PTB-0001", 3, meter.CodeMeterMismatch, ""},
-		{"PTB-0001", 3, meter.CodeImplausibleTime, ""},
-		{"PTB-0001", 1, meter.CodeReplay, ""},
-		{"PTB-0001", 3, "", ""},
+		{"PTB-0001", 1, "", "", false},
+		{"PTB-0001", 2, "", "", false},
+		{"PTB-0001", 2, "", "", true},
+		{"PTB-0002", 1, meter.CodeBadSignature, "", false},
+		{"PTB-0002", 1, "", "", false},
+		{"PTB-0404", 0, meter.CodeMeterNotFound, "", false},
+		{"PTB 0001", 0, meter.CodeMalformed, "-", false},
+		{"CMI-0003", 0, meter.CodeMeterRevoked, "", false},
+		{"PTB-0001", 3, meter.CodeMeterMismatch, "", false},
+		{"PTB-0001", 3, meter.CodeImplausibleTime, "", false},
+		{"PTB-0001", 1, meter.CodeReplay, "", false},
+		{"PTB-0001", 3, "", "", false},
+		{"PTB-0001", 2, meter.CodeReplay, "", false},
 	}
 	batch := mustJSON(t, items)
 	res, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
 		return w.cc.SubmitMeasurements(ctx, batch)
 	})
-	if res.TxID != stub.GetTxID() || len(res.Items) != len(want) || res.Accepted != 4 || res.Rejected != 8 {
+	if res.TxID != stub.GetTxID() || len(res.Items) != len(want) || res.Accepted != 4 || res.Rejected != 8 || res.Duplicates != 1 {
 		t.Fatalf("result %s", mustJSON(t, res))
 	}
 	for i, wi := range want {
 		got := res.Items[i]
 		if got.Index != i || got.MeterID != wi.meterID || got.Seq != wi.seq || got.Code != wi.code {
 			t.Errorf("item %d: %+v, want %+v", i, got, wi)
+		}
+		if wi.dupOf {
+			if got.Outcome != meter.OutcomeDuplicate || got.TxID != stub.GetTxID() || got.Reason != "" {
+				t.Errorf("item %d not a duplicate: %+v", i, got)
+			}
+			if rej := w.state(fmt.Sprintf("rej/%s/%s/%04d", wi.meterID, stub.GetTxID(), i)); rej != nil {
+				t.Errorf("item %d, a duplicate, filed as a rejection: %s", i, rej)
+			}
+			continue
 		}
 		if wi.code == "" {
 			if got.Outcome != meter.OutcomeAccepted || got.KeyVersion != 1 || got.Reason != "" {
@@ -241,7 +259,7 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 	for _, r := range rejections("PTB-0001") {
 		indexes = append(indexes, r.Index)
 	}
-	if fmt.Sprint(indexes) != "[2 8 9 10]" {
+	if fmt.Sprint(indexes) != "[8 9 10 12]" {
 		t.Errorf("rejections of PTB-0001 at %v", indexes)
 	}
 	if r := rejections("-"); len(r) != 1 || r[0].Index != 6 {
@@ -314,9 +332,12 @@ func TestVerifyMeasurement(t *testing.T) {
 	if v := verify(reading(t, key, "PTB-0404", 1, readingTime)); v.Valid || v.Code != meter.CodeMeterNotFound || v.KeyVersion != 0 {
 		t.Errorf("unknown meter: %+v", v)
 	}
-	ok(w, w.ingest, w.submit(good))
-	if v := verify(good); v.Valid || v.Code != meter.CodeReplay {
-		t.Errorf("after submission: %+v", v)
+	_, stub := ok(w, w.ingest, w.submit(good))
+	if v := verify(good); !v.Valid || v.TxID != stub.GetTxID() {
+		t.Errorf("the accepted bytes after submission: %+v", v)
+	}
+	if v := verify(reading(t, key, "PTB-0001", 1, readingTime)); v.Valid || v.Code != meter.CodeReplay {
+		t.Errorf("other bytes for the accepted seq: %+v", v)
 	}
 	refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*meter.Verification, error) {
 		return w.cc.VerifyMeasurement(ctx, "PTB-0001", "%%%", b64(good.Signature))

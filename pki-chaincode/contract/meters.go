@@ -32,6 +32,10 @@ const (
 type Enrolment struct {
 	NMI      string   `json:"nmi"`
 	MeterIDs []string `json:"meterIds"`
+	// Existing are meters of the request this NMI had registered already
+	// with exactly this key and metadata (a repeated request): nothing is
+	// written for them.
+	Existing []string `json:"existing,omitempty" metadata:",optional"`
 }
 
 // MeterEvent is the payload of the single-meter lifecycle events.
@@ -57,9 +61,13 @@ func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, re
 	if err != nil {
 		return nil, err
 	}
-	m, err := t.register(c, reg, newBatchSeen())
+	m, existing, err := t.register(c, reg, newBatchSeen())
 	if err != nil {
 		return nil, err
+	}
+	if existing {
+		// A repeated registration: the record as it stands, nothing written.
+		return m, nil
 	}
 	return m, state.Emit(ctx, EventMeterRegistered, Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
 }
@@ -89,14 +97,21 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	seen := newBatchSeen()
 	out := &Enrolment{NMI: c.nmi, MeterIDs: make([]string, 0, len(regs))}
 	for i, reg := range regs {
-		m, err := t.register(c, reg, seen)
+		m, existing, err := t.register(c, reg, seen)
 		if err != nil {
 			if code := meter.CodeOf(err); code != "" {
 				return nil, meter.Errorf(code, "entry %d (meter %q): %s", i, reg.MeterID, message(err))
 			}
 			return nil, err
 		}
+		if existing {
+			out.Existing = append(out.Existing, m.ID)
+			continue
+		}
 		out.MeterIDs = append(out.MeterIDs, m.ID)
+	}
+	if len(out.MeterIDs) == 0 {
+		return out, nil
 	}
 	return out, state.Emit(ctx, EventMeterRegistered, out)
 }
@@ -111,31 +126,38 @@ func newBatchSeen() batchSeen {
 	return batchSeen{ids: map[string]bool{}, fingerprints: map[string]bool{}}
 }
 
-func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.Meter, error) {
+// register binds reg's key to its meter, or reports (existing) that this
+// NMI registered the meter with exactly this key, metadata and identity
+// before: a repeated request, answered with the record and writing nothing.
+func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.Meter, bool, error) {
 	key, err := reg.Validate()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if seen.ids[reg.MeterID] {
-		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
+		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
 	}
-	if _, found, err := state.Get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
-		return nil, err
+	if m, found, err := state.Get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
+		return nil, false, err
 	} else if found {
-		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", reg.MeterID)
+		same, err := t.sameRegistration(c, reg, key, &m)
+		if err != nil || same {
+			return &m, same, err
+		}
+		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered by %s", reg.MeterID, m.NMI)
 	}
 	fp := key.Fingerprint()
 	if seen.fingerprints[fp] {
-		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
+		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
 	}
 	if owner, found, err := state.Get[string](t.ctx, fingerprintKey(fp)); err != nil {
-		return nil, err
+		return nil, false, err
 	} else if found {
-		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: every meter needs its own key", fp, owner)
+		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: every meter needs its own key", fp, owner)
 	}
 	identityHash, err := t.consumePreEnrolment(c, reg)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m := &meter.Meter{
 		ID: reg.MeterID, NMI: c.nmi, PublicKey: key.PEM(), Curve: key.Curve(), Fingerprint: fp,
@@ -145,16 +167,32 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	kv := meter.KeyVersion{MeterID: m.ID, Version: 1, PublicKey: m.PublicKey, Curve: m.Curve,
 		Fingerprint: fp, ValidFrom: t.stamp(), TxID: t.id}
 	if err := t.writeMeter(m, ""); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := putOwned(t.ctx, keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := state.Put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	seen.ids[m.ID], seen.fingerprints[fp] = true, true
-	return m, nil
+	return m, false, nil
+}
+
+// sameRegistration reports whether the recorded meter m is what reg asked
+// for, registered by the same NMI: same first key, metadata and identity.
+func (t tx) sameRegistration(c caller, reg meter.Registration, key *meter.PublicKey, m *meter.Meter) (bool, error) {
+	if m.NMI != c.nmi || m.Metadata != reg.Metadata {
+		return false, nil
+	}
+	if (reg.Identity == "") != (m.IdentityHash == "") || (reg.Identity != "" && meter.IdentityHash(reg.Identity) != m.IdentityHash) {
+		return false, nil
+	}
+	first, found, err := state.Get[meter.KeyVersion](t.ctx, keyVersionKey(m.ID, 1))
+	if err != nil || !found {
+		return false, err
+	}
+	return first.Fingerprint == key.Fingerprint(), nil
 }
 
 // consumePreEnrolment checks a registration against a pre-enrolled identity

@@ -84,6 +84,46 @@ func TestRegisterOwnerIsTheSubmittersMSP(t *testing.T) {
 	})
 }
 
+// A registration repeated by the same NMI with the same key and metadata
+// (a client that lost the first answer) is answered with the record and
+// writes nothing; anything else about an existing meter is a conflict.
+func TestRegisterMeterRepeated(t *testing.T) {
+	w := newWorld(t)
+	first := w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	same := mustJSON(t, registration("PTB-0001", pubPEM(t, "p256")))
+	again := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+		return w.cc.RegisterMeter(ctx, same)
+	})
+	if *again != *first || again.RegisteredTx != first.RegisteredTx {
+		t.Fatalf("repeated registration answered %+v, first %+v", again, first)
+	}
+	bulk := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+		return w.cc.RegisterMeters(ctx, "["+same+"]")
+	})
+	if len(bulk.MeterIDs) != 0 || len(bulk.Existing) != 1 || bulk.Existing[0] != "PTB-0001" {
+		t.Fatalf("repeated bulk registration: %+v", bulk)
+	}
+	otherMetadata := registration("PTB-0001", pubPEM(t, "p256"))
+	otherMetadata.SerialNumber = "SN-OTHER"
+	for name, tc := range map[string]struct {
+		who *stubtest.Identity
+		req string
+	}{
+		"by another NMI":     {w.cmi, same},
+		"with another key":   {w.ptb, mustJSON(t, registration("PTB-0001", pubPEM(t, "p384")))},
+		"with other details": {w.ptb, mustJSON(t, otherMetadata)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := refused(w.in(t), tc.who, meter.CodeMeterExists, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+				return w.cc.RegisterMeter(ctx, tc.req)
+			})
+			if !strings.Contains(err.Error(), "already registered by PTBMSP") {
+				t.Errorf("the refusal does not name the owner: %v", err)
+			}
+		})
+	}
+}
+
 func TestRegisterMeterRefused(t *testing.T) {
 	w := newWorld(t)
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))

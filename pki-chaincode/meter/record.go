@@ -257,6 +257,10 @@ type Rejection struct {
 const (
 	OutcomeAccepted = "accepted"
 	OutcomeRejected = "rejected"
+	// OutcomeDuplicate: exactly these signed bytes were accepted before
+	// (a re-delivery after a lost answer). Nothing is written; TxID names
+	// the transaction that accepted them.
+	OutcomeDuplicate = "duplicate"
 )
 
 // ItemResult is the outcome of one item of a batch.
@@ -269,14 +273,17 @@ type ItemResult struct {
 	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
 	Code       Code   `json:"code,omitempty" metadata:",optional"`
 	Reason     string `json:"reason,omitempty" metadata:",optional"`
+	// TxID is, for a duplicate, the transaction that accepted the item.
+	TxID string `json:"txId,omitempty" metadata:",optional"`
 }
 
 // BatchResult lists every item's outcome.
 type BatchResult struct {
-	TxID     string       `json:"txId"`
-	Accepted int          `json:"accepted"`
-	Rejected int          `json:"rejected"`
-	Items    []ItemResult `json:"items"`
+	TxID       string       `json:"txId"`
+	Accepted   int          `json:"accepted"`
+	Rejected   int          `json:"rejected"`
+	Duplicates int          `json:"duplicates,omitempty" metadata:",optional"`
+	Items      []ItemResult `json:"items"`
 }
 
 // Verification answers whether a signed measurement would be accepted now.
@@ -287,4 +294,7 @@ type Verification struct {
 	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
 	Code       Code   `json:"code,omitempty" metadata:",optional"`
 	Reason     string `json:"reason,omitempty" metadata:",optional"`
+	// TxID is set when exactly these signed bytes were accepted already:
+	// the transaction that accepted them (a delivery would be a duplicate).
+	TxID string `json:"txId,omitempty" metadata:",optional"`
 }
