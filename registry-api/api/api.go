@@ -43,6 +43,9 @@ type Tx struct {
 type MeterReceipt struct {
 	Meter *meter.Meter `json:"meter"`
 	Tx
+	// Duplicate: a repeated registration; the ledger held exactly this
+	// already, and Tx is the transaction that registered it.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // BatchTx is one transaction of a batch registration.
@@ -56,6 +59,9 @@ type Enrolment struct {
 	Registered   int       `json:"registered"`
 	MeterIDs     []string  `json:"meterIds"`
 	Transactions []BatchTx `json:"transactions"`
+	// Existing are meters of the request registered before with exactly
+	// this key and metadata (a repeated request): nothing was written.
+	Existing []string `json:"existing,omitempty"`
 }
 
 // PreEnrolmentRequest announces a meter by the SHA-256 of its identity.
@@ -102,8 +108,11 @@ type MeterVersion struct {
 type MeasurementReceipt struct {
 	MeterID    string `json:"meterId"`
 	Seq        uint64 `json:"seq"`
-	KeyVersion int    `json:"keyVersion"`
+	KeyVersion int    `json:"keyVersion,omitempty"`
 	Tx
+	// Duplicate: exactly these signed bytes were accepted before (a
+	// re-delivery); Tx is the transaction that accepted them.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // MeasurementBatch is a data concentrator's delivery.
@@ -111,13 +120,36 @@ type MeasurementBatch struct {
 	Measurements []meter.SignedMeasurement `json:"measurements"`
 }
 
-// BatchReceipt answers a concentrator batch with every item's outcome.
+// BatchReceipt answers a concentrator batch with every item's outcome. When
+// every item is a duplicate nothing is written: Tx is empty and each item
+// names the transaction that accepted it.
 type BatchReceipt struct {
 	Tx
-	Accepted int                `json:"accepted"`
-	Rejected int                `json:"rejected"`
-	Items    []meter.ItemResult `json:"items"`
+	Accepted   int                `json:"accepted"`
+	Rejected   int                `json:"rejected"`
+	Duplicates int                `json:"duplicates"`
+	Items      []meter.ItemResult `json:"items"`
 }
+
+// TransactionStatus is what this NMI's peer knows of a transaction: any
+// client can settle a write whose answer said OUTCOME_UNKNOWN.
+type TransactionStatus struct {
+	TxID string `json:"txId"`
+	// Status is "valid" or "invalid" once committed, "unknown" while this
+	// NMI's peer has no record of it (not ordered yet, or never).
+	Status string `json:"status"`
+	// ValidationCode is Fabric's code for a committed transaction (VALID,
+	// MVCC_READ_CONFLICT, ...).
+	ValidationCode string `json:"validationCode,omitempty"`
+	Block          uint64 `json:"block,omitempty"`
+}
+
+// Transaction statuses.
+const (
+	TxValid   = "valid"
+	TxInvalid = "invalid"
+	TxUnknown = "unknown"
+)
 
 // MeasurementList is one page of a meter's measurements.
 type MeasurementList struct {
@@ -186,6 +218,13 @@ const (
 	CodeUnavailable         = "NETWORK_UNAVAILABLE"
 	CodeTimeout             = "TIMEOUT"
 	CodeConflict            = "CONFLICT"
+	// CodeOutcomeUnknown: the write's transaction was sent and may still
+	// commit; the problem's txId names it. Retry with the same
+	// Idempotency-Key, or ask GET /transactions/{txId}.
+	CodeOutcomeUnknown = "OUTCOME_UNKNOWN"
+	// CodeTxInvalid: the transaction was ordered and committed as invalid
+	// for a reason a new attempt would not change; nothing was written.
+	CodeTxInvalid = "TRANSACTION_INVALID"
 )
 
 // Billing roles: the parties of privacy-preserving billing. Their authority

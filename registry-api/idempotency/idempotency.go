@@ -19,7 +19,8 @@ const Retention = 24 * time.Hour
 
 var bucket = []byte("responses")
 
-// Response is a stored answer.
+// Response is a stored answer, or, while Status is 0, the transactions a
+// request handed to the ledger before its answer was known.
 type Response struct {
 	// Fingerprint identifies the request (method, path, body): a key reused
 	// for another request is refused.
@@ -29,7 +30,15 @@ type Response struct {
 	Body        []byte `json:"body"`
 	Location    string `json:"location,omitempty"`
 	Stored      int64  `json:"stored"`
+	// Pending are the request's transactions (opaque to the store), by
+	// part, recorded before they were sent. A retry of the request learns
+	// their outcome instead of sending new ones.
+	Pending map[int][]byte `json:"pending,omitempty"`
 }
+
+// Final reports whether r is an answer to replay (not only pending
+// transactions).
+func (r *Response) Final() bool { return r.Status != 0 }
 
 // Store is the database of answers plus the keys of requests in flight.
 type Store struct {
@@ -64,10 +73,11 @@ var (
 	ErrReused   = errors.New("this Idempotency-Key was used for a different request")
 )
 
-// Begin claims key for a request. It returns the stored answer if the key has
-// one for the same request (replay it), ErrReused if it answered another
-// request, ErrInFlight if the same key is being processed now; otherwise the
-// caller must call Finish or Abandon.
+// Begin claims key for a request. It returns the stored record if the key has
+// one for the same request: a final answer to replay, or the transactions a
+// previous attempt sent (then the key is claimed, as below); ErrReused if it
+// answered another request, ErrInFlight if the same key is being processed
+// now. A claimed key must be released by Finish or Abandon.
 func (s *Store) Begin(key, fingerprint string) (*Response, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,10 +100,39 @@ func (s *Store) Begin(key, fingerprint string) (*Response, error) {
 		if stored.Fingerprint != fingerprint {
 			return nil, ErrReused
 		}
+		if stored.Final() {
+			return stored, nil
+		}
+		s.inFlight[key] = true
 		return stored, nil
 	}
 	s.inFlight[key] = true
 	return nil, nil
+}
+
+// Record durably notes, before it is sent, a transaction of the request
+// that claimed key, so that a retry of the request (after a lost answer or
+// a crash) asks about it instead of sending another.
+func (s *Store) Record(key, fingerprint string, part int, pending []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		r := Response{Fingerprint: fingerprint}
+		if old := b.Get([]byte(key)); old != nil {
+			if err := json.Unmarshal(old, &r); err != nil || r.Final() || r.Fingerprint != fingerprint {
+				r = Response{Fingerprint: fingerprint}
+			}
+		}
+		if r.Pending == nil {
+			r.Pending = map[int][]byte{}
+		}
+		r.Pending[part] = pending
+		r.Stored = s.now().Unix()
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), v)
+	})
 }
 
 // Finish stores the answer of a claimed key.
@@ -107,8 +146,9 @@ func (s *Store) Finish(key string, r Response) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
 }
 
-// Abandon releases a claimed key without an answer (the request failed in a
-// way worth retrying).
+// Abandon releases a claimed key without a final answer (the request failed
+// in a way worth retrying). Recorded transactions stay: their outcome is
+// still to be learnt.
 func (s *Store) Abandon(key string) { s.release(key) }
 
 func (s *Store) release(key string) {

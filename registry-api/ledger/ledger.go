@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
@@ -41,7 +40,7 @@ var (
 )
 
 // InvalidError is a transaction that was ordered but that the peers marked
-// invalid for a reason other than a conflict: nothing it wrote was kept.
+// invalid: nothing it wrote was kept.
 type InvalidError struct {
 	TxID string
 	Code peer.TxValidationCode
@@ -51,11 +50,15 @@ func (e *InvalidError) Error() string {
 	return fmt.Sprintf("transaction %s was committed as invalid: %s", e.TxID, e.Code)
 }
 
-// Receipt is a committed, valid transaction.
+// Receipt is a committed, valid transaction, or a read-only one.
 type Receipt struct {
 	Result []byte
 	TxID   string
 	Block  uint64
+	// ReadOnly: the endorsed transaction wrote nothing (a repeated request
+	// answered from the ledger's state), so it was not ordered; TxID names
+	// no committed transaction.
+	ReadOnly bool
 }
 
 // Config says where the peer is and which identity acts for each role.
@@ -82,12 +85,12 @@ func (c Config) validate() error {
 
 // Fabric is the ledger reached through one peer's gateway.
 type Fabric struct {
-	cfg      Config
-	conn     *grpc.ClientConn
-	gateways map[api.Role]*client.Gateway
-	log      *slog.Logger
-	metrics  *metrics
-	retry    retryPolicy
+	cfg       Config
+	closeConn func() error
+	gateways  map[api.Role]*client.Gateway
+	log       *slog.Logger
+	metrics   *metrics
+	retry     retryPolicy
 }
 
 type retryPolicy struct {
@@ -108,7 +111,13 @@ func Open(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Fabric, err
 	if err != nil {
 		return nil, err
 	}
-	f := &Fabric{cfg: cfg, conn: conn, gateways: map[api.Role]*client.Gateway{}, log: log,
+	return connect(cfg, conn, conn.Close, log, reg)
+}
+
+// connect builds the gateway clients over a connection to the peer's
+// Gateway service (a fake one in tests).
+func connect(cfg Config, conn grpc.ClientConnInterface, closeConn func() error, log *slog.Logger, reg prometheus.Registerer) (*Fabric, error) {
+	f := &Fabric{cfg: cfg, closeConn: closeConn, gateways: map[api.Role]*client.Gateway{}, log: log,
 		metrics: newMetrics(reg), retry: defaultRetry}
 	for role, id := range cfg.Identities {
 		gw, err := gateway.Connect(conn, id, gateway.DefaultOptions)
@@ -127,7 +136,7 @@ func (f *Fabric) Close() error {
 	for _, gw := range f.gateways {
 		errs = append(errs, gw.Close())
 	}
-	return errors.Join(append(errs, f.conn.Close())...)
+	return errors.Join(append(errs, f.closeConn())...)
 }
 
 func (f *Fabric) network(role api.Role) *client.Network {
@@ -147,70 +156,6 @@ func (f *Fabric) Evaluate(ctx context.Context, role api.Role, tx string, args ..
 		return classify(err)
 	})
 	return out, err
-}
-
-// Submit endorses, orders and commits a transaction and answers once it is
-// committed as valid. Refusals are not retried; transient failures and
-// conflicts are, with backoff.
-func (f *Fabric) Submit(ctx context.Context, role api.Role, tx string, args ...string) (*Receipt, error) {
-	var r *Receipt
-	err := f.withRetry(ctx, tx, func() error {
-		t, err := f.endorse(ctx, role, tx, args)
-		if err != nil {
-			return err
-		}
-		r, err = f.commit(ctx, tx, t)
-		return err
-	})
-	return r, err
-}
-
-// SubmitAll submits several transactions of one kind as a unit as far as the
-// ledger allows: every one is endorsed first, and only if all endorsements
-// succeed are they submitted, so a refusal of any leaves the ledger
-// untouched. A failure after submission (rare: a conflict with a concurrent
-// write) is reported with the receipts of those that committed.
-func (f *Fabric) SubmitAll(ctx context.Context, role api.Role, tx string, argsList [][]string) ([]*Receipt, error) {
-	endorsed := make([]*client.Transaction, len(argsList))
-	for i, args := range argsList {
-		err := f.withRetry(ctx, tx, func() error {
-			var err error
-			endorsed[i], err = f.endorse(ctx, role, tx, args)
-			return err
-		})
-		if err != nil {
-			return nil, &PartError{Part: i, Err: err}
-		}
-	}
-	receipts := make([]*Receipt, len(endorsed))
-	errs := make([]error, len(endorsed))
-	var wg sync.WaitGroup
-	for i, t := range endorsed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			receipts[i], errs[i] = f.commit(ctx, tx, t)
-			if errs[i] != nil && retryable(errs[i]) {
-				// Endorse again, as Submit would: the first endorsement
-				// read state that changed under it.
-				errs[i] = f.withRetry(ctx, tx, func() error {
-					t, err := f.endorse(ctx, role, tx, argsList[i])
-					if err != nil {
-						return err
-					}
-					receipts[i], err = f.commit(ctx, tx, t)
-					return err
-				})
-			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return receipts, &PartError{Part: i, Err: err, Committed: true}
-		}
-	}
-	return receipts, nil
 }
 
 // PartError says which part of a SubmitAll failed; Committed tells whether
@@ -233,35 +178,6 @@ func (f *Fabric) endorse(ctx context.Context, role api.Role, tx string, args []s
 	t, err := proposal.EndorseWithContext(ctx)
 	f.metrics.endorse.WithLabelValues(tx, outcome(err)).Observe(time.Since(start).Seconds())
 	return t, classify(err)
-}
-
-func (f *Fabric) commit(ctx context.Context, tx string, t *client.Transaction) (*Receipt, error) {
-	start := time.Now()
-	c, err := t.SubmitWithContext(ctx)
-	f.metrics.submit.WithLabelValues(tx, outcome(err)).Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, classify(err)
-	}
-	start = time.Now()
-	st, err := c.StatusWithContext(ctx)
-	for attempt := 1; err != nil && attempt < f.retry.attempts && retryable(classify(err)) && ctx.Err() == nil; attempt++ {
-		// The transaction is ordered; only waiting for its status failed.
-		f.metrics.retries.WithLabelValues(tx, "commit status").Inc()
-		st, err = c.StatusWithContext(ctx)
-	}
-	if err != nil {
-		f.metrics.commit.WithLabelValues(tx, "error").Observe(time.Since(start).Seconds())
-		return nil, classify(err)
-	}
-	f.metrics.commit.WithLabelValues(tx, st.Code.String()).Observe(time.Since(start).Seconds())
-	switch st.Code {
-	case peer.TxValidationCode_VALID:
-		return &Receipt{Result: t.Result(), TxID: st.TransactionID, Block: st.BlockNumber}, nil
-	case peer.TxValidationCode_MVCC_READ_CONFLICT, peer.TxValidationCode_PHANTOM_READ_CONFLICT:
-		return nil, fmt.Errorf("%w: transaction %s: %s", ErrConflict, st.TransactionID, st.Code)
-	default:
-		return nil, &InvalidError{TxID: st.TransactionID, Code: st.Code}
-	}
 }
 
 // withRetry runs attempt until it succeeds, fails for good, or the attempts

@@ -94,7 +94,7 @@ func (s *Server) recordBill(c *gin.Context) {
 // submitBilling submits a billing transaction as the caller's role and
 // answers 201 with the period's record, at the period's location.
 func (s *Server) submitBilling(c *gin.Context, id, period, tx string, args ...string) {
-	r, err := s.opts.Ledger.Submit(c.Request.Context(), principal(c).Role, tx, args...)
+	r, err := s.submit(c, principal(c).Role, tx, args...)
 	if err != nil {
 		s.failErr(c, err)
 		return

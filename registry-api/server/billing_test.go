@@ -119,7 +119,7 @@ func TestBilling(t *testing.T) {
 			}
 			c.check(t, got.Record)
 			calls := f.ledger.recorded()
-			if len(calls) != 1 || calls[0].Method != "Submit" || calls[0].Tx != c.tx || calls[0].Role != roleOf[c.req.as] {
+			if len(calls) != 1 || calls[0].Method != "SubmitAll" || calls[0].Tx != c.tx || calls[0].Role != roleOf[c.req.as] {
 				t.Fatalf("calls = %+v, want one %s submitted as %s", calls, c.tx, roleOf[c.req.as])
 			}
 			args := calls[0].Args

@@ -96,7 +96,8 @@ func TestLedgerFailures(t *testing.T) {
 		{"unavailable", fmt.Errorf("%w: no peers available", ledger.ErrUnavailable), 503, api.CodeUnavailable, ""},
 		{"conflict", fmt.Errorf("%w: transaction tx1: MVCC_READ_CONFLICT", ledger.ErrConflict), 503, api.CodeConflict, ""},
 		{"deadline", fmt.Errorf("endorse: %w", context.DeadlineExceeded), 504, api.CodeTimeout, ""},
-		{"invalid transaction", &ledger.InvalidError{TxID: "tx-bad", Code: peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE}, 500, string(meter.CodeInternal), "tx-bad"},
+		{"invalid transaction", &ledger.InvalidError{TxID: "tx-bad", Code: peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE}, 500, api.CodeTxInvalid, "tx-bad"},
+		{"outcome unknown", &ledger.OutcomeUnknownError{TxID: "tx-sent", Cause: context.DeadlineExceeded}, 504, api.CodeOutcomeUnknown, "tx-sent"},
 		{"unexpected", errors.New("secret internals"), 500, string(meter.CodeInternal), ""},
 	}
 	for _, c := range cases {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
@@ -33,7 +34,7 @@ func readTestdata(t testing.TB, name string) []byte {
 
 // call is one request the server made of the ledger.
 type call struct {
-	Method string // Submit, SubmitAll, Evaluate, AwaitBlock, Consortium or Ready
+	Method string // SubmitAll, Settle, Status, Evaluate, AwaitBlock, Consortium or Ready
 	Role   api.Role
 	Tx     string
 	Args   []string
@@ -63,6 +64,9 @@ type fakeLedger struct {
 	gate    chan struct{}
 	entered chan struct{}
 	txs     int
+	// lose, when positive, makes that many submissions end with their
+	// outcome unknown (the transaction was sent; its answer was lost).
+	lose int
 }
 
 func newFakeLedger() *fakeLedger {
@@ -267,30 +271,19 @@ func (f *fakeLedger) receipt(result []byte) *ledger.Receipt {
 	return &ledger.Receipt{Result: result, TxID: fmt.Sprintf("tx%03d", f.txs), Block: uint64(100 + f.txs)}
 }
 
-func (f *fakeLedger) Submit(ctx context.Context, as api.Role, tx string, args ...string) (*ledger.Receipt, error) {
-	f.record(call{Method: "Submit", Role: as, Tx: tx, Args: args})
-	f.mu.Lock()
-	gate := f.gate
-	f.gate = nil
-	f.mu.Unlock()
-	if gate != nil {
-		f.entered <- struct{}{}
-		<-gate
+// SubmitAll answers like the gateway: every part is endorsed before any is
+// submitted, so a refusal of any part commits nothing. Each part's
+// transaction is recorded (record) before it is "sent"; its Transaction is
+// the result itself, which Settle answers with.
+func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, parts [][]string, record ledger.Recorder) ([]*ledger.Receipt, error) {
+	c := call{Method: "SubmitAll", Role: as, Tx: tx, Parts: parts}
+	if len(parts) == 1 {
+		c.Args = parts[0]
 	}
-	out, err := f.answer(ctx, tx, args)
-	if err != nil {
-		return nil, err
-	}
-	return f.receipt(out), nil
-}
-
-func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, parts [][]string) ([]*ledger.Receipt, error) {
-	f.record(call{Method: "SubmitAll", Role: as, Tx: tx, Parts: parts})
+	f.record(c)
 	if f.submitAll != nil {
 		return f.submitAll(parts)
 	}
-	// As the gateway does: every part is endorsed before any is submitted,
-	// so a refusal of any part commits nothing.
 	results := make([][]byte, len(parts))
 	for i, args := range parts {
 		out, err := f.answer(ctx, tx, args)
@@ -299,11 +292,40 @@ func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, part
 		}
 		results[i] = out
 	}
+	f.mu.Lock()
+	gate := f.gate
+	f.gate = nil
+	f.mu.Unlock()
+	if gate != nil {
+		f.entered <- struct{}{}
+		<-gate
+	}
 	receipts := make([]*ledger.Receipt, len(parts))
 	for i, out := range results {
 		receipts[i] = f.receipt(out)
+		if record != nil {
+			if err := record(i, ledger.Pending{Role: as, TxID: receipts[i].TxID, Transaction: out}); err != nil {
+				return nil, err
+			}
+		}
+		if f.lose > 0 {
+			f.lose--
+			return nil, &ledger.OutcomeUnknownError{TxID: receipts[i].TxID, Cause: context.DeadlineExceeded}
+		}
 	}
 	return receipts, nil
+}
+
+// Settle answers a recorded transaction as committed, with its result.
+func (f *fakeLedger) Settle(ctx context.Context, tx string, p ledger.Pending) (*ledger.Receipt, error) {
+	f.record(call{Method: "Settle", Tx: tx, Args: []string{p.TxID}})
+	return &ledger.Receipt{Result: p.Transaction, TxID: p.TxID, Block: 99}, nil
+}
+
+// Status reports every transaction as committed and valid in block 7.
+func (f *fakeLedger) Status(ctx context.Context, txID string, wait time.Duration) (*ledger.TxStatus, error) {
+	f.record(call{Method: "Status", Args: []string{txID}})
+	return &ledger.TxStatus{TxID: txID, Committed: true, Valid: true, Code: "VALID", Block: 7}, nil
 }
 
 func (f *fakeLedger) Evaluate(ctx context.Context, as api.Role, tx string, args ...string) ([]byte, error) {

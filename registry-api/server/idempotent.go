@@ -48,7 +48,7 @@ func (s *Server) idempotent(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	if stored != nil {
+	if stored != nil && stored.Final() {
 		c.Header("Idempotent-Replayed", "true")
 		if stored.Location != "" {
 			c.Header("Location", stored.Location)
@@ -57,6 +57,11 @@ func (s *Server) idempotent(c *gin.Context) {
 		c.Abort()
 		return
 	}
+	claim := &idempotencyClaim{store: s.opts.Idempotency, key: scoped, fingerprint: fingerprint}
+	if stored != nil {
+		claim.pending = stored.Pending
+	}
+	c.Set(keyIdempotency, claim)
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	defer func() {
@@ -81,6 +86,16 @@ func (s *Server) idempotent(c *gin.Context) {
 		s.log.Error("store idempotent answer", "err", err)
 	}
 }
+
+// idempotencyClaim is a request's claim on its Idempotency-Key: where the
+// transactions it sends are recorded, and those a previous attempt sent.
+type idempotencyClaim struct {
+	store            *idempotency.Store
+	key, fingerprint string
+	pending          map[int][]byte
+}
+
+const keyIdempotency = "idempotency"
 
 // recorder keeps a copy of what a handler writes.
 type recorder struct {

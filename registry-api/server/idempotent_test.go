@@ -35,7 +35,16 @@ func assertReplay(t *testing.T, first, again *httptest.ResponseRecorder) {
 	}
 }
 
-func (f *fixture) submits() int { return len(f.ledger.named("RegisterMeter")) }
+// submits counts the registrations sent to the ledger.
+func (f *fixture) submits() int {
+	n := 0
+	for _, c := range f.ledger.named("RegisterMeter") {
+		if c.Method == "SubmitAll" {
+			n++
+		}
+	}
+	return n
+}
 
 func TestIdempotentReplay(t *testing.T) {
 	f := newFixture(t)
@@ -170,5 +179,61 @@ func TestIdempotentMeasurement(t *testing.T) {
 	assertReplay(t, first, f.do(req))
 	if n := len(f.ledger.named("SubmitMeasurement")); n != 1 {
 		t.Errorf("the ledger got %d measurements, want 1", n)
+	}
+}
+
+// A write whose transaction was sent but whose outcome was not learnt in
+// time answers OUTCOME_UNKNOWN with the transaction's ID; a retry with the
+// same key, even after a restart, asks about that transaction and sends no
+// other, and answers as the first attempt would have.
+func TestIdempotentOutcomeUnknown(t *testing.T) {
+	f := newFixture(t)
+	f.ledger.lose = 1
+	first := f.do(keyed(t, operator, "k1"))
+	p := problemOf(t, first, http.StatusGatewayTimeout, api.CodeOutcomeUnknown)
+	if p.TxID == "" || first.Header().Get("Retry-After") == "" {
+		t.Fatalf("OUTCOME_UNKNOWN without txId or Retry-After: %+v %v", p, first.Header())
+	}
+	f.restart()
+	again := f.do(keyed(t, operator, "k1"))
+	r := decode[api.MeterReceipt](t, again, http.StatusCreated)
+	if r.TxID != p.TxID {
+		t.Errorf("the retry answered transaction %s, the first attempt sent %s", r.TxID, p.TxID)
+	}
+	if n := f.submits(); n != 1 {
+		t.Errorf("the ledger got %d registrations, want 1", n)
+	}
+	var settled []call
+	for _, c := range f.ledger.recorded() {
+		if c.Method == "Settle" {
+			settled = append(settled, c)
+		}
+	}
+	if len(settled) != 1 || settled[0].Args[0] != p.TxID {
+		t.Errorf("settled %+v, want transaction %s once", settled, p.TxID)
+	}
+	assertReplay(t, again, f.do(keyed(t, operator, "k1")))
+}
+
+func TestTransactionStatus(t *testing.T) {
+	f := newFixture(t)
+	txID := "8f0e3c1a9b7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f"
+	st := decode[api.TransactionStatus](t, f.do(get("/api/v1/transactions/"+txID+"?wait=2s", auditor)), http.StatusOK)
+	if st != (api.TransactionStatus{TxID: txID, Status: api.TxValid, ValidationCode: "VALID", Block: 7}) {
+		t.Errorf("status %+v", st)
+	}
+	problemOf(t, f.do(get("/api/v1/transactions/not-a-tx", auditor)), http.StatusBadRequest, string(meter.CodeMalformed))
+	problemOf(t, f.do(get("/api/v1/transactions/"+txID+"?wait=1h", auditor)), http.StatusBadRequest, string(meter.CodeMalformed))
+}
+
+// A re-delivered measurement is answered 200 as a duplicate, naming the
+// transaction that accepted it and its block.
+func TestDuplicateMeasurement(t *testing.T) {
+	f := newFixture(t)
+	f.ledger.on("SubmitMeasurement", returns(meter.ItemResult{MeterID: "PTB-0001", Seq: 1, Outcome: meter.OutcomeDuplicate, TxID: "tx-first"}))
+	m := map[string]any{"payload": readTestdata(t, "measurements/p256.good.json"), "signature": readTestdata(t, "measurements/p256.sig")}
+	r := decode[api.MeasurementReceipt](t, f.do(post("/api/v1/meters/PTB-0001/measurements", ingest, m)), http.StatusOK)
+	if !r.Duplicate || r.TxID != "tx-first" || r.Block != 7 {
+		t.Errorf("receipt %+v", r)
 	}
 }

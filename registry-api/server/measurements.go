@@ -52,7 +52,7 @@ func (s *Server) submitMeasurement(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleIngest, "SubmitMeasurement", id, b64(sm.Payload), b64(sm.Signature))
+	r, err := s.submit(c, api.RoleIngest, "SubmitMeasurement", id, b64(sm.Payload), b64(sm.Signature))
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -60,6 +60,10 @@ func (s *Server) submitMeasurement(c *gin.Context) {
 	var res meter.ItemResult
 	if err := json.Unmarshal(r.Result, &res); err != nil {
 		s.failErr(c, fmt.Errorf("decode SubmitMeasurement result: %w", err))
+		return
+	}
+	if res.Outcome == meter.OutcomeDuplicate {
+		c.JSON(http.StatusOK, api.MeasurementReceipt{MeterID: res.MeterID, Seq: res.Seq, Tx: s.committedTx(c, res.TxID), Duplicate: true})
 		return
 	}
 	c.JSON(http.StatusCreated, api.MeasurementReceipt{MeterID: res.MeterID, Seq: res.Seq, KeyVersion: res.KeyVersion,
@@ -90,7 +94,7 @@ func (s *Server) submitBatch(c *gin.Context) {
 			return
 		}
 	}
-	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleIngest, "SubmitMeasurements", string(mustJSON(batch.Measurements)))
+	r, err := s.submit(c, api.RoleIngest, "SubmitMeasurements", string(mustJSON(batch.Measurements)))
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -100,8 +104,11 @@ func (s *Server) submitBatch(c *gin.Context) {
 		s.failErr(c, fmt.Errorf("decode SubmitMeasurements result: %w", err))
 		return
 	}
-	c.JSON(http.StatusOK, api.BatchReceipt{Tx: api.Tx{TxID: r.TxID, Block: r.Block},
-		Accepted: res.Accepted, Rejected: res.Rejected, Items: res.Items})
+	out := api.BatchReceipt{Accepted: res.Accepted, Rejected: res.Rejected, Duplicates: res.Duplicates, Items: res.Items}
+	if !r.ReadOnly {
+		out.Tx = api.Tx{TxID: r.TxID, Block: r.Block}
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // verifyMeasurement says whether a signed measurement would be accepted now,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -35,7 +36,7 @@ func (s *Server) registerMeter(c *gin.Context) {
 
 // submitMeter submits a transaction that answers with a meter record.
 func (s *Server) submitMeter(c *gin.Context, status int, tx string, args ...string) {
-	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleOperator, tx, args...)
+	r, err := s.submit(c, api.RoleOperator, tx, args...)
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -48,8 +49,58 @@ func (s *Server) submitMeter(c *gin.Context, status int, tx string, args ...stri
 	if status == http.StatusCreated {
 		c.Header("Location", api.Prefix+"/meters/"+m.ID)
 	}
+	if r.ReadOnly {
+		// A repeated registration: the ledger holds it already.
+		c.JSON(http.StatusOK, api.MeterReceipt{Meter: m, Tx: s.committedTx(c, m.RegisteredTx), Duplicate: true})
+		return
+	}
 	c.JSON(status, api.MeterReceipt{Meter: m, Tx: api.Tx{TxID: r.TxID, Block: r.Block}})
 }
+
+// committedTx names a transaction committed earlier, with its block as the
+// NMI's peer reports it (0 if it cannot say now).
+func (s *Server) committedTx(c *gin.Context, txID string) api.Tx {
+	st, err := s.opts.Ledger.Status(c.Request.Context(), txID, 2*time.Second)
+	if err != nil || !st.Committed {
+		s.log.Warn("block of an earlier transaction unknown", "txId", txID, "err", err)
+		return api.Tx{TxID: txID}
+	}
+	return api.Tx{TxID: txID, Block: st.Block}
+}
+
+// transactionStatus answers what the NMI's peer knows of a transaction;
+// ?wait=10s waits up to that long for it to commit.
+func (s *Server) transactionStatus(c *gin.Context) {
+	txID := c.Param("txId")
+	if !txIDRE.MatchString(txID) {
+		fail(c, problem(string(meter.CodeMalformed), "a transaction ID is 64 lowercase hexadecimal digits"))
+		return
+	}
+	wait := 200 * time.Millisecond
+	if w := c.Query("wait"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < 0 || d > 30*time.Second {
+			fail(c, problem(string(meter.CodeMalformed), "wait is a duration of at most 30s, e.g. 5s"))
+			return
+		}
+		wait = max(d, wait)
+	}
+	st, err := s.opts.Ledger.Status(c.Request.Context(), txID, wait)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	out := api.TransactionStatus{TxID: txID, Status: api.TxUnknown}
+	if st.Committed {
+		out.Status, out.ValidationCode, out.Block = api.TxInvalid, st.Code, st.Block
+		if st.Valid {
+			out.Status = api.TxValid
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+var txIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // registerMeters enrols up to api.MaxRegistrationBatch meters from JSON (an
 // array of registrations) or CSV. Everything is checked first, then every
@@ -88,12 +139,12 @@ func (s *Server) registerMeters(c *gin.Context) {
 		end := min(start+contract.MaxBulkRegistration, len(regs))
 		parts = append(parts, []string{string(mustJSON(regs[start:end]))})
 	}
-	receipts, err := s.opts.Ledger.SubmitAll(c.Request.Context(), api.RoleOperator, "RegisterMeters", parts)
+	receipts, err := s.submitAll(c, api.RoleOperator, "RegisterMeters", parts)
 	if err != nil {
 		s.failBatch(c, err, receipts, len(regs))
 		return
 	}
-	out := api.Enrolment{Registered: len(regs), MeterIDs: make([]string, 0, len(regs))}
+	out := api.Enrolment{MeterIDs: make([]string, 0, len(regs)), Transactions: []api.BatchTx{}}
 	for _, r := range receipts {
 		var e contract.Enrolment
 		if err := json.Unmarshal(r.Result, &e); err != nil {
@@ -101,9 +152,17 @@ func (s *Server) registerMeters(c *gin.Context) {
 			return
 		}
 		out.MeterIDs = append(out.MeterIDs, e.MeterIDs...)
-		out.Transactions = append(out.Transactions, api.BatchTx{Tx: api.Tx{TxID: r.TxID, Block: r.Block}, Meters: len(e.MeterIDs)})
+		out.Existing = append(out.Existing, e.Existing...)
+		if !r.ReadOnly {
+			out.Transactions = append(out.Transactions, api.BatchTx{Tx: api.Tx{TxID: r.TxID, Block: r.Block}, Meters: len(e.MeterIDs)})
+		}
 	}
-	c.JSON(http.StatusCreated, out)
+	out.Registered = len(out.MeterIDs)
+	status := http.StatusCreated
+	if out.Registered == 0 {
+		status = http.StatusOK // a repeated request: everything was registered already
+	}
+	c.JSON(status, out)
 }
 
 // checkBatch applies the registration rules to every entry, and the rule
@@ -192,7 +251,7 @@ func (s *Server) preEnrol(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	r, err := s.opts.Ledger.Submit(c.Request.Context(), api.RoleOperator, "PreEnrollMeter", req.MeterID, req.IdentityHash)
+	r, err := s.submit(c, api.RoleOperator, "PreEnrollMeter", req.MeterID, req.IdentityHash)
 	if err != nil {
 		s.failErr(c, err)
 		return

@@ -31,7 +31,7 @@ func TestRegisterMeter(t *testing.T) {
 		t.Errorf("receipt = %+v", got)
 	}
 	calls := f.ledger.recorded()
-	if len(calls) != 1 || calls[0].Method != "Submit" || calls[0].Role != api.RoleOperator || calls[0].Tx != "RegisterMeter" || len(calls[0].Args) != 1 {
+	if len(calls) != 1 || calls[0].Method != "SubmitAll" || calls[0].Role != api.RoleOperator || calls[0].Tx != "RegisterMeter" || len(calls[0].Args) != 1 {
 		t.Fatalf("calls = %+v, want one RegisterMeter submitted as operator", calls)
 	}
 	var sent meter.Registration
@@ -225,7 +225,7 @@ func TestMeterLifecycle(t *testing.T) {
 				t.Errorf("Location = %q, want %q", loc, c.location)
 			}
 			calls := f.ledger.recorded()
-			if len(calls) != 1 || calls[0].Method != "Submit" || calls[0].Role != api.RoleOperator || calls[0].Tx != c.tx || !slices.Equal(calls[0].Args, c.args) {
+			if len(calls) != 1 || calls[0].Method != "SubmitAll" || calls[0].Role != api.RoleOperator || calls[0].Tx != c.tx || !slices.Equal(calls[0].Args, c.args) {
 				t.Errorf("calls = %+v, want %s%q submitted as operator", calls, c.tx, c.args)
 			}
 		})

@@ -261,6 +261,7 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 // schemaTypes maps each component schema that describes a Go type to it.
 var schemaTypes = map[string]reflect.Type{
 	"Problem":                reflect.TypeFor[api.Problem](),
+	"TransactionStatus":      reflect.TypeFor[api.TransactionStatus](),
 	"Metadata":               reflect.TypeFor[meter.Metadata](),
 	"Registration":           reflect.TypeFor[meter.Registration](),
 	"Revocation":             reflect.TypeFor[meter.Revocation](),

@@ -49,6 +49,8 @@ var statusOf = map[string]int{
 	api.CodeIdempotencyConflict:        http.StatusConflict,
 	api.CodeUnavailable:                http.StatusServiceUnavailable,
 	api.CodeTimeout:                    http.StatusGatewayTimeout,
+	api.CodeOutcomeUnknown:             http.StatusGatewayTimeout,
+	api.CodeTxInvalid:                  http.StatusInternalServerError,
 	// Concurrent updates that kept conflicting: transient, retry.
 	api.CodeConflict: http.StatusServiceUnavailable,
 }
@@ -86,8 +88,15 @@ func problem(code, detail string) api.Problem {
 func problemFor(err error) api.Problem {
 	var refusal *meter.Error
 	var invalid *ledger.InvalidError
+	var unknown *ledger.OutcomeUnknownError
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &unknown):
+		p := problem(api.CodeOutcomeUnknown, "transaction "+unknown.TxID+" was sent to the ordering service and its outcome is not known yet; "+
+			"retry with the same Idempotency-Key (the registry then asks about this transaction, it sends no other), or ask GET "+
+			api.Prefix+"/transactions/"+unknown.TxID)
+		p.TxID = unknown.TxID
+		return p
 	case errors.As(err, &refusal):
 		return problem(string(refusal.Code), refusal.Message)
 	case errors.As(err, &tooBig):
@@ -99,7 +108,7 @@ func problemFor(err error) api.Problem {
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem(api.CodeTimeout, "the request did not complete in time; retry it with the same Idempotency-Key")
 	case errors.As(err, &invalid):
-		p := problem(string(meter.CodeInternal), invalid.Error())
+		p := problem(api.CodeTxInvalid, invalid.Error()+"; nothing was written")
 		p.TxID = invalid.TxID
 		return p
 	case errors.Is(err, idempotency.ErrInFlight):
@@ -112,9 +121,21 @@ func problemFor(err error) api.Problem {
 	return problem(string(meter.CodeInternal), "internal error")
 }
 
+// retryAfter is the pause (seconds) a client should take before retrying
+// a request answered with a transient problem.
+var retryAfter = map[string]string{
+	api.CodeUnavailable:    "2",
+	api.CodeConflict:       "1",
+	api.CodeTimeout:        "5",
+	api.CodeOutcomeUnknown: "5",
+}
+
 // fail answers with a problem and stops the handler chain.
 func fail(c *gin.Context, p api.Problem) {
 	p.Instance = c.Request.URL.Path
+	if after, ok := retryAfter[p.Code]; ok {
+		c.Header("Retry-After", after)
+	}
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(p.Status, p)
 }

@@ -28,8 +28,9 @@ import (
 // Ledger is what the server needs of the chain (package ledger implements
 // it on a Fabric gateway; tests fake it).
 type Ledger interface {
-	Submit(ctx context.Context, as api.Role, tx string, args ...string) (*ledger.Receipt, error)
-	SubmitAll(ctx context.Context, as api.Role, tx string, argsList [][]string) ([]*ledger.Receipt, error)
+	SubmitAll(ctx context.Context, as api.Role, tx string, argsList [][]string, record ledger.Recorder) ([]*ledger.Receipt, error)
+	Settle(ctx context.Context, tx string, p ledger.Pending) (*ledger.Receipt, error)
+	Status(ctx context.Context, txID string, wait time.Duration) (*ledger.TxStatus, error)
 	Evaluate(ctx context.Context, as api.Role, tx string, args ...string) ([]byte, error)
 	AwaitBlock(ctx context.Context, block uint64) error
 	Consortium(ctx context.Context) (*api.Consortium, error)
@@ -134,6 +135,7 @@ func (s *Server) routes() {
 	v1.POST("/billing/periods/:id/:period/key", customer, small, write, s.idempotent, s.recordKeyIssued)
 	v1.POST("/billing/periods/:id/:period/bill", utility, small, write, s.idempotent, s.recordBill)
 
+	v1.GET("/transactions/:txId", anyone, read, s.transactionStatus)
 	v1.GET("/consortium", anyone, read, s.consortium)
 }
 
