@@ -103,24 +103,28 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	var err error
 	for attempt := 0; ; attempt++ {
 		var retry bool
-		retry, err = c.once(ctx, req, key, out)
+		var after time.Duration
+		retry, after, err = c.once(ctx, req, key, out)
 		if err == nil || !retry || !req.write || attempt >= c.retries {
 			return err
 		}
+		wait := max(time.Duration(200*(1<<min(attempt, 6)))*time.Millisecond, min(after, 30*time.Second))
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Duration(200*(1<<attempt)) * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }
 
-func (c *Client) once(ctx context.Context, req request, key string, out any) (retry bool, err error) {
+// once sends req and says whether a failure is worth retrying with the same
+// Idempotency-Key, and after how long the server asked to wait.
+func (c *Client) once(ctx context.Context, req request, key string, out any) (retry bool, after time.Duration, err error) {
 	// req.path is escaped already (url.PathEscape of the meter ID): keep that
 	// form as the raw path, or the URL would escape its % signs again.
 	path, err := url.PathUnescape(req.path)
 	if err != nil {
-		return false, fmt.Errorf("%s %s: %w", req.method, req.path, err)
+		return false, 0, fmt.Errorf("%s %s: %w", req.method, req.path, err)
 	}
 	u := *c.base
 	u.RawPath = c.base.EscapedPath() + req.path
@@ -132,7 +136,7 @@ func (c *Client) once(ctx context.Context, req request, key string, out any) (re
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if c.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.token)
@@ -146,27 +150,33 @@ func (c *Client) once(ctx context.Context, req request, key string, out any) (re
 	hr.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return ctx.Err() == nil, fmt.Errorf("%s %s: %w", req.method, req.path, err)
+		return ctx.Err() == nil, 0, fmt.Errorf("%s %s: %w", req.method, req.path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return true, fmt.Errorf("%s %s: read answer: %w", req.method, req.path, err)
+		return true, 0, fmt.Errorf("%s %s: read answer: %w", req.method, req.path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		p := &api.Problem{Status: resp.StatusCode}
 		if json.Unmarshal(b, p) != nil || p.Code == "" {
 			p.Code, p.Detail = "HTTP_"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(b))
 		}
-		return resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout, p
+		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		// 503 and 504 (the outcome unknown included: the retry learns it),
+		// and 409 while the same key's first attempt is still being worked
+		// on after this client gave up waiting for it.
+		retry := resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout ||
+			(resp.StatusCode == http.StatusConflict && p.Code == api.CodeIdempotencyConflict)
+		return retry, time.Duration(after) * time.Second, p
 	}
 	if out == nil {
-		return false, nil
+		return false, 0, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return false, fmt.Errorf("%s %s: decode answer: %w", req.method, req.path, err)
+		return false, 0, fmt.Errorf("%s %s: decode answer: %w", req.method, req.path, err)
 	}
-	return false, nil
+	return false, 0, nil
 }
 
 func newKey() string {

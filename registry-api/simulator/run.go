@@ -63,7 +63,28 @@ type Options struct {
 	// (default one second).
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// Acknowledged, if set, is told the registry's verdict on every
+	// measurement delivered, as it arrives: a tool that reconciles a run
+	// against the ledger keeps them.
+	Acknowledged func(Ack)
 }
+
+// Ack is the registry's verdict on one measurement.
+type Ack struct {
+	MeterID string
+	Seq     uint64
+	// Outcome is meter.OutcomeAccepted, OutcomeDuplicate (accepted before:
+	// a re-delivery), OutcomeRejected, or "failed" (no verdict).
+	Outcome string
+	// Code is the refusal's or the failure's problem code.
+	Code string
+	// TxID is the transaction that accepted it, or that a failure names.
+	TxID string
+	At   time.Time
+}
+
+// OutcomeFailed: the request got no verdict on the measurement.
+const OutcomeFailed = "failed"
 
 // ErrAborted reports a run stopped early because no request could succeed
 // (an unknown token, a role that may not deliver, a wrong address).
@@ -128,7 +149,7 @@ type run struct {
 	limiter *bucket
 	abort   context.CancelCauseFunc
 
-	requests, sent, accepted, rejected, failed, inflight atomic.Int64
+	requests, sent, accepted, duplicates, rejected, failed, inflight atomic.Int64
 
 	mu         sync.Mutex
 	rejectedBy map[string]int
@@ -226,33 +247,53 @@ func (r *run) deliverSingles(ctx context.Context, m *Meter) error {
 		r.sent.Add(1)
 		r.inflight.Add(1)
 		begin := time.Now()
-		_, err = r.o.Submitter.SubmitMeasurement(ctx, sm)
+		rec, err := r.o.Submitter.SubmitMeasurement(ctx, sm)
 		d := time.Since(begin)
 		r.inflight.Add(-1)
-		r.recordSingle(sm, err, d)
+		r.recordSingle(sm, rd.Seq, rec, err, d)
 	}
 	return nil
 }
 
-func (r *run) recordSingle(sm meter.SignedMeasurement, err error, d time.Duration) {
+func (r *run) recordSingle(sm meter.SignedMeasurement, seq uint64, rec *api.MeasurementReceipt, err error, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.latency = append(r.latency, d)
 	r.last = []meter.SignedMeasurement{sm}
+	ack := Ack{MeterID: sm.MeterID, Seq: seq, At: time.Now()}
+	defer r.acknowledge(&ack)
 	if err == nil {
 		r.accepted.Add(1)
+		ack.Outcome, ack.TxID = meter.OutcomeAccepted, rec.TxID
+		if rec.Duplicate {
+			r.duplicates.Add(1)
+			ack.Outcome = meter.OutcomeDuplicate
+		}
 		return
 	}
 	code := problemCode(err)
+	ack.Code = code
+	var p *api.Problem
+	if errors.As(err, &p) {
+		ack.TxID = p.TxID
+	}
 	if refusals[code] {
 		r.rejected.Add(1)
 		r.rejectedBy[code]++
+		ack.Outcome = meter.OutcomeRejected
 		return
 	}
+	ack.Outcome = OutcomeFailed
 	r.failed.Add(1)
 	r.errors[code]++
 	if fatal[code] {
 		r.abort(err)
+	}
+}
+
+func (r *run) acknowledge(a *Ack) {
+	if r.o.Acknowledged != nil {
+		r.o.Acknowledged(*a)
 	}
 }
 
@@ -343,25 +384,55 @@ func (r *run) recordBatch(items []meter.SignedMeasurement, rec *api.BatchReceipt
 		if fatal[code] {
 			r.abort(err)
 		}
+		if r.o.Acknowledged != nil {
+			var p *api.Problem
+			txID := ""
+			if errors.As(err, &p) {
+				txID = p.TxID
+			}
+			for _, sm := range items {
+				m, _ := meter.ParseMeasurement(sm.Payload)
+				r.acknowledge(&Ack{MeterID: sm.MeterID, Seq: m.Seq, Outcome: OutcomeFailed, Code: code, TxID: txID, At: time.Now()})
+			}
+		}
 		return
 	}
-	accepted, rejected := countItems(rec, r.rejectedBy)
+	accepted, duplicates, rejected := countItems(rec, r.rejectedBy)
 	r.accepted.Add(int64(accepted))
+	r.duplicates.Add(int64(duplicates))
 	r.rejected.Add(int64(rejected))
+	if r.o.Acknowledged != nil {
+		for _, it := range rec.Items {
+			ack := Ack{MeterID: it.MeterID, Seq: it.Seq, Outcome: it.Outcome, Code: string(it.Code), TxID: rec.TxID, At: time.Now()}
+			if it.Outcome == meter.OutcomeDuplicate {
+				ack.TxID = it.TxID
+			}
+			if it.Index >= 0 && it.Index < len(items) {
+				if m, err := meter.ParseMeasurement(items[it.Index].Payload); err == nil {
+					ack.Seq = m.Seq
+				}
+			}
+			r.acknowledge(&ack)
+		}
+	}
 }
 
-// countItems counts a batch's outcomes, adding refusals to byCode.
-func countItems(rec *api.BatchReceipt, byCode map[string]int) (accepted, rejected int) {
+// countItems counts a batch's outcomes, adding refusals to byCode. A
+// duplicate (accepted before, re-delivered) counts as accepted too.
+func countItems(rec *api.BatchReceipt, byCode map[string]int) (accepted, duplicates, rejected int) {
 	for _, it := range rec.Items {
 		switch it.Outcome {
 		case meter.OutcomeAccepted:
 			accepted++
+		case meter.OutcomeDuplicate:
+			accepted++
+			duplicates++
 		case meter.OutcomeRejected:
 			rejected++
 			byCode[string(it.Code)]++
 		}
 	}
-	return accepted, rejected
+	return accepted, duplicates, rejected
 }
 
 // take waits for the rate limit.
@@ -384,13 +455,16 @@ func (r *run) replay(ctx context.Context) *Replay {
 			out.Error = err.Error()
 			return out
 		}
-		out.Accepted, out.Rejected = countItems(rec, out.RejectedByCode)
+		out.Accepted, out.Duplicates, out.Rejected = countItems(rec, out.RejectedByCode)
 		return out
 	}
-	_, err := r.o.Submitter.SubmitMeasurement(ctx, r.last[0])
+	rec, err := r.o.Submitter.SubmitMeasurement(ctx, r.last[0])
 	switch code := problemCode(err); {
 	case err == nil:
 		out.Accepted = 1
+		if rec.Duplicate {
+			out.Duplicates = 1
+		}
 	case refusals[code]:
 		out.Rejected = 1
 		out.RejectedByCode[code] = 1
@@ -454,7 +528,7 @@ func (r *run) summary(wall time.Duration) *Summary {
 		Mode: ModeSingle, Concurrency: min(o.Concurrency, len(o.Fleet)), RateLimit: o.Rate,
 		Meters: len(o.Fleet), Slots: o.Schedule.Slots, Interval: o.Schedule.Interval.String(),
 		From: o.Schedule.Time(0).Format(time.RFC3339), To: o.Schedule.End().Format(time.RFC3339), Seed: o.Seed,
-		Requests: int(r.requests.Load()), Sent: int(r.sent.Load()), Accepted: int(r.accepted.Load()),
+		Requests: int(r.requests.Load()), Sent: int(r.sent.Load()), Accepted: int(r.accepted.Load()), Duplicates: int(r.duplicates.Load()),
 		Rejected: int(r.rejected.Load()), RejectedByCode: r.rejectedBy, Failed: int(r.failed.Load()), Errors: r.errors,
 		WallSeconds: wall.Seconds(), Latency: latencyOf(r.latency),
 	}

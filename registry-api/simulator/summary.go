@@ -36,7 +36,11 @@ type Summary struct {
 	// Sent counts measurements sent, whatever became of them.
 	Sent     int `json:"sent"`
 	Accepted int `json:"accepted"`
-	Rejected int `json:"rejected"`
+	// Duplicates are accepted measurements the registry answered as
+	// accepted before (a re-delivery after a lost answer); they count in
+	// Accepted.
+	Duplicates int `json:"duplicates"`
+	Rejected   int `json:"rejected"`
 	// RejectedByCode counts refused measurements by refusal code.
 	RejectedByCode map[string]int `json:"rejectedByCode"`
 	// Failed counts measurements whose request got no verdict.
@@ -69,6 +73,7 @@ type Latency struct {
 type Replay struct {
 	Items          int            `json:"items"`
 	Accepted       int            `json:"accepted"`
+	Duplicates     int            `json:"duplicates"`
 	Rejected       int            `json:"rejected"`
 	RejectedByCode map[string]int `json:"rejectedByCode"`
 	// Error is the problem of the request, if it failed as a whole.
@@ -119,7 +124,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	line("period", "%s .. %s, %d readings every %s, seed %d", s.From, s.To, s.Slots, s.Interval, s.Seed)
 	line("requests", "%d", s.Requests)
 	line("sent", "%d", s.Sent)
-	line("accepted", "%d", s.Accepted)
+	line("accepted", "%d%s", s.Accepted, inParens(dupNote(s.Duplicates)))
 	line("rejected", "%d%s", s.Rejected, inParens(byCode(s.RejectedByCode)))
 	line("failed", "%d", s.Failed)
 	if len(s.Errors) == 0 {
@@ -137,7 +142,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		if r.Error != "" {
 			line("replay", "%d items: request failed: %s", r.Items, r.Error)
 		} else {
-			line("replay", "%d items: %d accepted, %d rejected%s", r.Items, r.Accepted, r.Rejected, inParens(byCode(r.RejectedByCode)))
+			line("replay", "%d items: %d accepted%s, %d rejected%s", r.Items, r.Accepted, inParens(dupNote(r.Duplicates)), r.Rejected, inParens(byCode(r.RejectedByCode)))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -174,4 +179,11 @@ func inParens(s string) string {
 		return ""
 	}
 	return " (" + s + ")"
+}
+
+func dupNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d answered as duplicates of earlier deliveries", n)
 }

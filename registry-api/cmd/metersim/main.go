@@ -10,6 +10,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +42,17 @@ type env struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
 	now            func() time.Time
+	// random names a run apart from others started in the same second.
+	random func() string
+}
+
+func (e env) nonce() string {
+	if e.random == nil {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+	return e.random()
 }
 
 // Exit codes.
@@ -162,7 +175,7 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 
 	f.IntVar(&cfg.meters, "meters", 10, "number of meters")
 	f.StringVar(&cfg.prefix, "prefix", "SIM", "meter ID prefix")
-	f.StringVar(&cfg.runID, "run", "", "run name in new meter IDs (default the UTC start time, e.g. 20260521T101500)")
+	f.StringVar(&cfg.runID, "run", "", "run name in new meter IDs (default the UTC start time and a random suffix, e.g. 20260521T101500-3fa2c7d1)")
 	f.StringVar(&cfg.curve, "curve", string(meter.P256), "curve of new meter keys: P-256, P-384 or secp256k1")
 	f.StringVar(&cfg.keysDir, "keys-dir", "", "directory keeping the meters' keys and last seq between runs")
 	f.BoolVar(&cfg.register, "register", false, "register the new meters first (operator token)")
@@ -254,7 +267,10 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 		return err
 	}
 	if c.runID == "" {
-		c.runID = now.UTC().Format("20060102T150405")
+		// The start time names the run for people; the random part keeps
+		// two runs started in the same second (through different NMIs'
+		// registries, say) from drawing the same meter IDs.
+		c.runID = now.UTC().Format("20060102T150405") + "-" + e.nonce()
 	}
 	prefix := c.prefix + "-" + c.runID
 	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {

@@ -304,3 +304,12 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// Two runs started in the same second (through two NMIs' registries, say)
+// must not draw the same meter IDs.
+func TestDefaultRunNamesDiffer(t *testing.T) {
+	var e env
+	if a, b := e.nonce(), e.nonce(); a == b || len(a) != 8 {
+		t.Fatalf("run suffixes %q and %q", a, b)
+	}
+}
