@@ -226,3 +226,36 @@ func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
 	}
 	return pid, nil
 }
+
+// Start starts one of an NMI's nodes if it is not running (after a crash,
+// say) and waits until it is healthy; the registry restarts on its data.
+func (nw *Network) Start(ctx context.Context, nmi, node string) error {
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return err
+	}
+	switch node {
+	case NodePeer:
+		return nw.startPeer(ctx, n)
+	case NodeOrderer:
+		return nw.StartOrderer(ctx, n.Name)
+	case NodeChaincode:
+		return nw.StartChaincode(ctx, n.Name)
+	case NodeRegistry:
+		return nw.startRegistry(ctx, n)
+	}
+	return fmt.Errorf("no node %q: peer, orderer, chaincode or registry", node)
+}
+
+// SetLink takes an NMI's host off the network (up false) or back on, in a
+// run where each NMI has a host of its own (Namespaces).
+func (nw *Network) SetLink(nmi string, up bool) error {
+	if !nw.Namespaces {
+		return errors.New("only an NMI on a host of its own (a namespace run) can be cut off")
+	}
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return err
+	}
+	return netns.SetLink(nw.namespace(n), up)
+}

@@ -89,8 +89,13 @@ func TestMeterLifecycle(t *testing.T) {
 		ingest.refused(t, meter.CodeBadSignature, "SubmitMeasurement", id, b64(forged), b64(opensslSign(t, otherPriv, forged)))
 	})
 
-	t.Run("replayed measurement refused", func(t *testing.T) {
-		ingest.refused(t, meter.CodeReplay, "SubmitMeasurement", id, b64(payload), b64(sig))
+	t.Run("a re-delivery is a duplicate, other bytes for its seq a replay", func(t *testing.T) {
+		dup := decode[meter.ItemResult](t, ingest.evaluate(t, "SubmitMeasurement", id, b64(payload), b64(sig)))
+		if dup.Outcome != meter.OutcomeDuplicate || dup.TxID == "" {
+			t.Fatalf("re-delivery answered %+v", dup)
+		}
+		other := reading(id, 1, "1234.6")
+		ingest.refused(t, meter.CodeReplay, "SubmitMeasurement", id, b64(other), b64(opensslSign(t, priv, other)))
 	})
 
 	t.Run("tampered payload refused", func(t *testing.T) {
@@ -117,17 +122,18 @@ func TestMeterLifecycle(t *testing.T) {
 		})
 		r := ingest.submit(t, "SubmitMeasurements", string(batch))
 		res := decode[meter.BatchResult](t, r.result)
-		want := []meter.Code{"", meter.CodeBadSignature, meter.CodeReplay}
-		if res.Accepted != 1 || res.Rejected != 2 || len(res.Items) != 3 {
+		want := []string{meter.OutcomeAccepted, meter.OutcomeRejected, meter.OutcomeDuplicate}
+		if res.Accepted != 1 || res.Rejected != 1 || res.Duplicates != 1 || len(res.Items) != 3 {
 			t.Fatalf("batch result %+v", res)
 		}
 		for i, item := range res.Items {
-			if item.Code != want[i] {
-				t.Errorf("item %d: code %q, want %q (%s)", i, item.Code, want[i], item.Reason)
+			if item.Outcome != want[i] {
+				t.Errorf("item %d: %s (%s %s), want %s", i, item.Outcome, item.Code, item.Reason, want[i])
 			}
 		}
+		// The refused item is evidence on the ledger; the duplicate is not a refusal.
 		rejections := decode[contract.RejectionPage](t, cmiAuditor.evaluate(t, "GetRejections", id, "10", ""))
-		if len(rejections.Rejections) != 2 || rejections.Rejections[0].TxID != r.txID {
+		if len(rejections.Rejections) != 1 || rejections.Rejections[0].TxID != r.txID || rejections.Rejections[0].Code != meter.CodeBadSignature {
 			t.Fatalf("rejections on the ledger: %+v", rejections.Rejections)
 		}
 	})

@@ -139,3 +139,13 @@ func ip(args ...string) error {
 	}
 	return nil
 }
+
+// SetLink takes a host's link to the bridge down (cut off, as a pulled
+// cable would) or up again; the namespace and its processes stay.
+func SetLink(namespace string, up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	return ip("link", "set", vethName(namespace), state)
+}

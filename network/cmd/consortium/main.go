@@ -8,6 +8,7 @@
 //	consortium [flags] org ...            a newcomer defines itself, joins, leaves
 //	consortium [flags] orderer ...        an NMI's orderer joins or leaves the consenter set
 //	consortium [flags] update ...         propose, sign, review and submit a channel update
+//	consortium [flags] ledger [-meters P] what every peer's ledger holds of measurements
 //
 // Once a run directory exists, the topology it recorded (with the members
 // that joined or left since) is the network's; -topology and -port-offset
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs.IntVar(&o.offset, "port-offset", 0, "shift every port of the topology by this much")
 	fs.BoolVar(&o.netns, "netns", false, "run each NMI in a network namespace of its own, at its topology address (needs root and iproute2)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args] | org | orderer | update")
+		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args] | org | orderer | update | ledger [-meters PREFIX]")
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), governanceUsage)
 	}
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 		return ordererCommand(ctx, nw, rest, out)
 	case "update":
 		return updateCommand(ctx, nw, rest, out)
+	case "ledger":
+		return ledgerCommand(ctx, nw, rest, out)
 	case "up":
 		return 0, up(ctx, nw, out)
 	case "status":

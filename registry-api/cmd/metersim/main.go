@@ -138,7 +138,7 @@ measurements per second (0: as fast as possible).
 
 A progress line goes to stderr every second; the summary to stdout, and with
 --json also to a file. --replay sends the last request again after the run, to
-show the registry refusing it as a replay.
+show the registry answering a re-delivery as a duplicate of what it accepted.
 
 Exit status: 0 when every measurement got the registry's verdict (accepted or
 refused), 1 when requests failed (no answer, 5xx), registration failed, or the run
@@ -190,7 +190,7 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 	f.IntVar(&cfg.batch, "batch", 0, fmt.Sprintf("measurements per concentrator batch, at most %d; 0 sends them one by one", api.MaxMeasurementBatch))
 	f.IntVar(&cfg.concurrency, "concurrency", 4, "meters (single) or concentrators (batch) delivering at once")
 	f.Float64Var(&cfg.rate, "rate", 0, "measurements per second; 0 is as fast as possible")
-	f.BoolVar(&cfg.replay, "replay", false, "send the last request again after the run and report the refusal")
+	f.BoolVar(&cfg.replay, "replay", false, "send the last request again after the run and report the answer (a duplicate of what was accepted)")
 	f.BoolVar(&cfg.quiet, "quiet", false, "no progress lines")
 	f.StringVar(&cfg.jsonFile, "json", "", "also write the summary as JSON to this file")
 	return cmd

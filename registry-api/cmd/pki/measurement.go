@@ -112,6 +112,10 @@ all the same.`,
 					return fmt.Errorf("submit a measurement of meter %s: %w", items[0].MeterID, err)
 				}
 				return a.print(r, func(w io.Writer) {
+					if r.Duplicate {
+						fmt.Fprintf(w, "accepted before: %s seq %d, exactly these signed bytes, in block %d, transaction %s\n", r.MeterID, r.Seq, r.Block, r.TxID)
+						return
+					}
 					fmt.Fprintf(w, "accepted %s seq %d (key version %d) in block %d, transaction %s\n", r.MeterID, r.Seq, r.KeyVersion, r.Block, r.TxID)
 				})
 			}
@@ -147,7 +151,14 @@ all the same.`,
 func batchText(w io.Writer, receipts []*api.BatchReceipt) {
 	var refused []meter.ItemResult
 	for _, r := range receipts {
-		fmt.Fprintf(w, "batch in block %d, transaction %s: %d accepted, %d refused\n", r.Block, r.TxID, r.Accepted, r.Rejected)
+		switch {
+		case r.TxID == "":
+			fmt.Fprintf(w, "batch: all %d accepted before (duplicates); nothing written\n", r.Duplicates)
+		case r.Duplicates > 0:
+			fmt.Fprintf(w, "batch in block %d, transaction %s: %d accepted (%d of them before, duplicates), %d refused\n", r.Block, r.TxID, r.Accepted+r.Duplicates, r.Duplicates, r.Rejected)
+		default:
+			fmt.Fprintf(w, "batch in block %d, transaction %s: %d accepted, %d refused\n", r.Block, r.TxID, r.Accepted, r.Rejected)
+		}
 		for _, it := range r.Items {
 			if it.Outcome == meter.OutcomeRejected {
 				refused = append(refused, it)
