@@ -45,7 +45,7 @@ $(FABRIC_STAMP): $(FABRIC_TOOLS)/go.mod $(FABRIC_TOOLS)/go.sum
 
 .PHONY: bin
 bin: $(FABRIC_STAMP)
-	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim ./explorer/cmd/explorer ./fe-billing/cmd/febill
+	@$(GO) build -o $(BIN)/ ./pki-chaincode ./network/cmd/consortium ./network/cmd/benchledger ./registry-api/cmd/registry-api ./registry-api/cmd/pki ./registry-api/cmd/metersim ./explorer/cmd/explorer ./fe-billing/cmd/febill
 
 ## The system ----------------------------------------------------------------
 
@@ -118,6 +118,16 @@ CHAOS_RUN ?= .run-chaos
 chaos: bin
 	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(CHAOS_RUN) -netns exec -- \
 		env PKI_CAMPAIGN=full PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 30m -run TestFaultCampaign ./network/e2e/...
+
+# The ledger path under load on a fresh consortium of its own (ports +20000):
+# concentrator batches and single deliveries through PTB's registry, with
+# measurements per second, latency, block bytes and CPU-seconds per 1,000
+# measurements of every kind of process; also in test-artifacts/bench-ledger.json.
+BENCH_RUN ?= .run-bench
+.PHONY: bench-ledger
+bench-ledger: bin
+	@mkdir -p test-artifacts
+	$(BIN)/consortium -run $(BENCH_RUN) -port-offset 20000 exec -- $(BIN)/benchledger -json $(CURDIR)/test-artifacts/bench-ledger.json
 
 .PHONY: bench
 bench:

@@ -259,3 +259,15 @@ func (nw *Network) SetLink(nmi string, up bool) error {
 	}
 	return netns.SetLink(nw.namespace(n), up)
 }
+
+// Processes are the PIDs of the nodes the consortium started that still
+// run, by process name (ptb-peer, cmi-orderer, explorer, ...).
+func (l Layout) Processes() map[string]int {
+	out := map[string]int{}
+	for _, name := range l.processNames() {
+		if pid, ok := l.running(name); ok {
+			out[name] = pid
+		}
+	}
+	return out
+}
