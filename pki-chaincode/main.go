@@ -11,6 +11,7 @@
 //	CHAINCODE_TLS_CERT        server certificate (PEM file)
 //	CHAINCODE_TLS_KEY         server private key (PEM file)
 //	CHAINCODE_CLIENT_CA_CERT  CA of the peer's client certificates (PEM file)
+//	CHAINCODE_PPROF_ADDRESS   if set, serve Go's pprof there (host:port), for profiling
 //
 // TLS is on when CHAINCODE_TLS_CERT is set; then the key and client CA are
 // required and the peer must present a client certificate.
@@ -20,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with CHAINCODE_PPROF_ADDRESS
 	"os"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
@@ -84,6 +87,12 @@ func run(log *slog.Logger) error {
 		if tls.ClientCACerts, err = os.ReadFile(cfg.clientCA); err != nil {
 			return fmt.Errorf("read client CA: %w", err)
 		}
+	}
+	if addr := os.Getenv("CHAINCODE_PPROF_ADDRESS"); addr != "" {
+		go func() {
+			log.Info("serving pprof", "address", addr)
+			log.Warn("pprof stopped", "err", http.ListenAndServe(addr, nil))
+		}()
 	}
 	server := &shim.ChaincodeServer{CCID: cfg.id, Address: cfg.address, CC: cc, TLSProps: tls}
 	log.Info("serving meter-PKI chaincode", "address", cfg.address, "package", cfg.id, "tls", !tls.Disabled,

@@ -12,6 +12,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // appendOnly packs the pages of buckets whose keys only grow (block
@@ -259,7 +260,7 @@ func (a *adder) transaction(t *chain.Tx) error {
 			Code: t.Code, Reason: "the peers marked the transaction " + t.Code + "; nothing it wrote was kept",
 			Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, 0, t.Index)
 	}
-	for item, w := range t.Writes {
+	for _, w := range t.Writes {
 		if w.Namespace != Namespace || w.Delete {
 			continue
 		}
@@ -270,13 +271,32 @@ func (a *adder) transaction(t *chain.Tx) error {
 			err = a.meter(t, w.Value)
 		case "keyver":
 			err = a.keyVersion(w.Value)
-		case "msmt":
-			err = a.accepted(t, item, w.Value)
-		case "rej":
-			err = a.rejected(t, item, w.Value)
 		}
 		if err != nil {
 			return fmt.Errorf("write %s: %w", w.Key, err)
+		}
+	}
+	if t.Chaincode != Namespace {
+		return nil
+	}
+	// The measurements are the transaction itself: its arguments and the
+	// outcome the endorsers signed.
+	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
+	if err != nil {
+		// Not a measurement transaction, or one this explorer cannot read
+		// (written by another chaincode version): the transaction is indexed
+		// all the same, its measurements are not.
+		return nil
+	}
+	for _, it := range items {
+		switch it.Result.Outcome {
+		case meter.OutcomeAccepted:
+			err = a.accepted(t, it)
+		case meter.OutcomeRejected:
+			err = a.rejected(t, it)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -333,25 +353,19 @@ func (a *adder) keyVersion(value []byte) error {
 	return putJSON(a.tx.Bucket(bKeys), join([]byte(k.MeterID), u32(uint32(k.Version))), KeyVersion{KeyVersion: k, Block: a.block.Number})
 }
 
-func (a *adder) accepted(t *chain.Tx, item int, value []byte) error {
-	var m meter.MeasurementRecord
-	if err := json.Unmarshal(value, &m); err != nil {
-		return err
-	}
+func (a *adder) accepted(t *chain.Tx, it wire.Item) error {
 	a.totals.Accepted++
 	if err := a.countHour(t.Time, 1, 0); err != nil {
 		return err
 	}
-	r := Reading{Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, KeyVersion: m.KeyVersion,
+	m := it.Measurement
+	r := Reading{Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, KeyVersion: it.Result.KeyVersion,
 		Outcome: meter.OutcomeAccepted, TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
-	return a.reading(m.MeterID, t, item, r)
+	return a.reading(m.MeterID, t, it.Index, r)
 }
 
-func (a *adder) rejected(t *chain.Tx, item int, value []byte) error {
-	var rej meter.Rejection
-	if err := json.Unmarshal(value, &rej); err != nil {
-		return err
-	}
+func (a *adder) rejected(t *chain.Tx, it wire.Item) error {
+	rej := it.Result
 	a.totals.Refused++
 	if err := a.countHour(t.Time, 0, 1); err != nil {
 		return err
@@ -367,12 +381,12 @@ func (a *adder) rejected(t *chain.Tx, item int, value []byte) error {
 	if meter.ValidateMeterID(rej.MeterID) == nil {
 		r := Reading{Seq: rej.Seq, Outcome: meter.OutcomeRejected, Code: string(rej.Code), Reason: rej.Reason,
 			TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
-		if err := a.reading(rej.MeterID, t, item, r); err != nil {
+		if err := a.reading(rej.MeterID, t, it.Index, r); err != nil {
 			return err
 		}
 	}
 	return a.refuse(Refusal{Kind: RefusedMeasurement, MeterID: rej.MeterID, Seq: rej.Seq, NMI: owner, Submitter: t.CreatorMSP,
-		Code: string(rej.Code), Reason: rej.Reason, Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, item, t.Index)
+		Code: string(rej.Code), Reason: rej.Reason, Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, it.Index, t.Index)
 }
 
 func (a *adder) reading(meterID string, t *chain.Tx, item int, r Reading) error {

@@ -163,13 +163,17 @@ func (nw *Network) launchChaincode(n *topology.NMI) error {
 		return err
 	}
 	server := filepath.Join(nw.chaincodeDir(n), "server")
-	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), netns: nw.namespace(n), env: []string{
+	env := []string{
 		"CHAINCODE_ID=" + id,
 		"CHAINCODE_SERVER_ADDRESS=" + n.ChaincodeAddress(),
 		"CHAINCODE_TLS_CERT=" + filepath.Join(server, "cert.pem"),
 		"CHAINCODE_TLS_KEY=" + filepath.Join(server, "key.pem"),
 		"CHAINCODE_CLIENT_CA_CERT=" + nw.tlsCA(n),
-	}})
+	}
+	if profiling() {
+		env = append(env, "CHAINCODE_PPROF_ADDRESS="+profileAddress(n, n.ChaincodeServer.Port))
+	}
+	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), netns: nw.namespace(n), env: env})
 	return err
 }
 

@@ -2,8 +2,10 @@ package consortium
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -54,6 +56,9 @@ func (l Layout) writePeerConfig(t *topology.Topology, n *topology.NMI) error {
 		{"operations.tls.clientRootCAs.files", []string{tlsca}},
 		{"metrics.provider", "prometheus"},
 	})
+	if err == nil && profiling() {
+		err = doc.setAll([]setting{{"peer.profile.enabled", true}, {"peer.profile.listenAddress", profileAddress(n, n.Peer.OperationsPort)}})
+	}
 	if err != nil {
 		return fmt.Errorf("%s peer config: %w", n.Name, err)
 	}
@@ -103,6 +108,9 @@ func (l Layout) writeOrdererConfig(n *topology.NMI) error {
 		{"Admin.TLS.ClientRootCAs", []string{tlsca}},
 		{"ChannelParticipation.Enabled", true},
 	})
+	if err == nil && profiling() {
+		err = doc.setAll([]setting{{"General.Profile.Enabled", true}, {"General.Profile.Address", profileAddress(n, n.Orderer.OperationsPort)}})
+	}
 	if err != nil {
 		return fmt.Errorf("%s orderer config: %w", n.Name, err)
 	}
@@ -256,4 +264,15 @@ func (l Layout) writeConfigTx(t *topology.Topology) (string, error) {
 		return "", err
 	}
 	return dir, os.WriteFile(filepath.Join(dir, "configtx.yaml"), b, 0o644)
+}
+
+// EnvProfile, set to 1 when the consortium is brought up, has every peer,
+// orderer and chaincode server serve Go's pprof, on its operations port + 40
+// (chaincode server: its port + 40), for finding where CPU goes under load.
+const EnvProfile = "PKI_PROFILE"
+
+func profiling() bool { return os.Getenv(EnvProfile) == "1" }
+
+func profileAddress(n *topology.NMI, port int) string {
+	return net.JoinHostPort(n.Host, strconv.Itoa(port+40))
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/inter-nmi/pki/network/consortium"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+	"github.com/inter-nmi/pki/registry-api/api"
+	regclient "github.com/inter-nmi/pki/registry-api/client"
 )
 
 func registration(t *testing.T, id, pubPEM string) string {
@@ -77,9 +80,12 @@ func TestMeterLifecycle(t *testing.T) {
 		if res.Outcome != meter.OutcomeAccepted || res.Seq != 1 || res.KeyVersion != 1 {
 			t.Fatalf("result %+v", res)
 		}
-		page := decode[contract.MeasurementPage](t, cmiAuditor.evaluate(t, "GetMeasurements", id, "", "", "10", ""))
-		if len(page.Measurements) != 1 || page.Measurements[0].Payload != b64(payload) || page.Measurements[0].TxID != r.txID {
-			t.Fatalf("CMI sees measurements %+v", page.Measurements)
+		// The evidence is the transaction in its block: CMI's registry reads
+		// it from its own index of its peer's blocks.
+		page, err := registry(t, "CMI", api.RoleAuditor).Measurements(context.Background(), id,
+			regclient.MeasurementQuery{Read: regclient.Read{MinBlock: r.block}})
+		if err != nil || len(page.Measurements) != 1 || page.Measurements[0].Payload != b64(payload) || page.Measurements[0].TxID != r.txID {
+			t.Fatalf("CMI sees measurements %+v (%v)", page, err)
 		}
 	})
 
@@ -91,7 +97,7 @@ func TestMeterLifecycle(t *testing.T) {
 
 	t.Run("a re-delivery is a duplicate, other bytes for its seq a replay", func(t *testing.T) {
 		dup := decode[meter.ItemResult](t, ingest.evaluate(t, "SubmitMeasurement", id, b64(payload), b64(sig)))
-		if dup.Outcome != meter.OutcomeDuplicate || dup.TxID == "" {
+		if dup.Outcome != meter.OutcomeDuplicate || dup.Seq != 1 {
 			t.Fatalf("re-delivery answered %+v", dup)
 		}
 		other := reading(id, 1, "1234.6")
@@ -121,19 +127,27 @@ func TestMeterLifecycle(t *testing.T) {
 			{MeterID: id, Payload: payload, Signature: sig},
 		})
 		r := ingest.submit(t, "SubmitMeasurements", string(batch))
-		res := decode[meter.BatchResult](t, r.result)
+		res := decode[wire.Outcome](t, r.result)
 		want := []string{meter.OutcomeAccepted, meter.OutcomeRejected, meter.OutcomeDuplicate}
-		if res.Accepted != 1 || res.Rejected != 1 || res.Duplicates != 1 || len(res.Items) != 3 {
+		if res.Accepted != 1 || res.Rejected != 1 || res.Duplicates != 1 || res.Items != 3 {
 			t.Fatalf("batch result %+v", res)
 		}
-		for i, item := range res.Items {
+		var items []meter.SignedMeasurement
+		if err := json.Unmarshal(batch, &items); err != nil {
+			t.Fatal(err)
+		}
+		results, err := res.Expand(items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, item := range results {
 			if item.Outcome != want[i] {
 				t.Errorf("item %d: %s (%s %s), want %s", i, item.Outcome, item.Code, item.Reason, want[i])
 			}
 		}
 		// The refused item is evidence on the ledger; the duplicate is not a refusal.
-		rejections := decode[contract.RejectionPage](t, cmiAuditor.evaluate(t, "GetRejections", id, "10", ""))
-		if len(rejections.Rejections) != 1 || rejections.Rejections[0].TxID != r.txID || rejections.Rejections[0].Code != meter.CodeBadSignature {
+		rejections, err := registry(t, "CMI", api.RoleAuditor).Rejections(context.Background(), id, regclient.Read{MinBlock: r.block}, 10, "")
+		if err != nil || len(rejections.Rejections) != 1 || rejections.Rejections[0].TxID != r.txID || rejections.Rejections[0].Code != meter.CodeBadSignature {
 			t.Fatalf("rejections on the ledger: %+v", rejections.Rejections)
 		}
 	})

@@ -2,14 +2,14 @@
 // that a load or fault run is checked against the ledger itself rather than
 // against the registry's answers: it walks the peer's blocks and counts, per
 // meter and seq, the measurements valid transactions accepted and the
-// rejections they filed, and keeps every block's header hash so that peers
-// can be compared block by block.
+// items they refused (package wire reads both from the transactions), and
+// keeps every block's header hash so that peers can be compared block by
+// block.
 package reconcile
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -20,6 +20,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Item is one measurement: a meter and a seq.
@@ -91,24 +92,21 @@ func (l *Ledger) add(b *chain.Block, chaincode string) {
 			l.Invalid[tx.Code]++
 			continue
 		}
-		for _, w := range tx.Writes {
-			if w.Namespace != chaincode || w.Delete {
-				continue
-			}
-			switch {
-			case strings.HasPrefix(w.Key, "msmt/"):
-				var rec meter.MeasurementRecord
-				if json.Unmarshal(w.Value, &rec) == nil {
-					it := Item{rec.MeterID, rec.Seq}
-					l.Accepted[it]++
-					l.AcceptedIn[it] = tx.ID
-				}
-			case strings.HasPrefix(w.Key, "rej/"):
-				var rej meter.Rejection
-				if json.Unmarshal(w.Value, &rej) == nil {
-					it := Item{rej.MeterID, rej.Seq}
-					l.Rejected[it] = append(l.Rejected[it], rej.Code)
-				}
+		if tx.Chaincode != chaincode {
+			continue
+		}
+		items, err := wire.Decode(tx.Function, tx.Args, tx.ResponsePayload)
+		if err != nil {
+			continue
+		}
+		for _, it := range items {
+			item := Item{it.Result.MeterID, it.Result.Seq}
+			switch it.Result.Outcome {
+			case meter.OutcomeAccepted:
+				l.Accepted[item]++
+				l.AcceptedIn[item] = tx.ID
+			case meter.OutcomeRejected:
+				l.Rejected[item] = append(l.Rejected[item], it.Result.Code)
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // BenchmarkSubmitMeasurement is one signed P-256 measurement verified and
@@ -66,7 +67,7 @@ func BenchmarkSubmitMeasurements1000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := range b.N {
-		res, _, err := run(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+		res, _, err := run(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
 			return w.cc.SubmitMeasurements(ctx, batches[n])
 		})
 		if err != nil {

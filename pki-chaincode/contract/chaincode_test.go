@@ -10,6 +10,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // TestChaincode drives every transaction through contractapi as the peer
@@ -97,21 +98,22 @@ func TestChaincode(t *testing.T) {
 	if item.Outcome != meter.OutcomeAccepted {
 		t.Fatalf("item %+v", item)
 	}
-	var res meter.BatchResult
+	var res wire.Outcome
 	decode(call(w.ingest, "SubmitMeasurements", mustJSON(t, []meter.SignedMeasurement{
 		fixture(t, "PTB-0002", "p384.good.json", "p384.sig"), sm})), &res)
-	if res.Accepted != 1 || res.Duplicates != 1 || res.Items[1].Outcome != meter.OutcomeDuplicate || res.Items[1].TxID == "" {
+	if res.Accepted != 1 || res.Duplicates != 1 || len(res.Exceptions) != 1 || res.Exceptions[0].Index != 1 ||
+		res.Exceptions[0].Outcome != meter.OutcomeDuplicate {
 		t.Fatalf("batch %s", mustJSON(t, res))
 	}
-	var msmts contract.MeasurementPage
-	decode(call(w.auditor, "GetMeasurements", "PTB-0001", "2026-11-21T10:00:00Z", "", "0", ""), &msmts)
-	if len(msmts.Measurements) != 1 {
-		t.Fatalf("measurements %s", mustJSON(t, msmts))
+	items := []meter.SignedMeasurement{fixture(t, "PTB-0002", "p384.good.json", "p384.sig"), sm, sm}
+	packed, err := wire.Pack(items)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var rejs contract.RejectionPage
-	decode(call(w.auditor, "GetRejections", "PTB-0001", "10", ""), &rejs)
-	if len(rejs.Rejections) != 0 { // a re-delivery is no refusal
-		t.Fatalf("rejections %s", mustJSON(t, rejs))
+	var again wire.Outcome
+	decode(call(w.ingest, "SubmitMeasurementsPacked", string(packed)), &again)
+	if again.Accepted != 0 || again.Duplicates != 3 || again.Items != 3 {
+		t.Fatalf("packed batch through Invoke %s", mustJSON(t, again))
 	}
 
 	next, err := meter.GenerateKey(meter.P256)

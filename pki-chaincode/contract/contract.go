@@ -51,7 +51,7 @@ func New() *Registry {
 // GetEvaluateTransactions marks the read-only transactions in the metadata.
 func (r *Registry) GetEvaluateTransactions() []string {
 	return []string{"GetMeter", "ListMeters", "GetMeterHistory", "GetMeterKeys", "GetPreEnrolment",
-		"VerifyMeasurement", "GetMeasurements", "GetRejections"}
+		"VerifyMeasurement"}
 }
 
 // caller is the submitting client as the contract sees it.

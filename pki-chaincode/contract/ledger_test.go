@@ -9,6 +9,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // failOn makes the ledger call op fail for keys with the given prefix.
@@ -43,7 +44,7 @@ func TestLedgerFailure(t *testing.T) {
 		reading(t, p256, "PTB-0001", 1, readingTime),
 		reading(t, p384, "PTB-0002", 2, readingTime),
 	})
-	refused(w, w.ingest, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+	refused(w, w.ingest, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
 		return w.cc.SubmitMeasurements(ctx, batch)
 	})
 	sm := reading(t, p384, "PTB-0002", 2, readingTime)
@@ -62,7 +63,7 @@ func TestLedgerFailure(t *testing.T) {
 
 	// Once the ledger works again, so does the batch.
 	w.fault = nil
-	res, _ := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+	res, _ := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
 		return w.cc.SubmitMeasurements(ctx, batch)
 	})
 	if res.Accepted != 2 {

@@ -1,18 +1,17 @@
 package contract
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Event names for measurements.
@@ -21,160 +20,258 @@ const (
 	EventMeasurementsSubmitted = "MeasurementsSubmitted"
 )
 
-// unattributed files rejections whose meter ID is not even well formed.
-const unattributed = "-"
-
-// lastAccepted is the replay guard of one meter.
-type lastAccepted struct {
-	Seq  uint64 `json:"seq"`
-	Time string `json:"time"`
-	TxID string `json:"txId"`
-}
+// World state holds, of measurements, only each meter's replay guard
+// (wire.Guard): a batch writes one key per meter whatever its size. The
+// measurements themselves, accepted and refused, are the transaction in the
+// block, its outcome naming every item not accepted (package wire).
 
 // meterState is what verifying a meter's measurements needs, read once per
 // transaction.
 type meterState struct {
 	meter *meter.Meter
 	key   *meter.PublicKey
-	last  uint64
+	guard wire.Guard
+	dirty bool
 }
 
-// verifier checks signed measurements within one transaction. It caches each
-// meter's state, so a batch reads a meter and parses its key once, and it sees
-// the sequence numbers the batch itself accepted.
+// verifier checks signed measurements within one transaction. It reads
+// every meter of the transaction in one round trip, verifies the
+// signatures on every core, then judges the items in input order, seeing
+// the sequence numbers the transaction itself accepted.
 type verifier struct {
 	t      tx
 	meters map[string]*meterState
-	// accepted are the items this transaction accepted so far, by meter and
-	// seq: a transaction does not read its own writes.
-	accepted map[string]acceptedItem
-}
-
-type acceptedItem struct {
-	payload []byte
+	// accepted are the items this transaction accepted, by meter and seq,
+	// with the hash of their bytes: a transaction does not read its own
+	// writes.
+	accepted map[string]wire.Hash
 }
 
 func newVerifier(t tx) *verifier {
-	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]acceptedItem{}}
+	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]wire.Hash{}}
 }
 
-func (v *verifier) state(id string) (*meterState, error) {
-	if st, ok := v.meters[id]; ok {
-		return st, nil
+// load reads the records and replay guards of the items' meters, in one
+// request to the peer.
+func (v *verifier) load(items []meter.SignedMeasurement) error {
+	seen := map[string]bool{}
+	var ids []string
+	for _, sm := range items {
+		if !seen[sm.MeterID] && meter.ValidateMeterID(sm.MeterID) == nil {
+			seen[sm.MeterID] = true
+			ids = append(ids, sm.MeterID)
+		}
 	}
-	m, err := loadMeter(v.t.ctx, id)
+	slices.Sort(ids)
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, meterKey(id), wire.GuardKey(id))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	values, err := v.t.ctx.GetStub().GetMultipleStates(keys...)
+	if err != nil {
+		return state.Internal("read meters", err)
+	}
+	for i, id := range ids {
+		rec, guard := values[2*i], values[2*i+1]
+		if rec == nil {
+			continue
+		}
+		m := new(meter.Meter)
+		if err := json.Unmarshal(rec, m); err != nil {
+			return state.Internal("decode meter "+id, err)
+		}
+		key, err := parsedKey(m.PublicKey)
+		if err != nil {
+			return state.Internal("stored key of "+id, err)
+		}
+		g, err := wire.UnmarshalGuard(guard)
+		if err != nil {
+			return state.Internal("replay guard of "+id, err)
+		}
+		v.meters[id] = &meterState{meter: m, key: key, guard: g}
+	}
+	return nil
+}
+
+// keyCache keeps parsed meter keys by their PEM, a pure function of it,
+// so a busy meter's key is parsed once per chaincode process.
+var keyCache sync.Map
+
+func parsedKey(pem string) (*meter.PublicKey, error) {
+	if k, ok := keyCache.Load(pem); ok {
+		return k.(*meter.PublicKey), nil
+	}
+	k, err := meter.ParsePublicKeyPEM(pem)
 	if err != nil {
 		return nil, err
 	}
-	key, err := meter.ParsePublicKeyPEM(m.PublicKey)
-	if err != nil {
-		return nil, state.Internal("stored key of "+id, err)
-	}
-	last, _, err := state.Get[lastAccepted](v.t.ctx, lastSeqKey(id))
-	if err != nil {
-		return nil, err
-	}
-	st := &meterState{meter: m, key: key, last: last.Seq}
-	v.meters[id] = st
-	return st, nil
+	keyCache.Store(pem, k)
+	return k, nil
 }
 
-// check decides whether sm would be accepted now, without writing. A
-// re-delivery of exactly the signed bytes accepted before is not an error:
-// it returns the transaction that accepted them (dupOf), and nothing is to
-// be written.
-func (v *verifier) check(sm meter.SignedMeasurement) (m meter.Measurement, st *meterState, dupOf string, err error) {
+// opened is an item parsed and its signature checked against its meter's
+// current key, ahead of judging.
+type opened struct {
+	m   meter.Measurement
+	err error // parsing, meter mismatch or signature
+}
+
+// open parses every item and verifies its signature, on every core. The
+// results depend on nothing but the items and the meters read, and are
+// kept in input order, so every endorsing peer reaches the same verdicts.
+func (v *verifier) open(items []meter.SignedMeasurement) []opened {
+	out := make([]opened, len(items))
+	work := func(i int) {
+		sm := items[i]
+		st := v.meters[sm.MeterID]
+		if st == nil {
+			return
+		}
+		m, err := meter.ParseMeasurement(sm.Payload)
+		if err == nil && m.MeterID != sm.MeterID {
+			err = meter.Errorf(meter.CodeMeterMismatch, "payload is signed for meter %q but was submitted for meter %q", m.MeterID, sm.MeterID)
+		}
+		if err == nil {
+			err = st.key.Verify(sm.Payload, sm.Signature)
+		}
+		out[i] = opened{m: m, err: err}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(items))
+	if workers <= 1 {
+		for i := range items {
+			work(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, len(items))
+	for i := range items {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				work(i)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// judge decides one item, in input order, and updates the meter's guard
+// in memory when it is accepted. A re-delivery of exactly the signed bytes
+// accepted before is not an error: duplicate is set (with the accepting
+// transaction's ID when it is this one), and nothing is to be written.
+func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurement, st *meterState, duplicate bool, dupOf string, err error) {
 	if err := meter.ValidateMeterID(sm.MeterID); err != nil {
-		return meter.Measurement{}, nil, "", err
+		return meter.Measurement{}, nil, false, "", err
 	}
-	if st, err = v.state(sm.MeterID); err != nil {
-		return meter.Measurement{}, nil, "", err
+	if st = v.meters[sm.MeterID]; st == nil {
+		return meter.Measurement{}, nil, false, "", meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", sm.MeterID)
 	}
-	if parsed, err := meter.ParseMeasurement(sm.Payload); err == nil && parsed.MeterID == sm.MeterID && parsed.Seq <= st.last {
-		if dupOf, err = v.duplicateOf(sm, parsed); dupOf != "" || err != nil {
-			return parsed, st, dupOf, err
+	m = o.m
+	if m.Seq != 0 && m.MeterID == sm.MeterID && m.Seq <= st.guard.Last {
+		if dup, of, err := v.duplicate(sm, m, st, o.err); err != nil || dup {
+			return m, st, dup, of, err
 		}
 	}
 	if st.meter.Status == meter.StatusRevoked {
-		return meter.Measurement{}, st, "", meter.Errorf(meter.CodeMeterRevoked, "meter %s was revoked (%s) at %s; its measurements are no longer accepted",
+		return m, st, false, "", meter.Errorf(meter.CodeMeterRevoked, "meter %s was revoked (%s) at %s; its measurements are no longer accepted",
 			sm.MeterID, st.meter.Revocation.Reason, st.meter.Revocation.RevokedAt)
 	}
-	if m, err = sm.Open(st.key); err != nil {
-		return m, st, "", err
+	if o.err != nil {
+		return m, st, false, "", o.err
 	}
 	if err := m.CheckPlausible(v.t.time); err != nil {
-		return m, st, "", err
+		return m, st, false, "", err
 	}
-	if m.Seq <= st.last {
-		return m, st, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d is not above the last accepted seq %d", sm.MeterID, m.Seq, st.last)
+	if m.Seq <= st.guard.Last {
+		return m, st, false, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d is not above the last accepted seq %d", sm.MeterID, m.Seq, st.guard.Last)
 	}
-	return m, st, "", nil
+	st.guard.Accept(m.Seq, sm.Payload)
+	st.dirty = true
+	v.accepted[itemKey(sm.MeterID, m.Seq)] = wire.HashOf(sm.Payload)
+	return m, st, false, "", nil
 }
 
-// duplicateOf finds the transaction that accepted exactly sm's payload as
-// m.Seq, if one did, and checks that sm's signature verifies with the key
-// version that accepted it (a meter may have rotated its key since). The
-// same seq with other bytes is no duplicate: the caller refuses it as a
-// replay.
-func (v *verifier) duplicateOf(sm meter.SignedMeasurement, m meter.Measurement) (string, error) {
-	if item, ok := v.accepted[itemKey(sm.MeterID, m.Seq)]; ok {
-		if !bytes.Equal(item.payload, sm.Payload) {
-			return "", nil
+// duplicate reports whether sm is exactly the signed bytes accepted as
+// m.Seq: the same hash, and a signature that verifies, with the meter's
+// current key or one it held before (it may have rotated since). The same
+// seq with other bytes is no duplicate: the caller refuses it as a replay.
+func (v *verifier) duplicate(sm meter.SignedMeasurement, m meter.Measurement, st *meterState, sigErr error) (bool, string, error) {
+	h := wire.HashOf(sm.Payload)
+	of := ""
+	if acc, ok := v.accepted[itemKey(sm.MeterID, m.Seq)]; ok {
+		if acc != h {
+			return false, "", nil
 		}
-		return v.t.id, v.meters[sm.MeterID].key.Verify(sm.Payload, sm.Signature)
+		of = v.t.id
+	} else if acc, ok := st.guard.Find(m.Seq); !ok || acc.Hash != h {
+		return false, "", nil
 	}
-	rec, found, err := state.Get[meter.MeasurementRecord](v.t.ctx, measurementKey(m.MeterID, m.MeasuredAt(), m.Seq))
-	if err != nil || !found || rec.Payload != base64.StdEncoding.EncodeToString(sm.Payload) {
-		return "", err
+	if sigErr == nil {
+		return true, of, nil
 	}
-	key := v.meters[sm.MeterID].key
-	if rec.KeyVersion != v.meters[sm.MeterID].meter.KeyVersion {
-		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, keyVersionKey(m.MeterID, rec.KeyVersion))
+	for version := st.meter.KeyVersion - 1; version >= 1; version-- {
+		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, keyVersionKey(sm.MeterID, version))
+		if err != nil || !found {
+			return false, "", err
+		}
+		key, err := parsedKey(kv.PublicKey)
 		if err != nil {
-			return "", err
+			return false, "", state.Internal("stored key of "+sm.MeterID, err)
 		}
-		if !found {
-			return "", state.Internal("key version of "+m.MeterID, fmt.Errorf("version %d is missing", rec.KeyVersion))
-		}
-		if key, err = meter.ParsePublicKeyPEM(kv.PublicKey); err != nil {
-			return "", state.Internal("stored key of "+m.MeterID, err)
+		if key.Verify(sm.Payload, sm.Signature) == nil {
+			return true, of, nil
 		}
 	}
-	if err := key.Verify(sm.Payload, sm.Signature); err != nil {
-		return "", err
-	}
-	return rec.TxID, nil
+	return false, "", nil
 }
 
 func itemKey(meterID string, seq uint64) string {
 	return meterID + "\x00" + strconv.FormatUint(seq, 10)
 }
 
-// accept stores a checked measurement and advances the replay guard.
-func (v *verifier) accept(sm meter.SignedMeasurement, m meter.Measurement, st *meterState) error {
-	rec := meter.MeasurementRecord{
-		MeterID: m.MeterID, Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, Ciphertext: m.Ciphertext,
-		Payload:    base64.StdEncoding.EncodeToString(sm.Payload),
-		Signature:  base64.StdEncoding.EncodeToString(sm.Signature),
-		KeyVersion: st.meter.KeyVersion, Fingerprint: st.meter.Fingerprint,
-		TxID: v.t.id, AcceptedAt: v.t.stamp(),
+// save writes the guards of the meters whose readings were accepted, in
+// one batch to the peer.
+func (v *verifier) save() error {
+	var ids []string
+	for id, st := range v.meters {
+		if st.dirty {
+			ids = append(ids, id)
+		}
 	}
-	if err := state.Put(v.t.ctx, measurementKey(m.MeterID, m.MeasuredAt(), m.Seq), rec); err != nil {
-		return err
+	if len(ids) == 0 {
+		return nil
 	}
-	st.last = m.Seq
-	v.accepted[itemKey(m.MeterID, m.Seq)] = acceptedItem{payload: sm.Payload}
-	return state.Put(v.t.ctx, lastSeqKey(m.MeterID), lastAccepted{Seq: m.Seq, Time: m.Time, TxID: v.t.id})
+	slices.Sort(ids)
+	stub := v.t.ctx.GetStub()
+	stub.StartWriteBatch()
+	for _, id := range ids {
+		if err := stub.PutState(wire.GuardKey(id), v.meters[id].guard.Marshal()); err != nil {
+			return state.Internal("write replay guard of "+id, err)
+		}
+	}
+	if err := stub.FinishWriteBatch(); err != nil {
+		return state.Internal("write replay guards", err)
+	}
+	return nil
 }
 
 // SubmitMeasurement verifies one signed measurement (payload and DER
-// signature, both base64) against the meter's active key and stores it.
-// A refusal is an error and writes nothing.
+// signature, both base64) against the meter's active key and accepts it.
+// A refusal is an error and writes nothing; a re-delivery of exactly the
+// accepted bytes answers as a duplicate and writes nothing.
 func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface, meterID, payload, signature string) (*meter.ItemResult, error) {
 	if _, err := writer(ctx, "submit measurements"); err != nil {
 		return nil, err
 	}
-	sm, err := signedFromArgs(meterID, payload, signature)
+	sm, err := meter.SignedFromBase64(meterID, payload, signature)
 	if err != nil {
 		return nil, err
 	}
@@ -183,15 +280,18 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	v := newVerifier(t)
-	m, st, dupOf, err := v.check(sm)
+	items := []meter.SignedMeasurement{sm}
+	if err := v.load(items); err != nil {
+		return nil, err
+	}
+	m, st, dup, dupOf, err := v.judge(sm, v.open(items)[0])
 	if err != nil {
 		return nil, err
 	}
-	if dupOf != "" {
-		// Accepted before: answered as such, with nothing to write.
+	if dup {
 		return &meter.ItemResult{MeterID: m.MeterID, Seq: m.Seq, Outcome: meter.OutcomeDuplicate, TxID: dupOf}, nil
 	}
-	if err := v.accept(sm, m, st); err != nil {
+	if err := v.save(); err != nil {
 		return nil, err
 	}
 	res := &meter.ItemResult{MeterID: m.MeterID, Seq: m.Seq, KeyVersion: st.meter.KeyVersion, Outcome: meter.OutcomeAccepted}
@@ -200,9 +300,10 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 
 // SubmitMeasurements takes a data concentrator's batch (a JSON array of
 // meter.SignedMeasurement, at most meter.MaxBatch). Each item is judged on its
-// own: valid ones are stored, refused ones are recorded as rejections with
-// their reason, and the result lists every item's outcome in input order.
-func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterface, batch string) (*meter.BatchResult, error) {
+// own; the outcome counts them and lists every item not accepted, refusals
+// with their reason: the transaction in its block is the evidence of every
+// item, accepted or refused.
+func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterface, batch string) (*wire.Outcome, error) {
 	if _, err := writer(ctx, "submit measurements"); err != nil {
 		return nil, err
 	}
@@ -210,6 +311,23 @@ func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterfac
 	if err := decodeStrict(batch, &items); err != nil {
 		return nil, err
 	}
+	return r.submitBatch(ctx, items)
+}
+
+// SubmitMeasurementsPacked is SubmitMeasurements with the batch packed
+// (wire.Pack): the registry's encoding, a third of the bytes.
+func (r *Registry) SubmitMeasurementsPacked(ctx contractapi.TransactionContextInterface, packed string) (*wire.Outcome, error) {
+	if _, err := writer(ctx, "submit measurements"); err != nil {
+		return nil, err
+	}
+	items, err := wire.Unpack([]byte(packed))
+	if err != nil {
+		return nil, err
+	}
+	return r.submitBatch(ctx, items)
+}
+
+func (r *Registry) submitBatch(ctx contractapi.TransactionContextInterface, items []meter.SignedMeasurement) (*wire.Outcome, error) {
 	if len(items) == 0 {
 		return nil, malformed("the batch is empty")
 	}
@@ -221,62 +339,50 @@ func (r *Registry) SubmitMeasurements(ctx contractapi.TransactionContextInterfac
 		return nil, err
 	}
 	v := newVerifier(t)
-	res := &meter.BatchResult{TxID: t.id, Items: make([]meter.ItemResult, len(items))}
+	if err := v.load(items); err != nil {
+		return nil, err
+	}
+	checked := v.open(items)
+	out := &wire.Outcome{TxID: t.id, Items: len(items), KeyVersions: map[string]int{}}
 	for i, sm := range items {
-		item := &res.Items[i]
-		item.Index, item.MeterID = i, sm.MeterID
-		m, st, dupOf, err := v.check(sm)
-		item.Seq = m.Seq
-		if err == nil && dupOf != "" {
-			item.Outcome, item.TxID = meter.OutcomeDuplicate, dupOf
-			res.Duplicates++
-			continue
-		}
-		if err == nil {
-			err = v.accept(sm, m, st)
-		}
-		if err == nil {
-			item.Outcome, item.KeyVersion = meter.OutcomeAccepted, st.meter.KeyVersion
-			res.Accepted++
-			continue
-		}
-		if meter.CodeOf(err) == meter.CodeInternal {
+		m, st, dup, dupOf, err := v.judge(sm, checked[i])
+		switch {
+		case err == nil && dup:
+			out.Duplicates++
+			out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: sm.MeterID, Seq: m.Seq,
+				Outcome: meter.OutcomeDuplicate, TxID: dupOf})
+		case err == nil:
+			out.Accepted++
+			out.KeyVersions[sm.MeterID] = st.meter.KeyVersion
+		case meter.CodeOf(err) == meter.CodeInternal || meter.CodeOf(err) == "":
 			return nil, err
-		}
-		item.Outcome, item.Code, item.Reason = meter.OutcomeRejected, meter.CodeOf(err), message(err)
-		res.Rejected++
-		if err := t.reject(i, sm, m, err); err != nil {
-			return nil, err
+		default:
+			out.Rejected++
+			id := sm.MeterID
+			if len(id) > 64 {
+				id = id[:64]
+			}
+			out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: id, Seq: m.Seq,
+				Outcome: meter.OutcomeRejected, Code: meter.CodeOf(err), Reason: message(err)})
 		}
 	}
-	if res.Accepted+res.Rejected == 0 {
+	if len(out.KeyVersions) == 0 {
+		out.KeyVersions = nil
+	}
+	if out.Accepted+out.Rejected == 0 {
 		// Every item was a re-delivery: nothing to write, nothing to order.
-		return res, nil
+		return out, nil
 	}
-	return res, state.Emit(ctx, EventMeasurementsSubmitted, res)
+	if err := v.save(); err != nil {
+		return nil, err
+	}
+	return out, state.Emit(ctx, EventMeasurementsSubmitted, out.Counts())
 }
 
-// reject keeps a refused batch item as evidence.
-func (t tx) reject(index int, sm meter.SignedMeasurement, m meter.Measurement, cause error) error {
-	filed := sm.MeterID
-	if meter.ValidateMeterID(filed) != nil {
-		filed = unattributed
-	}
-	sum := sha256.Sum256(sm.Payload)
-	rej := meter.Rejection{
-		MeterID: sm.MeterID, Seq: m.Seq, Code: meter.CodeOf(cause), Reason: message(cause),
-		PayloadHash: hex.EncodeToString(sum[:]), TxID: t.id, Index: index, RejectedAt: t.stamp(),
-	}
-	if len(rej.MeterID) > 64 {
-		rej.MeterID = rej.MeterID[:64]
-	}
-	return state.Put(t.ctx, rejectionKey(filed, t.id, index), rej)
-}
-
-// VerifyMeasurement answers whether a signed measurement would be accepted
-// now (signature, key status, time, replay) without storing anything.
+// VerifyMeasurement answers whether a signed measurement would be accepted now
+// (signature, key status, time, replay) without storing anything.
 func (r *Registry) VerifyMeasurement(ctx contractapi.TransactionContextInterface, meterID, payload, signature string) (*meter.Verification, error) {
-	sm, err := signedFromArgs(meterID, payload, signature)
+	sm, err := meter.SignedFromBase64(meterID, payload, signature)
 	if err != nil {
 		return nil, err
 	}
@@ -284,133 +390,26 @@ func (r *Registry) VerifyMeasurement(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	m, st, dupOf, err := newVerifier(t).check(sm)
-	out := &meter.Verification{MeterID: meterID, Seq: m.Seq, TxID: dupOf}
+	v := newVerifier(t)
+	items := []meter.SignedMeasurement{sm}
+	if err := v.load(items); err != nil {
+		return nil, err
+	}
+	m, st, dup, dupOf, err := v.judge(sm, v.open(items)[0])
+	out := &meter.Verification{MeterID: meterID, Seq: m.Seq}
 	if st != nil {
 		out.KeyVersion = st.meter.KeyVersion
 	}
 	switch code := meter.CodeOf(err); {
 	case err == nil:
 		out.Valid = true
+		if dup {
+			out.Duplicate, out.TxID = true, dupOf
+		}
 	case code == meter.CodeInternal || code == "":
 		return nil, err
 	default:
 		out.Code, out.Reason = code, message(err)
 	}
 	return out, nil
-}
-
-func signedFromArgs(meterID, payload, signature string) (meter.SignedMeasurement, error) {
-	if len(payload) > meter.MaxPayloadBytes*4/3+4 {
-		return meter.SignedMeasurement{}, meter.Errorf(meter.CodeTooLarge, "payload exceeds %d bytes", meter.MaxPayloadBytes)
-	}
-	p, err := decodeBase64("payload", payload)
-	if err != nil {
-		return meter.SignedMeasurement{}, err
-	}
-	s, err := decodeBase64("signature", signature)
-	if err != nil {
-		return meter.SignedMeasurement{}, err
-	}
-	return meter.SignedMeasurement{MeterID: meterID, Payload: p, Signature: s}, nil
-}
-
-// MeasurementPage is one page of GetMeasurements.
-type MeasurementPage struct {
-	Measurements []*meter.MeasurementRecord `json:"measurements"`
-	Bookmark     string                     `json:"bookmark"`
-}
-
-// GetMeasurements lists a meter's accepted measurements whose meter time lies
-// in [from, to] (RFC 3339; either may be empty for an open end), oldest first.
-func (r *Registry) GetMeasurements(ctx contractapi.TransactionContextInterface, meterID, from, to string, pageSize int32, bookmark string) (*MeasurementPage, error) {
-	if err := meter.ValidateMeterID(meterID); err != nil {
-		return nil, err
-	}
-	prefix := measurementPrefix(meterID)
-	start, end := prefix, prefix+rangeEnd
-	if from != "" {
-		at, err := meter.ParseTime(from)
-		if err != nil {
-			return nil, err
-		}
-		start = prefix + timeKey(at)
-	}
-	if to != "" {
-		at, err := meter.ParseTime(to)
-		if err != nil {
-			return nil, err
-		}
-		end = prefix + timeKey(at) + "/" + rangeEnd
-	}
-	if start > end {
-		return nil, malformed("from %s lies after to %s", from, to)
-	}
-	out := &MeasurementPage{Measurements: []*meter.MeasurementRecord{}}
-	var err error
-	out.Bookmark, err = pageRange(ctx, start, end, pageSize, bookmark, func(b []byte) error {
-		rec := new(meter.MeasurementRecord)
-		out.Measurements = append(out.Measurements, rec)
-		return json.Unmarshal(b, rec)
-	})
-	return out, err
-}
-
-// RejectionPage is one page of GetRejections.
-type RejectionPage struct {
-	Rejections []*meter.Rejection `json:"rejections"`
-	Bookmark   string             `json:"bookmark"`
-}
-
-// GetRejections lists the batch items refused for a meter; meter ID "-"
-// lists those whose meter ID was malformed.
-func (r *Registry) GetRejections(ctx contractapi.TransactionContextInterface, meterID string, pageSize int32, bookmark string) (*RejectionPage, error) {
-	if meterID != unattributed {
-		if err := meter.ValidateMeterID(meterID); err != nil {
-			return nil, err
-		}
-	}
-	prefix := rejectionPrefix(meterID)
-	out := &RejectionPage{Rejections: []*meter.Rejection{}}
-	var err error
-	out.Bookmark, err = pageRange(ctx, prefix, prefix+rangeEnd, pageSize, bookmark, func(b []byte) error {
-		rej := new(meter.Rejection)
-		out.Rejections = append(out.Rejections, rej)
-		return json.Unmarshal(b, rej)
-	})
-	return out, err
-}
-
-// pageRange walks one page of [start, end) and returns the bookmark of the
-// next page, empty when there is none.
-func pageRange(ctx contractapi.TransactionContextInterface, start, end string, pageSize int32, bookmark string, each func([]byte) error) (string, error) {
-	size, err := page(pageSize)
-	if err != nil {
-		return "", err
-	}
-	// The peer starts the range at the bookmark, whatever it is: one from
-	// outside [start, end) would list another range.
-	if bookmark != "" && (bookmark < start || bookmark >= end) {
-		return "", malformed("bookmark %q does not belong to this listing", bookmark)
-	}
-	it, meta, err := ctx.GetStub().GetStateByRangeWithPagination(start, end, size, bookmark)
-	if err != nil {
-		return "", malformed("cannot read from bookmark %q: %v", bookmark, err)
-	}
-	defer it.Close()
-	var n int32
-	for it.HasNext() {
-		kv, err := it.Next()
-		if err != nil {
-			return "", state.Internal("range read", err)
-		}
-		if err := each(kv.Value); err != nil {
-			return "", state.Internal("decode "+kv.Key, err)
-		}
-		n++
-	}
-	if n < size {
-		return "", nil
-	}
-	return meta.GetBookmark(), nil
 }

@@ -1,11 +1,11 @@
 package contract_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +15,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // fixture is an openssl-signed measurement from ../testdata.
@@ -42,28 +43,20 @@ func TestSubmitMeasurementOpenSSL(t *testing.T) {
 			if e := event[meter.ItemResult](t, stub, contract.EventMeasurementAccepted); e != want {
 				t.Errorf("event %+v", e)
 			}
-			var rec meter.MeasurementRecord
-			if err := json.Unmarshal(w.state(measurementKey(tc.meterID, readingTime, 1)), &rec); err != nil {
-				t.Fatalf("stored record: %v", err)
+			// World state keeps only the replay guard: the evidence is the
+			// transaction in its block.
+			if keys := slices.Collect(maps.Keys(stub.Writes)); len(keys) != 1 || keys[0] != "last/"+tc.meterID {
+				t.Fatalf("writes %v, want only the replay guard", keys)
 			}
-			fp := strings.TrimSpace(string(readFile(t, filepath.Join(keysDir, tc.key+".sha256"))))
-			wantRec := meter.MeasurementRecord{MeterID: tc.meterID, Seq: 1, Time: "2026-11-21T10:15:00Z", Value: "1234.5", Unit: "kWh",
-				Payload: b64(sm.Payload), Signature: b64(sm.Signature), KeyVersion: 1, Fingerprint: fp,
-				TxID: stub.GetTxID(), AcceptedAt: txTime.Format(time.RFC3339Nano)}
-			if rec != wantRec {
-				t.Fatalf("stored\n%+v\nwant\n%+v", rec, wantRec)
+			g, err := wire.UnmarshalGuard(w.state("last/" + tc.meterID))
+			if err != nil || g.Last != 1 || len(g.Recent) != 1 || g.Recent[0].Hash != wire.HashOf(sm.Payload) {
+				t.Fatalf("replay guard %+v: %v", g, err)
 			}
-			var last struct {
-				Seq  uint64 `json:"seq"`
-				TxID string `json:"txId"`
-			}
-			if err := json.Unmarshal(w.state("last/"+tc.meterID), &last); err != nil || last.Seq != 1 || last.TxID != stub.GetTxID() {
-				t.Fatalf("replay guard %s: %v", w.state("last/"+tc.meterID), err)
-			}
-			// The same signed bytes again are a re-delivery: answered as
-			// accepted by the first transaction, and nothing is written.
+			// The same signed bytes again are a re-delivery: answered as a
+			// duplicate (the registry names the accepting transaction from
+			// its index of the blocks), and nothing is written.
 			dup := readOnly(w, w.ingest, w.submit(sm))
-			if *dup != (meter.ItemResult{MeterID: tc.meterID, Seq: 1, Outcome: meter.OutcomeDuplicate, TxID: stub.GetTxID()}) {
+			if *dup != (meter.ItemResult{MeterID: tc.meterID, Seq: 1, Outcome: meter.OutcomeDuplicate}) {
 				t.Fatalf("re-delivery: %+v", dup)
 			}
 			// The same seq with other bytes is a replay.
@@ -185,7 +178,7 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 		{"PTB-0002", 1, "", "", false},
 		{"PTB-0404", 0, meter.CodeMeterNotFound, "", false},
 		{"PTB 0001", 0, meter.CodeMalformed, "-", false},
-		{"CMI-0003", 0, meter.CodeMeterRevoked, "", false},
+		{"CMI-0003", 1, meter.CodeMeterRevoked, "", false},
 		{"PTB-0001", 3, meter.CodeMeterMismatch, "", false},
 		{"PTB-0001", 3, meter.CodeImplausibleTime, "", false},
 		{"PTB-0001", 1, meter.CodeReplay, "", false},
@@ -193,89 +186,79 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 		{"PTB-0001", 2, meter.CodeReplay, "", false},
 	}
 	batch := mustJSON(t, items)
-	res, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+	res, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
 		return w.cc.SubmitMeasurements(ctx, batch)
 	})
-	if res.TxID != stub.GetTxID() || len(res.Items) != len(want) || res.Accepted != 4 || res.Rejected != 8 || res.Duplicates != 1 {
+	if res.TxID != stub.GetTxID() || res.Items != len(want) || res.Accepted != 4 || res.Rejected != 8 || res.Duplicates != 1 ||
+		len(res.Exceptions) != 9 || res.KeyVersions["PTB-0001"] != 1 || res.KeyVersions["PTB-0002"] != 1 || len(res.KeyVersions) != 2 {
 		t.Fatalf("result %s", mustJSON(t, res))
 	}
+	// The transaction in its block tells every item's outcome: Decode reads
+	// it from the function, the argument and the result.
+	result, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := wire.Decode(wire.TxSubmitMeasurements, []string{batch}, result)
+	if err != nil || len(decoded) != len(want) {
+		t.Fatalf("decode: %d items, %v", len(decoded), err)
+	}
 	for i, wi := range want {
-		got := res.Items[i]
+		got := decoded[i].Result
 		if got.Index != i || got.MeterID != wi.meterID || got.Seq != wi.seq || got.Code != wi.code {
 			t.Errorf("item %d: %+v, want %+v", i, got, wi)
 		}
-		if wi.dupOf {
+		switch {
+		case wi.dupOf:
 			if got.Outcome != meter.OutcomeDuplicate || got.TxID != stub.GetTxID() || got.Reason != "" {
 				t.Errorf("item %d not a duplicate: %+v", i, got)
 			}
-			if rej := w.state(fmt.Sprintf("rej/%s/%s/%04d", wi.meterID, stub.GetTxID(), i)); rej != nil {
-				t.Errorf("item %d, a duplicate, filed as a rejection: %s", i, rej)
-			}
-			continue
-		}
-		if wi.code == "" {
+		case wi.code == "":
 			if got.Outcome != meter.OutcomeAccepted || got.KeyVersion != 1 || got.Reason != "" {
 				t.Errorf("item %d not accepted: %+v", i, got)
 			}
-			m, _ := meter.ParseMeasurement(items[i].Payload)
-			if w.state(measurementKey(wi.meterID, m.MeasuredAt(), wi.seq)) == nil {
-				t.Errorf("item %d not stored", i)
+		default:
+			if got.Outcome != meter.OutcomeRejected || got.Reason == "" || got.KeyVersion != 0 {
+				t.Errorf("item %d not rejected: %+v", i, got)
 			}
-			continue
-		}
-		if got.Outcome != meter.OutcomeRejected || got.Reason == "" || got.KeyVersion != 0 {
-			t.Errorf("item %d not rejected: %+v", i, got)
-		}
-		filed := wi.filed
-		if filed == "" {
-			filed = wi.meterID
-		}
-		var rej meter.Rejection
-		key := fmt.Sprintf("rej/%s/%s/%04d", filed, stub.GetTxID(), i)
-		if err := json.Unmarshal(w.state(key), &rej); err != nil {
-			t.Errorf("item %d: rejection %s: %v", i, key, err)
-			continue
-		}
-		sum := sha256.Sum256(items[i].Payload)
-		if rej.MeterID != wi.meterID || rej.Code != wi.code || rej.Reason != got.Reason || rej.Index != i ||
-			rej.TxID != stub.GetTxID() || rej.PayloadHash != hex.EncodeToString(sum[:]) || rej.RejectedAt != txTime.Format(time.RFC3339Nano) {
-			t.Errorf("item %d: rejection %+v", i, rej)
 		}
 	}
-	if e := event[meter.BatchResult](t, stub, contract.EventMeasurementsSubmitted); mustJSON(t, e) != mustJSON(t, res) {
-		t.Errorf("event %s", mustJSON(t, e))
+	if e := event[wire.Counts](t, stub, contract.EventMeasurementsSubmitted); e != res.Counts() {
+		t.Errorf("event %+v", e)
 	}
-	var last struct{ Seq uint64 }
-	if err := json.Unmarshal(w.state("last/PTB-0001"), &last); err != nil || last.Seq != 3 {
-		t.Errorf("replay guard of PTB-0001: %s", w.state("last/PTB-0001"))
+	// One write per meter with an accepted item: its replay guard.
+	if keys := slices.Sorted(maps.Keys(stub.Writes)); fmt.Sprint(keys) != "[last/PTB-0001 last/PTB-0002]" {
+		t.Errorf("writes %v", keys)
 	}
-	// The evidence is listed per meter, and under "-" for malformed IDs.
-	rejections := func(id string) []*meter.Rejection {
-		return readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*contract.RejectionPage, error) {
-			return w.cc.GetRejections(ctx, id, 0, "")
-		}).Rejections
+	g, err := wire.UnmarshalGuard(w.state("last/PTB-0001"))
+	if err != nil || g.Last != 3 || len(g.Recent) != 3 {
+		t.Errorf("replay guard of PTB-0001: %+v %v", g, err)
 	}
-	var indexes []int
-	for _, r := range rejections("PTB-0001") {
-		indexes = append(indexes, r.Index)
-	}
-	if fmt.Sprint(indexes) != "[8 9 10 12]" {
-		t.Errorf("rejections of PTB-0001 at %v", indexes)
-	}
-	if r := rejections("-"); len(r) != 1 || r[0].Index != 6 {
-		t.Errorf("unattributed rejections %s", mustJSON(t, r))
-	}
-	// Stored measurements in meter-time order.
-	page := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*contract.MeasurementPage, error) {
-		return w.cc.GetMeasurements(ctx, "PTB-0001", "", "", 0, "")
+	// The packed batch is judged the same.
+	w2 := newWorld(t)
+	w2.register(w2.ptb, "PTB-0001", pubPEM(t, "p256"))
+	w2.register(w2.ptb, "PTB-0002", pubPEM(t, "p384"))
+	w2.register(w2.cmi, "CMI-0003", pubPEM(t, "secp256k1"))
+	ok(w2, w2.cmi, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+		return w2.cc.RevokeMeter(ctx, "CMI-0003", string(meter.ReasonSuperseded), "")
 	})
-	var seqs []uint64
-	for _, m := range page.Measurements {
-		seqs = append(seqs, m.Seq)
+	packed, err := wire.Pack(items)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if fmt.Sprint(seqs) != "[1 3 2]" {
-		t.Errorf("PTB-0001 measurements in time order: %v", seqs)
+	res2, _ := ok(w2, w2.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
+		return w2.cc.SubmitMeasurementsPacked(ctx, string(packed))
+	})
+	res2.TxID = res.TxID
+	for i := range res2.Exceptions {
+		if res2.Exceptions[i].Outcome == meter.OutcomeDuplicate {
+			res2.Exceptions[i].TxID = res.TxID
+		}
 	}
+	if mustJSON(t, res2) != mustJSON(t, res) {
+		t.Errorf("packed batch judged\n%s\nthe JSON batch\n%s", mustJSON(t, res2), mustJSON(t, res))
+	}
+	t.Logf("%d measurements: %d bytes as JSON, %d packed", len(items), len(batch), len(packed))
 }
 
 func TestSubmitMeasurementsRefused(t *testing.T) {
@@ -299,7 +282,7 @@ func TestSubmitMeasurementsRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := w.in(t)
-			refused(w, tc.who, tc.code, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
+			refused(w, tc.who, tc.code, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
 				return w.cc.SubmitMeasurements(ctx, tc.batch)
 			})
 		})
@@ -332,8 +315,8 @@ func TestVerifyMeasurement(t *testing.T) {
 	if v := verify(reading(t, key, "PTB-0404", 1, readingTime)); v.Valid || v.Code != meter.CodeMeterNotFound || v.KeyVersion != 0 {
 		t.Errorf("unknown meter: %+v", v)
 	}
-	_, stub := ok(w, w.ingest, w.submit(good))
-	if v := verify(good); !v.Valid || v.TxID != stub.GetTxID() {
+	ok(w, w.ingest, w.submit(good))
+	if v := verify(good); !v.Valid || !v.Duplicate {
 		t.Errorf("the accepted bytes after submission: %+v", v)
 	}
 	if v := verify(reading(t, key, "PTB-0001", 1, readingTime)); v.Valid || v.Code != meter.CodeReplay {
@@ -342,73 +325,4 @@ func TestVerifyMeasurement(t *testing.T) {
 	refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*meter.Verification, error) {
 		return w.cc.VerifyMeasurement(ctx, "PTB-0001", "%%%", b64(good.Signature))
 	})
-}
-
-func TestGetMeasurements(t *testing.T) {
-	w := newWorld(t)
-	key := privateKey(t, "p256")
-	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
-	// A meter whose ID extends the other's must not show up in its range.
-	w.register(w.ptb, "PTB-00010", pubPEM(t, "other"))
-	ok(w, w.ingest, w.submit(reading(t, privateKey(t, "other"), "PTB-00010", 1, readingTime)))
-	start := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
-	var batch []meter.SignedMeasurement
-	for i := range 4 {
-		batch = append(batch, reading(t, key, "PTB-0001", uint64(i+1), start.Add(time.Duration(i)*15*time.Minute)))
-	}
-	req := mustJSON(t, batch)
-	ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*meter.BatchResult, error) {
-		return w.cc.SubmitMeasurements(ctx, req)
-	})
-	get := func(w *world, from, to string, size int32, bookmark string) *contract.MeasurementPage {
-		return readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*contract.MeasurementPage, error) {
-			return w.cc.GetMeasurements(ctx, "PTB-0001", from, to, size, bookmark)
-		})
-	}
-	seqs := func(p *contract.MeasurementPage) string {
-		var out []string
-		for _, m := range p.Measurements {
-			if m.MeterID != "PTB-0001" {
-				t.Errorf("listed a measurement of %s", m.MeterID)
-			}
-			out = append(out, fmt.Sprint(m.Seq))
-		}
-		return strings.Join(out, ",")
-	}
-	cases := []struct{ from, to, want string }{
-		{"", "", "1,2,3,4"},
-		{"2026-11-21T09:15:00Z", "2026-11-21T09:30:00Z", "2,3"}, // both ends included
-		{"2026-11-21T10:15:00+01:00", "", "2,3,4"},              // 09:15 UTC
-		{"", "2026-11-21T09:14:59.999Z", "1"},
-		{"2026-11-21T09:45:00.000000001Z", "", ""},
-		{"2026-11-21T09:15:00Z", "2026-11-21T09:15:00Z", "2"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.from+".."+tc.to, func(t *testing.T) {
-			w := w.in(t)
-			if p := get(w, tc.from, tc.to, 0, ""); seqs(p) != tc.want || p.Bookmark != "" {
-				t.Fatalf("got %s (bookmark %q), want %s", seqs(p), p.Bookmark, tc.want)
-			}
-		})
-	}
-	t.Run("pages", func(t *testing.T) {
-		w := w.in(t)
-		p1 := get(w, "", "", 3, "")
-		p2 := get(w, "", "", 3, p1.Bookmark)
-		if seqs(p1) != "1,2,3" || p1.Bookmark == "" || seqs(p2) != "4" || p2.Bookmark != "" {
-			t.Fatalf("pages %s (%q), %s (%q)", seqs(p1), p1.Bookmark, seqs(p2), p2.Bookmark)
-		}
-	})
-	for _, tc := range []struct{ name, from, to string }{
-		{"from after to", "2026-11-21T10:00:00Z", "2026-11-21T09:00:00Z"},
-		{"bad from", "today", ""},
-		{"bad to", "", "2026-11-21"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := w.in(t)
-			refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*contract.MeasurementPage, error) {
-				return w.cc.GetMeasurements(ctx, "PTB-0001", tc.from, tc.to, 0, "")
-			})
-		})
-	}
 }

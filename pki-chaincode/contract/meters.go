@@ -605,3 +605,37 @@ func message(err error) string {
 	}
 	return err.Error()
 }
+
+// pageRange walks one page of [start, end) and returns the bookmark of the
+// next page, empty when there is none.
+func pageRange(ctx contractapi.TransactionContextInterface, start, end string, pageSize int32, bookmark string, each func([]byte) error) (string, error) {
+	size, err := page(pageSize)
+	if err != nil {
+		return "", err
+	}
+	// The peer starts the range at the bookmark, whatever it is: one from
+	// outside [start, end) would list another range.
+	if bookmark != "" && (bookmark < start || bookmark >= end) {
+		return "", malformed("bookmark %q does not belong to this listing", bookmark)
+	}
+	it, meta, err := ctx.GetStub().GetStateByRangeWithPagination(start, end, size, bookmark)
+	if err != nil {
+		return "", malformed("cannot read from bookmark %q: %v", bookmark, err)
+	}
+	defer it.Close()
+	var n int32
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return "", state.Internal("range read", err)
+		}
+		if err := each(kv.Value); err != nil {
+			return "", state.Internal("decode "+kv.Key, err)
+		}
+		n++
+	}
+	if n < size {
+		return "", nil
+	}
+	return meta.GetBookmark(), nil
+}

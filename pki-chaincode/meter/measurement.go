@@ -2,6 +2,7 @@ package meter
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"regexp"
@@ -294,4 +295,22 @@ func truncate(s string) string {
 		return s[:max] + "…"
 	}
 	return s
+}
+
+// SignedFromBase64 reads a signed measurement as SubmitMeasurement and
+// VerifyMeasurement take it: the meter ID, the payload and the DER
+// signature, both in standard base64.
+func SignedFromBase64(meterID, payload, signature string) (SignedMeasurement, error) {
+	if len(payload) > MaxPayloadBytes*4/3+4 {
+		return SignedMeasurement{}, Errorf(CodeTooLarge, "payload exceeds %d bytes", MaxPayloadBytes)
+	}
+	p, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		return SignedMeasurement{}, Errorf(CodeMalformed, "payload is not standard base64: %v", err)
+	}
+	s, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil {
+		return SignedMeasurement{}, Errorf(CodeMalformed, "signature is not standard base64: %v", err)
+	}
+	return SignedMeasurement{MeterID: meterID, Payload: p, Signature: s}, nil
 }

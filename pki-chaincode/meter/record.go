@@ -273,7 +273,9 @@ type ItemResult struct {
 	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
 	Code       Code   `json:"code,omitempty" metadata:",optional"`
 	Reason     string `json:"reason,omitempty" metadata:",optional"`
-	// TxID is, for a duplicate, the transaction that accepted the item.
+	// TxID is, for a duplicate, the transaction that accepted the item,
+	// when the ledger's answer names it (the chaincode knows it only for a
+	// duplicate within one batch; the registry fills it in from its index).
 	TxID string `json:"txId,omitempty" metadata:",optional"`
 }
 
@@ -294,7 +296,9 @@ type Verification struct {
 	KeyVersion int    `json:"keyVersion,omitempty" metadata:",optional"`
 	Code       Code   `json:"code,omitempty" metadata:",optional"`
 	Reason     string `json:"reason,omitempty" metadata:",optional"`
-	// TxID is set when exactly these signed bytes were accepted already:
-	// the transaction that accepted them (a delivery would be a duplicate).
-	TxID string `json:"txId,omitempty" metadata:",optional"`
+	// Duplicate: exactly these signed bytes were accepted already (a
+	// delivery would be answered as a duplicate); TxID is then the
+	// transaction that accepted them, when the verifier knows it.
+	Duplicate bool   `json:"duplicate,omitempty" metadata:",optional"`
+	TxID      string `json:"txId,omitempty" metadata:",optional"`
 }

@@ -197,6 +197,27 @@ func (s *Stub) GetState(key string) ([]byte, error) {
 	return nil, nil
 }
 
+// GetMultipleStates reads several committed values in one call, as the
+// peer answers it: in the order of the keys, nil for an absent one.
+func (s *Stub) GetMultipleStates(keys ...string) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := s.GetState(k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// StartWriteBatch and FinishWriteBatch group writes for the peer; staged
+// writes are the same either way.
+func (s *Stub) StartWriteBatch() {}
+
+// FinishWriteBatch ends a write batch.
+func (s *Stub) FinishWriteBatch() error { return nil }
+
 func (s *Stub) checkWrite(key string) error {
 	if key == "" {
 		return errors.New("key must not be an empty string")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 
@@ -35,7 +36,10 @@ type Config struct {
 	// Credentials is the file of hashed bearer tokens.
 	Credentials string `yaml:"credentials"`
 	// Data is the registry's database (idempotency answers).
-	Data     string `yaml:"data"`
+	Data string `yaml:"data"`
+	// Readings is its index of the peer's blocks (measurements and
+	// refusals); default: readings.db beside Data.
+	Readings string `yaml:"readings,omitempty"`
 	LogLevel string `yaml:"logLevel"`
 }
 
@@ -95,4 +99,12 @@ func (c *Config) Save(path string) error {
 // Ledger is the ledger configuration of the registry.
 func (c *Config) Ledger() ledger.Config {
 	return ledger.Config{Peer: c.Peer, Identities: c.Identities, Channel: c.Channel, Chaincode: c.Chaincode}
+}
+
+// ReadingsPath is where the index of the peer's blocks is kept.
+func (c *Config) ReadingsPath() string {
+	if c.Readings != "" {
+		return c.Readings
+	}
+	return filepath.Join(filepath.Dir(c.Data), "readings.db")
 }

@@ -5,6 +5,8 @@
 package idempotency
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +19,10 @@ import (
 // Retention is how long an answer is kept.
 const Retention = 24 * time.Hour
 
-var bucket = []byte("responses")
+var (
+	bucket   = []byte("responses")
+	txBucket = []byte("transactions") // tx ID → recorded time, bytes
+)
 
 // Response is a stored answer, or, while Status is 0, the transactions a
 // request handed to the ledger before its answer was known.
@@ -55,7 +60,10 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open idempotency store %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
+		if _, err := tx.CreateBucketIfNotExists(bucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(txBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -110,29 +118,68 @@ func (s *Store) Begin(key, fingerprint string) (*Response, error) {
 	return nil, nil
 }
 
-// Record durably notes, before it is sent, a transaction of the request
-// that claimed key, so that a retry of the request (after a lost answer or
-// a crash) asks about it instead of sending another.
-func (s *Store) Record(key, fingerprint string, part int, pending []byte) error {
+// Entry notes one request's part: which transaction it was sent in (Ref,
+// opaque to the store).
+type Entry struct {
+	Key, Fingerprint string
+	Part             int
+	Ref              []byte
+}
+
+// Record durably notes, before it is sent, a transaction (its ID and bytes)
+// and the parts of the requests (entries) it carries, in one database
+// transaction, so that a retry of any of those requests (after a lost answer
+// or a crash) asks about it instead of sending another. Several requests may
+// share a transaction: the registry groups single deliveries.
+func (s *Store) Record(entries []Entry, txID string, txBytes []byte) error {
+	now := s.now().Unix()
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		r := Response{Fingerprint: fingerprint}
-		if old := b.Get([]byte(key)); old != nil {
-			if err := json.Unmarshal(old, &r); err != nil || r.Final() || r.Fingerprint != fingerprint {
-				r = Response{Fingerprint: fingerprint}
-			}
-		}
-		if r.Pending == nil {
-			r.Pending = map[int][]byte{}
-		}
-		r.Pending[part] = pending
-		r.Stored = s.now().Unix()
-		v, err := json.Marshal(r)
-		if err != nil {
+		if err := tx.Bucket(txBucket).Put([]byte(txID), storedTx(now, txBytes)); err != nil {
 			return err
 		}
-		return b.Put([]byte(key), v)
+		b := tx.Bucket(bucket)
+		for _, e := range entries {
+			r := Response{Fingerprint: e.Fingerprint}
+			if old := b.Get([]byte(e.Key)); old != nil {
+				if err := json.Unmarshal(old, &r); err != nil || r.Final() || r.Fingerprint != e.Fingerprint {
+					r = Response{Fingerprint: e.Fingerprint}
+				}
+			}
+			if r.Pending == nil {
+				r.Pending = map[int][]byte{}
+			}
+			r.Pending[e.Part] = e.Ref
+			r.Stored = now
+			v, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(e.Key), v); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// Transaction returns the bytes of a recorded transaction.
+func (s *Store) Transaction(txID string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(txBucket).Get([]byte(txID))
+		if len(v) < 8 {
+			return fmt.Errorf("transaction %s is not recorded", txID)
+		}
+		out = bytes.Clone(v[8:])
+		return nil
+	})
+	return out, err
+}
+
+// storedTx prefixes a transaction's bytes with when it was recorded, for
+// Prune.
+func storedTx(at int64, b []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(at)), b...)
 }
 
 // Finish stores the answer of a claimed key.
@@ -170,6 +217,14 @@ func (s *Store) Prune() (int, error) {
 					return err
 				}
 				n++
+			}
+		}
+		tc := tx.Bucket(txBucket).Cursor()
+		for k, v := tc.First(); k != nil; k, v = tc.Next() {
+			if len(v) < 8 || int64(binary.BigEndian.Uint64(v)) < cutoff {
+				if err := tc.Delete(); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

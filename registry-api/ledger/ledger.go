@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -285,6 +286,12 @@ func (f *Fabric) AwaitBlock(ctx context.Context, block uint64) error {
 	case <-ctx.Done():
 		return fmt.Errorf("%w: the peer has not committed block %d yet", ErrUnavailable, block)
 	}
+}
+
+// Blocks streams the channel's blocks from a block number on, as the NMI's
+// peer commits them.
+func (f *Fabric) Blocks(ctx context.Context, from uint64) (<-chan *common.Block, error) {
+	return f.network(api.RoleAuditor).BlockEvents(ctx, client.WithStartBlock(from))
 }
 
 // Ready checks that the peer answers: the height of the channel.

@@ -12,6 +12,7 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
@@ -103,7 +104,7 @@ func TestLedgerFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
-			for _, tx := range []string{"GetMeter", "RegisterMeter", "SubmitMeasurement", "SubmitMeasurements"} {
+			for _, tx := range []string{"GetMeter", "RegisterMeter", wire.TxSubmitPacked} {
 				f.ledger.on(tx, fails(c.err))
 			}
 			f.ledger.on("Consortium", fails(c.err))

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
@@ -124,24 +126,23 @@ func newFakeLedger() *fakeLedger {
 			}
 			return meter.ItemResult{MeterID: args[0], Seq: m.Seq, KeyVersion: 1, Outcome: meter.OutcomeAccepted}, nil
 		},
-		"SubmitMeasurements": func(_ context.Context, args []string) (any, error) {
-			var items []meter.SignedMeasurement
-			if err := json.Unmarshal([]byte(args[0]), &items); err != nil {
+		"SubmitMeasurementsPacked": func(_ context.Context, args []string) (any, error) {
+			items, err := wire.Unpack([]byte(args[0]))
+			if err != nil {
 				return nil, err
 			}
-			res := meter.BatchResult{TxID: "tx-batch", Items: []meter.ItemResult{}}
+			out := wire.Outcome{TxID: "tx-batch", Items: len(items), KeyVersions: map[string]int{}}
 			for i, sm := range items {
-				m, err := meter.ParseMeasurement(sm.Payload)
-				if err != nil {
-					res.Rejected++
-					res.Items = append(res.Items, meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeRejected,
+				if _, err := meter.ParseMeasurement(sm.Payload); err != nil {
+					out.Rejected++
+					out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeRejected,
 						Code: meter.CodeOf(err), Reason: err.Error()})
 					continue
 				}
-				res.Accepted++
-				res.Items = append(res.Items, meter.ItemResult{Index: i, MeterID: sm.MeterID, Seq: m.Seq, Outcome: meter.OutcomeAccepted, KeyVersion: 1})
+				out.Accepted++
+				out.KeyVersions[sm.MeterID] = 1
 			}
-			return res, nil
+			return out, nil
 		},
 		"VerifyMeasurement": func(_ context.Context, args []string) (any, error) {
 			m, err := measurementOf(args[1])
@@ -187,8 +188,6 @@ func newFakeLedger() *fakeLedger {
 			return rec, nil
 		},
 		"billing:GetBillingPeriod": func(_ context.Context, args []string) (any, error) { return billingRecord(args[0], args[1]), nil },
-		"GetMeasurements":          returns(contract.MeasurementPage{Measurements: []*meter.MeasurementRecord{}}),
-		"GetRejections":            returns(contract.RejectionPage{Rejections: []*meter.Rejection{}}),
 		"Consortium": returns(&api.Consortium{Channel: "meters", Height: 12,
 			Members:       []channel.Member{{Name: "PTB", MSPID: "PTB", AnchorPeers: []string{"peer0.ptb:7051"}}},
 			ConsensusType: "BFT",
@@ -388,4 +387,34 @@ func (f *fakeLedger) named(name string) []call {
 		}
 	}
 	return out
+}
+
+// index feeds blocks to the fixture's index of the peer's blocks.
+func (f *fixture) index(t *testing.T, blocks ...*chain.Block) {
+	t.Helper()
+	for _, b := range blocks {
+		if err := f.readings.Add(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// acceptedBlock is block number holding one valid transaction that
+// accepted every item.
+func acceptedBlock(t *testing.T, number uint64, txID string, items ...meter.SignedMeasurement) *chain.Block {
+	t.Helper()
+	packed, err := wire.Pack(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wire.Outcome{TxID: txID, Items: len(items), Accepted: len(items), KeyVersions: map[string]int{}}
+	for _, sm := range items {
+		o.KeyVersions[sm.MeterID] = 1
+	}
+	result, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chain.Block{Number: number, Txs: []chain.Tx{{ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked,
+		Args: []string{string(packed)}, ResponsePayload: result, Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)}}}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
@@ -177,7 +178,7 @@ func TestIdempotentMeasurement(t *testing.T) {
 	first := f.do(req)
 	decode[api.MeasurementReceipt](t, first, http.StatusCreated)
 	assertReplay(t, first, f.do(req))
-	if n := len(f.ledger.named("SubmitMeasurement")); n != 1 {
+	if n := len(f.ledger.named(wire.TxSubmitPacked)); n != 1 {
 		t.Errorf("the ledger got %d measurements, want 1", n)
 	}
 }
@@ -227,13 +228,30 @@ func TestTransactionStatus(t *testing.T) {
 }
 
 // A re-delivered measurement is answered 200 as a duplicate, naming the
-// transaction that accepted it and its block.
+// transaction that accepted it and its block: from the chaincode's answer,
+// or, when exactly this evidence is in the index of the blocks, without a
+// transaction at all.
 func TestDuplicateMeasurement(t *testing.T) {
 	f := newFixture(t)
-	f.ledger.on("SubmitMeasurement", returns(meter.ItemResult{MeterID: "PTB-0001", Seq: 1, Outcome: meter.OutcomeDuplicate, TxID: "tx-first"}))
-	m := map[string]any{"payload": readTestdata(t, "measurements/p256.good.json"), "signature": readTestdata(t, "measurements/p256.sig")}
-	r := decode[api.MeasurementReceipt](t, f.do(post("/api/v1/meters/PTB-0001/measurements", ingest, m)), http.StatusOK)
+	sm := signedFixture(t, "p256", "PTB-0001")
+	f.ledger.on(wire.TxSubmitPacked, returns(wire.Outcome{TxID: "tx-x", Items: 1, Duplicates: 1,
+		Exceptions: []meter.ItemResult{{Index: 0, MeterID: "PTB-0001", Seq: 1, Outcome: meter.OutcomeDuplicate, TxID: "tx-first"}}}))
+	r := decode[api.MeasurementReceipt](t, f.do(post("/api/v1/meters/PTB-0001/measurements", ingest, sm)), http.StatusOK)
 	if !r.Duplicate || r.TxID != "tx-first" || r.Block != 7 {
 		t.Errorf("receipt %+v", r)
+	}
+
+	g := newFixture(t)
+	g.index(t, acceptedBlock(t, 0, "tx-accepting", sm))
+	r = decode[api.MeasurementReceipt](t, g.do(post("/api/v1/meters/PTB-0001/measurements", ingest, sm)), http.StatusOK)
+	if !r.Duplicate || r.TxID != "tx-accepting" || r.Block != 0 {
+		t.Errorf("receipt from the index %+v", r)
+	}
+	batch := decode[api.BatchReceipt](t, g.do(post("/api/v1/measurements/batch", ingest, api.MeasurementBatch{Measurements: []meter.SignedMeasurement{sm}})), http.StatusOK)
+	if batch.TxID != "" || batch.Duplicates != 1 || batch.Items[0].TxID != "tx-accepting" {
+		t.Errorf("batch receipt from the index %+v", batch)
+	}
+	if calls := g.ledger.recorded(); len(calls) != 0 {
+		t.Errorf("re-deliveries the index knew reached the ledger: %+v", calls)
 	}
 }

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -44,12 +48,9 @@ func TestSubmitMeasurement(t *testing.T) {
 			if got.MeterID != m.MeterID || got.Seq != m.Seq || got.KeyVersion != 1 || got.TxID != "tx001" || got.Block != 101 {
 				t.Errorf("receipt = %+v", got)
 			}
-			calls := f.ledger.recorded()
-			// The exact signed bytes reach the chaincode, re-encoded only as base64.
-			want := []string{m.MeterID, base64.StdEncoding.EncodeToString(sm.Payload), base64.StdEncoding.EncodeToString(sm.Signature)}
-			if len(calls) != 1 || calls[0].Role != api.RoleIngest || calls[0].Tx != "SubmitMeasurement" || !slices.Equal(calls[0].Args, want) {
-				t.Errorf("calls = %+v, want SubmitMeasurement%q as ingest", calls, want)
-			}
+			// The exact signed bytes reach the chaincode, in a packed batch
+			// that groups single deliveries.
+			assertSent(t, f.ledger.recorded(), []meter.SignedMeasurement{sm})
 		})
 	}
 }
@@ -69,12 +70,17 @@ func TestSubmitBatch(t *testing.T) {
 	if it := got.Items[2]; it.Outcome != meter.OutcomeRejected || it.Code != meter.CodeMalformed || it.Index != 2 {
 		t.Errorf("item 2 = %+v, want rejected as MALFORMED", it)
 	}
-	calls := f.ledger.recorded()
-	if len(calls) != 1 || calls[0].Role != api.RoleIngest || calls[0].Tx != "SubmitMeasurements" || len(calls[0].Args) != 1 {
-		t.Fatalf("calls = %+v, want one SubmitMeasurements as ingest", calls)
+	assertSent(t, f.ledger.recorded(), items)
+}
+
+// assertSent checks the ledger got one packed batch of exactly these items.
+func assertSent(t *testing.T, calls []call, items []meter.SignedMeasurement) {
+	t.Helper()
+	if len(calls) != 1 || calls[0].Role != api.RoleIngest || calls[0].Tx != wire.TxSubmitPacked || len(calls[0].Args) != 1 {
+		t.Fatalf("calls = %+v, want one %s as ingest", calls, wire.TxSubmitPacked)
 	}
-	var sent []meter.SignedMeasurement
-	if err := json.Unmarshal([]byte(calls[0].Args[0]), &sent); err != nil {
+	sent, err := wire.Unpack([]byte(calls[0].Args[0]))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sent) != len(items) {
@@ -84,6 +90,52 @@ func TestSubmitBatch(t *testing.T) {
 		if sent[i].MeterID != items[i].MeterID || string(sent[i].Payload) != string(items[i].Payload) || string(sent[i].Signature) != string(items[i].Signature) {
 			t.Errorf("item %d reached the chaincode changed: %+v", i, sent[i])
 		}
+	}
+}
+
+// Single deliveries that arrive together share one transaction, and each
+// hears its own item's outcome.
+func TestSingleDeliveriesGrouped(t *testing.T) {
+	f := newFixture(t)
+	f.opts.GroupWindow = 2 * time.Second
+	f.build()
+	good := signedFixture(t, "p256", "PTB-0001")
+	bad := meter.SignedMeasurement{MeterID: "PTB-0002", Payload: good.Payload, Signature: good.Signature}
+	// The chaincode refuses the item delivered for PTB-0002 (its payload
+	// names PTB-0001), wherever in the group it lands.
+	f.ledger.on(wire.TxSubmitPacked, func(_ context.Context, args []string) (any, error) {
+		items, err := wire.Unpack([]byte(args[0]))
+		if err != nil {
+			return nil, err
+		}
+		out := wire.Outcome{TxID: "tx-group", Items: len(items), KeyVersions: map[string]int{"PTB-0001": 3}}
+		for i, sm := range items {
+			if sm.MeterID == "PTB-0002" {
+				out.Rejected++
+				out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: "PTB-0002", Seq: 1,
+					Outcome: meter.OutcomeRejected, Code: meter.CodeMeterMismatch, Reason: "signed for PTB-0001"})
+			} else {
+				out.Accepted++
+			}
+		}
+		return out, nil
+	})
+	recs := make([]*httptest.ResponseRecorder, 2)
+	var wg sync.WaitGroup
+	for i, sm := range []meter.SignedMeasurement{good, bad} {
+		wg.Go(func() { recs[i] = f.do(post("/api/v1/meters/"+sm.MeterID+"/measurements", ingest, sm)) })
+	}
+	wg.Wait()
+	if calls := f.ledger.named(wire.TxSubmitPacked); len(calls) != 1 {
+		t.Fatalf("%d transactions for two deliveries in one window", len(calls))
+	}
+	r := decode[api.MeasurementReceipt](t, recs[0], http.StatusCreated)
+	if r.KeyVersion != 3 || r.TxID != "tx001" {
+		t.Errorf("the accepted delivery: %+v", r)
+	}
+	p := problemOf(t, recs[1], http.StatusUnprocessableEntity, string(meter.CodeMeterMismatch))
+	if p.TxID != "tx001" {
+		t.Errorf("the refused delivery does not name the transaction that holds its refusal: %+v", p)
 	}
 }
 

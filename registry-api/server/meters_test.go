@@ -258,9 +258,6 @@ func TestReads(t *testing.T) {
 		{"/api/v1/meters/PTB-0001/keys", "GetMeterKeys", []string{"PTB-0001"}},
 		{"/api/v1/pre-enrolments/PTB-0001", "GetPreEnrolment", []string{"PTB-0001"}},
 		{"/api/v1/meters", "ListMeters", []string{"", "", "100", ""}},
-		{"/api/v1/meters/PTB-0001/measurements?from=2026-11-01T00:00:00Z&to=2026-11-30T00:00:00Z", "GetMeasurements",
-			[]string{"PTB-0001", "2026-11-01T00:00:00Z", "2026-11-30T00:00:00Z", "100", ""}},
-		{"/api/v1/meters/PTB-0001/rejections", "GetRejections", []string{"PTB-0001", "100", ""}},
 	}
 	for _, c := range cases {
 		for _, as := range []string{auditor, ingest, operator} {
@@ -313,14 +310,6 @@ func TestListCursor(t *testing.T) {
 				return contract.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0100", "")}, Bookmark: b}
 			},
 			func(size, b string) []string { return []string{"PTB", "active", size, b} }},
-		{"/api/v1/meters/PTB-0001/measurements?from=2026-11-01T00:00:00Z", "GetMeasurements",
-			func(b string) any {
-				return contract.MeasurementPage{Measurements: []*meter.MeasurementRecord{}, Bookmark: b}
-			},
-			func(size, b string) []string { return []string{"PTB-0001", "2026-11-01T00:00:00Z", "", size, b} }},
-		{"/api/v1/meters/PTB-0001/rejections", "GetRejections",
-			func(b string) any { return contract.RejectionPage{Rejections: []*meter.Rejection{}, Bookmark: b} },
-			func(size, b string) []string { return []string{"PTB-0001", size, b} }},
 	}
 	for _, c := range cases {
 		t.Run(c.tx, func(t *testing.T) {
@@ -356,8 +345,6 @@ func TestMinBlock(t *testing.T) {
 		{"/api/v1/meters/PTB-0001?minBlock=42", "GetMeter"},
 		{"/api/v1/meters/PTB-0001/history?minBlock=42", "GetMeterHistory"},
 		{"/api/v1/meters/PTB-0001/keys?minBlock=42", "GetMeterKeys"},
-		{"/api/v1/meters/PTB-0001/measurements?minBlock=42", "GetMeasurements"},
-		{"/api/v1/meters/PTB-0001/rejections?minBlock=42", "GetRejections"},
 	} {
 		t.Run(c.tx, func(t *testing.T) {
 			f := newFixture(t)

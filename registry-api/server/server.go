@@ -23,6 +23,7 @@ import (
 	"github.com/inter-nmi/pki/registry-api/auth"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
+	"github.com/inter-nmi/pki/registry-api/readings"
 )
 
 // Ledger is what the server needs of the chain (package ledger implements
@@ -48,6 +49,12 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Timeouts of a request's work (the ledger included).
 	ReadTimeout, WriteTimeout, BatchTimeout time.Duration
+	// Readings is the index of the NMI's peer's blocks the registry answers
+	// measurement and rejection queries from.
+	Readings *readings.Index
+	// GroupWindow is how long a single delivery waits for others to share
+	// its transaction (default 20 ms).
+	GroupWindow time.Duration
 }
 
 // Body size limits.
@@ -63,6 +70,8 @@ type Server struct {
 	log     *slog.Logger
 	engine  *gin.Engine
 	metrics *httpMetrics
+	batcher *batcher
+	stop    context.CancelFunc
 }
 
 // New builds the server and its routes.
@@ -76,6 +85,9 @@ func New(opts Options) *Server {
 	if opts.BatchTimeout == 0 {
 		opts.BatchTimeout = 10 * time.Minute
 	}
+	if opts.GroupWindow == 0 {
+		opts.GroupWindow = 20 * time.Millisecond
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, log: opts.Log, engine: gin.New(), metrics: newHTTPMetrics(opts.Metrics)}
 	s.engine.HandleMethodNotAllowed = true
@@ -88,8 +100,15 @@ func New(opts Options) *Server {
 		fail(c, problem(api.CodeMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	s.routes()
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	s.batcher = newBatcher(s, opts.GroupWindow)
+	go s.batcher.run(ctx)
 	return s
 }
+
+// Close stops grouping single deliveries; groups already sent finish.
+func (s *Server) Close() { s.stop() }
 
 // Handler is the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.engine }

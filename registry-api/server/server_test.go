@@ -18,6 +18,7 @@ import (
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/auth"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
+	"github.com/inter-nmi/pki/registry-api/readings"
 )
 
 // Credential IDs of the fixture's tokens.
@@ -36,15 +37,16 @@ var roleOf = map[string]api.Role{operator: api.RoleOperator, operator2: api.Role
 // fixture is a server on a fake ledger, with a token per credential and an
 // idempotency store in a temporary directory.
 type fixture struct {
-	t      *testing.T
-	ledger *fakeLedger
-	creds  *auth.Store
-	tokens map[string]string
-	dbPath string
-	store  *idempotency.Store
-	opts   Options
-	srv    *Server
-	reg    *prometheus.Registry
+	t        *testing.T
+	ledger   *fakeLedger
+	creds    *auth.Store
+	tokens   map[string]string
+	dbPath   string
+	store    *idempotency.Store
+	readings *readings.Index
+	opts     Options
+	srv      *Server
+	reg      *prometheus.Registry
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -68,6 +70,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.store.Close() })
+	if f.readings, err = readings.Open(filepath.Join(t.TempDir(), "readings.db"), "pki"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.readings.Close() })
 	f.opts = Options{Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
 	f.build()
 	return f
@@ -76,8 +82,13 @@ func newFixture(t *testing.T) *fixture {
 // build makes the server from the fixture's options, with fresh metrics.
 func (f *fixture) build() {
 	f.reg = prometheus.NewRegistry()
-	f.opts.Metrics, f.opts.Gatherer, f.opts.Idempotency = f.reg, f.reg, f.store
+	f.opts.Metrics, f.opts.Gatherer, f.opts.Idempotency, f.opts.Readings = f.reg, f.reg, f.store, f.readings
+	f.opts.GroupWindow = time.Millisecond
+	if f.srv != nil {
+		f.srv.Close()
+	}
 	f.srv = New(f.opts)
+	f.t.Cleanup(f.srv.Close)
 }
 
 // restart closes the idempotency database and opens it again under a new

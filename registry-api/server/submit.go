@@ -8,8 +8,24 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
+
+// pendingRef is what the Idempotency-Key store keeps of one part of a
+// request before its transaction is sent: the transaction (whose bytes the
+// store keeps once, however many requests it carries) and where in it the
+// request's items are.
+type pendingRef struct {
+	Role api.Role `json:"role"`
+	TxID string   `json:"txId"`
+	// Item is the request's item in a grouped transaction of single
+	// deliveries; -1 when the transaction is the request's alone.
+	Item int `json:"item"`
+	// Sent are the indexes of the request's items the transaction carries,
+	// when it carries only some (the others were answered from the index).
+	Sent []int `json:"sent,omitempty"`
+}
 
 // submit sends the one transaction a write request makes and answers with
 // its outcome. See submitAll.
@@ -31,44 +47,44 @@ func (s *Server) submit(c *gin.Context, role api.Role, tx string, args ...string
 // again if it never arrived) and sends no other, unless one was committed as
 // invalid, which wrote nothing.
 func (s *Server) submitAll(c *gin.Context, role api.Role, tx string, parts [][]string) ([]*ledger.Receipt, error) {
+	return s.submitParts(c, role, tx, parts, pendingRef{Item: -1})
+}
+
+// submitParts is submitAll, with what the record of each part says besides
+// its transaction.
+func (s *Server) submitParts(c *gin.Context, role api.Role, tx string, parts [][]string, ref pendingRef) ([]*ledger.Receipt, error) {
 	ctx := c.Request.Context()
-	v, ok := c.Get(keyIdempotency)
-	if !ok {
+	claim := claimOf(c)
+	if claim == nil {
 		return s.opts.Ledger.SubmitAll(ctx, role, tx, parts, nil)
 	}
-	claim := v.(*idempotencyClaim)
 	if len(claim.pending) == 0 {
-		return s.opts.Ledger.SubmitAll(ctx, role, tx, parts, claim.record(0))
+		return s.opts.Ledger.SubmitAll(ctx, role, tx, parts, claim.record(0, ref))
 	}
 	// A retry: settle what the earlier attempt sent, part by part; send
 	// anew only parts never sent or committed as invalid.
 	receipts := make([]*ledger.Receipt, len(parts))
 	var redo []int
 	for i := range parts {
-		recorded, ok := claim.pending[i]
-		if !ok {
+		if _, ok := claim.pending[i]; !ok {
 			redo = append(redo, i)
 			continue
 		}
-		var p ledger.Pending
-		if err := json.Unmarshal(recorded, &p); err != nil {
-			return nil, fmt.Errorf("recorded transaction of part %d: %w", i, err)
-		}
-		r, err := s.opts.Ledger.Settle(ctx, tx, p)
+		r, _, err := s.settle(c, tx, claim, i)
 		var invalid *ledger.InvalidError
 		switch {
 		case err == nil:
 			receipts[i] = r
 		case errors.As(err, &invalid):
 			s.log.Info("a retried request's transaction was committed as invalid; sending it anew",
-				"tx", tx, "txId", p.TxID, "code", invalid.Code.String())
+				"tx", tx, "txId", invalid.TxID, "code", invalid.Code.String())
 			redo = append(redo, i)
 		default:
 			return receipts, &ledger.PartError{Part: i, Err: err, Committed: true}
 		}
 	}
 	for _, i := range redo {
-		r, err := s.opts.Ledger.SubmitAll(ctx, role, tx, [][]string{parts[i]}, claim.record(i))
+		r, err := s.opts.Ledger.SubmitAll(ctx, role, tx, [][]string{parts[i]}, claim.record(i, ref))
 		if err != nil {
 			return receipts, &ledger.PartError{Part: i, Err: err, Committed: true}
 		}
@@ -77,14 +93,40 @@ func (s *Server) submitAll(c *gin.Context, role api.Role, tx string, parts [][]s
 	return receipts, nil
 }
 
+// settle learns the outcome of a transaction a previous attempt of the
+// request recorded for part, and returns the record too.
+func (s *Server) settle(c *gin.Context, tx string, claim *idempotencyClaim, part int) (*ledger.Receipt, pendingRef, error) {
+	var ref pendingRef
+	if err := json.Unmarshal(claim.pending[part], &ref); err != nil {
+		return nil, ref, fmt.Errorf("recorded transaction of part %d: %w", part, err)
+	}
+	b, err := claim.store.Transaction(ref.TxID)
+	if err != nil {
+		return nil, ref, err
+	}
+	r, err := s.opts.Ledger.Settle(c.Request.Context(), tx, ledger.Pending{Role: ref.Role, TxID: ref.TxID, Transaction: b})
+	return r, ref, err
+}
+
+// claimOf is the request's claim on its Idempotency-Key, nil without one.
+func claimOf(c *gin.Context) *idempotencyClaim {
+	if v, ok := c.Get(keyIdempotency); ok {
+		return v.(*idempotencyClaim)
+	}
+	return nil
+}
+
 // record stores a request's transaction under its key before it is sent;
 // offset maps the part index of the call to the request's.
-func (claim *idempotencyClaim) record(offset int) ledger.Recorder {
+func (claim *idempotencyClaim) record(offset int, ref pendingRef) ledger.Recorder {
 	return func(part int, p ledger.Pending) error {
-		b, err := json.Marshal(p)
+		r := ref
+		r.Role, r.TxID = p.Role, p.TxID
+		b, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		return claim.store.Record(claim.key, claim.fingerprint, offset+part, b)
+		return claim.store.Record([]idempotency.Entry{{Key: claim.key, Fingerprint: claim.fingerprint, Part: offset + part, Ref: b}},
+			p.TxID, p.Transaction)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // NMIs are the synthetic consortium's members.
@@ -92,22 +93,40 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 
 // Measurements makes a block with one concentrator batch of n readings of
 // the given meters in turn, every refuseEvery-th one refused as a replay.
+// The readings are the transaction's packed argument and its outcome, as
+// the chaincode answers (package wire); their signatures are not real.
 func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: "ingest", Chaincode: "pki",
-		Function: "SubmitMeasurements", Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
+		Function: wire.TxSubmitPacked, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
+	items := make([]meter.SignedMeasurement, n)
+	out := wire.Outcome{Items: n, KeyVersions: map[string]int{}}
 	for i := range n {
 		id := meters[i%len(meters)]
-		if refuseEvery > 0 && i%refuseEvery == refuseEvery-1 {
-			tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: fmt.Sprintf("rej/%s/x/%04d", id, i),
-				Value: value(meter.Rejection{MeterID: id, Seq: c.seq[id], Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq", Index: i})})
+		refused := refuseEvery > 0 && i%refuseEvery == refuseEvery-1
+		if !refused {
+			c.seq[id]++
+		}
+		at := c.start.Add(time.Duration(c.seq[id]) * 15 * time.Minute).UTC().Format(time.RFC3339)
+		payload, err := meter.Measurement{MeterID: id, Seq: c.seq[id], Time: at, Value: fmt.Sprintf("%d.%03d", c.seq[id], i%1000), Unit: "kWh"}.Payload()
+		if err != nil {
+			panic(err)
+		}
+		items[i] = meter.SignedMeasurement{MeterID: id, Payload: payload, Signature: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}}
+		if refused {
+			out.Rejected++
+			out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeRejected,
+				Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq"})
 			continue
 		}
-		c.seq[id]++
-		at := c.start.Add(time.Duration(c.seq[id]) * 15 * time.Minute).UTC().Format(time.RFC3339)
-		tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: fmt.Sprintf("msmt/%s/%s/%020d", id, at, c.seq[id]),
-			Value: value(meter.MeasurementRecord{MeterID: id, Seq: c.seq[id], Time: at, Value: fmt.Sprintf("%d.%03d", c.seq[id], i%1000),
-				Unit: "kWh", KeyVersion: 1})})
+		out.Accepted++
+		out.KeyVersions[id] = 1
 	}
+	packed, err := wire.Pack(items)
+	if err != nil {
+		panic(err)
+	}
+	tx.Args = []string{string(packed)}
+	tx.ResponsePayload = value(out)
 	return c.block([]chain.Tx{tx})
 }
 

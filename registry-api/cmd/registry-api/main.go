@@ -25,6 +25,7 @@ import (
 	"github.com/inter-nmi/pki/registry-api/config"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
+	"github.com/inter-nmi/pki/registry-api/readings"
 	"github.com/inter-nmi/pki/registry-api/server"
 )
 
@@ -71,8 +72,20 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer fabric.Close()
 
+	index, err := readings.Open(cfg.ReadingsPath(), cfg.Chaincode)
+	if err != nil {
+		return err
+	}
+	defer index.Close()
+	go func() {
+		if err := index.Follow(ctx, fabric.Blocks, log); err != nil {
+			log.Error("the index of the peer's blocks stopped", "err", err)
+		}
+	}()
+
 	srv := server.New(server.Options{Ledger: fabric, Credentials: creds, Idempotency: store, Log: log,
-		Metrics: reg, Gatherer: reg})
+		Metrics: reg, Gatherer: reg, Readings: index})
+	defer srv.Close()
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)

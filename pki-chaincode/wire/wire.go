@@ -1,0 +1,248 @@
+// Package wire is how measurements travel to the ledger and how they sit in
+// its blocks: the transaction names, the packed encoding of a
+// concentrator's batch, the compact outcome a batch transaction answers
+// with, and Decode, which reads back from a committed transaction every
+// item's outcome. The chaincode writes this, the registry sends it, and the
+// off-chain indexes (the registry's and the explorer's) and the fault
+// campaign's reconciliation read it.
+//
+// The evidence of a verified measurement is its transaction in the block:
+// the exact signed bytes and signature are the transaction's arguments,
+// under the endorsing NMIs' and the orderers' signatures. World state holds
+// only what consensus needs (the meter records and each meter's replay
+// guard), so a batch writes one key per meter, not one per measurement.
+package wire
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+)
+
+// Transaction names of the measurement path.
+const (
+	// TxSubmitMeasurement takes one signed measurement: meter ID, payload
+	// and signature (both base64). Its result is a meter.ItemResult.
+	TxSubmitMeasurement = "SubmitMeasurement"
+	// TxSubmitMeasurements takes a batch as a JSON array of
+	// meter.SignedMeasurement; its result is an Outcome.
+	TxSubmitMeasurements = "SubmitMeasurements"
+	// TxSubmitPacked takes a batch packed by Pack as its one argument; its
+	// result is an Outcome. The registry sends batches this way.
+	TxSubmitPacked = "SubmitMeasurementsPacked"
+)
+
+// packMagic starts a packed batch (and names its version).
+var packMagic = []byte("PKM1")
+
+// maxPackedItem bounds one unpacked item: a meter ID, the largest payload
+// and a DER signature, with their length prefixes.
+const maxPackedItem = 64 + meter.MaxPayloadBytes + 160
+
+// Pack encodes a batch compactly: a magic, then gzip of each item's meter
+// ID, payload and signature, each prefixed by its length. The payloads of a
+// batch are JSON of one shape and compress well; the signatures do not.
+func Pack(items []meter.SignedMeasurement) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Write(packMagic)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	var n [binary.MaxVarintLen64]byte
+	field := func(b []byte) {
+		zw.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+		zw.Write(b)
+	}
+	for _, it := range items {
+		field([]byte(it.MeterID))
+		field(it.Payload)
+		field(it.Signature)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ErrPacked is a packed batch that cannot be read.
+var ErrPacked = errors.New("packed batch")
+
+// Unpack decodes a packed batch of at most meter.MaxBatch items. It never
+// reads more than the largest such batch could decompress to, so a crafted
+// argument cannot exhaust the endorsing peers' chaincode.
+func Unpack(b []byte) ([]meter.SignedMeasurement, error) {
+	if !bytes.HasPrefix(b, packMagic) {
+		return nil, meter.Errorf(meter.CodeMalformed, "%v: it does not start with %q", ErrPacked, packMagic)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b[len(packMagic):]))
+	if err != nil {
+		return nil, meter.Errorf(meter.CodeMalformed, "%v: %v", ErrPacked, err)
+	}
+	limit := int64(meter.MaxBatch)*maxPackedItem + 1
+	raw, err := io.ReadAll(io.LimitReader(zr, limit))
+	if err != nil {
+		return nil, meter.Errorf(meter.CodeMalformed, "%v: %v", ErrPacked, err)
+	}
+	if int64(len(raw)) == limit {
+		return nil, meter.Errorf(meter.CodeTooLarge, "%v: more than %d measurements' worth of data", ErrPacked, meter.MaxBatch)
+	}
+	var items []meter.SignedMeasurement
+	r := bytes.NewReader(raw)
+	field := func(max uint64) ([]byte, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return nil, err
+		}
+		if n > max || n > uint64(r.Len()) {
+			return nil, fmt.Errorf("a field of %d bytes", n)
+		}
+		out := make([]byte, n)
+		_, err = io.ReadFull(r, out)
+		return out, err
+	}
+	for r.Len() > 0 {
+		if len(items) == meter.MaxBatch {
+			return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds more than %d measurements", meter.MaxBatch)
+		}
+		id, err := field(256)
+		if err == nil {
+			var p, s []byte
+			if p, err = field(meter.MaxPayloadBytes + 1); err == nil {
+				if s, err = field(1024); err == nil {
+					items = append(items, meter.SignedMeasurement{MeterID: string(id), Payload: p, Signature: s})
+					continue
+				}
+			}
+		}
+		return nil, meter.Errorf(meter.CodeMalformed, "%v: item %d: %v", ErrPacked, len(items), err)
+	}
+	return items, nil
+}
+
+// Outcome is what a batch transaction answers and keeps in its block: the
+// counts, the key version that verified each meter's accepted items, and
+// every item that was not accepted (refused, with code and reason, or a
+// duplicate of an accepted one). Items it does not list were accepted.
+type Outcome struct {
+	TxID       string `json:"txId"`
+	Items      int    `json:"items"`
+	Accepted   int    `json:"accepted"`
+	Rejected   int    `json:"rejected"`
+	Duplicates int    `json:"duplicates,omitempty" metadata:",optional"`
+	// KeyVersions are, for the meters with an accepted item, the key
+	// version that verified it.
+	KeyVersions map[string]int `json:"keyVersions,omitempty" metadata:",optional"`
+	// Exceptions are the items not accepted, in input order.
+	Exceptions []meter.ItemResult `json:"exceptions,omitempty" metadata:",optional"`
+}
+
+// Counts is the event of a batch transaction.
+type Counts struct {
+	Items      int `json:"items"`
+	Accepted   int `json:"accepted"`
+	Rejected   int `json:"rejected"`
+	Duplicates int `json:"duplicates,omitempty"`
+}
+
+// Counts of the outcome, as its event carries them.
+func (o *Outcome) Counts() Counts {
+	return Counts{Items: o.Items, Accepted: o.Accepted, Rejected: o.Rejected, Duplicates: o.Duplicates}
+}
+
+// Expand lists every item's outcome, in input order, from the items the
+// batch held.
+func (o *Outcome) Expand(items []meter.SignedMeasurement) ([]meter.ItemResult, error) {
+	if len(items) != o.Items {
+		return nil, fmt.Errorf("the outcome is of %d items, the batch held %d", o.Items, len(items))
+	}
+	out := make([]meter.ItemResult, len(items))
+	for i, sm := range items {
+		out[i] = meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeAccepted, KeyVersion: o.KeyVersions[sm.MeterID]}
+		if m, err := meter.ParseMeasurement(sm.Payload); err == nil {
+			out[i].Seq = m.Seq
+		}
+	}
+	for _, e := range o.Exceptions {
+		if e.Index < 0 || e.Index >= len(out) {
+			return nil, fmt.Errorf("the outcome names item %d of %d", e.Index, len(out))
+		}
+		out[e.Index] = e
+	}
+	return out, nil
+}
+
+// Item is one measurement a committed transaction delivered, with what the
+// chaincode made of it.
+type Item struct {
+	Index  int
+	Signed meter.SignedMeasurement
+	// Measurement is the parsed payload; zero if it did not parse.
+	Measurement meter.Measurement
+	Result      meter.ItemResult
+}
+
+// ErrNotMeasurements is returned by Decode for a transaction that delivers
+// no measurements.
+var ErrNotMeasurements = errors.New("not a measurement transaction")
+
+// Decode reads a committed measurement transaction of the pki chaincode:
+// its function, its arguments (after the function name) and its result.
+// Every item comes back with its outcome: accepted (with the key version
+// that verified it), refused (with code and reason) or a duplicate.
+func Decode(function string, args []string, result []byte) ([]Item, error) {
+	var items []meter.SignedMeasurement
+	switch function {
+	case TxSubmitMeasurement:
+		if len(args) != 3 {
+			return nil, fmt.Errorf("%s with %d arguments", function, len(args))
+		}
+		var r meter.ItemResult
+		if err := json.Unmarshal(result, &r); err != nil {
+			return nil, fmt.Errorf("%s result: %w", function, err)
+		}
+		sm, err := meter.SignedFromBase64(args[0], args[1], args[2])
+		if err != nil {
+			return nil, err
+		}
+		m, _ := meter.ParseMeasurement(sm.Payload)
+		return []Item{{Signed: sm, Measurement: m, Result: r}}, nil
+	case TxSubmitMeasurements:
+		if len(args) != 1 {
+			return nil, fmt.Errorf("%s with %d arguments", function, len(args))
+		}
+		if err := json.Unmarshal([]byte(args[0]), &items); err != nil {
+			return nil, fmt.Errorf("%s batch: %w", function, err)
+		}
+	case TxSubmitPacked:
+		if len(args) != 1 {
+			return nil, fmt.Errorf("%s with %d arguments", function, len(args))
+		}
+		var err error
+		if items, err = Unpack([]byte(args[0])); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, ErrNotMeasurements
+	}
+	var o Outcome
+	if err := json.Unmarshal(result, &o); err != nil {
+		return nil, fmt.Errorf("%s result: %w", function, err)
+	}
+	results, err := o.Expand(items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Item, len(items))
+	for i, sm := range items {
+		m, _ := meter.ParseMeasurement(sm.Payload)
+		out[i] = Item{Index: i, Signed: sm, Measurement: m, Result: results[i]}
+	}
+	return out, nil
+}

@@ -1,0 +1,388 @@
+// Package readings is the registry's off-chain index of measurements: it
+// follows its NMI's peer's blocks from a checkpoint and keeps every
+// measurement valid transactions accepted, by meter and meter time, and
+// every refused batch item, by meter, in an embedded database (bbolt). The
+// ledger's world state keeps only what consensus needs; the evidence is the
+// transactions in the blocks, and this index is how the registry answers
+// GET .../measurements and .../rejections, finds the transaction that
+// accepted a re-delivered reading, and serves billing its ciphertexts.
+//
+// Nothing here is trusted more than the peer it reads: the index is derived
+// data, rebuilt from block 0 if its file is deleted.
+package readings
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+)
+
+var (
+	bMeta     = []byte("meta")     // checkpoint
+	bReadings = []byte("readings") // meter, 0, meter time, seq → MeasurementRecord
+	bSeqs     = []byte("seqs")     // meter, 0, seq → accepted: hash, block, tx ID
+	bRefused  = []byte("refused")  // meter (or "-"), 0, block, tx, item → Rejection
+	bFprints  = []byte("fprints")  // meter, 0, key version → fingerprint
+	kNext     = []byte("next")
+)
+
+// Unattributed files refused items whose meter ID is not even well formed.
+const Unattributed = "-"
+
+// Index is the store.
+type Index struct {
+	db        *bolt.DB
+	chaincode string
+
+	mu      sync.Mutex
+	next    uint64
+	changed chan struct{} // closed and replaced when next moves
+}
+
+// Open opens (or creates) the index of a chaincode's measurements at path.
+func Open(path, chaincode string) (*Index, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open readings index %s: %w", path, err)
+	}
+	x := &Index{db: db, chaincode: chaincode, changed: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bMeta, bReadings, bSeqs, bRefused, bFprints} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bMeta).Get(kNext); v != nil {
+			x.next = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+// Close closes the store.
+func (x *Index) Close() error { return x.db.Close() }
+
+// Next is the number of the next block to index: every block below it is.
+func (x *Index) Next() uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.next
+}
+
+// Await returns once block is indexed, or when ctx ends.
+func (x *Index) Await(ctx context.Context, block uint64) error {
+	for {
+		x.mu.Lock()
+		next, changed := x.next, x.changed
+		x.mu.Unlock()
+		if next > block {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the index has not reached block %d (it is at %d): %w", block, next, ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// Add indexes a block, which must be the next one. Accepted measurements,
+// refusals and key fingerprints of its valid transactions are written with
+// the new checkpoint in one database transaction.
+func (x *Index) Add(b *chain.Block) error {
+	if b.Number != x.Next() {
+		return fmt.Errorf("block %d given, the index expects %d", b.Number, x.Next())
+	}
+	err := x.db.Update(func(tx *bolt.Tx) error {
+		for i := range b.Txs {
+			t := &b.Txs[i]
+			if !t.Valid() || t.Chaincode != x.chaincode {
+				continue
+			}
+			if err := x.keyVersions(tx, t); err != nil {
+				return err
+			}
+			items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
+			if errors.Is(err, wire.ErrNotMeasurements) {
+				continue
+			}
+			if err != nil {
+				// A valid transaction the chaincode answered is decodable;
+				// one that is not is skipped, not a reason to stop.
+				continue
+			}
+			for _, it := range items {
+				if err := x.item(tx, b, t, it); err != nil {
+					return err
+				}
+			}
+		}
+		next := make([]byte, 8)
+		binary.BigEndian.PutUint64(next, b.Number+1)
+		return tx.Bucket(bMeta).Put(kNext, next)
+	})
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.next = b.Number + 1
+	close(x.changed)
+	x.changed = make(chan struct{})
+	x.mu.Unlock()
+	return nil
+}
+
+// keyVersions remembers the fingerprint of every key version a transaction
+// wrote, to name it on the measurements it verifies.
+func (x *Index) keyVersions(tx *bolt.Tx, t *chain.Tx) error {
+	for _, w := range t.Writes {
+		if w.Namespace != x.chaincode || w.Delete || !strings.HasPrefix(w.Key, "keyver/") {
+			continue
+		}
+		var kv meter.KeyVersion
+		if json.Unmarshal(w.Value, &kv) != nil {
+			continue
+		}
+		if err := tx.Bucket(bFprints).Put(join([]byte(kv.MeterID), u64(uint64(kv.Version))), []byte(kv.Fingerprint)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// accepted is what the index keeps of an accepted seq, to recognise a
+// re-delivery and name its transaction: the hash of the payload, and of
+// the payload with its signature (the exact evidence).
+type accepted struct {
+	Payload  string `json:"p"`
+	Evidence string `json:"e"`
+	Block    uint64 `json:"b"`
+	TxID     string `json:"t"`
+}
+
+func evidenceHash(payload, signature []byte) string {
+	h := sha256.New()
+	h.Write(payload)
+	h.Write(signature)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) error {
+	r := it.Result
+	switch r.Outcome {
+	case meter.OutcomeAccepted:
+		m := it.Measurement
+		fp := tx.Bucket(bFprints).Get(join([]byte(r.MeterID), u64(uint64(r.KeyVersion))))
+		rec := meter.MeasurementRecord{MeterID: m.MeterID, Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit,
+			Ciphertext: m.Ciphertext, Payload: base64.StdEncoding.EncodeToString(it.Signed.Payload),
+			Signature: base64.StdEncoding.EncodeToString(it.Signed.Signature), KeyVersion: r.KeyVersion,
+			Fingerprint: string(fp), TxID: t.ID, AcceptedAt: t.Time.UTC().Format(time.RFC3339Nano)}
+		v, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bReadings).Put(readingKey(m.MeterID, m.MeasuredAt(), m.Seq), v); err != nil {
+			return err
+		}
+		h := wire.HashOf(it.Signed.Payload)
+		a, _ := json.Marshal(accepted{Payload: hex.EncodeToString(h[:]), Evidence: evidenceHash(it.Signed.Payload, it.Signed.Signature),
+			Block: b.Number, TxID: t.ID})
+		return tx.Bucket(bSeqs).Put(join([]byte(m.MeterID), u64(m.Seq)), a)
+	case meter.OutcomeRejected:
+		filed := r.MeterID
+		if meter.ValidateMeterID(filed) != nil {
+			filed = Unattributed
+		}
+		sum := sha256.Sum256(it.Signed.Payload)
+		rej := meter.Rejection{MeterID: r.MeterID, Seq: r.Seq, Code: r.Code, Reason: r.Reason,
+			PayloadHash: hex.EncodeToString(sum[:]), TxID: t.ID, Index: it.Index, RejectedAt: t.Time.UTC().Format(time.RFC3339Nano)}
+		v, err := json.Marshal(rej)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bRefused).Put(join([]byte(filed), u64(b.Number), u32(uint32(t.Index)), u32(uint32(it.Index))), v)
+	}
+	return nil
+}
+
+// Accepted looks up the transaction that accepted exactly this payload as
+// the meter's seq; with a signature, also exactly this signature (the very
+// evidence on the ledger, which needs no verifying again). found is false
+// if the index holds no such reading.
+func (x *Index) Accepted(sm meter.SignedMeasurement, seq uint64) (txID string, block uint64, found bool, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bSeqs).Get(join([]byte(sm.MeterID), u64(seq)))
+		if v == nil {
+			return nil
+		}
+		var a accepted
+		if err := json.Unmarshal(v, &a); err != nil {
+			return err
+		}
+		h := wire.HashOf(sm.Payload)
+		same := a.Payload == hex.EncodeToString(h[:])
+		if sm.Signature != nil {
+			same = a.Evidence == evidenceHash(sm.Payload, sm.Signature)
+		}
+		if same {
+			txID, block, found = a.TxID, a.Block, true
+		}
+		return nil
+	})
+	return txID, block, found, err
+}
+
+// Query selects a page of a meter's readings or refusals.
+type Query struct {
+	MeterID string
+	// From and To bound the meter time of readings, both included; zero
+	// means open.
+	From, To time.Time
+	Limit    int
+	// Cursor continues a previous page (its Next).
+	Cursor []byte
+}
+
+// Measurements lists a meter's accepted measurements in meter-time order,
+// a page at a time; next is empty on the last page.
+func (x *Index) Measurements(q Query) (out []*meter.MeasurementRecord, next []byte, err error) {
+	prefix := append([]byte(q.MeterID), 0)
+	start, end := prefix, append(bytes.Clone(prefix), 0xff)
+	if !q.From.IsZero() {
+		start = join([]byte(q.MeterID), []byte(timeKey(q.From)))
+	}
+	if !q.To.IsZero() {
+		end = join([]byte(q.MeterID), []byte(timeKey(q.To)), []byte{0xff})
+	}
+	out = []*meter.MeasurementRecord{}
+	next, err = x.page(bReadings, start, end, q, func(v []byte) error {
+		rec := new(meter.MeasurementRecord)
+		out = append(out, rec)
+		return json.Unmarshal(v, rec)
+	})
+	return out, next, err
+}
+
+// Rejections lists a meter's refused batch items (Unattributed: those whose
+// meter ID was malformed) in ledger order.
+func (x *Index) Rejections(q Query) (out []*meter.Rejection, next []byte, err error) {
+	prefix := append([]byte(q.MeterID), 0)
+	out = []*meter.Rejection{}
+	next, err = x.page(bRefused, prefix, append(bytes.Clone(prefix), 0xff), q, func(v []byte) error {
+		rej := new(meter.Rejection)
+		out = append(out, rej)
+		return json.Unmarshal(v, rej)
+	})
+	return out, next, err
+}
+
+// ErrCursor is a cursor that does not belong to the listing.
+var ErrCursor = errors.New("the cursor does not belong to this listing")
+
+func (x *Index) page(bucket, start, end []byte, q Query, each func([]byte) error) ([]byte, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	if q.Cursor != nil {
+		if bytes.Compare(q.Cursor, start) < 0 || bytes.Compare(q.Cursor, end) >= 0 {
+			return nil, ErrCursor
+		}
+		start = q.Cursor
+	}
+	var next []byte
+	err := x.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucket).Cursor()
+		n := 0
+		for k, v := c.Seek(start); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+			if n == q.Limit {
+				next = bytes.Clone(k)
+				return nil
+			}
+			if err := each(v); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return next, err
+}
+
+func readingKey(meterID string, at time.Time, seq uint64) []byte {
+	return join([]byte(meterID), []byte(timeKey(at)), u64(seq))
+}
+
+// timeKey renders a time in fixed width, so keys sort chronologically.
+func timeKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+// join separates parts by a zero byte, which no meter ID or time holds.
+func join(parts ...[]byte) []byte {
+	var out []byte
+	for i, p := range parts {
+		if i > 0 {
+			out = append(out, 0)
+		}
+		out = append(out, p...)
+	}
+	return out
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+func u32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+
+// Blocks opens a stream of the channel's blocks from a block number on; a
+// gateway network's BlockEvents is one.
+type Blocks func(ctx context.Context, from uint64) (<-chan *common.Block, error)
+
+// Follow indexes the channel's blocks from the checkpoint on until ctx
+// ends, reconnecting when the stream breaks.
+func (x *Index) Follow(ctx context.Context, blocks Blocks, log *slog.Logger) error {
+	backoff := 200 * time.Millisecond
+	for {
+		stream, err := blocks(ctx, x.Next())
+		if err == nil {
+			for raw := range stream {
+				b, err := chain.Parse(raw)
+				if err != nil {
+					return fmt.Errorf("block %d: %w", raw.GetHeader().GetNumber(), err)
+				}
+				if err := x.Add(b); err != nil {
+					return err
+				}
+				backoff = 200 * time.Millisecond
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Warn("block stream ended; reconnecting", "next", x.Next(), "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}

@@ -1,0 +1,179 @@
+package readings_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+	"github.com/inter-nmi/pki/registry-api/readings"
+)
+
+var key = func() *meter.PrivateKey {
+	k, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+func reading(t *testing.T, id string, seq uint64, at time.Time) meter.SignedMeasurement {
+	t.Helper()
+	sm, err := meter.Sign(key, meter.Measurement{MeterID: id, Seq: seq, Time: at.Format(time.RFC3339Nano), Value: fmt.Sprint(seq), Unit: "kWh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sm
+}
+
+// block holds one valid packed batch whose outcome lists the exceptions.
+func block(t *testing.T, n uint64, txID string, items []meter.SignedMeasurement, exceptions ...meter.ItemResult) *chain.Block {
+	t.Helper()
+	packed, err := wire.Pack(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := wire.Outcome{TxID: txID, Items: len(items), Accepted: len(items) - len(exceptions), KeyVersions: map[string]int{}, Exceptions: exceptions}
+	for _, sm := range items {
+		o.KeyVersions[sm.MeterID] = 1
+	}
+	result, _ := json.Marshal(o)
+	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 1, Fingerprint: "fp1"})
+	return &chain.Block{Number: n, Txs: []chain.Tx{
+		{ID: "reg", Code: "VALID", Chaincode: "pki", Function: "RegisterMeter", Writes: []chain.Write{{Namespace: "pki", Key: "keyver/PTB-0001/000001", Value: kv}}},
+		{ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
+			Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)},
+		// An invalid transaction's items are not indexed.
+		{ID: "bad", Code: "MVCC_READ_CONFLICT", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result},
+	}}
+}
+
+func open(t *testing.T) *readings.Index {
+	t.Helper()
+	x, err := readings.Open(filepath.Join(t.TempDir(), "r.db"), "pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	return x
+}
+
+func TestMeasurementsByTime(t *testing.T) {
+	x := open(t)
+	start := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	var items []meter.SignedMeasurement
+	for i := range 4 {
+		items = append(items, reading(t, "PTB-0001", uint64(i+1), start.Add(time.Duration(i)*15*time.Minute)))
+	}
+	// A meter whose ID extends the other's must not show up in its range.
+	items = append(items, reading(t, "PTB-00010", 1, start))
+	if err := x.Add(block(t, 0, "tx0", items)); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Add(block(t, 0, "again", items)); err == nil {
+		t.Fatal("a block indexed twice")
+	}
+	list := func(from, to string, limit int, cursor []byte) ([]*meter.MeasurementRecord, []byte) {
+		q := readings.Query{MeterID: "PTB-0001", Limit: limit, Cursor: cursor}
+		if from != "" {
+			q.From, _ = meter.ParseTime(from)
+		}
+		if to != "" {
+			q.To, _ = meter.ParseTime(to)
+		}
+		out, next, err := x.Measurements(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, next
+	}
+	seqs := func(recs []*meter.MeasurementRecord) string {
+		var out []string
+		for _, r := range recs {
+			out = append(out, fmt.Sprint(r.Seq))
+		}
+		return strings.Join(out, ",")
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"", "", "1,2,3,4"},
+		{"2026-11-21T09:15:00Z", "2026-11-21T09:30:00Z", "2,3"}, // both ends included
+		{"2026-11-21T10:15:00+01:00", "", "2,3,4"},              // 09:15 UTC
+		{"", "2026-11-21T09:14:59.999Z", "1"},
+		{"2026-11-21T09:45:00.000000001Z", "", ""},
+		{"2026-11-21T09:15:00Z", "2026-11-21T09:15:00Z", "2"},
+	} {
+		if got, next := list(tc.from, tc.to, 0, nil); seqs(got) != tc.want || next != nil {
+			t.Errorf("%s..%s: %s (next %q), want %s", tc.from, tc.to, seqs(got), next, tc.want)
+		}
+	}
+	p1, next := list("", "", 3, nil)
+	p2, last := list("", "", 3, next)
+	if seqs(p1) != "1,2,3" || next == nil || seqs(p2) != "4" || last != nil {
+		t.Fatalf("pages %s, %s", seqs(p1), seqs(p2))
+	}
+	if _, _, err := x.Measurements(readings.Query{MeterID: "PTB-0002", Cursor: next}); err != readings.ErrCursor {
+		t.Fatalf("another meter's cursor: %v", err)
+	}
+	rec := p1[0]
+	if rec.TxID != "tx0" || rec.Fingerprint != "fp1" || rec.KeyVersion != 1 || rec.AcceptedAt != "2026-11-21T10:20:00Z" || rec.Payload == "" || rec.Signature == "" {
+		t.Errorf("record %+v", rec)
+	}
+	if txID, block, found, err := x.Accepted(items[1], 2); err != nil || !found || txID != "tx0" || block != 0 {
+		t.Errorf("Accepted = %s %d %v %v", txID, block, found, err)
+	}
+	other := reading(t, "PTB-0001", 2, start.Add(time.Minute))
+	if _, _, found, _ := x.Accepted(other, 2); found {
+		t.Error("other bytes of an accepted seq found as accepted")
+	}
+	resigned := items[1]
+	resigned.Signature = reading(t, "PTB-0001", 2, start.Add(15*time.Minute)).Signature
+	if _, _, found, _ := x.Accepted(resigned, 2); found {
+		t.Error("a re-signed payload found as the exact evidence")
+	}
+	resigned.Signature = nil
+	if _, _, found, _ := x.Accepted(resigned, 2); !found {
+		t.Error("the payload alone not found")
+	}
+}
+
+func TestRejectionsAndAwait(t *testing.T) {
+	x := open(t)
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	items := []meter.SignedMeasurement{reading(t, "PTB-0001", 1, at), {MeterID: "PTB 1", Payload: []byte("x"), Signature: []byte{1}},
+		reading(t, "PTB-0001", 1, at.Add(time.Minute))}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- x.Await(ctx, 0)
+	}()
+	if err := x.Add(block(t, 0, "tx0", items,
+		meter.ItemResult{Index: 1, MeterID: "PTB 1", Outcome: meter.OutcomeRejected, Code: meter.CodeMalformed, Reason: "bad ID"},
+		meter.ItemResult{Index: 2, MeterID: "PTB-0001", Seq: 1, Outcome: meter.OutcomeRejected, Code: meter.CodeReplay, Reason: "seq 1"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Await(0) after block 0: %v", err)
+	}
+	rej, _, err := x.Rejections(readings.Query{MeterID: "PTB-0001"})
+	if err != nil || len(rej) != 1 || rej[0].Code != meter.CodeReplay || rej[0].TxID != "tx0" || rej[0].Index != 2 {
+		t.Fatalf("rejections %+v %v", rej, err)
+	}
+	if un, _, _ := x.Rejections(readings.Query{MeterID: readings.Unattributed}); len(un) != 1 || un[0].MeterID != "PTB 1" {
+		t.Fatalf("unattributed %+v", un)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := x.Await(ctx, 1); err == nil {
+		t.Fatal("Await of a block not indexed returned")
+	}
+	if x.Next() != 1 {
+		t.Fatalf("next %d", x.Next())
+	}
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
+	"github.com/inter-nmi/pki/registry-api/ledger"
+)
+
+// Group commit: single deliveries that arrive within a short window go to
+// the ledger together, as one batch transaction, and each request is
+// answered with its own item's outcome once that transaction is committed.
+// The ledger's cost is per transaction and per meter far more than per
+// measurement, so 64 meters delivering at once cost about one transaction,
+// not 64. A refused single delivery is then an item the transaction's
+// outcome lists as refused, with its code and reason: evidence in the block,
+// like a refused item of a concentrator's batch.
+
+// batcher collects single deliveries.
+type batcher struct {
+	s      *Server
+	window time.Duration
+	in     chan *single
+}
+
+// single is one delivery waiting for its group's outcome.
+type single struct {
+	sm    meter.SignedMeasurement
+	claim *idempotencyClaim
+	done  chan singleResult
+}
+
+type singleResult struct {
+	item    meter.ItemResult
+	receipt *ledger.Receipt
+	err     error
+}
+
+func newBatcher(s *Server, window time.Duration) *batcher {
+	return &batcher{s: s, window: window, in: make(chan *single)}
+}
+
+// run groups deliveries until ctx ends: a group closes when the window after
+// its first delivery has passed or it holds meter.MaxBatch items, and is
+// sent while the next one gathers.
+func (b *batcher) run(ctx context.Context) {
+	for {
+		var group []*single
+		select {
+		case <-ctx.Done():
+			return
+		case first := <-b.in:
+			group = append(group, first)
+		}
+		timer := time.NewTimer(b.window)
+	gather:
+		for len(group) < meter.MaxBatch {
+			select {
+			case sg := <-b.in:
+				group = append(group, sg)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		go b.send(ctx, group)
+	}
+}
+
+// deliver joins a group and waits for its outcome.
+func (b *batcher) deliver(ctx context.Context, sm meter.SignedMeasurement, claim *idempotencyClaim) (meter.ItemResult, *ledger.Receipt, error) {
+	sg := &single{sm: sm, claim: claim, done: make(chan singleResult, 1)}
+	select {
+	case b.in <- sg:
+	case <-ctx.Done():
+		return meter.ItemResult{}, nil, ctx.Err()
+	}
+	r := <-sg.done
+	return r.item, r.receipt, r.err
+}
+
+// send submits a group as one packed batch and answers each member.
+func (b *batcher) send(ctx context.Context, group []*single) {
+	items := make([]meter.SignedMeasurement, len(group))
+	for i, sg := range group {
+		items[i] = sg.sm
+	}
+	answer := func(r []singleResult) {
+		for i, sg := range group {
+			sg.done <- r[i]
+		}
+	}
+	fail := func(err error) {
+		r := make([]singleResult, len(group))
+		for i := range r {
+			r[i].err = err
+		}
+		answer(r)
+	}
+	packed, err := wire.Pack(items)
+	if err != nil {
+		fail(err)
+		return
+	}
+	// The group's work ends before its members' requests do, so that each
+	// hears the outcome, even one not known yet, with the transaction's ID.
+	ctx, cancel := context.WithTimeout(ctx, max(b.s.opts.WriteTimeout-2*time.Second, time.Second))
+	defer cancel()
+	receipts, err := b.s.opts.Ledger.SubmitAll(ctx, api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, b.record(group))
+	var part *ledger.PartError
+	if errors.As(err, &part) {
+		err = part.Err
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	results, err := expand(receipts[0], items)
+	if err != nil {
+		fail(err)
+		return
+	}
+	r := make([]singleResult, len(group))
+	for i := range group {
+		r[i] = singleResult{item: results[i], receipt: receipts[0]}
+	}
+	answer(r)
+}
+
+// record notes the group's transaction under the Idempotency-Key of every
+// member that has one, in one write, before it is sent.
+func (b *batcher) record(group []*single) ledger.Recorder {
+	return func(_ int, p ledger.Pending) error {
+		var entries []idempotency.Entry
+		var store *idempotency.Store
+		for i, sg := range group {
+			if sg.claim == nil {
+				continue
+			}
+			ref, err := json.Marshal(pendingRef{Role: p.Role, TxID: p.TxID, Item: i})
+			if err != nil {
+				return err
+			}
+			store = sg.claim.store
+			entries = append(entries, idempotency.Entry{Key: sg.claim.key, Fingerprint: sg.claim.fingerprint, Part: 0, Ref: ref})
+		}
+		if store == nil {
+			return nil
+		}
+		return store.Record(entries, p.TxID, p.Transaction)
+	}
+}
+
+// expand reads a batch transaction's outcome for each of its items.
+func expand(r *ledger.Receipt, items []meter.SignedMeasurement) ([]meter.ItemResult, error) {
+	var o wire.Outcome
+	if err := json.Unmarshal(r.Result, &o); err != nil {
+		return nil, fmt.Errorf("decode the batch outcome: %w", err)
+	}
+	return o.Expand(items)
+}
