@@ -88,8 +88,12 @@ func (nw *Network) launchRegistry(n *topology.NMI) error {
 	if err != nil {
 		return err
 	}
+	var env []string
+	if profiling() {
+		env = append(env, "REGISTRY_PPROF_ADDRESS="+profileAddress(n, n.Registry.Port))
+	}
 	_, err = nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n), netns: nw.namespace(n),
-		args: []string{"-config", path}})
+		args: []string{"-config", path}, env: env})
 	return err
 }
 

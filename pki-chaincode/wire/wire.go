@@ -159,15 +159,22 @@ func (o *Outcome) Counts() Counts {
 // Expand lists every item's outcome, in input order, from the items the
 // batch held.
 func (o *Outcome) Expand(items []meter.SignedMeasurement) ([]meter.ItemResult, error) {
-	if len(items) != o.Items {
+	parsed := make([]meter.Measurement, len(items))
+	for i, sm := range items {
+		parsed[i], _ = meter.ParseMeasurement(sm.Payload)
+	}
+	return o.ExpandParsed(items, parsed)
+}
+
+// ExpandParsed is Expand for items whose payloads the caller parsed
+// already (zero where they did not parse).
+func (o *Outcome) ExpandParsed(items []meter.SignedMeasurement, parsed []meter.Measurement) ([]meter.ItemResult, error) {
+	if len(items) != o.Items || len(parsed) != len(items) {
 		return nil, fmt.Errorf("the outcome is of %d items, the batch held %d", o.Items, len(items))
 	}
 	out := make([]meter.ItemResult, len(items))
 	for i, sm := range items {
-		out[i] = meter.ItemResult{Index: i, MeterID: sm.MeterID, Outcome: meter.OutcomeAccepted, KeyVersion: o.KeyVersions[sm.MeterID]}
-		if m, err := meter.ParseMeasurement(sm.Payload); err == nil {
-			out[i].Seq = m.Seq
-		}
+		out[i] = meter.ItemResult{Index: i, MeterID: sm.MeterID, Seq: parsed[i].Seq, Outcome: meter.OutcomeAccepted, KeyVersion: o.KeyVersions[sm.MeterID]}
 	}
 	for _, e := range o.Exceptions {
 		if e.Index < 0 || e.Index >= len(out) {
@@ -235,14 +242,27 @@ func Decode(function string, args []string, result []byte) ([]Item, error) {
 	if err := json.Unmarshal(result, &o); err != nil {
 		return nil, fmt.Errorf("%s result: %w", function, err)
 	}
-	results, err := o.Expand(items)
+	// What the chaincode accepted it parsed strictly; an index reads it
+	// again plainly. Anything else is parsed as the chaincode did.
+	notAccepted := make(map[int]bool, len(o.Exceptions))
+	for _, e := range o.Exceptions {
+		notAccepted[e.Index] = true
+	}
+	parsed := make([]meter.Measurement, len(items))
+	for i, sm := range items {
+		if notAccepted[i] {
+			parsed[i], _ = meter.ParseMeasurement(sm.Payload)
+		} else {
+			parsed[i], _ = meter.ReadAccepted(sm.Payload)
+		}
+	}
+	results, err := o.ExpandParsed(items, parsed)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Item, len(items))
 	for i, sm := range items {
-		m, _ := meter.ParseMeasurement(sm.Payload)
-		out[i] = Item{Index: i, Signed: sm, Measurement: m, Result: results[i]}
+		out[i] = Item{Index: i, Signed: sm, Measurement: parsed[i], Result: results[i]}
 	}
 	return out, nil
 }

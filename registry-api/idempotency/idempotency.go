@@ -190,7 +190,9 @@ func (s *Store) Finish(key string, r Response) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
+	// Batch: the answers of concurrent requests (a group of single
+	// deliveries finishes at once) share one commit and its fsync.
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
 }
 
 // Abandon releases a claimed key without a final answer (the request failed

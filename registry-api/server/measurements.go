@@ -178,9 +178,14 @@ func (s *Server) submitBatch(c *gin.Context) {
 
 func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (*api.BatchReceipt, error) {
 	results := make([]meter.ItemResult, len(items))
+	// Each payload is parsed once, here.
+	parsed := make([]meter.Measurement, len(items))
+	for i := range items {
+		parsed[i], _ = meter.ParseMeasurement(items[i].Payload)
+	}
 	known := func(i int) bool {
-		m, err := meter.ParseMeasurement(items[i].Payload)
-		if err != nil || m.MeterID != items[i].MeterID {
+		m := parsed[i]
+		if m.Seq == 0 || m.MeterID != items[i].MeterID {
 			return false
 		}
 		txID, _, found, err := s.opts.Readings.Accepted(items[i], m.Seq)
@@ -247,10 +252,15 @@ func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (
 	out := &api.BatchReceipt{Items: results}
 	if r != nil {
 		toSend := make([]meter.SignedMeasurement, len(sent))
+		sentParsed := make([]meter.Measurement, len(sent))
 		for j, i := range sent {
-			toSend[j] = items[i]
+			toSend[j], sentParsed[j] = items[i], parsed[i]
 		}
-		got, err := expand(r, toSend)
+		var o wire.Outcome
+		if err := json.Unmarshal(r.Result, &o); err != nil {
+			return nil, fmt.Errorf("decode the batch outcome: %w", err)
+		}
+		got, err := o.ExpandParsed(toSend, sentParsed)
 		if err != nil {
 			return nil, err
 		}

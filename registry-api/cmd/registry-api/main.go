@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	_ "net/http/pprof" // served only with REGISTRY_PPROF_ADDRESS
 	"os"
 	"os/signal"
 	"syscall"
@@ -101,6 +102,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go prune(ctx, store, log)
+	if addr := os.Getenv("REGISTRY_PPROF_ADDRESS"); addr != "" {
+		// For finding where CPU goes under load; never on the API's port.
+		go func() { log.Warn("pprof stopped", "err", http.ListenAndServe(addr, nil)) }()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServeTLS("", "") }()
