@@ -40,7 +40,10 @@ type Config struct {
 	// Readings is its index of the peer's blocks (measurements and
 	// refusals); default: readings.db beside Data.
 	Readings string `yaml:"readings,omitempty"`
-	LogLevel string `yaml:"logLevel"`
+	// GroupSlots is how many transactions of grouped single deliveries may
+	// be in flight at once (default 2).
+	GroupSlots int    `yaml:"groupSlots,omitempty"`
+	LogLevel   string `yaml:"logLevel"`
 }
 
 // Load reads and checks a configuration file.

@@ -188,10 +188,20 @@ func (f *Fabric) deliver(ctx context.Context, tx string, t *client.Transaction) 
 		if refusedByOrdering(err) {
 			return nil, fmt.Errorf("the ordering service refused transaction %s: %w", t.TransactionID(), err)
 		}
+		// Some orderers may have taken it (a BFT hand-over needs a quorum
+		// of them, and those refuse the same transaction again as already
+		// processed): ask whether it commits before sending it again.
 		f.metrics.retries.WithLabelValues(tx, "resend").Inc()
-		f.log.Warn("handing the transaction to the ordering service failed; sending the same transaction again",
+		f.log.Warn("handing the transaction to the ordering service failed; waiting for it, then sending the same transaction again",
 			"tx", tx, "txId", t.TransactionID(), "err", firstLine(err.Error()))
-		if !f.pause(ctx, attempt) {
+		if st, serr := f.Status(ctx, t.TransactionID(), min(200*time.Millisecond<<min(attempt, 5), 5*time.Second)); serr == nil && st.Committed {
+			f.metrics.commit.WithLabelValues(tx, st.Code).Observe(time.Since(start).Seconds())
+			if !st.Valid {
+				return nil, &InvalidError{TxID: t.TransactionID(), Code: st.code}
+			}
+			return &Receipt{Result: t.Result(), TxID: t.TransactionID(), Block: st.Block}, nil
+		}
+		if ctx.Err() != nil {
 			return nil, &OutcomeUnknownError{TxID: t.TransactionID(), Cause: err}
 		}
 	}

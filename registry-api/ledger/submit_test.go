@@ -44,6 +44,12 @@ func TestSubmitFaults(t *testing.T) {
 				return true, nil
 			}
 		}, 0, "valid", 1, 1},
+		{"the orderers took it but said no, and refuse it again as already processed", func(g *fakeGateway) {
+			// A BFT hand-over needs a quorum of orderers; one that took the
+			// transaction refuses a second copy. Only asking about its ID
+			// learns that it commits.
+			g.submitFault = func(n int, _ string) (bool, error) { return n == 1, unavailable }
+		}, 0, "valid", 1, 1},
 		{"the commit status fails once", func(g *fakeGateway) {
 			g.statusFault = func(n int, _ string) error {
 				if n == 1 {

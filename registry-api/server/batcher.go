@@ -23,11 +23,19 @@ import (
 // outcome lists as refused, with its code and reason: evidence in the block,
 // like a refused item of a concentrator's batch.
 
-// batcher collects single deliveries.
+// batcher collects single deliveries. A group is sent as soon as one of
+// a few transaction slots is free; while every slot is busy, deliveries
+// gather into the next group. An idle registry so sends a delivery at once,
+// and a busy one sends few, large transactions: the ledger's cost is per
+// transaction, so at any rate the groups are as large as the load allows
+// and no larger than the wait for a slot.
 type batcher struct {
-	s      *Server
-	window time.Duration
-	in     chan *single
+	s     *Server
+	in    chan *single
+	slots chan struct{}
+	// gathered, if set, is told the size of the group being gathered each
+	// time it grows (for tests).
+	gathered func(n int)
 }
 
 // single is one delivery waiting for its group's outcome.
@@ -43,13 +51,11 @@ type singleResult struct {
 	err     error
 }
 
-func newBatcher(s *Server, window time.Duration) *batcher {
-	return &batcher{s: s, window: window, in: make(chan *single)}
+func newBatcher(s *Server, inFlight int) *batcher {
+	return &batcher{s: s, in: make(chan *single), slots: make(chan struct{}, inFlight)}
 }
 
-// run groups deliveries until ctx ends: a group closes when the window after
-// its first delivery has passed or it holds meter.MaxBatch items, and is
-// sent while the next one gathers.
+// run groups deliveries until ctx ends.
 func (b *batcher) run(ctx context.Context) {
 	for {
 		var group []*single
@@ -59,18 +65,25 @@ func (b *batcher) run(ctx context.Context) {
 		case first := <-b.in:
 			group = append(group, first)
 		}
-		timer := time.NewTimer(b.window)
 	gather:
 		for len(group) < meter.MaxBatch {
 			select {
 			case sg := <-b.in:
 				group = append(group, sg)
-			case <-timer.C:
+				if b.gathered != nil {
+					b.gathered(len(group))
+				}
+			case b.slots <- struct{}{}:
 				break gather
 			}
 		}
-		timer.Stop()
-		go b.send(ctx, group)
+		if len(group) == meter.MaxBatch {
+			b.slots <- struct{}{}
+		}
+		go func() {
+			defer func() { <-b.slots }()
+			b.send(ctx, group)
+		}()
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -93,12 +92,14 @@ func assertSent(t *testing.T, calls []call, items []meter.SignedMeasurement) {
 	}
 }
 
-// Single deliveries that arrive together share one transaction, and each
-// hears its own item's outcome.
+// Single deliveries that arrive while the registry's transaction slot is
+// busy share the next transaction, and each hears its own item's outcome.
 func TestSingleDeliveriesGrouped(t *testing.T) {
 	f := newFixture(t)
-	f.opts.GroupWindow = 2 * time.Second
+	f.opts.GroupSlots = 1
 	f.build()
+	gathered := make(chan int, 10)
+	f.srv.batcher.gathered = func(n int) { gathered <- n }
 	good := signedFixture(t, "p256", "PTB-0001")
 	bad := meter.SignedMeasurement{MeterID: "PTB-0002", Payload: good.Payload, Signature: good.Signature}
 	// The chaincode refuses the item delivered for PTB-0002 (its payload
@@ -120,21 +121,37 @@ func TestSingleDeliveriesGrouped(t *testing.T) {
 		}
 		return out, nil
 	})
-	recs := make([]*httptest.ResponseRecorder, 2)
+	// The first delivery takes the slot and is held at the gateway.
+	gate := make(chan struct{})
+	f.ledger.gate, f.ledger.entered = gate, make(chan struct{}, 1)
+	recs := make([]*httptest.ResponseRecorder, 3)
 	var wg sync.WaitGroup
+	first := good
+	first.MeterID = "PTB-0001"
+	wg.Go(func() { recs[0] = f.do(post("/api/v1/meters/PTB-0001/measurements", ingest, first)) })
+	<-f.ledger.entered
+	// Two more arrive while it is busy: they gather into one group.
 	for i, sm := range []meter.SignedMeasurement{good, bad} {
-		wg.Go(func() { recs[i] = f.do(post("/api/v1/meters/"+sm.MeterID+"/measurements", ingest, sm)) })
+		wg.Go(func() { recs[i+1] = f.do(post("/api/v1/meters/"+sm.MeterID+"/measurements", ingest, sm)) })
 	}
+	for n := 0; n < 2; n = <-gathered {
+	}
+	close(gate)
 	wg.Wait()
-	if calls := f.ledger.named(wire.TxSubmitPacked); len(calls) != 1 {
-		t.Fatalf("%d transactions for two deliveries in one window", len(calls))
+	calls := f.ledger.named(wire.TxSubmitPacked)
+	if len(calls) != 2 {
+		t.Fatalf("%d transactions for a delivery and two that arrived while it was busy, want 2", len(calls))
 	}
-	r := decode[api.MeasurementReceipt](t, recs[0], http.StatusCreated)
-	if r.KeyVersion != 3 || r.TxID != "tx001" {
-		t.Errorf("the accepted delivery: %+v", r)
+	if items, _ := wire.Unpack([]byte(calls[1].Args[0])); len(items) != 2 {
+		t.Fatalf("the second transaction carries %d deliveries, want 2", len(items))
 	}
-	p := problemOf(t, recs[1], http.StatusUnprocessableEntity, string(meter.CodeMeterMismatch))
-	if p.TxID != "tx001" {
+	for _, i := range []int{0, 1} {
+		if r := decode[api.MeasurementReceipt](t, recs[i], http.StatusCreated); r.KeyVersion != 3 {
+			t.Errorf("accepted delivery %d: %+v", i, r)
+		}
+	}
+	p := problemOf(t, recs[2], http.StatusUnprocessableEntity, string(meter.CodeMeterMismatch))
+	if p.TxID == "" {
 		t.Errorf("the refused delivery does not name the transaction that holds its refusal: %+v", p)
 	}
 }

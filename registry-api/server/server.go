@@ -52,9 +52,10 @@ type Options struct {
 	// Readings is the index of the NMI's peer's blocks the registry answers
 	// measurement and rejection queries from.
 	Readings *readings.Index
-	// GroupWindow is how long a single delivery waits for others to share
-	// its transaction (default 20 ms).
-	GroupWindow time.Duration
+	// GroupSlots is how many transactions of grouped single deliveries may
+	// be in flight at once (default 2); deliveries that arrive while all are
+	// busy share the next one.
+	GroupSlots int
 }
 
 // Body size limits.
@@ -85,8 +86,8 @@ func New(opts Options) *Server {
 	if opts.BatchTimeout == 0 {
 		opts.BatchTimeout = 10 * time.Minute
 	}
-	if opts.GroupWindow == 0 {
-		opts.GroupWindow = 20 * time.Millisecond
+	if opts.GroupSlots == 0 {
+		opts.GroupSlots = 2
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, log: opts.Log, engine: gin.New(), metrics: newHTTPMetrics(opts.Metrics)}
@@ -102,7 +103,7 @@ func New(opts Options) *Server {
 	s.routes()
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
-	s.batcher = newBatcher(s, opts.GroupWindow)
+	s.batcher = newBatcher(s, opts.GroupSlots)
 	go s.batcher.run(ctx)
 	return s
 }

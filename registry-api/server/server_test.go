@@ -83,7 +83,6 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) build() {
 	f.reg = prometheus.NewRegistry()
 	f.opts.Metrics, f.opts.Gatherer, f.opts.Idempotency, f.opts.Readings = f.reg, f.reg, f.store, f.readings
-	f.opts.GroupWindow = time.Millisecond
 	if f.srv != nil {
 		f.srv.Close()
 	}
