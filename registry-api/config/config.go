@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,9 +42,11 @@ type Config struct {
 	// refusals); default: readings.db beside Data.
 	Readings string `yaml:"readings,omitempty"`
 	// GroupSlots is how many transactions of grouped single deliveries may
-	// be in flight at once (default 2).
-	GroupSlots int    `yaml:"groupSlots,omitempty"`
-	LogLevel   string `yaml:"logLevel"`
+	// be in flight at once (default 8).
+	GroupSlots int `yaml:"groupSlots,omitempty"`
+	// GroupWindow is how long a group gathers at least (default 5ms).
+	GroupWindow time.Duration `yaml:"groupWindow,omitempty"`
+	LogLevel    string        `yaml:"logLevel"`
 }
 
 // Load reads and checks a configuration file.

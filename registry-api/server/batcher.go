@@ -30,9 +30,10 @@ import (
 // transaction, so at any rate the groups are as large as the load allows
 // and no larger than the wait for a slot.
 type batcher struct {
-	s     *Server
-	in    chan *single
-	slots chan struct{}
+	s      *Server
+	in     chan *single
+	slots  chan struct{}
+	window time.Duration
 	// gathered, if set, is told the size of the group being gathered each
 	// time it grows (for tests).
 	gathered func(n int)
@@ -51,8 +52,8 @@ type singleResult struct {
 	err     error
 }
 
-func newBatcher(s *Server, inFlight int) *batcher {
-	return &batcher{s: s, in: make(chan *single), slots: make(chan struct{}, inFlight)}
+func newBatcher(s *Server, inFlight int, window time.Duration) *batcher {
+	return &batcher{s: s, in: make(chan *single), slots: make(chan struct{}, inFlight), window: window}
 }
 
 // run groups deliveries until ctx ends.
@@ -65,6 +66,9 @@ func (b *batcher) run(ctx context.Context) {
 		case first := <-b.in:
 			group = append(group, first)
 		}
+		// Gather for at least the window, then until a slot is free.
+		window := time.After(b.window)
+		slots := chan struct{}(nil)
 	gather:
 		for len(group) < meter.MaxBatch {
 			select {
@@ -73,7 +77,9 @@ func (b *batcher) run(ctx context.Context) {
 				if b.gathered != nil {
 					b.gathered(len(group))
 				}
-			case b.slots <- struct{}{}:
+			case <-window:
+				slots = b.slots
+			case slots <- struct{}{}:
 				break gather
 			}
 		}

@@ -53,9 +53,12 @@ type Options struct {
 	// measurement and rejection queries from.
 	Readings *readings.Index
 	// GroupSlots is how many transactions of grouped single deliveries may
-	// be in flight at once (default 2); deliveries that arrive while all are
+	// be in flight at once (default 8); deliveries that arrive while all are
 	// busy share the next one.
 	GroupSlots int
+	// GroupWindow is how long a group gathers at least before it is sent
+	// (default 5 ms).
+	GroupWindow time.Duration
 }
 
 // Body size limits.
@@ -87,7 +90,10 @@ func New(opts Options) *Server {
 		opts.BatchTimeout = 10 * time.Minute
 	}
 	if opts.GroupSlots == 0 {
-		opts.GroupSlots = 2
+		opts.GroupSlots = 8
+	}
+	if opts.GroupWindow == 0 {
+		opts.GroupWindow = 5 * time.Millisecond
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, log: opts.Log, engine: gin.New(), metrics: newHTTPMetrics(opts.Metrics)}
@@ -103,7 +109,7 @@ func New(opts Options) *Server {
 	s.routes()
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
-	s.batcher = newBatcher(s, opts.GroupSlots)
+	s.batcher = newBatcher(s, opts.GroupSlots, opts.GroupWindow)
 	go s.batcher.run(ctx)
 	return s
 }
