@@ -25,10 +25,6 @@ func fixture(t testing.TB, meterID, payload, sig string) meter.SignedMeasurement
 		Signature: readFile(t, filepath.Join(msmtDir, sig))}
 }
 
-func measurementKey(id string, at time.Time, seq uint64) string {
-	return fmt.Sprintf("msmt/%s/%s/%020d", id, at.UTC().Format("2006-01-02T15:04:05.000000000Z"), seq)
-}
-
 func TestSubmitMeasurementOpenSSL(t *testing.T) {
 	for _, tc := range curveFixtures {
 		t.Run(tc.key, func(t *testing.T) {
