@@ -10,6 +10,8 @@
 package chaincode
 
 import (
+	"time"
+
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
 
@@ -45,11 +47,24 @@ type Event struct {
 type Billing struct {
 	contractapi.Contract
 	meters *contract.Registry
+	clock  func() time.Time
+}
+
+// Option sets up a Billing contract.
+type Option func(*Billing)
+
+// WithClock sets the clock proposal timestamps are checked against; nil
+// checks none (tests whose transactions carry a fixed time).
+func WithClock(now func() time.Time) Option {
+	return func(b *Billing) { b.clock, b.meters = now, contract.New(contract.WithClock(now)) }
 }
 
 // New returns the contract with its metadata set.
-func New() *Billing {
-	b := &Billing{meters: contract.New()}
+func New(opts ...Option) *Billing {
+	b := &Billing{meters: contract.New(), clock: time.Now}
+	for _, o := range opts {
+		o(b)
+	}
 	b.Name = Name
 	b.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI privacy-preserving billing",
@@ -95,7 +110,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 	} else if found {
 		return nil, meter.Errorf(meter.CodePeriodExists, "period %s of meter %s is bound already", st.Period, st.MeterID)
 	}
-	t, err := newTx(ctx)
+	t, err := b.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +152,7 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := b.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +189,7 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := b.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +232,7 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 	if err := verify(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := b.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}

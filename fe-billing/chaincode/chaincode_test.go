@@ -19,7 +19,7 @@ import (
 // contract stays the default, billing transactions carry the "billing:"
 // prefix, and every result passes contractapi's check against the metadata.
 func TestChaincode(t *testing.T) {
-	cc, err := contractapi.NewChaincode(contract.New(), chaincode.New())
+	cc, err := contractapi.NewChaincode(contract.New(contract.WithClock(nil)), chaincode.New(chaincode.WithClock(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,13 +32,12 @@ type tx struct {
 	id, at string
 }
 
-func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
-	stub := ctx.GetStub()
-	ts, err := stub.GetTxTimestamp()
+func (b *Billing) newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
+	t, err := state.TxTime(ctx, b.clock)
 	if err != nil {
-		return tx{}, state.Internal("read transaction time", err)
+		return tx{}, err
 	}
-	return tx{id: stub.GetTxID(), at: ts.AsTime().UTC().Format(time.RFC3339Nano)}, nil
+	return tx{id: ctx.GetStub().GetTxID(), at: t.Format(time.RFC3339Nano)}, nil
 }
 
 // maxRequest bounds a request: statements, a PEM key and signatures.

@@ -38,7 +38,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
-	w := &world{t: t, ledger: stubtest.NewLedger(), pki: contract.New(), cc: chaincode.New(), txs: new(int),
+	w := &world{t: t, ledger: stubtest.NewLedger(), pki: contract.New(contract.WithClock(nil)), cc: chaincode.New(chaincode.WithClock(nil)), txs: new(int),
 		registrar: stubtest.Client(t, "PTBMSP", contract.RoleRegistrar),
 		ingest:    stubtest.Client(t, "CMIMSP", contract.RoleIngest),
 		auditor:   stubtest.Client(t, "CMIMSP", contract.RoleAuditor),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -17,7 +18,7 @@ import (
 // does: string arguments in, the serialised result (validated against the
 // contract's metadata) or the error message out.
 func TestChaincode(t *testing.T) {
-	cc, err := contractapi.NewChaincode(contract.New())
+	cc, err := contractapi.NewChaincode(contract.New(contract.WithClock(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +162,42 @@ func TestChaincode(t *testing.T) {
 	}
 	if d := before.Diff(w.ledger.Snapshot()); d != "" {
 		t.Fatalf("refused transactions changed the state: %s", d)
+	}
+}
+
+// Every time on the ledger is the proposal's timestamp, which the client
+// sets: an endorsing peer refuses one more than state.MaxClockSkew from its
+// own clock, so a client cannot back- or post-date registrations,
+// revocations or the plausibility window of readings.
+func TestProposalTimestampBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		offset time.Duration
+		ok     bool
+	}{
+		{"on time", 0, true},
+		{"4 minutes ahead", 4 * time.Minute, true},
+		{"a day ahead", 24 * time.Hour, false},
+		{"a week back", -7 * 24 * time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			// The endorsing peer's clock reads txTime; the client stamps
+			// its proposal txTime+offset.
+			w.cc = contract.New(contract.WithClock(func() time.Time { return txTime }))
+			w.now = txTime.Add(tc.offset)
+			req := mustJSON(t, registration("PTB-0001", pubPEM(t, "p256")))
+			reg := func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+				return w.cc.RegisterMeter(ctx, req)
+			}
+			if tc.ok {
+				ok(w, w.ptb, reg)
+				return
+			}
+			err := refused(w, w.ptb, meter.CodeClockSkew, reg)
+			if !strings.Contains(err.Error(), "the submitting client's clock is wrong") {
+				t.Errorf("refusal does not say what is wrong: %v", err)
+			}
+		})
 	}
 }

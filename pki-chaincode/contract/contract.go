@@ -34,11 +34,24 @@ const (
 // transactions.
 type Registry struct {
 	contractapi.Contract
+	// clock is the endorsing peer's clock, against which proposal
+	// timestamps are bounded (state.TxTime).
+	clock func() time.Time
 }
 
+// Option sets up a Registry.
+type Option func(*Registry)
+
+// WithClock sets the clock proposal timestamps are checked against; nil
+// checks none (tests whose transactions carry a fixed time).
+func WithClock(now func() time.Time) Option { return func(r *Registry) { r.clock = now } }
+
 // New returns the contract with its metadata set.
-func New() *Registry {
-	r := &Registry{}
+func New(opts ...Option) *Registry {
+	r := &Registry{clock: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
 	r.Name = "pki"
 	r.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI meter PKI",
@@ -113,13 +126,12 @@ type tx struct {
 	time time.Time
 }
 
-func newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
-	stub := ctx.GetStub()
-	ts, err := stub.GetTxTimestamp()
+func (r *Registry) newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
+	t, err := state.TxTime(ctx, r.clock)
 	if err != nil {
-		return tx{}, state.Internal("read transaction time", err)
+		return tx{}, err
 	}
-	return tx{ctx: ctx, id: stub.GetTxID(), time: ts.AsTime().UTC()}, nil
+	return tx{ctx: ctx, id: ctx.GetStub().GetTxID(), time: t}, nil
 }
 
 func (t tx) stamp() string { return formatTime(t.time) }

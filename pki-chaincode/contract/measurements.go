@@ -275,7 +275,7 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func (r *Registry) submitBatch(ctx contractapi.TransactionContextInterface, item
 	if len(items) > meter.MaxBatch {
 		return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds %d measurements, at most %d", len(items), meter.MaxBatch)
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +386,7 @@ func (r *Registry) VerifyMeasurement(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, re
 	if err := decodeStrict(request, &reg); err != nil {
 		return nil, err
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	if len(regs) > MaxBulkRegistration {
 		return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds %d meters, at most %d per transaction", len(regs), MaxBulkRegistration)
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	} else if found {
 		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s", meterID, pre.NMI)
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +477,7 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err := current.Verify(meter.RotationStatement(m.ID, version, newKey), sig); err != nil {
 		return nil, meter.Errorf(meter.CodeBadSignature, "proof of possession for meter %s does not verify against key version %d: %s", m.ID, m.KeyVersion, message(err))
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -520,7 +520,7 @@ func (r *Registry) RevokeMeter(ctx contractapi.TransactionContextInterface, mete
 	if m.Status == meter.StatusRevoked {
 		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is already revoked (%s since %s)", m.ID, m.Revocation.Reason, m.Revocation.RevokedAt)
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -560,7 +560,7 @@ func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, m
 	if m.Status != meter.StatusRevoked || m.Revocation.Reason != meter.ReasonCertificateHold {
 		return nil, meter.Errorf(meter.CodeNotOnHold, "meter %s is not on certificateHold; only a hold can be lifted", m.ID)
 	}
-	t, err := newTx(ctx)
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}

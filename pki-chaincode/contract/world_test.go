@@ -39,7 +39,7 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
-	return &world{t: t, ledger: stubtest.NewLedger(), cc: contract.New(), now: txTime, txs: new(int),
+	return &world{t: t, ledger: stubtest.NewLedger(), cc: contract.New(contract.WithClock(nil)), now: txTime, txs: new(int),
 		ptb: stubtest.Client(t, "PTBMSP", contract.RoleRegistrar), cmi: stubtest.Client(t, "CMIMSP", contract.RoleRegistrar),
 		ingest: stubtest.Client(t, "PTBMSP", contract.RoleIngest), auditor: stubtest.Client(t, "CMIMSP", contract.RoleAuditor)}
 }

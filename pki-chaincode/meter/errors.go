@@ -27,6 +27,7 @@ const (
 	CodeMeterMismatch    Code = "METER_MISMATCH"    // payload names another meter than the one submitted for
 	CodeReplay           Code = "REPLAY"            // sequence number not above the last accepted one
 	CodeImplausibleTime  Code = "IMPLAUSIBLE_TIME"  // meter time too far from the transaction time
+	CodeClockSkew        Code = "CLOCK_SKEW"        // the proposal's timestamp is too far from the endorsing peer's clock
 	CodeForbidden        Code = "FORBIDDEN"         // caller's role may not perform the transaction
 	CodeNotOwner         Code = "NOT_OWNER"         // meter belongs to another NMI
 	CodePreEnrolled      Code = "PRE_ENROLLED"      // meter ID already pre-enrolled
@@ -111,7 +112,7 @@ var allCodes = []Code{
 	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
 	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeForbidden, CodeNotOwner,
-	CodePreEnrolled, CodeIdentityMismatch, CodeInternal,
+	CodePreEnrolled, CodeIdentityMismatch, CodeInternal, CodeClockSkew,
 	CodePeriodExists, CodePeriodNotFound, CodePeriodMismatch, CodeAgreementExists, CodeNoAgreement,
 	CodeTariffMismatch, CodeKeyIssued, CodeBillExists, CodeSlotsMismatch,
 }

@@ -6,6 +6,7 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -60,4 +61,31 @@ func Internal(what string, err error) error {
 		return err
 	}
 	return meter.Errorf(meter.CodeInternal, "%s: %v", what, err)
+}
+
+// MaxClockSkew bounds how far a proposal's timestamp may lie from the
+// endorsing peer's own clock. The timestamp is the submitting client's
+// clock, which Fabric does not bound; every time the ledger records (when a
+// meter was registered or revoked, from when a key is valid, when a reading
+// was accepted) and the plausibility window of readings derive from it.
+const MaxClockSkew = 5 * time.Minute
+
+// TxTime is the transaction's time: its proposal timestamp, refused when it
+// lies more than MaxClockSkew from now (the endorsing peer's clock). Only
+// the refusal depends on the peer's clock, never what is written, so every
+// peer that endorses writes the same; peers whose clocks disagree by more
+// than the margin refuse, and the transaction gathers no endorsements.
+func TxTime(ctx contractapi.TransactionContextInterface, now func() time.Time) (time.Time, error) {
+	ts, err := ctx.GetStub().GetTxTimestamp()
+	if err != nil {
+		return time.Time{}, Internal("read transaction time", err)
+	}
+	t := ts.AsTime().UTC()
+	if now != nil {
+		if d := t.Sub(now()); d > MaxClockSkew || d < -MaxClockSkew {
+			return t, meter.Errorf(meter.CodeClockSkew, "the proposal's timestamp %s is %s from this endorsing peer's clock (at most %s either way): the submitting client's clock is wrong",
+				t.Format(time.RFC3339), d.Round(time.Second), MaxClockSkew)
+		}
+	}
+	return t, nil
 }

@@ -27,6 +27,7 @@ var refusalStatus = map[meter.Code]int{
 	meter.CodeMeterExists:      http.StatusConflict,
 	meter.CodeMeterNotFound:    http.StatusNotFound,
 	meter.CodeMeterRevoked:     http.StatusConflict,
+	meter.CodeClockSkew:        http.StatusServiceUnavailable,
 	meter.CodeNotOnHold:        http.StatusConflict,
 	meter.CodeBadSignature:     http.StatusUnprocessableEntity,
 	meter.CodeMeterMismatch:    http.StatusUnprocessableEntity,
