@@ -49,14 +49,20 @@ func ParamsOf(s agreement.PeriodStatement) (fe.Params, error) {
 	return p, p.Validate()
 }
 
-// BindRequest makes the customer's request binding pk to the meter.
-func BindRequest(meterID string, pk *fe.PublicKey, customer *meter.PrivateKey) (api.BillingPeriodRequest, error) {
+// BindRequest makes the customer's request binding pk to the meter, with
+// the meter's consent: its signature over the same statement with the key
+// registered for it.
+func BindRequest(meterID string, pk *fe.PublicKey, customer, meterKey *meter.PrivateKey) (api.BillingPeriodRequest, error) {
 	st := PeriodStatement(meterID, pk)
 	sig, err := agreement.Sign(customer, st)
 	if err != nil {
 		return api.BillingPeriodRequest{}, err
 	}
-	return api.BillingPeriodRequest{Statement: st, CustomerKey: customer.Public().PEM(), CustomerSignature: sig}, nil
+	consent, err := agreement.Sign(meterKey, st)
+	if err != nil {
+		return api.BillingPeriodRequest{}, err
+	}
+	return api.BillingPeriodRequest{Statement: st, CustomerKey: customer.Public().PEM(), CustomerSignature: sig, MeterSignature: consent}, nil
 }
 
 // TariffStatement is the agreement statement for a tariff.

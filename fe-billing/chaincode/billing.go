@@ -82,8 +82,9 @@ func (b *Billing) GetEvaluateTransactions() []string {
 // BindPeriod binds the customer's functional public key (by its hash) to an
 // active meter and a billing period. request is a JSON PeriodRequest; the
 // customer's signature over the statement must verify against customerKey,
-// which the period's later statements are then checked against. A period is
-// bound once.
+// which the period's later statements are then checked against, and the
+// meter's against its registered key (the meter consents: no one else can
+// take its period first). A period is bound once.
 func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, request string) (*agreement.Record, error) {
 	if err := writer(ctx, "bind billing periods"); err != nil {
 		return nil, err
@@ -103,6 +104,13 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 	}
 	if m.Status != meter.StatusActive {
 		return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is revoked (%s): its readings cannot be billed", m.ID, m.Revocation.Reason)
+	}
+	mk, err := meter.ParsePublicKeyPEM(m.PublicKey)
+	if err != nil {
+		return nil, state.Internal("stored key of "+m.ID, err)
+	}
+	if err := verify(mk, st, "meterSignature", req.MeterSignature, "meter "+m.ID+"'s registered key: only the meter itself may consent to binding its billing period"); err != nil {
+		return nil, err
 	}
 	key := agreement.Key(st.MeterID, st.Period)
 	if _, found, err := state.Get[agreement.Record](ctx, key); err != nil {

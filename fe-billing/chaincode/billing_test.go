@@ -145,8 +145,25 @@ func TestBindPeriodRefusals(t *testing.T) {
 		other := good
 		other.Statement.PublicKeySHA256 = sha("another functional key")
 		other.CustomerKey, other.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, other.Statement)
+		other.MeterSignature = sign(t, w.meterKeys[meterID], other.Statement)
 		refused(w, w.ingest, meter.CodePeriodExists, w.bind(mustJSON(t, other)))
 	})
+}
+
+// A client that is not the meter's cannot bind the meter's billing period
+// first: the binding needs the meter's own signature, with its registered
+// key. Before, any client could take another customer's period.
+func TestBindPeriodNeedsTheMeter(t *testing.T) {
+	w := newWorld(t)
+	squat := w.bindRequest(periodStatement(meterID, period))
+	squat.CustomerKey, squat.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, squat.Statement)
+	squat.MeterSignature = sign(t, w.other, squat.Statement) // the squatter has no meter key
+	err := refused(w, w.ingest, meter.CodeBadSignature, w.bind(mustJSON(t, squat)))
+	if !strings.Contains(err.Error(), "only the meter itself") {
+		t.Errorf("the refusal does not say why: %v", err)
+	}
+	// The period is still free for the meter's own customer.
+	ok(w, w.ingest, w.bind(mustJSON(t, w.bindRequest(periodStatement(meterID, period)))))
 }
 
 func TestAgreeTariffRefusals(t *testing.T) {

@@ -19,10 +19,15 @@ type PeriodRequest struct {
 	// CustomerKey is the customer's ECDSA public key (PEM).
 	CustomerKey       string `json:"customerKey"`
 	CustomerSignature string `json:"customerSignature"`
+	// MeterSignature is the meter's own signature over the statement, with
+	// its registered key: only whoever holds the meter binds its periods,
+	// so no one can take another customer's period first.
+	MeterSignature string `json:"meterSignature"`
 }
 
-// Check validates the statement and the customer's key and signature, and
-// returns the key.
+// Check validates the statement, the customer's key and signature and the
+// form of the meter's signature (its key is on the ledger), and returns the
+// customer's key.
 func (r PeriodRequest) Check() (*meter.PublicKey, error) {
 	if err := r.Statement.Validate(); err != nil {
 		return nil, err
@@ -32,6 +37,9 @@ func (r PeriodRequest) Check() (*meter.PublicKey, error) {
 		return nil, err
 	}
 	if err := verify(customer, r.Statement, "customerSignature", r.CustomerSignature, "customerKey"); err != nil {
+		return nil, err
+	}
+	if err := checkSignature("meterSignature", r.MeterSignature); err != nil {
 		return nil, err
 	}
 	return customer, nil

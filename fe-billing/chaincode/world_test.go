@@ -35,6 +35,8 @@ type world struct {
 
 	registrar, ingest, auditor *stubtest.Identity
 	customer, utility, other   *meter.PrivateKey
+	// meterKeys are the registered meters' own keys.
+	meterKeys map[string]*meter.PrivateKey
 }
 
 func newWorld(t testing.TB) *world {
@@ -42,9 +44,10 @@ func newWorld(t testing.TB) *world {
 		registrar: stubtest.Client(t, "PTBMSP", contract.RoleRegistrar),
 		ingest:    stubtest.Client(t, "CMIMSP", contract.RoleIngest),
 		auditor:   stubtest.Client(t, "CMIMSP", contract.RoleAuditor),
-		customer:  newKey(t), utility: newKey(t), other: newKey(t)}
+		customer:  newKey(t), utility: newKey(t), other: newKey(t), meterKeys: map[string]*meter.PrivateKey{}}
 	for _, id := range []string{"PTB-0001", "PTB-0002"} {
-		req := mustJSON(t, meter.Registration{MeterID: id, PublicKey: newKey(t).Public().PEM(),
+		w.meterKeys[id] = newKey(t)
+		req := mustJSON(t, meter.Registration{MeterID: id, PublicKey: w.meterKeys[id].Public().PEM(),
 			Metadata: meter.Metadata{Manufacturer: "Acme Metering", Model: "EM-3000", SerialNumber: "SN-" + id,
 				SoftwareID: "EM3-FW 2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"}})
 		ok(w, w.registrar, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
@@ -169,7 +172,12 @@ func periodStatement(meterID, period string) agreement.PeriodStatement {
 // The requests of each step, signed as the parties would.
 
 func (w *world) bindRequest(st agreement.PeriodStatement) chaincode.PeriodRequest {
-	return chaincode.PeriodRequest{Statement: st, CustomerKey: w.customer.Public().PEM(), CustomerSignature: sign(w.t, w.customer, st)}
+	mk := w.meterKeys[st.MeterID]
+	if mk == nil {
+		mk = newKey(w.t)
+	}
+	return chaincode.PeriodRequest{Statement: st, CustomerKey: w.customer.Public().PEM(), CustomerSignature: sign(w.t, w.customer, st),
+		MeterSignature: sign(w.t, mk, st)}
 }
 
 func tariffStatement(meterID, period, hash string) agreement.TariffStatement {

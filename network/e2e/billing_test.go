@@ -55,7 +55,7 @@ func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
 	if _, err := customerAPI.GetMeter(ctx, b.id, client.Read{MinBlock: reg.Block}); err != nil {
 		t.Fatal(err)
 	}
-	bind, err := billing.BindRequest(b.id, b.pk, customer)
+	bind, err := billing.BindRequest(b.id, b.pk, customer, b.key)
 	if err != nil {
 		t.Fatal(err)
 	}

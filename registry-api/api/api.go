@@ -243,6 +243,9 @@ type BillingPeriodRequest struct {
 	// CustomerKey is the customer's ECDSA public key (PEM).
 	CustomerKey       string `json:"customerKey"`
 	CustomerSignature string `json:"customerSignature"`
+	// MeterSignature is the meter's signature over the statement with its
+	// registered key: the meter's consent.
+	MeterSignature string `json:"meterSignature"`
 }
 
 // TariffAgreementRequest records the tariff both parties signed.

@@ -39,7 +39,8 @@ func newBillingParties(t testing.TB) *billingParties {
 	}
 	p := &billingParties{customer: newKey(), utility: newKey(), other: newKey(), tariffHash: meter.IdentityHash("tariff")}
 	ps := periodStatement(billedMeter, billedPeriod)
-	p.bind = api.BillingPeriodRequest{Statement: ps, CustomerKey: p.customer.Public().PEM(), CustomerSignature: p.sign(t, p.customer, ps)}
+	p.bind = api.BillingPeriodRequest{Statement: ps, CustomerKey: p.customer.Public().PEM(), CustomerSignature: p.sign(t, p.customer, ps),
+		MeterSignature: p.sign(t, p.customer, ps)} // the fake ledger does not check whose it is
 	ts := agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash}
 	p.tariff = api.TariffAgreementRequest{Statement: ts, UtilityKey: p.utility.Public().PEM(),
 		CustomerSignature: p.sign(t, p.customer, ts), UtilitySignature: p.sign(t, p.utility, ts)}

@@ -67,12 +67,16 @@ func say(cmd *cobra.Command, format string, args ...any) {
 func customerKeygen() *cobra.Command {
 	var p periodFlags
 	var c conn
-	var dir string
+	var dir, meterKeyFile string
 	cmd := &cobra.Command{
 		Use:   "keygen",
 		Short: "Make the period's master key and public key, and bind the public key to the meter on the ledger",
+		Long: `Make the period's master key and public key, and bind the public key to the meter on the
+ledger. The meter consents by signing the binding statement with its registered key
+(--meter-key: the meter's signing key as its own device would use it), so no one but
+whoever holds the meter can take its billing period first.`,
 		Example: "  febill customer keygen --meter PTB-0001 --period 2026-11-20 --start 2026-11-20T00:00:00Z --slots 96 \\\n" +
-			"      --dir customer --api https://127.0.0.1:8081 --token-file customer.token --ca tls-ca.pem",
+			"      --meter-key meter.key.pem --dir customer --api https://127.0.0.1:8081 --token-file customer.token --ca tls-ca.pem",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.check(); err != nil {
 				return err
@@ -100,7 +104,18 @@ func customerKeygen() *cobra.Command {
 			if err := writeJSON(path(dir, p.meterID, p.id, "public"), pk, 0o644); err != nil {
 				return err
 			}
-			req, err := billing.BindRequest(p.meterID, pk, key)
+			if meterKeyFile == "" {
+				return &usageError{errors.New("--meter-key is required: the meter consents to the binding with its own key")}
+			}
+			kb, err := os.ReadFile(meterKeyFile)
+			if err != nil {
+				return fmt.Errorf("the meter's key (--meter-key): %w", err)
+			}
+			meterKey, err := meter.ParsePrivateKeyPEM(string(kb))
+			if err != nil {
+				return err
+			}
+			req, err := billing.BindRequest(p.meterID, pk, key, meterKey)
 			if err != nil {
 				return err
 			}
@@ -117,6 +132,7 @@ func customerKeygen() *cobra.Command {
 	p.flags(cmd, true)
 	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "customer", "the customer's directory")
+	cmd.Flags().StringVar(&meterKeyFile, "meter-key", "", "the meter's private key (PEM), which signs its consent to the binding (required)")
 	return cmd
 }
 
