@@ -90,9 +90,17 @@ func TestBillEqualsPlaintext(t *testing.T) {
 			readings[i] = rng.Uint64N(fe.DefaultMaxReading + 1)
 		}
 		tariff := fe.Tariff{MeterID: "PTB-0001", Period: pk.Params.Period.ID, Currency: "EUR", Weights: make([]uint64, 96)}
-		base := 1 + rng.Uint64N(1000)
-		for i := range tariff.Weights {
-			tariff.Weights[i] = base + rng.Uint64N(base*fe.MaxWeightRatio-base+1)
+		// Up to four random rates, each hour (4 slots) at one of them, so
+		// every band holds whole hours as the privacy guard asks.
+		rates := make([]uint64, 1+rng.IntN(4))
+		for i := range rates {
+			rates[i] = 1 + rng.Uint64N(8000)
+		}
+		for h := range 24 {
+			rate := rates[rng.IntN(len(rates))]
+			for i := range fe.MinBandSlots {
+				tariff.Weights[h*fe.MinBandSlots+i] = rate
+			}
 		}
 		mk.Issued = nil
 		fk, err := mk.Derive(tariff, false)

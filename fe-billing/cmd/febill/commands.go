@@ -267,8 +267,8 @@ func customerDerive() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "derive",
 		Short: "Derive the functional key for the agreed tariff, for the utility; record that it was issued",
-		Long: "The privacy guard refuses tariffs whose key would reveal more than a bill (zero weights, weights\n" +
-			"more than 8 times apart) and a second key for another tariff in the same period; --override-privacy-guard\n" +
+		Long: "The privacy guard refuses tariffs whose key would reveal more than a bill (zero weights, a weight\n" +
+			"used on fewer than 4 slots) and a second key for another tariff in the same period; --override-privacy-guard\n" +
 			"overrides it, on the customer's own decision.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := p.check(); err != nil {
