@@ -45,8 +45,9 @@ type consenter struct {
 }
 
 // NewVerifier returns a verifier that expects the genesis block. It trusts
-// the genesis block it is given; an explorer should compare that block's
-// HeaderHash with the one the consortium publishes for the channel.
+// the genesis block it is given; an explorer must compare that block's
+// HeaderHash with the one pinned in its configuration (GenesisHash) before
+// it trusts anything else, as package follow does.
 func NewVerifier() *Verifier {
 	return &Verifier{consenters: map[uint32]*consenter{}}
 }
@@ -187,6 +188,28 @@ func (v *Verifier) Verify(raw *common.Block, b *Block) error {
 	}
 	v.next, v.prevHash, v.lastConfig, v.consenters = n+1, hashOf(headerBytes), lastConfig, consenters
 	return nil
+}
+
+// GenesisHash returns the header hash of a channel's genesis block, as a
+// block file holds it (configtxgen -outputBlock, peer channel fetch 0): the
+// value an explorer pins so that no peer can hand it another block 0, and
+// with it another set of orderers to check signatures against. It refuses
+// a block that is not block 0, not a configuration block, or whose header
+// does not commit to its data, since the hash would then pin a header
+// without the configuration the verifier reads.
+func GenesisHash(b *common.Block) ([]byte, error) {
+	h := b.GetHeader()
+	switch {
+	case h == nil:
+		return nil, errors.New("the block has no header")
+	case h.GetNumber() != 0:
+		return nil, fmt.Errorf("block %d is not a genesis block", h.GetNumber())
+	case !bytes.Equal(dataHash(b), h.GetDataHash()):
+		return nil, fmt.Errorf("the genesis block's header says data hash %x, its data hashes to %x", h.GetDataHash(), dataHash(b))
+	case !isConfigBlock(b):
+		return nil, errors.New("block 0 is not a configuration block")
+	}
+	return HeaderHash(h)
 }
 
 func hashOf(b []byte) []byte {

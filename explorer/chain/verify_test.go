@@ -428,3 +428,22 @@ func TestHeaderHash(t *testing.T) {
 		}
 	}
 }
+
+func TestGenesisHash(t *testing.T) {
+	blocks := realChain(t)
+	got, err := GenesisHash(blocks[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := HeaderHash(blocks[0].GetHeader())
+	if !bytes.Equal(got, want) || !bytes.Equal(blocks[1].GetHeader().GetPreviousHash(), got) {
+		t.Fatalf("genesis hash %x, header hash %x, block 1 links to %x", got, want, blocks[1].GetHeader().GetPreviousHash())
+	}
+	tampered := realChain(t)[0]
+	tampered.Data.Data[0][len(tampered.Data.Data[0])-1] ^= 1
+	for name, b := range map[string]*common.Block{"block 1": blocks[1], "tampered data": tampered, "no header": {}} {
+		if h, err := GenesisHash(b); err == nil {
+			t.Errorf("%s: genesis hash %x", name, h)
+		}
+	}
+}

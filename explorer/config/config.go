@@ -5,6 +5,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -23,8 +25,13 @@ type Config struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`
-	Channel string       `yaml:"channel"`
-	Peer    gateway.Peer `yaml:"peer"`
+	Channel string `yaml:"channel"`
+	// GenesisBlockHash pins the channel's genesis block: the SHA-256 header
+	// hash of block 0 (chain.GenesisHash), in hex. Required: block 0 names
+	// the orderers whose signatures every later block is checked against,
+	// so it must come from the consortium, out of band, not from the peer.
+	GenesisBlockHash string       `yaml:"genesisBlockHash"`
+	Peer             gateway.Peer `yaml:"peer"`
 	// Identity reads the channel: an auditor's, it writes nothing.
 	Identity gateway.Identity `yaml:"identity"`
 	// Credentials are files of hashed tokens; their auditor tokens sign in.
@@ -66,10 +73,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s is required", name))
 		}
 	}
+	if _, err := c.GenesisHash(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Credentials) == 0 {
 		errs = append(errs, errors.New("credentials: at least one file is required"))
 	}
 	return errors.Join(errs...)
+}
+
+// GenesisHash returns the pinned genesis block hash.
+func (c *Config) GenesisHash() ([]byte, error) {
+	if c.GenesisBlockHash == "" {
+		return nil, errors.New("genesisBlockHash is required: the header hash of the channel's block 0, obtained from the consortium")
+	}
+	h, err := hex.DecodeString(c.GenesisBlockHash)
+	if err != nil || len(h) != sha256.Size {
+		return nil, fmt.Errorf("genesisBlockHash %q: want the SHA-256 header hash of block 0, 64 hexadecimal digits", c.GenesisBlockHash)
+	}
+	return h, nil
 }
 
 // Save writes the configuration.

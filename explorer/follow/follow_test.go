@@ -2,16 +2,21 @@ package follow_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/follow"
 	"github.com/inter-nmi/pki/explorer/index"
 )
@@ -60,14 +65,31 @@ func feed(blocks []*common.Block, cancel context.CancelFunc) follow.Blocks {
 	}
 }
 
-func run(t *testing.T, store *index.Store, blocks []*common.Block) []uint64 {
+// genesisHash is the hash a configuration pins for the testdata chain.
+func genesisHash(t *testing.T) []byte {
 	t.Helper()
+	h, err := chain.GenesisHash(realBlocks(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// follow1 runs a follower pinned to genesis over blocks, and returns the
+// blocks it indexed and the error it stopped with.
+func follow1(store *index.Store, genesis []byte, blocks []*common.Block) ([]uint64, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var seen []uint64
-	f := &follow.Follower{Blocks: feed(blocks, cancel), Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	f := &follow.Follower{Blocks: feed(blocks, cancel), Store: store, Genesis: genesis, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OnBlock: func(n uint64) { seen = append(seen, n) }}
-	if err := f.Run(ctx); err != nil {
+	return seen, f.Run(ctx)
+}
+
+func run(t *testing.T, store *index.Store, blocks []*common.Block) []uint64 {
+	t.Helper()
+	seen, err := follow1(store, genesisHash(t), blocks)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return seen
@@ -111,6 +133,16 @@ func TestFollowRealChainAndResume(t *testing.T) {
 	if err != nil || len(cfg.Members) != 5 || len(cfg.Consenters) != 4 {
 		t.Fatalf("config %+v %v", cfg, err)
 	}
+	// What the real chaincode wrote (registrations, a rotation, a
+	// revocation) raises no integrity finding. The one finding is block 7's
+	// concentrator batch: written by an earlier chaincode version, whose
+	// result package wire no longer reads, so its measurements cannot be
+	// indexed, and auditors are told so.
+	all, err := store.Findings(0, 10)
+	if err != nil || totals.Findings != 1 || len(all) != 1 || all[0].Kind != index.FindingMeasurements || all[0].Block != 7 ||
+		all[0].Function != "SubmitMeasurements" {
+		t.Fatalf("findings on the real chain: %d %+v %v", totals.Findings, all, err)
+	}
 }
 
 func TestFollowTamperedChain(t *testing.T) {
@@ -134,5 +166,114 @@ func TestFollowTamperedChain(t *testing.T) {
 	t.Logf("verdict: broken at %d: %s", in.Broken.Block, in.Broken.Reason)
 	if next, _, _ := store.Checkpoint(); next != uint64(len(blocks)) {
 		t.Fatalf("the blocks after the break were not indexed: next %d", next)
+	}
+}
+
+// forgeGenesis returns block 0 with a changed configuration transaction
+// (its timestamp) and a header that commits to it: a block 0 the verifier
+// cannot tell from the real one, since nothing signs a genesis block.
+func forgeGenesis(t *testing.T, b *common.Block) *common.Block {
+	t.Helper()
+	f := proto.Clone(b).(*common.Block)
+	var env common.Envelope
+	var payload common.Payload
+	var ch common.ChannelHeader
+	if err := proto.Unmarshal(f.Data.Data[0], &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(env.Payload, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(payload.Header.ChannelHeader, &ch); err != nil {
+		t.Fatal(err)
+	}
+	ch.Timestamp.Seconds++
+	var err error
+	if payload.Header.ChannelHeader, err = proto.Marshal(&ch); err != nil {
+		t.Fatal(err)
+	}
+	if env.Payload, err = proto.Marshal(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if f.Data.Data[0], err = proto.Marshal(&env); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(f.Data.Data[0])
+	f.Header.DataHash = sum[:]
+	if _, err := chain.GenesisHash(f); err != nil {
+		t.Fatalf("the forged block 0 is not self-consistent: %v", err)
+	}
+	return f
+}
+
+// A peer serving a block 0 other than the pinned one stops the follower
+// before block 0 is indexed, with an error naming both hashes; the pinned
+// one proceeds.
+func TestFollowForeignGenesis(t *testing.T) {
+	blocks := realBlocks(t)
+	pinned := genesisHash(t)
+	changedHeader := proto.Clone(blocks[0]).(*common.Block)
+	changedHeader.Header.DataHash[0] ^= 1
+	for name, b0 := range map[string]*common.Block{
+		"a self-consistent block 0 of another chain":  forgeGenesis(t, blocks[0]),
+		"the real block 0 with a header byte changed": changedHeader,
+	} {
+		t.Run(name, func(t *testing.T) {
+			store, err := index.Open(filepath.Join(t.TempDir(), "index.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			got, _ := chain.HeaderHash(b0.Header)
+			seen, err := follow1(store, pinned, append([]*common.Block{b0}, blocks[1:]...))
+			if !errors.Is(err, follow.ErrGenesis) || !strings.Contains(err.Error(), hex.EncodeToString(got)) ||
+				!strings.Contains(err.Error(), hex.EncodeToString(pinned)) {
+				t.Fatalf("Run returned %v; want ErrGenesis naming %x and %x", err, got, pinned)
+			}
+			t.Logf("stopped: %v", err)
+			if next, _, _ := store.Checkpoint(); next != 0 || len(seen) != 0 {
+				t.Fatalf("indexed %v, checkpoint %d", seen, next)
+			}
+			if _, err := store.Block(0); !errors.Is(err, index.ErrNotFound) {
+				t.Fatalf("block 0 in the index: %v", err)
+			}
+		})
+	}
+	t.Run("the pinned block 0", func(t *testing.T) {
+		store, err := index.Open(filepath.Join(t.TempDir(), "index.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		if seen, err := follow1(store, pinned, blocks); err != nil || len(seen) != len(blocks) {
+			t.Fatalf("indexed %v: %v", seen, err)
+		}
+	})
+}
+
+// An index built from another block 0 (before the pin existed, or for
+// another channel) is not resumed; nor does a follower run unpinned.
+func TestFollowResumeChecksGenesis(t *testing.T) {
+	blocks := realBlocks(t)
+	store, err := index.Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	run(t, store, blocks[:3])
+	other := sha256.Sum256([]byte("another channel's genesis block"))
+	seen, err := follow1(store, other[:], blocks)
+	if !errors.Is(err, follow.ErrGenesis) || !strings.Contains(err.Error(), hex.EncodeToString(other[:])) ||
+		!strings.Contains(err.Error(), hex.EncodeToString(genesisHash(t))) || len(seen) != 0 {
+		t.Fatalf("resumed with another pin: indexed %v, %v", seen, err)
+	}
+	if next, _, _ := store.Checkpoint(); next != 3 {
+		t.Fatalf("checkpoint %d", next)
+	}
+	if _, err := follow1(store, nil, blocks); err == nil || !strings.Contains(err.Error(), "not pinned") {
+		t.Fatalf("unpinned: %v", err)
+	}
+	if seen := run(t, store, blocks); len(seen) != len(blocks)-3 {
+		t.Fatalf("resumed with the right pin: indexed %v", seen)
 	}
 }

@@ -3,9 +3,12 @@ package index
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -131,6 +134,49 @@ type Refusal struct {
 	Time      time.Time `json:"time"`
 }
 
+// Finding kinds: what is wrong with a write of a valid transaction, or with
+// a measurement transaction, that the index did not apply.
+const (
+	// FindingValue: the value does not decode as the record its key holds.
+	FindingValue = "value"
+	// FindingKey: the key is not one the chaincode writes (no valid meter
+	// ID, or a key version number not written as 6 or more digits).
+	FindingKey = "key"
+	// FindingMismatch: the value names another meter or key version than
+	// the key it was written under.
+	FindingMismatch = "mismatch"
+	// FindingUnbound: a key version written without its meter's record at
+	// that version in the same transaction.
+	FindingUnbound = "unbound"
+	// FindingOwner: a record whose owner is not the NMI that submitted its
+	// registration, or that changes a meter's owner.
+	FindingOwner = "owner"
+	// FindingMeasurements: a measurement transaction that cannot be
+	// decoded; its measurements are not indexed.
+	FindingMeasurements = "measurements"
+)
+
+// Finding is an integrity finding: something a transaction the peers
+// committed as valid wrote or carried that the chaincode never would, so
+// the index did not apply it. Honest chaincode produces none; a finding
+// means modified chaincode endorsed by colluding NMIs, or a chaincode
+// version this explorer cannot read. Auditors must look at every one.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Block   uint64 `json:"block"`
+	TxIndex int    `json:"txIndex"`
+	TxID    string `json:"txId"`
+	// Key is the state key written; empty for a measurement transaction.
+	Key string `json:"key,omitempty"`
+	// Problem says what is wrong.
+	Problem string `json:"problem"`
+	// Submitter and Endorsers are the NMIs that made the transaction.
+	Submitter string    `json:"submitter"`
+	Endorsers []string  `json:"endorsers"`
+	Function  string    `json:"function,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
 // HourStat counts one hour's measurements and transactions.
 type HourStat struct {
 	Hour         time.Time `json:"hour"`
@@ -143,6 +189,13 @@ type HourStat struct {
 // it, the verifier's state to resume from, and the channel configuration if
 // the block carries one. It is one bbolt transaction: after a crash the
 // store is at the block before or after, never between.
+//
+// What a valid transaction wrote is indexed under the key it was written
+// to, never under an ID its value claims: a write whose value disagrees
+// with its key, or does not decode, is not applied but recorded as a
+// Finding, and the block is indexed all the same: beyond a block out of
+// order, Add fails only when the store does, so no transaction can stop the
+// explorer.
 func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *channel.Config) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
@@ -200,6 +253,8 @@ type adder struct {
 	// hours and minutes collect the block's counts, written once at its end.
 	hours   map[int64]*HourStat
 	minutes map[int64]uint64
+	// found numbers the block's findings.
+	found uint32
 }
 
 func (a *adder) block0() error {
@@ -260,21 +315,8 @@ func (a *adder) transaction(t *chain.Tx) error {
 			Code: t.Code, Reason: "the peers marked the transaction " + t.Code + "; nothing it wrote was kept",
 			Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, 0, t.Index)
 	}
-	for _, w := range t.Writes {
-		if w.Namespace != Namespace || w.Delete {
-			continue
-		}
-		kind, _, _ := strings.Cut(w.Key, "/")
-		var err error
-		switch kind {
-		case "meter":
-			err = a.meter(t, w.Value)
-		case "keyver":
-			err = a.keyVersion(w.Value)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", w.Key, err)
-		}
+	if err := a.writes(t); err != nil {
+		return err
 	}
 	if t.Chaincode != Namespace {
 		return nil
@@ -282,11 +324,14 @@ func (a *adder) transaction(t *chain.Tx) error {
 	// The measurements are the transaction itself: its arguments and the
 	// outcome the endorsers signed.
 	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
-	if err != nil {
-		// Not a measurement transaction, or one this explorer cannot read
-		// (written by another chaincode version): the transaction is indexed
-		// all the same, its measurements are not.
+	switch {
+	case errors.Is(err, wire.ErrNotMeasurements):
 		return nil
+	case err != nil:
+		// Written by modified chaincode or a chaincode version this explorer
+		// cannot read: the transaction is indexed, its measurements are not,
+		// and auditors are told.
+		return a.find(t, FindingMeasurements, "", "the measurement transaction cannot be decoded, its measurements are not indexed: "+err.Error())
 	}
 	for _, it := range items {
 		switch it.Result.Outcome {
@@ -311,18 +356,74 @@ func meterArg(t *chain.Tx) string {
 	return ""
 }
 
-func (a *adder) meter(t *chain.Tx, value []byte) error {
+// writes applies what a valid transaction wrote to meter records and key
+// versions, each under the key it was written to. A new key is guarded by
+// the chaincode's endorsement policy only (2 of 5 NMIs), not by the owner's
+// key-level policy, so two NMIs running modified chaincode can write any
+// value under a key that does not exist yet: the index trusts a value only
+// as far as its key and the chaincode's rules vouch for it. Key versions
+// are checked after the records, since the chaincode writes a key version
+// only together with its meter's record (the write set is sorted by key,
+// keyver/ before meter/).
+func (a *adder) writes(t *chain.Tx) error {
+	written := map[string]meter.Meter{} // records this transaction wrote, as applied
+	var keyVersions []chain.Write
+	for _, w := range t.Writes {
+		if w.Namespace != Namespace || w.Delete {
+			continue
+		}
+		kind, rest, _ := strings.Cut(w.Key, "/")
+		switch kind {
+		case "meter":
+			m, err := a.meter(t, w.Key, rest, w.Value)
+			if err != nil {
+				return fmt.Errorf("write %s: %w", w.Key, err)
+			}
+			if m != nil {
+				written[m.ID] = *m
+			}
+		case "keyver":
+			keyVersions = append(keyVersions, w)
+		}
+	}
+	for _, w := range keyVersions {
+		_, rest, _ := strings.Cut(w.Key, "/")
+		if err := a.keyVersion(t, w.Key, rest, w.Value, written); err != nil {
+			return fmt.Errorf("write %s: %w", w.Key, err)
+		}
+	}
+	return nil
+}
+
+// meter applies the record written to meter/<id> if it is one the
+// chaincode could have written there, and returns it; otherwise it records
+// a finding and returns nil.
+func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, error) {
+	if meter.ValidateMeterID(id) != nil {
+		return nil, a.find(t, FindingKey, key, fmt.Sprintf("%q is not a meter ID; the record was not applied", id))
+	}
 	var m meter.Meter
 	if err := json.Unmarshal(value, &m); err != nil {
-		return err
+		return nil, a.find(t, FindingValue, key, "the value is not a meter record ("+err.Error()+"); it was not applied")
+	}
+	if m.ID != id {
+		return nil, a.find(t, FindingMismatch, key, fmt.Sprintf("the value is the record of meter %q, written under the key of meter %q; it was not applied to either", m.ID, id))
 	}
 	meters := a.tx.Bucket(bMeters)
 	var prev MeterState
-	had := meters.Get([]byte(m.ID)) != nil
+	had := meters.Get([]byte(id)) != nil
 	if had {
-		if err := getJSON(meters, []byte(m.ID), &prev); err != nil {
-			return err
+		if err := getJSON(meters, []byte(id), &prev); err != nil {
+			return nil, err
 		}
+	}
+	// The chaincode makes the submitter's NMI the owner of a new meter and
+	// never changes an owner.
+	switch {
+	case !had && m.NMI != t.CreatorMSP:
+		return nil, a.find(t, FindingOwner, key, fmt.Sprintf("the new meter's record names %q as its owner, but %q submitted it; it was not applied", m.NMI, t.CreatorMSP))
+	case had && m.NMI != prev.Meter.NMI:
+		return nil, a.find(t, FindingOwner, key, fmt.Sprintf("the record changes the meter's owner from %q to %q; it was not applied", prev.Meter.NMI, m.NMI))
 	}
 	c := a.totals.ByNMI[m.NMI]
 	if c == nil {
@@ -339,18 +440,71 @@ func (a *adder) meter(t *chain.Tx, value []byte) error {
 		c.Revoked--
 	}
 	st := MeterState{Meter: m, TxID: t.ID, Block: a.block.Number, Time: t.Time}
-	if err := putJSON(meters, []byte(m.ID), st); err != nil {
-		return err
+	if err := putJSON(meters, []byte(id), st); err != nil {
+		return nil, err
 	}
-	return putJSON(a.tx.Bucket(bMeterHist), join([]byte(m.ID), u64(a.block.Number), u32(uint32(t.Index))), st)
+	return &m, putJSON(a.tx.Bucket(bMeterHist), join([]byte(id), u64(a.block.Number), u32(uint32(t.Index))), st)
 }
 
-func (a *adder) keyVersion(value []byte) error {
+// keyVersion applies the key version written to keyver/<id>/<version> if
+// it is one the chaincode could have written there: the value names that
+// meter and version, and the same transaction wrote the meter's record at
+// that version and key (a registration or a rotation). Otherwise it records
+// a finding.
+func (a *adder) keyVersion(t *chain.Tx, key, rest string, value []byte, written map[string]meter.Meter) error {
+	id, num, _ := cutLast(rest, "/")
+	version, err := strconv.Atoi(num)
+	if meter.ValidateMeterID(id) != nil || err != nil || version < 1 || fmt.Sprintf("%06d", version) != num {
+		return a.find(t, FindingKey, key, "the key is not keyver/<meter ID>/<version of 6 or more digits>; the key version was not applied")
+	}
 	var k meter.KeyVersion
 	if err := json.Unmarshal(value, &k); err != nil {
-		return err
+		return a.find(t, FindingValue, key, "the value is not a key version ("+err.Error()+"); it was not applied")
 	}
-	return putJSON(a.tx.Bucket(bKeys), join([]byte(k.MeterID), u32(uint32(k.Version))), KeyVersion{KeyVersion: k, Block: a.block.Number})
+	if k.MeterID != id || k.Version != version {
+		return a.find(t, FindingMismatch, key, fmt.Sprintf("the value is version %d of meter %q, written under the key of version %d of meter %q; it was not applied to either",
+			k.Version, k.MeterID, version, id))
+	}
+	if m, ok := written[id]; !ok || m.KeyVersion != version || m.Fingerprint != k.Fingerprint {
+		return a.find(t, FindingUnbound, key, fmt.Sprintf("key version %d of meter %q was written without the meter's record at that version and key in the same transaction, as the chaincode writes them; it was not applied",
+			version, id))
+	}
+	return putJSON(a.tx.Bucket(bKeys), join([]byte(id), u32(uint32(version))), KeyVersion{KeyVersion: k, Block: a.block.Number})
+}
+
+// maxProblemBytes bounds a finding's text: a decoding error may quote
+// what a forger wrote.
+const maxProblemBytes = 1024
+
+// cutText cuts s to at most n bytes, at a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// find records an integrity finding about the transaction.
+func (a *adder) find(t *chain.Tx, kind, key, problem string) error {
+	a.totals.Findings++
+	f := Finding{Kind: kind, Block: a.block.Number, TxIndex: t.Index, TxID: t.ID, Key: key, Problem: cutText(problem, maxProblemBytes),
+		Submitter: t.CreatorMSP, Endorsers: t.Endorsers, Function: t.Function, Time: t.Time}
+	findings := a.tx.Bucket(bFindings)
+	findings.FillPercent = appendOnly
+	a.found++
+	k := append(append(u64(a.block.Number), u32(uint32(t.Index))...), u32(a.found)...)
+	return putJSON(findings, k, f)
 }
 
 func (a *adder) accepted(t *chain.Tx, it wire.Item) error {

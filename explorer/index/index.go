@@ -33,7 +33,8 @@ var (
 	bRefusals  = []byte("refusals")  // block, tx, item → Refusal
 	bHours     = []byte("hours")     // unix hour → HourStat
 	bMinutes   = []byte("minutes")   // unix minute → transactions
-	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes}
+	bFindings  = []byte("findings")  // block, tx, n → Finding
+	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes, bFindings}
 )
 
 // Meta keys.
@@ -113,13 +114,15 @@ func (i Integrity) Intact() bool { return i.Checked && i.Broken == nil }
 
 // Totals are the running counts the dashboard shows.
 type Totals struct {
-	Blocks       uint64            `json:"blocks"`
-	Transactions uint64            `json:"transactions"`
-	Invalid      uint64            `json:"invalid"`
-	Accepted     uint64            `json:"accepted"`
-	Refused      uint64            `json:"refused"`
-	ByNMI        map[string]*Count `json:"byNmi"`
-	LastBlock    time.Time         `json:"lastBlock"`
+	Blocks       uint64 `json:"blocks"`
+	Transactions uint64 `json:"transactions"`
+	Invalid      uint64 `json:"invalid"`
+	Accepted     uint64 `json:"accepted"`
+	Refused      uint64 `json:"refused"`
+	// Findings counts the integrity findings (see Finding).
+	Findings  uint64            `json:"findings"`
+	ByNMI     map[string]*Count `json:"byNmi"`
+	LastBlock time.Time         `json:"lastBlock"`
 }
 
 // Count is one NMI's meters.

@@ -283,3 +283,48 @@ func lastBefore(c *bolt.Cursor, key []byte) ([]byte, []byte) {
 	}
 	return c.Prev()
 }
+
+// Findings lists up to limit integrity findings of the blocks below before
+// (0: from the newest), newest first.
+func (s *Store) Findings(before uint64, limit int) ([]Finding, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []Finding
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bFindings).Cursor()
+		var k, v []byte
+		if before == 0 {
+			k, v = c.Last()
+		} else {
+			k, v = lastBefore(c, u64(before))
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Prev() {
+			var f Finding
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FindingsIn lists the integrity findings of one block, in order.
+func (s *Store) FindingsIn(block uint64) ([]Finding, error) {
+	var out []Finding
+	err := s.db.View(func(tx *bolt.Tx) error {
+		prefix := u64(block)
+		c := tx.Bucket(bFindings).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var f Finding
+			if err := json.Unmarshal(v, &f); err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
+}

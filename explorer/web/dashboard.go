@@ -33,8 +33,15 @@ type dashboardPage struct {
 	Nodes     []NodeStatus
 	HasHealth bool
 	Integrity index.Integrity
-	Now       time.Time
+	// Genesis is the pinned genesis block hash (hex).
+	Genesis string
+	// Findings are the newest integrity findings (Totals.Findings counts all).
+	Findings []index.Finding
+	Now      time.Time
 }
+
+// dashboardFindings is how many of the newest findings the dashboard lists.
+const dashboardFindings = 5
 
 // nmiRow is one NMI's meters.
 type nmiRow struct {
@@ -46,7 +53,7 @@ type nmiRow struct {
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
-	d := dashboardPage{Now: now}
+	d := dashboardPage{Now: now, Genesis: s.genesis}
 	var err error
 	if d.Height, err = s.store.Height(); err != nil {
 		return fmt.Errorf("height: %w", err)
@@ -59,6 +66,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	if d.Integrity, err = s.store.Integrity(); err != nil {
 		return fmt.Errorf("integrity: %w", err)
+	}
+	if d.Totals.Findings > 0 {
+		if d.Findings, err = s.store.Findings(0, dashboardFindings); err != nil {
+			return fmt.Errorf("integrity findings: %w", err)
+		}
 	}
 	switch d.Config, err = s.store.Config(); {
 	case errors.Is(err, index.ErrNotFound):

@@ -17,22 +17,31 @@ const maxStreams = 256
 // broker hands each new height to the open event streams.
 type broker struct {
 	mu        sync.Mutex
-	streams   map[chan uint64]struct{}
+	streams   map[*subscription]struct{}
 	closed    bool
 	done      chan struct{}
 	wg        sync.WaitGroup
 	heartbeat time.Duration
 }
 
+// subscription is one open event stream of a session.
+type subscription struct {
+	// heights holds the latest height only.
+	heights chan uint64
+	session string
+	// ended is closed when the session signs out.
+	ended chan struct{}
+}
+
 func newBroker(heartbeat time.Duration) *broker {
-	return &broker{streams: map[chan uint64]struct{}{}, done: make(chan struct{}), heartbeat: heartbeat}
+	return &broker{streams: map[*subscription]struct{}{}, done: make(chan struct{}), heartbeat: heartbeat}
 }
 
 var errTooManyStreams = errors.New("too many event streams")
 
-// subscribe opens a stream's channel. It holds the latest height only: a
+// subscribe opens a stream of a session. It holds the latest height only: a
 // slow client skips heights, never blocks the indexer.
-func (b *broker) subscribe() (chan uint64, error) {
+func (b *broker) subscribe(session string) (*subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -41,28 +50,41 @@ func (b *broker) subscribe() (chan uint64, error) {
 	if len(b.streams) >= maxStreams {
 		return nil, errTooManyStreams
 	}
-	ch := make(chan uint64, 1)
-	b.streams[ch] = struct{}{}
+	sub := &subscription{heights: make(chan uint64, 1), session: session, ended: make(chan struct{})}
+	b.streams[sub] = struct{}{}
 	b.wg.Add(1)
-	return ch, nil
+	return sub, nil
 }
 
-func (b *broker) unsubscribe(ch chan uint64) {
+func (b *broker) unsubscribe(sub *subscription) {
 	b.mu.Lock()
-	delete(b.streams, ch)
+	delete(b.streams, sub)
 	b.mu.Unlock()
 	b.wg.Done()
+}
+
+// endSession ends the open streams of a session that signed out: a stream
+// must not go on telling a signed-out browser about new blocks.
+func (b *broker) endSession(session string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for sub := range b.streams {
+		if sub.session == session {
+			delete(b.streams, sub)
+			close(sub.ended)
+		}
+	}
 }
 
 func (b *broker) publish(height uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ch := range b.streams {
+	for sub := range b.streams {
 		select {
-		case <-ch: // drop the height the client has not taken yet
+		case <-sub.heights: // drop the height the client has not taken yet
 		default:
 		}
-		ch <- height
+		sub.heights <- height
 	}
 }
 
@@ -96,15 +118,24 @@ func (s *Server) Close() { s.events.close() }
 
 // stream is the server-sent event stream of new blocks. It starts with the
 // current height, so that a page rendered before it connected catches up
-// (and a client knows it is subscribed).
+// (and a client knows it is subscribed). It lasts as long as its session:
+// signing out ends it at once, and an expired session ends it at the next
+// heartbeat or block, whichever comes first; a browser's reconnection is
+// then refused (401) and stops.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
-	ch, err := s.events.subscribe()
+	session, _ := sessionFrom(r.Context())
+	sub, err := s.events.subscribe(session)
 	if err != nil {
 		w.Header().Set("Retry-After", "30")
 		http.Error(w, "event stream unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return nil
 	}
-	defer s.events.unsubscribe(ch)
+	defer s.events.unsubscribe(sub)
+	live := func() bool { _, ok := s.sessions.get(session); return ok }
+	if !live() { // signed out between the check of its request and now
+		http.Error(w, "sign in as an auditor first", http.StatusUnauthorized)
+		return nil
+	}
 	height, err := s.store.Height()
 	if err != nil {
 		return fmt.Errorf("height: %w", err)
@@ -137,12 +168,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		case <-s.events.done:
 			return nil
-		case h := <-ch:
-			if send("event: block\ndata: {\"height\":%d}\n\n", h) != nil {
+		case <-sub.ended:
+			return nil
+		case h := <-sub.heights:
+			if !live() || send("event: block\ndata: {\"height\":%d}\n\n", h) != nil {
 				return nil
 			}
 		case <-tick.C:
-			if send(": heartbeat\n\n") != nil {
+			if !live() || send(": heartbeat\n\n") != nil {
 				return nil
 			}
 		}

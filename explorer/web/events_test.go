@@ -96,3 +96,67 @@ func TestEventsClose(t *testing.T) {
 	}
 	f.srv.Notify(9) // no stream: must not block
 }
+
+// ends reports whether the stream ends (its body reaches EOF) within 2 s.
+func ends(r io.Reader) bool {
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, r); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
+// An event stream lasts no longer than its session: signing out ends the
+// session's streams at once, and not another session's; an expired
+// session's stream ends at its next heartbeat.
+func TestEventsEndWithSession(t *testing.T) {
+	f := newFixture(t, nil)
+	f.srv.events.heartbeat = 20 * time.Millisecond
+	ts := httptest.NewServer(f.h)
+	defer ts.Close()
+	defer f.srv.Close()
+	signedOut, other := f.session(t), f.session(t)
+	resA, streamA := openStream(t, t.Context(), ts.URL, signedOut)
+	defer resA.Body.Close()
+	resB, streamB := openStream(t, t.Context(), ts.URL, other)
+	defer resB.Body.Close()
+	next(t, streamA, "data:")
+	next(t, streamB, "data:")
+
+	req, _ := http.NewRequest("POST", ts.URL+"/logout", nil)
+	req.AddCookie(signedOut)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", res.StatusCode)
+	}
+	if !ends(streamA) {
+		t.Fatal("the stream is still open 2 s after its session signed out")
+	}
+	f.srv.Notify(6)
+	if got := next(t, streamB, "data:"); got != `data: {"height":7}` {
+		t.Fatalf("the other session's stream: %q", got)
+	}
+	if n := f.srv.events.count(); n != 1 {
+		t.Fatalf("%d streams open, want the other session's only", n)
+	}
+	req, _ = http.NewRequest("GET", ts.URL+"/events", nil)
+	req.AddCookie(signedOut)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a stream of the signed-out session: %v %v", res, err)
+	} else {
+		res.Body.Close()
+	}
+
+	f.clock.add(sessionTTL)
+	if !ends(streamB) {
+		t.Fatal("the stream is still open 2 s after its session expired")
+	}
+}

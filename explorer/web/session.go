@@ -78,32 +78,46 @@ func (ss *sessions) end(id string) {
 	delete(ss.byID, id)
 }
 
-type principalKey struct{}
+type (
+	principalKey struct{}
+	sessionKey   struct{}
+)
 
 func principalFrom(ctx context.Context) (auth.Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(auth.Principal)
 	return p, ok
 }
 
-// signedIn returns the auditor of the request's session.
-func (s *Server) signedIn(r *http.Request) (auth.Principal, bool) {
+// sessionFrom returns the ID of the request's session.
+func sessionFrom(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(sessionKey{}).(string)
+	return id, ok
+}
+
+// signedIn returns the request with its auditor and session in its
+// context, if its session is live.
+func (s *Server) signedIn(r *http.Request) (*http.Request, bool) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		return auth.Principal{}, false
+		return r, false
 	}
-	return s.sessions.get(c.Value)
+	p, ok := s.sessions.get(c.Value)
+	if !ok {
+		return r, false
+	}
+	ctx := context.WithValue(context.WithValue(r.Context(), principalKey{}, p), sessionKey{}, c.Value)
+	return r.WithContext(ctx), true
 }
 
 // page admits signed-in auditors to a page and sends everyone else to the
 // sign-in page, to come back afterwards.
 func (s *Server) page(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.signedIn(r)
+		r, ok := s.signedIn(r)
 		if !ok {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		if err := h(w, r); err != nil {
 			s.fail(w, r, err)
 		}
@@ -114,13 +128,12 @@ func (s *Server) page(h func(http.ResponseWriter, *http.Request) error) http.Han
 // a session gets 401, since a redirect to a form would not help a program.
 func (s *Server) feed(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.signedIn(r)
+		r, ok := s.signedIn(r)
 		if !ok {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, "sign in as an auditor first", http.StatusUnauthorized)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		if err := h(w, r); err != nil {
 			s.fail(w, r, err)
 		}
@@ -172,6 +185,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			s.log.Info("auditor signed out", "credential", p.ID)
 		}
 		s.sessions.end(c.Value)
+		// The session's live streams end with it.
+		s.events.endSession(c.Value)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})

@@ -37,6 +37,9 @@ type Options struct {
 	Now func() time.Time
 	// Channel is the channel's name, as the pages show it.
 	Channel string
+	// Genesis is the pinned genesis block hash (hex), as the dashboard
+	// shows it, so auditors can compare it with the consortium's.
+	Genesis string
 }
 
 // Health reports the state of the consortium's nodes.
@@ -64,6 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	channel  string
+	genesis  string
 	pages    map[string]*template.Template
 	sessions *sessions
 	events   *broker
@@ -78,7 +82,7 @@ var staticFS embed.FS
 
 // New builds the server and its routes.
 func New(o Options) *Server {
-	s := &Server{store: o.Store, creds: o.Credentials, health: o.Health, log: o.Log, now: o.Now, channel: o.Channel}
+	s := &Server{store: o.Store, creds: o.Credentials, health: o.Health, log: o.Log, now: o.Now, channel: o.Channel, genesis: o.Genesis}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +113,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /tx/{id}", s.page(s.tx))
 	mux.Handle("GET /meters/{id}", s.page(s.meter))
 	mux.Handle("GET /refusals", s.page(s.refusals))
+	mux.Handle("GET /findings", s.page(s.findings))
 	mux.Handle("GET /search", s.page(s.search))
 	mux.Handle("GET /export/registry.csv", s.feed(s.exportCSV))
 	mux.Handle("GET /export/registry.json", s.feed(s.exportJSON))

@@ -2,10 +2,16 @@ package consortium
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/config"
 	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/network/gateway"
@@ -17,8 +23,9 @@ import (
 
 // The explorer runs beside the first NMI of the topology, reads the channel
 // from its peer with its auditor identity (read-only), and trusts that peer
-// for nothing it can check itself: it verifies the hash chain and the
-// orderers' BFT signatures on every block.
+// for nothing it can check itself: block 0 must be the genesis block the
+// consortium made (its hash is pinned in the configuration), and it
+// verifies the hash chain and the orderers' BFT signatures on every block.
 const explorerProc = "explorer"
 
 func (l Layout) explorerDir() string { return filepath.Join(l.Root, "explorer") }
@@ -51,9 +58,13 @@ func (nw *Network) prepareExplorer() (string, error) {
 	if err := auth.ProvisionRoles("surveillance", surveillance, nw.SurveillanceCredentialsDir(), api.RoleAuditor); err != nil {
 		return "", fmt.Errorf("explorer credentials: %w", err)
 	}
+	genesis, err := nw.genesisHash(t.Channel)
+	if err != nil {
+		return "", fmt.Errorf("explorer: %w", err)
+	}
 	identity := filepath.Join(nw.user(host, UserAuditor), "msp")
 	cfg := &config.Config{
-		Listen: t.ExplorerAddress(), Channel: t.Channel,
+		Listen: t.ExplorerAddress(), Channel: t.Channel, GenesisBlockHash: genesis,
 		Peer:        gateway.Peer{Address: host.PeerAddress(), HostName: host.PeerHost(), TLSRootCert: nw.tlsCA(host)},
 		Identity:    gateway.Identity{MSPID: host.MSPID, Cert: filepath.Join(identity, "signcerts", "cert.pem"), Key: filepath.Join(identity, "keystore", "priv_sk")},
 		Credentials: []string{surveillance},
@@ -77,6 +88,27 @@ func (nw *Network) prepareExplorer() (string, error) {
 	}
 	path := filepath.Join(dir, "explorer.yaml")
 	return path, cfg.Save(path)
+}
+
+// genesisHash is the header hash of the channel's genesis block as the
+// consortium made it (configtxgen), which the explorer pins: it then takes
+// block 0, and so the orderers it checks every signature against, from
+// this file rather than from the peer it reads.
+func (l Layout) genesisHash(channel string) (string, error) {
+	path := l.GenesisBlock(channel)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("genesis block: %w", err)
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		return "", fmt.Errorf("genesis block %s: %w", path, err)
+	}
+	h, err := chain.GenesisHash(&b)
+	if err != nil {
+		return "", fmt.Errorf("genesis block %s: %w", path, err)
+	}
+	return hex.EncodeToString(h), nil
 }
 
 func (nw *Network) startExplorer(ctx context.Context) error {

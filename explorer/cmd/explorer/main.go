@@ -4,11 +4,17 @@
 // them over HTTPS to signed-in auditors.
 //
 //	explorer -config explorer.yaml
+//	explorer -genesis-hash metrology.block
+//
+// The second form prints the header hash of a genesis block file (from
+// configtxgen, or peer channel fetch 0), the value the configuration's
+// genesisBlockHash pins.
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +25,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/config"
 	"github.com/inter-nmi/pki/explorer/follow"
 	"github.com/inter-nmi/pki/explorer/health"
@@ -30,7 +40,17 @@ import (
 
 func main() {
 	configFile := flag.String("config", "explorer.yaml", "configuration file")
+	genesisFile := flag.String("genesis-hash", "", "print the header hash of this genesis block file and exit")
 	flag.Parse()
+	if *genesisFile != "" {
+		h, err := genesisHash(*genesisFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "explorer:", err)
+			os.Exit(1)
+		}
+		fmt.Println(h)
+		return
+	}
 	cfg, err := config.Load(*configFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "explorer:", err)
@@ -49,7 +69,28 @@ func main() {
 	}
 }
 
+// genesisHash is the header hash of the genesis block in a file, in hex.
+func genesisHash(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		return "", fmt.Errorf("%s is not a block: %w", path, err)
+	}
+	h, err := chain.GenesisHash(&b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h), nil
+}
+
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	genesis, err := cfg.GenesisHash()
+	if err != nil {
+		return err
+	}
 	var creds []auth.Credential
 	for _, f := range cfg.Credentials {
 		file, err := auth.ReadFile(f)
@@ -77,8 +118,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer conn.Close()
 
-	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel})
-	follower := &follow.Follower{Blocks: follow.FromNetwork(conn.GetNetwork(cfg.Channel)), Store: store, OnBlock: srv.Notify, Log: log}
+	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel, Genesis: cfg.GenesisBlockHash})
+	follower := &follow.Follower{Blocks: follow.FromNetwork(conn.GetNetwork(cfg.Channel)), Store: store, Genesis: genesis,
+		OnBlock: srv.Notify, Log: log}
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)

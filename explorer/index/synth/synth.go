@@ -142,6 +142,28 @@ func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
 	return c.block([]chain.Tx{tx})
 }
 
+// Record returns a meter's record as the chain last wrote it.
+func (c *Chain) Record(id string) meter.Meter { return c.record[id] }
+
+// Forge makes a block with one valid transaction of submitter, endorsed by
+// submitter and endorser, that writes value under key: what two colluding
+// NMIs running modified chaincode can commit under a key that does not
+// exist yet, since a new key is guarded by the chaincode's 2-of-5 policy
+// only, not by an owner's key-level policy. The chain's own records are not
+// changed.
+func (c *Chain) Forge(submitter, endorser, key string, value []byte) *chain.Block {
+	return c.Tx(chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: "registrar", Chaincode: "pki",
+		Function: "RegisterMeter", Args: []string{`{}`}, Endorsers: []string{submitter, endorser},
+		Writes: []chain.Write{{Namespace: "pki", Key: key, Value: value}}})
+}
+
+// Value is v as the chaincode stores it (JSON).
+func Value(v any) []byte { return value(v) }
+
+// Tx makes a block with one transaction as given; its ID, index, time and
+// code (VALID) are filled in where unset.
+func (c *Chain) Tx(tx chain.Tx) *chain.Block { return c.block([]chain.Tx{tx}) }
+
 // Invalid makes a block with one transaction the peers marked invalid.
 func (c *Chain) Invalid(nmi, id, code string) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
