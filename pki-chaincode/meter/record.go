@@ -251,6 +251,10 @@ type Rejection struct {
 	TxID        string `json:"txId"`
 	Index       int    `json:"index"`
 	RejectedAt  string `json:"rejectedAt"`
+	// SubmittedBy is the MSP ID of the client that submitted the batch.
+	// Anyone allowed to submit measurements can send bytes naming any
+	// meter, so a rejection says who sent them, not that the meter did.
+	SubmittedBy string `json:"submittedBy"`
 }
 
 // Outcome of one item of a concentrator batch.

@@ -217,7 +217,8 @@ func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) err
 		}
 		sum := sha256.Sum256(it.Signed.Payload)
 		rej := meter.Rejection{MeterID: r.MeterID, Seq: r.Seq, Code: r.Code, Reason: r.Reason,
-			PayloadHash: hex.EncodeToString(sum[:]), TxID: t.ID, Index: it.Index, RejectedAt: t.Time.UTC().Format(time.RFC3339Nano)}
+			PayloadHash: hex.EncodeToString(sum[:]), TxID: t.ID, Index: it.Index, RejectedAt: t.Time.UTC().Format(time.RFC3339Nano),
+			SubmittedBy: t.CreatorMSP}
 		v, err := json.Marshal(rej)
 		if err != nil {
 			return err

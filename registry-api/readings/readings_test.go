@@ -48,7 +48,7 @@ func block(t *testing.T, n uint64, txID string, items []meter.SignedMeasurement,
 	return &chain.Block{Number: n, Txs: []chain.Tx{
 		{ID: "reg", Code: "VALID", Chaincode: "pki", Function: "RegisterMeter", Writes: []chain.Write{{Namespace: "pki", Key: "keyver/PTB-0001/000001", Value: kv}}},
 		{ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
-			Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)},
+			CreatorMSP: "CMIMSP", Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)},
 		// An invalid transaction's items are not indexed.
 		{ID: "bad", Code: "MVCC_READ_CONFLICT", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result},
 	}}
@@ -164,6 +164,10 @@ func TestRejectionsAndAwait(t *testing.T) {
 	rej, _, err := x.Rejections(readings.Query{MeterID: "PTB-0001"})
 	if err != nil || len(rej) != 1 || rej[0].Code != meter.CodeReplay || rej[0].TxID != "tx0" || rej[0].Index != 2 {
 		t.Fatalf("rejections %+v %v", rej, err)
+	}
+	// CMI's client filed bytes naming PTB's meter: the rejection says so.
+	if rej[0].SubmittedBy != "CMIMSP" {
+		t.Fatalf("a rejection filed under PTB's meter by CMI's client is attributed to %q", rej[0].SubmittedBy)
 	}
 	if un, _, _ := x.Rejections(readings.Query{MeterID: readings.Unattributed}); len(un) != 1 || un[0].MeterID != "PTB 1" {
 		t.Fatalf("unattributed %+v", un)
