@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Status is a meter's key status.
@@ -81,8 +83,8 @@ func (md Metadata) Validate() error {
 		if len(f.value) > MaxMetadataLen {
 			return Errorf(CodeTooLarge, "%s is %d bytes, at most %d allowed", f.name, len(f.value), MaxMetadataLen)
 		}
-		if !printable(f.value) {
-			return Errorf(CodeMalformed, "%s contains control characters", f.name)
+		if err := checkText(f.name, f.value); err != nil {
+			return err
 		}
 	}
 	if !checksumRE.MatchString(md.SoftwareChecksum) {
@@ -91,13 +93,27 @@ func (md Metadata) Validate() error {
 	return nil
 }
 
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == 0xfffd {
-			return false
+// checkText refuses what a reader of the text would not see as written:
+// invalid UTF-8, control characters (C0, DEL and C1: Unicode category Cc),
+// format characters (Cf: the bidirectional embeddings, overrides and
+// isolates U+202A-202E and U+2066-2069, the marks U+200E/U+200F/U+061C,
+// zero-width characters), line and paragraph separators and surrogates. A
+// bidirectional override can make a serial number or a checksum display
+// as another in the explorer, an export or a certificate while the ledger
+// holds something else; metadata is printed on certificates and compared
+// by people, so it must read as it is stored.
+func checkText(name, s string) error {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return Errorf(CodeMalformed, "%s is not valid UTF-8 (at byte %d)", name, i)
+		case unicode.In(r, unicode.Cc, unicode.Zl, unicode.Zp, unicode.Cs):
+			return Errorf(CodeMalformed, "%s contains the control character %U at byte %d", name, r, i)
+		case unicode.Is(unicode.Cf, r):
+			return Errorf(CodeMalformed, "%s contains the invisible formatting character %U at byte %d (bidirectional controls and zero-width characters are refused: the text would display as something other than it is)", name, r, i)
 		}
 	}
-	return true
+	return nil
 }
 
 var meterIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)

@@ -28,6 +28,12 @@ func TestMetadataValidate(t *testing.T) {
 	if err := validMetadata().Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// Any script is welcome, only invisible and control characters are not.
+	intl := validMetadata()
+	intl.Manufacturer, intl.Model, intl.SerialNumber = "Messgeräte Müller", "計量器 EM-3000", "Nº 0001"
+	if err := intl.Validate(); err != nil {
+		t.Fatalf("metadata in other scripts refused: %v", err)
+	}
 	cases := []struct {
 		name   string
 		change func(*meter.Metadata)
@@ -41,6 +47,15 @@ func TestMetadataValidate(t *testing.T) {
 		{"long model", func(m *meter.Metadata) { m.Model = strings.Repeat("m", meter.MaxMetadataLen+1) }, meter.CodeTooLarge},
 		{"control character", func(m *meter.Metadata) { m.SerialNumber = "SN\x00" }, meter.CodeMalformed},
 		{"invalid UTF-8", func(m *meter.Metadata) { m.Model = "EM\xff" }, meter.CodeMalformed},
+		// A right-to-left override makes "SN-1000\u202e9" display as another serial.
+		{"bidi override", func(m *meter.Metadata) { m.SerialNumber = "SN-\u202e0001" }, meter.CodeMalformed},
+		{"bidi embedding", func(m *meter.Metadata) { m.Manufacturer = "Acme\u202a" }, meter.CodeMalformed},
+		{"bidi isolate", func(m *meter.Metadata) { m.Model = "\u2067EM-3000\u2069" }, meter.CodeMalformed},
+		{"right-to-left mark", func(m *meter.Metadata) { m.SoftwareID = "fw\u200f1.0" }, meter.CodeMalformed},
+		{"zero-width space", func(m *meter.Metadata) { m.SerialNumber = "SN\u200b0001" }, meter.CodeMalformed},
+		{"C1 control", func(m *meter.Metadata) { m.Model = "EM\u00853000" }, meter.CodeMalformed},
+		{"C1 CSI", func(m *meter.Metadata) { m.Model = "EM\u009b31m" }, meter.CodeMalformed},
+		{"line separator", func(m *meter.Metadata) { m.Model = "EM\u2028" }, meter.CodeMalformed},
 		{"checksum without algorithm", func(m *meter.Metadata) { m.SoftwareChecksum = "9f86d081884c7d65" }, meter.CodeMalformed},
 		{"checksum not hex", func(m *meter.Metadata) { m.SoftwareChecksum = "sha256:zzzzzzzz" }, meter.CodeMalformed},
 	}
