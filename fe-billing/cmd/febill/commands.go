@@ -98,7 +98,7 @@ whoever holds the meter can take its billing period first.`,
 			if err != nil {
 				return err
 			}
-			if err := writeJSON(path(dir, p.meterID, p.id, "master"), mk, 0o600); err != nil {
+			if err := writeJSON(path(dir, p.meterID, p.id, "master"), mk, secret); err != nil {
 				return err
 			}
 			if err := writeJSON(path(dir, p.meterID, p.id, "public"), pk, 0o644); err != nil {
@@ -107,7 +107,7 @@ whoever holds the meter can take its billing period first.`,
 			if meterKeyFile == "" {
 				return &usageError{errors.New("--meter-key is required: the meter consents to the binding with its own key")}
 			}
-			kb, err := os.ReadFile(meterKeyFile)
+			kb, err := readSecret(meterKeyFile)
 			if err != nil {
 				return fmt.Errorf("the meter's key (--meter-key): %w", err)
 			}
@@ -170,10 +170,10 @@ func utilityTariff() *cobra.Command {
 			if err := writeJSON(path(dir, p.meterID, p.id, "tariff"), t, 0o644); err != nil {
 				return err
 			}
-			if err := os.WriteFile(sigPath(dir, p.meterID, p.id), []byte(sig+"\n"), 0o644); err != nil {
+			if err := writeFile(sigPath(dir, p.meterID, p.id), []byte(sig+"\n"), 0o644); err != nil {
 				return err
 			}
-			if err := os.WriteFile(dirFile(dir, "utility.pub.pem"), []byte(key.Public().PEM()), 0o644); err != nil {
+			if err := writeFile(dirFile(dir, "utility.pub.pem"), []byte(key.Public().PEM()), 0o644); err != nil {
 				return err
 			}
 			say(cmd, "tariff %s written with the utility's signature; give the customer %s, %s and %s",
@@ -219,7 +219,7 @@ func customerAgree() *cobra.Command {
 				return err
 			}
 			var mk fe.MasterKey
-			if err := readJSON(path(dir, p.meterID, p.id, "master"), &mk); err != nil {
+			if err := readSecretJSON(path(dir, p.meterID, p.id, "master"), &mk); err != nil {
 				return err
 			}
 			t, err := readTariff(tariffFile)
@@ -280,7 +280,7 @@ func customerDerive() *cobra.Command {
 			}
 			masterFile := path(dir, p.meterID, p.id, "master")
 			var mk fe.MasterKey
-			if err := readJSON(masterFile, &mk); err != nil {
+			if err := readSecretJSON(masterFile, &mk); err != nil {
 				return err
 			}
 			t, err := readTariff(tariffFile)
@@ -299,13 +299,13 @@ func customerDerive() *cobra.Command {
 				return err
 			}
 			// The master key file remembers the issued tariff (the guard's memory).
-			if err := writeJSON(masterFile, &mk, 0o600); err != nil {
+			if err := writeJSON(masterFile, &mk, secret); err != nil {
 				return err
 			}
 			if out == "" {
 				out = path(dir, p.meterID, p.id, "function")
 			}
-			if err := writeJSON(out, fk, 0o600); err != nil {
+			if err := writeJSON(out, fk, secret); err != nil {
 				return err
 			}
 			say(cmd, "functional key for tariff %s written to %s; give it to the utility over a secure channel", t.Hash(), out)
@@ -341,7 +341,7 @@ func meterStream() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kb, err := os.ReadFile(keyFile)
+			kb, err := readSecret(keyFile)
 			if err != nil {
 				return err
 			}
@@ -434,7 +434,7 @@ func utilityBill() *cobra.Command {
 				return err
 			}
 			var fk fe.FunctionKey
-			if err := readJSON(keyFile, &fk); err != nil {
+			if err := readSecretJSON(keyFile, &fk); err != nil {
 				return err
 			}
 			t, err := readTariff(tariffFile)
@@ -493,7 +493,7 @@ func customerCheck() *cobra.Command {
 				return err
 			}
 			var mk fe.MasterKey
-			if err := readJSON(path(dir, p.meterID, p.id, "master"), &mk); err != nil {
+			if err := readSecretJSON(path(dir, p.meterID, p.id, "master"), &mk); err != nil {
 				return err
 			}
 			t, err := readTariff(tariffFile)

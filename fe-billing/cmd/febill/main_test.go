@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -65,5 +66,66 @@ func TestHelpEverywhere(t *testing.T) {
 		if err != nil || !bytes.Contains([]byte(out), []byte("Usage:")) {
 			t.Errorf("%v: %v\n%s", args, err, out)
 		}
+	}
+}
+
+// A key written over an existing world-readable file, or through a
+// symbolic link to one, ends up readable by its owner alone, and the file
+// the link pointed to never receives it.
+func TestKeysAreWrittenPrivate(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "M-1_p1.function.json")
+	if err := os.WriteFile(out, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(dir, "shared.json")
+	if err := os.WriteFile(shared, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink(shared, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{out, link} {
+		if err := writeJSON(file, map[string]string{"key": "s3cret"}, secret); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Lstat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 || !info.Mode().IsRegular() {
+			t.Errorf("%s: mode %v after writing a key, want a regular file 0600", filepath.Base(file), info.Mode())
+		}
+	}
+	if b, _ := os.ReadFile(shared); !bytes.Equal(b, []byte("{}\n")) {
+		t.Errorf("the file the link pointed to received the key: %q", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 3 {
+		t.Errorf("%d files left in the directory, want 3 (no temporary files)", len(entries))
+	}
+}
+
+// A key file other users can read is refused, saying why, not used.
+func TestKeyReadableByOthersRefused(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := partyKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "party.key.pem")
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := partyKey(dir); err == nil || !strings.Contains(err.Error(), "other users can access it") {
+		t.Fatalf("a world-readable signing key: %v, want a refusal", err)
+	}
+	var v any
+	master := filepath.Join(dir, "M-1_p1.master.json")
+	if err := os.WriteFile(master, []byte("{}"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := readSecretJSON(master, &v); err == nil {
+		t.Fatal("a group-readable master key was read")
 	}
 }
