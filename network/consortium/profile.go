@@ -33,6 +33,9 @@ type NMIProfile struct {
 	// TLSRootCert) and Tokens the files of its credentials, by role.
 	Registry string            `json:"registry"`
 	Tokens   map[string]string `json:"tokens"`
+	// RegistryOperations serves the registry's /metrics, /healthz and
+	// /readyz (HTTPS, the same certificate), apart from its API.
+	RegistryOperations string `json:"registryOperations"`
 	// TLSRootCert is the NMI's TLS CA, which its operations endpoints use too.
 	TLSRootCert string `json:"tlsRootCert"`
 }
@@ -84,12 +87,13 @@ func (l Layout) profile(t *topology.Topology) *Profile {
 		n := &t.NMIs[i]
 		np := NMIProfile{
 			Name: n.Name, MSPID: n.MSPID,
-			Peer:           gateway.Peer{Address: n.PeerAddress(), HostName: n.PeerHost(), TLSRootCert: l.tlsCA(n)},
-			PeerOperations: n.PeerOperationsAddress(),
-			Users:          map[string]gateway.Identity{},
-			Registry:       RegistryURL(n),
-			Tokens:         map[string]string{},
-			TLSRootCert:    l.tlsCA(n),
+			Peer:               gateway.Peer{Address: n.PeerAddress(), HostName: n.PeerHost(), TLSRootCert: l.tlsCA(n)},
+			PeerOperations:     n.PeerOperationsAddress(),
+			Users:              map[string]gateway.Identity{},
+			Registry:           RegistryURL(n),
+			RegistryOperations: "https://" + n.RegistryOperationsAddress(),
+			Tokens:             map[string]string{},
+			TLSRootCert:        l.tlsCA(n),
 		}
 		for _, u := range users {
 			dir := filepath.Join(l.user(n, u.Name), "msp")

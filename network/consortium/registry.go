@@ -46,7 +46,7 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 		return "", fmt.Errorf("%s registry credentials: %w", n.Name, err)
 	}
 	cfg := &config.Config{
-		Listen: n.RegistryAddress(), NMI: n.MSPID, Channel: nw.Topology.Channel, Chaincode: nw.Topology.Chaincode.Name,
+		Listen: n.RegistryAddress(), Operations: n.RegistryOperationsAddress(), NMI: n.MSPID, Channel: nw.Topology.Channel, Chaincode: nw.Topology.Chaincode.Name,
 		Peer:        gateway.Peer{Address: n.PeerAddress(), HostName: n.PeerHost(), TLSRootCert: nw.tlsCA(n)},
 		Identities:  map[api.Role]gateway.Identity{},
 		Credentials: filepath.Join(dir, "credentials.json"),

@@ -38,7 +38,7 @@ func metas(t *testing.T) topology.NMI {
 	n := topology.NMI{Name: "METAS", MSPID: "METASMSP", Country: "CH", Domain: "metas.nmi.test", Host: last.Host,
 		Peer:            topology.Peer{Port: last.Peer.Port + 100, ChaincodePort: last.Peer.ChaincodePort + 100, OperationsPort: last.Peer.OperationsPort + 100},
 		ChaincodeServer: topology.Service{Port: last.ChaincodeServer.Port + 100},
-		Registry:        topology.Service{Port: last.Registry.Port + 1}}
+		Registry:        topology.Registry{Port: last.Registry.Port + 1, OperationsPort: last.Registry.OperationsPort + 1}}
 	return n
 }
 

@@ -197,6 +197,30 @@ func TestRegistryAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics only on the operations address", func(t *testing.T) {
+		np, err := profile.NMI("PTB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := httpsClient(t, np.TLSRootCert)
+		get := func(url string) (int, string) {
+			resp, err := hc.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if status, _ := get(np.Registry + "/metrics"); status != http.StatusNotFound {
+			t.Errorf("GET /metrics on the API's address: %d, want 404", status)
+		}
+		status, body := get(np.RegistryOperations + "/metrics")
+		if status != http.StatusOK || !strings.Contains(body, `registry_http_requests_total{method="POST",route="/api/v1/meters/batch"`) {
+			t.Errorf("GET /metrics on the operations address: %d, without the API's request counts", status)
+		}
+	})
+
 	t.Run("a retried write with the same Idempotency-Key is applied once", func(t *testing.T) {
 		np, _ := profile.NMI("PTB")
 		k, _ := meter.GenerateKey(meter.P256)

@@ -54,7 +54,15 @@ type NMI struct {
 	Peer            Peer     `yaml:"peer"`
 	Orderer         *Orderer `yaml:"orderer,omitempty"`
 	ChaincodeServer Service  `yaml:"chaincodeServer"`
-	Registry        Service  `yaml:"registry"`
+	Registry        Registry `yaml:"registry"`
+}
+
+// Registry is an NMI's registry API.
+type Registry struct {
+	Port int `yaml:"port"`
+	// OperationsPort serves the registry's /metrics, /healthz and /readyz,
+	// apart from the API.
+	OperationsPort int `yaml:"operationsPort"`
 }
 
 // Peer is an NMI's peer node.
@@ -162,6 +170,7 @@ func (t *Topology) Validate() error {
 		claim(n.Host, n.Peer.OperationsPort, n.Name+" peer operations")
 		claim(n.Host, n.ChaincodeServer.Port, n.Name+" chaincode server")
 		claim(n.Host, n.Registry.Port, n.Name+" registry")
+		claim(n.Host, n.Registry.OperationsPort, n.Name+" registry operations")
 		if o := n.Orderer; o != nil {
 			claim(n.Host, o.Port, n.Name+" orderer")
 			claim(n.Host, o.AdminPort, n.Name+" orderer admin")
@@ -193,6 +202,7 @@ func (t *Topology) WithPortOffset(offset int) (*Topology, error) {
 		n.Peer.OperationsPort += offset
 		n.ChaincodeServer.Port += offset
 		n.Registry.Port += offset
+		n.Registry.OperationsPort += offset
 		if n.Orderer != nil {
 			o := *n.Orderer
 			o.Port += offset
@@ -244,6 +254,9 @@ func (n *NMI) ChaincodeAddress() string { return n.addr(n.ChaincodeServer.Port) 
 
 // RegistryAddress is where the NMI's registry API listens.
 func (n *NMI) RegistryAddress() string { return n.addr(n.Registry.Port) }
+
+// RegistryOperationsAddress serves the registry's /metrics.
+func (n *NMI) RegistryOperationsAddress() string { return n.addr(n.Registry.OperationsPort) }
 
 // OrdererAddress is the orderer's client and cluster endpoint.
 func (n *NMI) OrdererAddress() string { return n.addr(n.Orderer.Port) }

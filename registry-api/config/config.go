@@ -21,8 +21,13 @@ import (
 
 // Config of one NMI's registry.
 type Config struct {
-	// Listen is the HTTPS listen address.
+	// Listen is the HTTPS listen address of the API.
 	Listen string `yaml:"listen"`
+	// Operations is the HTTPS listen address (same certificate) of
+	// /metrics, /healthz and /readyz for the NMI's monitoring: an address
+	// only the NMI's own network reaches, never the API's. Empty: no
+	// metrics are served.
+	Operations string `yaml:"operations,omitempty"`
 	TLS    struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
@@ -72,6 +77,13 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.Operations != "" {
+		if _, _, err := net.SplitHostPort(c.Operations); err != nil {
+			errs = append(errs, fmt.Errorf("operations %q: %w", c.Operations, err))
+		} else if c.Operations == c.Listen {
+			errs = append(errs, fmt.Errorf("operations %q is the API's address: the metrics must be served apart from the API", c.Operations))
+		}
 	}
 	for name, v := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,
 		"channel": c.Channel, "chaincode": c.Chaincode, "peer.address": c.Peer.Address,

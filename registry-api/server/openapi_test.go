@@ -135,7 +135,7 @@ func TestOpenAPIOperations(t *testing.T) {
 	if s := obj(map[string]any(d), "components", "securitySchemes", "bearerAuth"); s["type"] != "http" || s["scheme"] != "bearer" {
 		t.Errorf("securityScheme bearerAuth = %v, want http bearer", s)
 	}
-	public := []string{"/healthz", "/readyz", "/metrics", api.Prefix + "/openapi.json", api.Prefix + "/openapi.yaml"}
+	public := []string{"/healthz", "/readyz", api.Prefix + "/openapi.json", api.Prefix + "/openapi.yaml"}
 	for _, op := range d.operations() {
 		method, path, _ := strings.Cut(op, " ")
 		o := obj(map[string]any(d), "paths", path, strings.ToLower(method))

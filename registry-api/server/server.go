@@ -44,7 +44,8 @@ type Options struct {
 	Credentials *auth.Store
 	Idempotency *idempotency.Store
 	Log         *slog.Logger
-	// Metrics registers the server's metrics; /metrics serves Gatherer.
+	// Metrics registers the server's metrics; the operations handler's
+	// /metrics serves Gatherer.
 	Metrics  prometheus.Registerer
 	Gatherer prometheus.Gatherer
 	// Timeouts of a request's work (the ledger included).
@@ -117,8 +118,22 @@ func New(opts Options) *Server {
 // Close stops grouping single deliveries; groups already sent finish.
 func (s *Server) Close() { s.stop() }
 
-// Handler is the server's http.Handler.
+// Handler is the server's http.Handler: the API, for its clients.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// OperationsHandler serves /metrics, /healthz and /readyz for the NMI's
+// monitoring, on an operations address apart from the API: the metrics
+// tell who calls what how often (routes, statuses, credential counts,
+// transaction rates), which is the NMI's business, not its API clients'.
+func (s *Server) OperationsHandler() http.Handler {
+	ops := gin.New()
+	ops.HandleMethodNotAllowed = true
+	ops.Use(s.recover)
+	ops.GET("/healthz", s.healthz)
+	ops.GET("/readyz", s.readyz)
+	ops.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
+	return ops
+}
 
 // Routes lists method and path of every route, for the OpenAPI check.
 func (s *Server) Routes() []gin.RouteInfo { return s.engine.Routes() }
@@ -127,7 +142,6 @@ func (s *Server) routes() {
 	e := s.engine
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{})))
 	e.GET(api.Prefix+"/openapi.json", s.openAPIJSON)
 	e.GET(api.Prefix+"/openapi.yaml", s.openAPIYAML)
 
@@ -200,7 +214,7 @@ func (s *Server) observe(c *gin.Context) {
 	if p, ok := c.Get(keyPrincipal); ok {
 		attrs = append(attrs, "principal", p.(auth.Principal).ID)
 	}
-	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+	if route == "/healthz" || route == "/readyz" {
 		s.log.Debug("request", attrs...)
 		return
 	}

@@ -253,13 +253,21 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// The metrics are served on the operations handler only: on the API's
+// port they would tell any client who calls what how often.
 func TestMetrics(t *testing.T) {
 	f := newFixture(t)
 	f.do(get("/api/v1/meters/PTB-0001", auditor))
 	f.do(get("/api/v1/meters/PTB-0001", ""))
-	rec := f.do(get("/metrics", ""))
+	for _, id := range []string{"", auditor, operator} {
+		if rec := f.do(get("/metrics", id)); rec.Code != http.StatusNotFound {
+			t.Errorf("GET /metrics on the API's port with credential %q: %d, want 404", id, rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	f.srv.OperationsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
-		t.Fatalf("status %d", rec.Code)
+		t.Fatalf("operations /metrics: status %d", rec.Code)
 	}
 	body := rec.Body.String()
 	for _, want := range []string{

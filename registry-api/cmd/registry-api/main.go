@@ -107,9 +107,17 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		go func() { log.Warn("pprof stopped", "err", http.ListenAndServe(addr, nil)) }()
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.ListenAndServeTLS("", "") }()
 	log.Info("registry listening", "address", "https://"+cfg.Listen, "peer", cfg.Peer.Address)
+	if cfg.Operations != "" {
+		ops := &http.Server{Addr: cfg.Operations, Handler: srv.OperationsHandler(), TLSConfig: hs.TLSConfig.Clone(),
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+			ErrorLog: hs.ErrorLog}
+		defer ops.Close()
+		go func() { errc <- fmt.Errorf("operations: %w", ops.ListenAndServeTLS("", "")) }()
+		log.Info("operations listening", "address", "https://"+cfg.Operations)
+	}
 	select {
 	case err := <-errc:
 		return err
