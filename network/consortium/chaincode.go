@@ -168,7 +168,7 @@ func (nw *Network) launchChaincode(n *topology.NMI) error {
 		"CHAINCODE_SERVER_ADDRESS=" + n.ChaincodeAddress(),
 		"CHAINCODE_TLS_CERT=" + filepath.Join(server, "cert.pem"),
 		"CHAINCODE_TLS_KEY=" + filepath.Join(server, "key.pem"),
-		"CHAINCODE_CLIENT_CA_CERT=" + nw.tlsCA(n),
+		"CHAINCODE_CLIENT_CA_CERT=" + filepath.Join(nw.CryptoDir(n), "chaincodeca", "cert.pem"),
 	}
 	if profiling() {
 		env = append(env, "CHAINCODE_PPROF_ADDRESS="+profileAddress(n, n.ChaincodeServer.Port))

@@ -52,8 +52,8 @@ func (l Layout) writePeerConfig(t *topology.Topology, n *topology.NMI) error {
 		{"operations.tls.cert.file", filepath.Join(node, "tls", "cert.pem")},
 		{"operations.tls.key.file", filepath.Join(node, "tls", "key.pem")},
 		// /healthz stays open; /metrics and /logspec want a client
-		// certificate from the NMI's own TLS CA.
-		{"operations.tls.clientRootCAs.files", []string{tlsca}},
+		// certificate from the NMI's TLS client CA (its admin's).
+		{"operations.tls.clientRootCAs.files", []string{l.tlsClientCA(n)}},
 		{"metrics.provider", "prometheus"},
 	})
 	if err == nil && profiling() {
@@ -96,16 +96,17 @@ func (l Layout) writeOrdererConfig(n *topology.NMI) error {
 		{"Operations.TLS.Enabled", true},
 		{"Operations.TLS.Certificate", cert},
 		{"Operations.TLS.PrivateKey", key},
-		{"Operations.TLS.ClientRootCAs", []string{tlsca}},
+		{"Operations.TLS.ClientRootCAs", []string{l.tlsClientCA(n)}},
 		{"Metrics.Provider", "prometheus"},
-		// The channel participation API: mutual TLS, only this NMI's
-		// TLS-CA-issued clients (its admin) may call it.
+		// The channel participation API: mutual TLS, only clients of this
+		// NMI's TLS client CA (its admin) may call it; the servers'
+		// certificates from its TLS CA are refused.
 		{"Admin.ListenAddress", n.OrdererAdminAddress()},
 		{"Admin.TLS.Enabled", true},
 		{"Admin.TLS.Certificate", cert},
 		{"Admin.TLS.PrivateKey", key},
 		{"Admin.TLS.ClientAuthRequired", true},
-		{"Admin.TLS.ClientRootCAs", []string{tlsca}},
+		{"Admin.TLS.ClientRootCAs", []string{l.tlsClientCA(n)}},
 		{"ChannelParticipation.Enabled", true},
 	})
 	if err == nil && profiling() {

@@ -34,10 +34,10 @@ func (l Layout) GenerateCrypto(n *topology.NMI) error {
 		}
 	}
 	ccHost := "chaincode." + n.Domain
-	if err := org.TLSPair(filepath.Join(l.chaincodeDir(n), "server"), ccHost, hosts(ccHost)); err != nil {
+	if err := org.ServerTLSPair(filepath.Join(l.chaincodeDir(n), "server"), ccHost, hosts(ccHost)); err != nil {
 		return fmt.Errorf("%s chaincode TLS: %w", n.Name, err)
 	}
-	if err := org.TLSPair(filepath.Join(l.chaincodeDir(n), "client"), n.PeerHost(), nil); err != nil {
+	if err := org.ChaincodeClientTLSPair(filepath.Join(l.chaincodeDir(n), "client"), n.PeerHost()); err != nil {
 		return fmt.Errorf("%s chaincode client TLS: %w", n.Name, err)
 	}
 	return l.export(n)

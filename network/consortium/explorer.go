@@ -51,7 +51,7 @@ func (nw *Network) prepareExplorer() (string, error) {
 	}
 	dir := nw.explorerDir()
 	name := "explorer." + host.Domain
-	if err := org.TLSPair(filepath.Join(dir, "tls"), name, uniq(name, host.Host, "localhost", "127.0.0.1")); err != nil {
+	if err := org.ServerTLSPair(filepath.Join(dir, "tls"), name, uniq(name, host.Host, "localhost", "127.0.0.1")); err != nil {
 		return "", fmt.Errorf("explorer TLS: %w", err)
 	}
 	surveillance := filepath.Join(dir, "surveillance-credentials.json")

@@ -107,6 +107,16 @@ func (l Layout) tlsCA(n *topology.NMI) string {
 	return filepath.Join(l.CryptoDir(n), "tlsca", "cert.pem")
 }
 
+// tlsClientCA is the root of the admin's TLS client certificate, which the
+// orderer's channel participation API and the operations endpoints accept
+// (the chaincode service accepts its peer's only, from CryptoDir/chaincodeca).
+func (l Layout) tlsClientCA(n *topology.NMI) string {
+	return filepath.Join(l.CryptoDir(n), "tlsclientca", "cert.pem")
+}
+
+// TLSClientCACert is the NMI's TLS client root (see tlsClientCA).
+func (l Layout) TLSClientCACert(n *topology.NMI) string { return l.tlsClientCA(n) }
+
 // TLSCACert is the NMI's TLS root: its peer, orderer, operations endpoints
 // and registry present certificates from it.
 func (l Layout) TLSCACert(n *topology.NMI) string { return l.tlsCA(n) }

@@ -39,7 +39,7 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 	}
 	dir := nw.registryDir(n)
 	host := "registry." + n.Domain
-	if err := org.TLSPair(filepath.Join(dir, "tls"), host, uniq(host, n.Host, "localhost", "127.0.0.1")); err != nil {
+	if err := org.ServerTLSPair(filepath.Join(dir, "tls"), host, uniq(host, n.Host, "localhost", "127.0.0.1")); err != nil {
 		return "", fmt.Errorf("%s registry TLS: %w", n.Name, err)
 	}
 	if err := auth.Provision(n.Name, filepath.Join(dir, "credentials.json"), nw.CredentialsDir(n)); err != nil {
@@ -54,6 +54,7 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 		LogLevel:    "info",
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
+	cfg.OperationsClientCA = nw.tlsClientCA(n)
 	for role, user := range roleIdentity {
 		msp := filepath.Join(nw.user(n, user), "msp")
 		cfg.Identities[role] = gateway.Identity{MSPID: n.MSPID,

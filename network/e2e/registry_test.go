@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -203,7 +204,15 @@ func TestRegistryAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		hc := httpsClient(t, np.TLSRootCert)
-		get := func(url string) (int, string) {
+		ptb, _ := network.Topology.NMI("PTB")
+		admin := filepath.Join(network.CryptoDir(ptb), "users", "Admin", "tls")
+		pair, err := tls.LoadX509KeyPair(filepath.Join(admin, "cert.pem"), filepath.Join(admin, "key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		monitor := httpsClient(t, np.TLSRootCert)
+		monitor.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{pair}
+		get := func(hc *http.Client, url string) (int, string) {
 			resp, err := hc.Get(url)
 			if err != nil {
 				t.Fatal(err)
@@ -212,10 +221,13 @@ func TestRegistryAPI(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
-		if status, _ := get(np.Registry + "/metrics"); status != http.StatusNotFound {
+		if status, _ := get(monitor, np.Registry+"/metrics"); status != http.StatusNotFound {
 			t.Errorf("GET /metrics on the API's address: %d, want 404", status)
 		}
-		status, body := get(np.RegistryOperations + "/metrics")
+		if status, _ := get(hc, np.RegistryOperations+"/metrics"); status != http.StatusUnauthorized {
+			t.Errorf("GET /metrics on the operations address without a client certificate: %d, want 401", status)
+		}
+		status, body := get(monitor, np.RegistryOperations+"/metrics")
 		if status != http.StatusOK || !strings.Contains(body, `registry_http_requests_total{method="POST",route="/api/v1/meters/batch"`) {
 			t.Errorf("GET /metrics on the operations address: %d, without the API's request counts", status)
 		}

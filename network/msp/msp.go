@@ -6,13 +6,28 @@
 // Layout of an organisation directory:
 //
 //	ca/            signing CA (cert.pem, key.pem; the key never leaves)
-//	tlsca/         TLS CA
+//	tlsca/         TLS CA: the servers' certificates (peer, orderer, chaincode
+//	               service, registry, explorer); exported as tlscacerts
+//	tlsclientca/   TLS client CA: the admin's client certificate, which the
+//	               orderer's channel participation API and the operations
+//	               endpoints' /metrics accept; never exported
+//	chaincodeca/   the CA of the one client the chaincode service accepts:
+//	               the NMI's peer; never exported
 //	msp/           the public MSP definition: cacerts, tlscacerts, config.yaml
 //	peers/<name>/  msp/ and tls/ of a peer
 //	orderers/<name>/
-//	users/<name>/  msp/ and tls/ (client TLS) of a user
+//	users/<name>/  msp/ of a user; tls/ (a client certificate from the TLS
+//	               client CA) for the admin only
 //	chaincode/     TLS server pair of the chaincode service and the client
 //	               pair the peer uses to reach it
+//
+// Why two TLS CAs: an endpoint with mutual TLS trusts every certificate its
+// client CA issued. Were that the TLS CA, the registry's and the explorer's
+// server certificates (whose keys sit on those hosts) would open the
+// orderer's channel participation API and the chaincode service. Server
+// certificates carry server authentication only, and each mutual-TLS
+// endpoint trusts a CA that issues its own clients' certificates and
+// nothing else.
 package msp
 
 import (
@@ -50,14 +65,16 @@ var AttributeOID = asn1.ObjectIdentifier{1, 2, 3, 4, 5, 6, 7, 8, 1}
 
 const validity = 10 * 365 * 24 * time.Hour
 
-// Org is an NMI's organisation with its two CAs loaded.
+// Org is an NMI's organisation with its three CAs loaded.
 type Org struct {
-	Dir     string
-	MSPID   string
-	Domain  string
-	Country string
-	ca      authority
-	tlsca   authority
+	Dir       string
+	MSPID     string
+	Domain    string
+	Country   string
+	ca        authority
+	tlsca     authority
+	tlsclient authority
+	ccclient  authority
 }
 
 type authority struct {
@@ -76,6 +93,15 @@ func Open(dir, mspID, domain, country string) (*Org, error) {
 	if o.tlsca, err = o.loadOrCreateCA("tlsca", "tlsca."+domain); err != nil {
 		return nil, err
 	}
+	if exists(filepath.Join(dir, "tlsca", "cert.pem")) && !exists(filepath.Join(dir, "tlsclientca", "cert.pem")) && exists(filepath.Join(dir, "users")) {
+		return nil, fmt.Errorf("%s was made before the TLS client CA existed: its client certificates come from the TLS CA, which the mutual-TLS endpoints no longer trust; make a new run directory (make down CLEAN=1, or remove it)", dir)
+	}
+	if o.tlsclient, err = o.loadOrCreateCA("tlsclientca", "tlsclientca."+domain); err != nil {
+		return nil, err
+	}
+	if o.ccclient, err = o.loadOrCreateCA("chaincodeca", "chaincodeca."+domain); err != nil {
+		return nil, err
+	}
 	if err := o.writeMSP(filepath.Join(dir, "msp"), nil, nil); err != nil {
 		return nil, err
 	}
@@ -87,6 +113,15 @@ func (o *Org) PublicMSPDir() string { return filepath.Join(o.Dir, "msp") }
 
 // TLSCACertFile is the org's TLS root, which clients of its nodes trust.
 func (o *Org) TLSCACertFile() string { return filepath.Join(o.Dir, "tlsca", "cert.pem") }
+
+// TLSClientCACertFile is the root of the admin's client certificate, which
+// the orderer's channel participation API and the operations endpoints
+// accept.
+func (o *Org) TLSClientCACertFile() string { return filepath.Join(o.Dir, "tlsclientca", "cert.pem") }
+
+// ChaincodeClientCACertFile is the root of the peer's client certificate
+// towards the chaincode service, the only client that service accepts.
+func (o *Org) ChaincodeClientCACertFile() string { return filepath.Join(o.Dir, "chaincodeca", "cert.pem") }
 
 // CACertFile is the org's identity root.
 func (o *Org) CACertFile() string { return filepath.Join(o.Dir, "ca", "cert.pem") }
@@ -113,6 +148,10 @@ func (o *Org) loadOrCreateCA(sub, cn string) (authority, error) {
 	tmpl.IsCA = true
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
+	if sub == "tlsclientca" || sub == "chaincodeca" {
+		// Its certificates can authenticate clients and nothing else.
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
 	tmpl.SubjectKeyId = ski(&key.PublicKey)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, lowS{key})
 	if err != nil {
@@ -171,8 +210,11 @@ type Identity struct {
 	Attributes map[string]string
 }
 
-// Enrol writes dir/msp (signing identity) and dir/tls (TLS pair) for id,
-// unless they exist.
+// Enrol writes dir/msp (signing identity) for id, and dir/tls: for a
+// node, its TLS pair from the TLS CA (server and, for gossip and the BFT
+// cluster, client authentication); for the admin, a client certificate
+// from the TLS client CA; other users get none (no endpoint asks them for
+// one). Nothing that exists is made again.
 func (o *Org) Enrol(dir string, id Identity) error {
 	if exists(filepath.Join(dir, "msp", "signcerts", "cert.pem")) {
 		return nil
@@ -193,18 +235,49 @@ func (o *Org) Enrol(dir string, id Identity) error {
 	if err := o.writeMSP(filepath.Join(dir, "msp"), der, key); err != nil {
 		return err
 	}
-	return o.TLSPair(filepath.Join(dir, "tls"), id.Name, id.Hosts)
+	switch id.OU {
+	case OUPeer, OUOrderer:
+		return o.TLSPair(filepath.Join(dir, "tls"), id.Name, id.Hosts)
+	case OUAdmin:
+		return o.ClientTLSPair(filepath.Join(dir, "tls"), id.Name)
+	}
+	return nil
 }
 
-// TLSPair writes cert.pem, key.pem and ca.pem (the org's TLS root) into dir:
-// a certificate valid for both server and client authentication.
+// TLSPair writes cert.pem, key.pem and ca.pem (the org's TLS root) into
+// dir: a node's certificate from the TLS CA, valid for both server and
+// client authentication (peers gossip and orderers cluster with it).
 func (o *Org) TLSPair(dir, cn string, hosts []string) error {
+	return o.pair(dir, cn, hosts, o.tlsca, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+// ServerTLSPair writes a server's pair from the TLS CA, for server
+// authentication only: no mutual-TLS endpoint accepts it from a client.
+func (o *Org) ServerTLSPair(dir, cn string, hosts []string) error {
+	return o.pair(dir, cn, hosts, o.tlsca, x509.ExtKeyUsageServerAuth)
+}
+
+// ClientTLSPair writes a client's pair from the TLS client CA, for client
+// authentication only: the admin's, for the orderer's channel
+// participation API and the operations endpoints; ca.pem is the TLS root,
+// to check the servers with.
+func (o *Org) ClientTLSPair(dir, cn string) error {
+	return o.pair(dir, cn, nil, o.tlsclient, x509.ExtKeyUsageClientAuth)
+}
+
+// ChaincodeClientTLSPair writes the peer's client pair towards the
+// chaincode service, from the chaincode client CA.
+func (o *Org) ChaincodeClientTLSPair(dir, cn string) error {
+	return o.pair(dir, cn, nil, o.ccclient, x509.ExtKeyUsageClientAuth)
+}
+
+func (o *Org) pair(dir, cn string, hosts []string, a authority, usage ...x509.ExtKeyUsage) error {
 	if exists(filepath.Join(dir, "cert.pem")) {
 		return nil
 	}
 	tmpl := o.template(cn, nil)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	tmpl.ExtKeyUsage = usage
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -212,7 +285,7 @@ func (o *Org) TLSPair(dir, cn string, hosts []string) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	key, der, err := o.issue(o.tlsca, tmpl)
+	key, der, err := o.issue(a, tmpl)
 	if err != nil {
 		return err
 	}

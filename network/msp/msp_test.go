@@ -138,3 +138,72 @@ func TestTLSPairAndReuse(t *testing.T) {
 		t.Error("reopening the organisation made a new TLS CA")
 	}
 }
+
+// An endpoint with mutual TLS trusts the TLS client CA: the admin's and
+// the peer's client certificates verify as clients; the servers'
+// certificates (registry, explorer, chaincode service) and the nodes'
+// (peer, orderer) do not, and no client certificate works as a server.
+func TestClientCertificatesApart(t *testing.T) {
+	dir := t.TempDir()
+	org, err := msp.Open(dir, "PTBMSP", "ptb.nmi.test", "DE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := org.Enrol(filepath.Join(dir, "users", "Admin"), msp.Identity{Name: "Admin@ptb.nmi.test", OU: msp.OUAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	if err := org.Enrol(filepath.Join(dir, "users", "registrar"), msp.Identity{Name: "registrar@ptb.nmi.test", OU: msp.OUClient}); err != nil {
+		t.Fatal(err)
+	}
+	if err := org.Enrol(filepath.Join(dir, "peers", "peer0"), msp.Identity{Name: "peer0.ptb.nmi.test", OU: msp.OUPeer, Hosts: []string{"127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	server := filepath.Join(dir, "registry", "tls")
+	if err := org.ServerTLSPair(server, "registry.ptb.nmi.test", []string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	client := filepath.Join(dir, "chaincode", "client")
+	if err := org.ChaincodeClientTLSPair(client, "peer0.ptb.nmi.test"); err != nil {
+		t.Fatal(err)
+	}
+	roots := func(file string) *x509.CertPool {
+		p := x509.NewCertPool()
+		p.AddCert(readCert(t, file))
+		return p
+	}
+	admin, peer := filepath.Join(dir, "users", "Admin", "tls", "cert.pem"), filepath.Join(client, "cert.pem")
+	for _, endpoint := range []struct {
+		name, root, accepts string
+	}{
+		{"orderer admin and operations", org.TLSClientCACertFile(), admin},
+		{"chaincode service", org.ChaincodeClientCACertFile(), peer},
+	} {
+		opts := x509.VerifyOptions{Roots: roots(endpoint.root), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		for _, file := range []string{admin, peer, filepath.Join(server, "cert.pem"), filepath.Join(dir, "peers", "peer0", "tls", "cert.pem")} {
+			_, err := readCert(t, file).Verify(opts)
+			if (err == nil) != (file == endpoint.accepts) {
+				t.Errorf("%s as a client of the %s: %v, want accepted only for %s", file, endpoint.name, err, endpoint.accepts)
+			}
+		}
+	}
+	// Even against the TLS CA, a server's certificate is no client's.
+	if _, err := readCert(t, filepath.Join(server, "cert.pem")).Verify(x509.VerifyOptions{Roots: roots(org.TLSCACertFile()),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the registry's server certificate authenticates a client")
+	}
+	if _, err := readCert(t, filepath.Join(client, "cert.pem")).Verify(x509.VerifyOptions{Roots: roots(org.TLSCACertFile()),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+		t.Error("a client certificate authenticates a server")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "users", "registrar", "tls")); err == nil {
+		t.Error("a user other than the admin has a TLS client certificate")
+	}
+	// The client CAs stay the NMI's own: the consortium never sees them.
+	entries, _ := os.ReadDir(filepath.Join(org.PublicMSPDir(), "tlscacerts"))
+	for _, e := range entries {
+		c := readCert(t, filepath.Join(org.PublicMSPDir(), "tlscacerts", e.Name()))
+		if c.Equal(readCert(t, org.TLSClientCACertFile())) || c.Equal(readCert(t, org.ChaincodeClientCACertFile())) {
+			t.Error("a TLS client CA is in the public MSP")
+		}
+	}
+}

@@ -28,6 +28,10 @@ type Config struct {
 	// only the NMI's own network reaches, never the API's. Empty: no
 	// metrics are served.
 	Operations string `yaml:"operations,omitempty"`
+	// OperationsClientCA, if set, is the CA whose client certificates
+	// /metrics on the operations address requires (the NMI's TLS client
+	// CA, as for its peer's and orderer's /metrics).
+	OperationsClientCA string `yaml:"operationsClientCA,omitempty"`
 	TLS    struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`

@@ -265,7 +265,12 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	f.srv.OperationsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	f.srv.OperationsHandler(true).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("operations /metrics without a client certificate: %d, want 401", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	f.srv.OperationsHandler(false).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("operations /metrics: status %d", rec.Code)
 	}

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -111,7 +112,19 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	go func() { errc <- hs.ListenAndServeTLS("", "") }()
 	log.Info("registry listening", "address", "https://"+cfg.Listen, "peer", cfg.Peer.Address)
 	if cfg.Operations != "" {
-		ops := &http.Server{Addr: cfg.Operations, Handler: srv.OperationsHandler(), TLSConfig: hs.TLSConfig.Clone(),
+		opsTLS := hs.TLSConfig.Clone()
+		if cfg.OperationsClientCA != "" {
+			pem, err := os.ReadFile(cfg.OperationsClientCA)
+			if err != nil {
+				return fmt.Errorf("operations client CA: %w", err)
+			}
+			opsTLS.ClientCAs = x509.NewCertPool()
+			if !opsTLS.ClientCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("operations client CA %s: no certificate", cfg.OperationsClientCA)
+			}
+			opsTLS.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		ops := &http.Server{Addr: cfg.Operations, Handler: srv.OperationsHandler(cfg.OperationsClientCA != ""), TLSConfig: opsTLS,
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 			ErrorLog: hs.ErrorLog}
 		defer ops.Close()
