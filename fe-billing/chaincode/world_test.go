@@ -47,9 +47,14 @@ func newWorld(t testing.TB) *world {
 		customer:  newKey(t), utility: newKey(t), other: newKey(t), meterKeys: map[string]*meter.PrivateKey{}}
 	for _, id := range []string{"PTB-0001", "PTB-0002"} {
 		w.meterKeys[id] = newKey(t)
-		req := mustJSON(t, meter.Registration{MeterID: id, PublicKey: w.meterKeys[id].Public().PEM(),
+		reg := meter.Registration{MeterID: id, PublicKey: w.meterKeys[id].Public().PEM(),
 			Metadata: meter.Metadata{Manufacturer: "Acme Metering", Model: "EM-3000", SerialNumber: "SN-" + id,
-				SoftwareID: "EM3-FW 2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"}})
+				SoftwareID: "EM3-FW 2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"}}
+		// The meter proves its key for the NMI that registers it.
+		if err := reg.Prove(w.meterKeys[id], w.registrar.MSP); err != nil {
+			t.Fatal(err)
+		}
+		req := mustJSON(t, reg)
 		ok(w, w.registrar, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 			return w.pki.RegisterMeter(ctx, req)
 		})

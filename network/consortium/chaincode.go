@@ -288,7 +288,10 @@ func (nw *Network) deployDefinition(ctx context.Context) error {
 	}
 	if current.Sequence > 0 && current.sameAs(want) {
 		nw.say("    committed already: sequence %d, %s", current.Sequence, current.policy())
-		return nw.ready(ctx, nmis)
+		if err := nw.ready(ctx, nmis); err != nil {
+			return err
+		}
+		return nw.recordMembers(ctx, via, nmis)
 	}
 	want.Sequence = current.Sequence + 1
 	approvals, err := nw.approvals(ctx, via, want)
@@ -346,7 +349,10 @@ func (nw *Network) deployDefinition(ctx context.Context) error {
 			return err
 		}
 	}
-	return nw.ready(ctx, nmis)
+	if err := nw.ready(ctx, nmis); err != nil {
+		return err
+	}
+	return nw.recordMembers(ctx, via, nmis)
 }
 
 const lifecycleTimeout = time.Minute

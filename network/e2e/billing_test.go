@@ -38,9 +38,9 @@ func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
 	if b.key, err = meter.GenerateKey(meter.P256); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry(t, "PTB", api.RoleOperator).RegisterMeter(ctx, meter.Registration{MeterID: b.id, PublicKey: b.key.Public().PEM(),
+	reg, err := registry(t, "PTB", api.RoleOperator).RegisterMeter(ctx, proved(t, "PTBMSP", b.key, meter.Registration{MeterID: b.id, PublicKey: b.key.Public().PEM(),
 		Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000 FE", SerialNumber: "SN-" + b.id,
-			SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}})
+			SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -339,13 +339,18 @@ func (c *campaign) client(role api.Role) *regclient.Client {
 	return cl
 }
 
-// fleet makes and registers n meters named prefix-0001...
+// fleet makes n meters named prefix-0001... and registers them at the load
+// NMI, each with its proof of possession for that NMI.
 func (c *campaign) fleet(ctx context.Context, prefix string, n int) simulator.Fleet {
 	f, err := simulator.Generate(simulator.MeterIDs(prefix, 1, n), meter.P256)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if _, err := simulator.Register(ctx, c.client(api.RoleOperator), f, 0, nil); err != nil {
+	np, err := profile.NMI(loadNMI)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := simulator.Register(ctx, c.client(api.RoleOperator), np.MSPID, f, 0, nil); err != nil {
 		c.t.Fatal(err)
 	}
 	return f

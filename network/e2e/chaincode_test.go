@@ -21,15 +21,38 @@ import (
 	regclient "github.com/inter-nmi/pki/registry-api/client"
 )
 
-func registration(t *testing.T, id, pubPEM string) string {
-	t.Helper()
-	b, err := json.Marshal(meter.Registration{
+// meterRegistration is a registration of id with the public key, without
+// the meter's proof.
+func meterRegistration(id, pubPEM string) meter.Registration {
+	return meter.Registration{
 		MeterID: id, PublicKey: pubPEM,
 		Metadata: meter.Metadata{
 			Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN-" + id,
 			SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		},
-	})
+	}
+}
+
+// registration is the RegisterMeter argument registering id with key's
+// public half, proved by the meter for the NMI nmi (its MSP ID).
+func registration(t *testing.T, nmi, id string, key *meter.PrivateKey) string {
+	t.Helper()
+	return mustJSON(t, proved(t, nmi, key, meterRegistration(id, key.Public().PEM())))
+}
+
+// proved is reg with the proof of possession its meter (key) made for the
+// NMI nmi (MSP ID), as at manufacture for the NMI it is delivered to.
+func proved(t *testing.T, nmi string, key *meter.PrivateKey, reg meter.Registration) meter.Registration {
+	t.Helper()
+	if err := reg.Prove(key, nmi); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +81,15 @@ func TestMeterLifecycle(t *testing.T) {
 
 	priv, pub := opensslKey(t, "P-256")
 	id := uniqueID("PTB-E2E")
-	reg := ptb.submit(t, "RegisterMeter", registration(t, id, readFile(t, pub)))
+	pubKey, err := meter.ParsePublicKeyPEM(readFile(t, pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The meter's proof of possession for PTB, made with openssl as a
+	// production line would.
+	request := meterRegistration(id, readFile(t, pub))
+	request.Proof = b64(opensslSign(t, priv, meter.RegistrationStatement(id, "PTBMSP", pubKey)))
+	reg := ptb.submit(t, "RegisterMeter", mustJSON(t, request))
 	registered := decode[meter.Meter](t, reg.result)
 	if registered.NMI != "PTBMSP" || registered.Status != meter.StatusActive || registered.KeyVersion != 1 {
 		t.Fatalf("registered meter: %+v", registered)
@@ -199,7 +230,7 @@ func TestOrdererDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		r := ptb.submit(t, "RegisterMeter", registration(t, uniqueID("PTB-BFT"), key.Public().PEM()))
+		r := ptb.submit(t, "RegisterMeter", registration(t, "PTBMSP", uniqueID("PTB-BFT"), key))
 		t.Logf("%s: registration committed in block %d after %s", what, r.block, time.Since(start).Round(time.Millisecond))
 	}
 	leader, err := network.Leader(ctx)
@@ -244,7 +275,7 @@ func TestKeyLevelPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := uniqueID("PTB-SBE")
-	ptb.submit(t, "RegisterMeter", registration(t, id, key.Public().PEM()))
+	ptb.submit(t, "RegisterMeter", registration(t, "PTBMSP", id, key))
 
 	proposal, err := ptb.contract.NewProposal("RevokeMeter",
 		client.WithArguments(id, "keyCompromise", ""),

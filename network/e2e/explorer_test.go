@@ -102,9 +102,9 @@ func TestExplorerInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := uniqueID("PTB-WEB")
-	reg, err := operator.RegisterMeter(ctx, meter.Registration{MeterID: id, PublicKey: key.Public().PEM(),
+	reg, err := operator.RegisterMeter(ctx, proved(t, "PTBMSP", key, meter.Registration{MeterID: id, PublicKey: key.Public().PEM(),
 		Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN-WEB",
-			SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}})
+			SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,9 +73,9 @@ func TestConsortiumMembership(t *testing.T) {
 	// NMIM enrols a meter while it is a member.
 	nmimKey, _ := meter.GenerateKey(meter.P256)
 	nmimMeter := uniqueID("NMIM-OLD")
-	if _, err := registry(t, "NMIM", api.RoleOperator).RegisterMeter(ctx, meter.Registration{MeterID: nmimMeter,
+	if _, err := registry(t, "NMIM", api.RoleOperator).RegisterMeter(ctx, proved(t, "NMIMMSP", nmimKey, meter.Registration{MeterID: nmimMeter,
 		PublicKey: nmimKey.Public().PEM(), Metadata: meter.Metadata{Manufacturer: "SIRIM Meters", Model: "SM-1",
-			SerialNumber: "SN-1", SoftwareID: "fw 1.0", SoftwareChecksum: "sha256:0123456789abcdef"}}); err != nil {
+			SerialNumber: "SN-1", SoftwareID: "fw 1.0", SoftwareChecksum: "sha256:0123456789abcdef"}})); err != nil {
 		t.Fatal(err)
 	}
 
@@ -181,9 +182,9 @@ func TestConsortiumMembership(t *testing.T) {
 
 	key, _ := meter.GenerateKey(meter.P256)
 	id := uniqueID("METAS")
-	reg, err := registry(t, "METAS", api.RoleOperator).RegisterMeter(ctx, meter.Registration{MeterID: id, PublicKey: key.Public().PEM(),
+	reg, err := registry(t, "METAS", api.RoleOperator).RegisterMeter(ctx, proved(t, "METASMSP", key, meter.Registration{MeterID: id, PublicKey: key.Public().PEM(),
 		Metadata: meter.Metadata{Manufacturer: "Landis", Model: "E450", SerialNumber: "SN-CH-1", SoftwareID: "fw 2.1",
-			SoftwareChecksum: "sha256:0123456789abcdef"}})
+			SoftwareChecksum: "sha256:0123456789abcdef"}}))
 	if err != nil {
 		t.Fatalf("METAS registers its first meter: %v", err)
 	}
@@ -294,6 +295,42 @@ func TestConsortiumMembership(t *testing.T) {
 		}
 	})
 
+	t.Run("a majority of the remaining NMIs revokes the former member's meter", func(t *testing.T) {
+		vote := func(nmi string) *api.VoteReceipt {
+			t.Helper()
+			r, err := registry(t, nmi, api.RoleOperator).Vote(ctx, api.VoteRequest{Action: api.ActionRevoke, MeterID: nmimMeter, Reason: "cessationOfOperation"})
+			if err != nil {
+				t.Fatalf("%s votes: %v", nmi, err)
+			}
+			return r
+		}
+		// Five members remain (PTB, CMI, INMETRO, NMIJ, METAS): three decide.
+		if r := vote("PTB"); r.Tally.Applied || r.Tally.Needed != 3 || len(r.Tally.Voters) != 1 {
+			t.Fatalf("PTB's vote: %+v", r.Tally)
+		}
+		vote("CMI")
+		ingest := registry(t, "PTB", api.RoleIngest)
+		if _, err := ingest.SubmitMeasurement(ctx, sign(t, nmimKey, nmimMeter, 2, time.Now().Add(-time.Minute))); err != nil {
+			t.Fatalf("two votes of five revoked the meter already: %v", err)
+		}
+		decided := vote("INMETRO")
+		if !decided.Tally.Applied || decided.Tally.Meter == nil || decided.Tally.Meter.Status != meter.StatusRevoked {
+			t.Fatalf("the third vote: %+v", decided.Tally)
+		}
+		t.Logf("NMIM's meter revoked by %v in block %d", decided.Tally.Voters, decided.Block)
+		// The ledger, not the registry's answer: read through another NMI's peer.
+		m, err := registry(t, "NMIJ", api.RoleAuditor).GetMeter(ctx, nmimMeter, regclient.Read{MinBlock: decided.Block})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != meter.StatusRevoked || m.NMI != "NMIMMSP" || m.Revocation == nil ||
+			!slices.Equal(m.Revocation.DecidedBy, []string{"CMIMSP", "INMETROMSP", "PTBMSP"}) {
+			t.Fatalf("the ledger holds %+v, revocation %+v", m, m.Revocation)
+		}
+		_, err = ingest.SubmitMeasurement(ctx, sign(t, nmimKey, nmimMeter, 3, time.Now().Add(-time.Minute)))
+		wantProblem(t, err, http.StatusConflict, string(meter.CodeMeterRevoked))
+	})
+
 	t.Run("the former member registers nothing", func(t *testing.T) {
 		ptb, err := profile.NMI("PTB")
 		if err != nil {
@@ -306,7 +343,7 @@ func TestConsortiumMembership(t *testing.T) {
 		defer conn.Close()
 		contract := conn.GetNetwork(profile.Channel).GetContract(profile.Chaincode)
 		k, _ := meter.GenerateKey(meter.P256)
-		_, err = contract.Submit("RegisterMeter", client.WithArguments(registration(t, uniqueID("NMIM-NEW"), k.Public().PEM())))
+		_, err = contract.Submit("RegisterMeter", client.WithArguments(registration(t, "NMIMMSP", uniqueID("NMIM-NEW"), k)))
 		if err == nil {
 			t.Fatal("a former member's registrar registered a meter")
 		}
@@ -348,7 +385,7 @@ func ordererChange(t *testing.T, ctx context.Context) {
 	var last uint64
 	for range 3 {
 		k, _ := meter.GenerateKey(meter.P256)
-		last = ptb.submit(t, "RegisterMeter", registration(t, uniqueID("PTB-5C"), k.Public().PEM())).block
+		last = ptb.submit(t, "RegisterMeter", registration(t, "PTBMSP", uniqueID("PTB-5C"), k)).block
 	}
 	t.Logf("five consenters: METAS's orderer joined and three registrations committed in %s (last block %d)", time.Since(began).Round(time.Millisecond), last)
 	if dash := explorerPageWhen(t, "/", intactThrough(last)); !strings.Contains(dash, "orderer0.metas.nmi.test") {
@@ -368,7 +405,7 @@ func ordererChange(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	k, _ := meter.GenerateKey(meter.P256)
-	last = ptb.submit(t, "RegisterMeter", registration(t, uniqueID("PTB-4C"), k.Public().PEM())).block
+	last = ptb.submit(t, "RegisterMeter", registration(t, "PTBMSP", uniqueID("PTB-4C"), k)).block
 	if dash := explorerPageWhen(t, "/", intactThrough(last)); strings.Contains(dash, "orderer0.metas.nmi.test") {
 		t.Fatal("the explorer's dashboard still lists METAS's retired orderer")
 	}

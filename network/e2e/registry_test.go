@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inter-nmi/pki/network/consortium"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
@@ -58,14 +59,16 @@ func wantProblem(t *testing.T, err error, status int, code string) {
 }
 
 // fleetCSV makes n meters with their own keys and the manufacturer's CSV
-// that enrols them (public keys as base64 DER, as a spreadsheet holds them).
-func fleetCSV(t *testing.T, prefix string, n int) ([]string, map[string]*meter.PrivateKey, []byte) {
+// that enrols them at the NMI nmi (MSP ID): public keys as base64 DER, as a
+// spreadsheet holds them, and each meter's proof of possession for nmi.
+// proofs are those proofs by meter ID.
+func fleetCSV(t *testing.T, nmi, prefix string, n int) (ids []string, keys map[string]*meter.PrivateKey, proofs map[string]string, sheet []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum"})
-	ids := make([]string, n)
-	keys := map[string]*meter.PrivateKey{}
+	_ = w.Write([]string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "proof"})
+	ids = make([]string, n)
+	keys, proofs = map[string]*meter.PrivateKey{}, map[string]string{}
 	for i := range n {
 		k, err := meter.GenerateKey(meter.P256)
 		if err != nil {
@@ -73,24 +76,71 @@ func fleetCSV(t *testing.T, prefix string, n int) ([]string, map[string]*meter.P
 		}
 		ids[i] = fmt.Sprintf("%s-%04d", prefix, i)
 		keys[ids[i]] = k
+		proofs[ids[i]] = proved(t, nmi, k, meter.Registration{MeterID: ids[i]}).Proof
 		_ = w.Write([]string{ids[i], base64.StdEncoding.EncodeToString(k.Public().DER()), "Example Metering GmbH", "EM-3000",
-			fmt.Sprintf("SN%08d", i), "EM-FW 4.2.1", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
+			fmt.Sprintf("SN%08d", i), "EM-FW 4.2.1", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", proofs[ids[i]]})
 	}
 	w.Flush()
-	return ids, keys, buf.Bytes()
+	return ids, keys, proofs, buf.Bytes()
 }
 
 // TestRegistryAPI drives the registry over HTTPS on the real consortium:
-// bulk enrolment from CSV at PTB, cross-NMI reads, roles, idempotent retries
-// and measurement delivery.
+// another NMI's attempt to bind PTB's meter keys first, bulk enrolment from
+// CSV at PTB, cross-NMI reads, roles, idempotent retries and measurement
+// delivery.
 func TestRegistryAPI(t *testing.T) {
 	ctx := context.Background()
 	ptbOperator := registry(t, "PTB", api.RoleOperator)
 	ptbAuditor := registry(t, "PTB", api.RoleAuditor)
+	cmiOperator := registry(t, "CMI", api.RoleOperator)
 	cmiAuditor := registry(t, "CMI", api.RoleAuditor)
 	ingest := registry(t, "NMIJ", api.RoleIngest)
 
-	ids, keys, sheet := fleetCSV(t, uniqueID("PTB-CSV"), 1000)
+	ids, keys, proofs, sheet := fleetCSV(t, "PTBMSP", uniqueID("PTB-CSV"), 1000)
+
+	// CMI's registrar has learnt PTB's delivery list, public keys and the
+	// meters' proofs included, before PTB registers it, and tries to bind
+	// its keys first: under PTB's meter ID, under an ID of its own, and
+	// without a proof. Every proof names PTBMSP, so none holds for CMIMSP.
+	stolen, taken := ids[999], uniqueID("CMI-TAKEN")
+	t.Run("another NMI's operator cannot bind PTB's meter keys", func(t *testing.T) {
+		key := keys[stolen]
+		withPTBProof := meterRegistration(stolen, key.Public().PEM())
+		withPTBProof.Proof = proofs[stolen]
+		underOwnID := meterRegistration(taken, key.Public().PEM())
+		underOwnID.Proof = proofs[stolen]
+		for what, reg := range map[string]meter.Registration{
+			"PTB's meter ID with the meter's proof for PTB":   withPTBProof,
+			"an ID of CMI's with the meter's proof for PTB":   underOwnID,
+			"an ID of CMI's with the key alone, and no proof": meterRegistration(taken, key.Public().PEM()),
+		} {
+			_, err := cmiOperator.RegisterMeter(ctx, reg)
+			var p *api.Problem
+			if !errors.As(err, &p) || p.Status != http.StatusUnprocessableEntity || p.Code != string(meter.CodeBadSignature) ||
+				!strings.Contains(p.Detail, "meter "+reg.MeterID) || !strings.Contains(p.Detail, "CMIMSP") {
+				t.Fatalf("%s: %v; want 422 BAD_SIGNATURE naming the meter and CMIMSP", what, err)
+			}
+			t.Logf("%s: refused as expected: %s", what, p.Detail)
+		}
+		// The whole delivery list as PTB would send it: every entry refused.
+		_, err := cmiOperator.RegisterMetersCSV(ctx, sheet)
+		var p *api.Problem
+		if !errors.As(err, &p) || p.Status != http.StatusUnprocessableEntity || p.Code != string(meter.CodeBadSignature) ||
+			!strings.HasPrefix(p.Detail, "1000 of 1000 entries are refused") || len(p.Errors) != 50 ||
+			!strings.HasPrefix(p.Errors[0], fmt.Sprintf(`CSV line 2 (meter %q): BAD_SIGNATURE`, ids[0])) {
+			t.Fatalf("CMI sends PTB's delivery list: %v; want every entry refused with BAD_SIGNATURE", err)
+		}
+		// Past the registry, CMI's registrar is refused by the chaincode.
+		connect(t, "CMI", consortium.UserRegistrar).refused(t, meter.CodeBadSignature, "RegisterMeter", mustJSON(t, withPTBProof))
+		// Nothing reached the ledger: no such meters, at CMI's peer or PTB's.
+		for _, id := range []string{stolen, taken} {
+			for _, c := range []*client.Client{cmiAuditor, ptbAuditor} {
+				_, err := c.GetMeter(ctx, id, client.Read{})
+				wantProblem(t, err, http.StatusNotFound, string(meter.CodeMeterNotFound))
+			}
+		}
+	})
+
 	start := time.Now()
 	enrolled, err := ptbOperator.RegisterMetersCSV(ctx, sheet)
 	if err != nil {
@@ -101,6 +151,15 @@ func TestRegistryAPI(t *testing.T) {
 	}
 	block := enrolled.Transactions[0].Block
 	t.Logf("1,000 meters from CSV registered in %s, block %d", time.Since(start).Round(time.Millisecond), block)
+
+	t.Run("PTB's meter keeps the key CMI tried to take", func(t *testing.T) {
+		m, err := cmiAuditor.GetMeter(ctx, stolen, client.Read{MinBlock: block})
+		if err != nil || m.NMI != "PTBMSP" || m.Fingerprint != keys[stolen].Public().Fingerprint() {
+			t.Fatalf("CMI reads %s as %+v (%v); want PTB's, with the key of PTB's delivery list", stolen, m, err)
+		}
+		_, err = cmiAuditor.GetMeter(ctx, taken, client.Read{MinBlock: block})
+		wantProblem(t, err, http.StatusNotFound, string(meter.CodeMeterNotFound))
+	})
 
 	t.Run("another NMI's auditor reads a PTB meter", func(t *testing.T) {
 		m, err := cmiAuditor.GetMeter(ctx, ids[517], client.Read{MinBlock: block})
@@ -126,8 +185,8 @@ func TestRegistryAPI(t *testing.T) {
 
 	t.Run("auditors cannot write", func(t *testing.T) {
 		k, _ := meter.GenerateKey(meter.P256)
-		_, err := ptbAuditor.RegisterMeter(ctx, meter.Registration{MeterID: uniqueID("PTB-AUD"), PublicKey: k.Public().PEM(),
-			Metadata: meter.Metadata{Manufacturer: "x", Model: "x", SerialNumber: "x", SoftwareID: "x", SoftwareChecksum: "sha256:00000000"}})
+		_, err := ptbAuditor.RegisterMeter(ctx, proved(t, "PTBMSP", k, meter.Registration{MeterID: uniqueID("PTB-AUD"), PublicKey: k.Public().PEM(),
+			Metadata: meter.Metadata{Manufacturer: "x", Model: "x", SerialNumber: "x", SoftwareID: "x", SoftwareChecksum: "sha256:00000000"}}))
 		wantProblem(t, err, http.StatusForbidden, api.CodeRoleForbidden)
 		_, err = ptbAuditor.RevokeMeter(ctx, ids[0], api.RevokeRequest{Reason: meter.ReasonKeyCompromise})
 		wantProblem(t, err, http.StatusForbidden, api.CodeRoleForbidden)
@@ -178,8 +237,13 @@ func TestRegistryAPI(t *testing.T) {
 		var wg sync.WaitGroup
 		for i, nmi := range nmis {
 			k, _ := meter.GenerateKey(meter.P256)
-			reg := meter.Registration{MeterID: id, PublicKey: k.Public().PEM(), Metadata: meter.Metadata{Manufacturer: "Race",
-				Model: "R1", SerialNumber: nmi, SoftwareID: "fw 1", SoftwareChecksum: "sha256:0123456789abcdef"}}
+			np, err := profile.NMI(nmi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each NMI's own meter, proved for it: the race is for the ID.
+			reg := proved(t, np.MSPID, k, meter.Registration{MeterID: id, PublicKey: k.Public().PEM(), Metadata: meter.Metadata{Manufacturer: "Race",
+				Model: "R1", SerialNumber: nmi, SoftwareID: "fw 1", SoftwareChecksum: "sha256:0123456789abcdef"}})
 			c := registry(t, nmi, api.RoleOperator)
 			wg.Go(func() { _, errs[i] = c.RegisterMeter(ctx, reg) })
 		}
@@ -237,7 +301,7 @@ func TestRegistryAPI(t *testing.T) {
 		np, _ := profile.NMI("PTB")
 		k, _ := meter.GenerateKey(meter.P256)
 		id := uniqueID("PTB-IDEM")
-		body := registration(t, id, k.Public().PEM())
+		body := registration(t, "PTBMSP", id, k)
 		key := "retry-" + id
 		first := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, key, body)
 		second := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, key, body)
@@ -262,7 +326,7 @@ func TestRegistryAPI(t *testing.T) {
 			t.Fatalf("an identical registration without the key: %d %s", third.status, third.body)
 		}
 		k2, _ := meter.GenerateKey(meter.P256)
-		fourth := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, "", registration(t, id, k2.Public().PEM()))
+		fourth := rawPost(t, np.Registry+api.Prefix+"/meters", np.Tokens["operator"], np.TLSRootCert, "", registration(t, "PTBMSP", id, k2))
 		if fourth.status != http.StatusConflict || !strings.Contains(fourth.body, string(meter.CodeMeterExists)) {
 			t.Fatalf("a registration of the meter with another key: %d %s", fourth.status, fourth.body)
 		}
@@ -332,7 +396,11 @@ func TestSimulatorDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enrolled, err := registry(t, "PTB", api.RoleOperator).RegisterMeters(ctx, fleet.Registrations())
+	regs, err := fleet.Registrations("PTBMSP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := registry(t, "PTB", api.RoleOperator).RegisterMeters(ctx, regs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func BenchmarkSubmitMeasurements1000(b *testing.B) {
 	keys := make([]*meter.PrivateKey, meters)
 	regs := make([]meter.Registration, meters)
 	for i := range keys {
-		k, err := meter.GenerateKey(meter.P256)
+		k, err := generateKey(meter.P256)
 		if err != nil {
 			b.Fatal(err)
 		}

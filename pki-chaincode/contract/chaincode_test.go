@@ -117,7 +117,7 @@ func TestChaincode(t *testing.T) {
 		t.Fatalf("packed batch through Invoke %s", mustJSON(t, again))
 	}
 
-	next, err := meter.GenerateKey(meter.P256)
+	next, err := generateKey(meter.P256)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ package contract
 import (
 	"time"
 
-	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/statebased"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
 
@@ -64,7 +63,7 @@ func New(opts ...Option) *Registry {
 // GetEvaluateTransactions marks the read-only transactions in the metadata.
 func (r *Registry) GetEvaluateTransactions() []string {
 	return []string{"GetMeter", "ListMeters", "GetMeterHistory", "GetMeterKeys", "GetPreEnrolment",
-		"VerifyMeasurement"}
+		"VerifyMeasurement", "GetMembers", "GetVotes"}
 }
 
 // caller is the submitting client as the contract sees it.
@@ -124,6 +123,9 @@ type tx struct {
 	ctx  contractapi.TransactionContextInterface
 	id   string
 	time time.Time
+	// policies caches the key-level policy of each owner's keys for the
+	// transaction (ownerPolicy reads the consortium's members once).
+	policies map[string][]byte
 }
 
 func (r *Registry) newTx(ctx contractapi.TransactionContextInterface) (tx, error) {
@@ -131,31 +133,30 @@ func (r *Registry) newTx(ctx contractapi.TransactionContextInterface) (tx, error
 	if err != nil {
 		return tx{}, err
 	}
-	return tx{ctx: ctx, id: ctx.GetStub().GetTxID(), time: t}, nil
+	return tx{ctx: ctx, id: ctx.GetStub().GetTxID(), time: t, policies: map[string][]byte{}}, nil
 }
 
 func (t tx) stamp() string { return formatTime(t.time) }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// putOwned writes v and binds key to a key-level endorsement policy that
-// requires a peer of the owning NMI: no other NMIs can change it, even together.
-func putOwned(ctx contractapi.TransactionContextInterface, key string, v any, owner string) error {
-	if err := state.Put(ctx, key, v); err != nil {
+// putOwned writes v and binds key to its owner's key-level endorsement
+// policy (ownerPolicy): a peer of the owning NMI, or a majority of the
+// consortium's NMIs; no minority of other NMIs can change it, even
+// together.
+func (t tx) putOwned(key string, v any, owner string) error {
+	if err := state.Put(t.ctx, key, v); err != nil {
 		return err
 	}
-	ep, err := statebased.NewStateEP(nil)
-	if err != nil {
-		return state.Internal("key-level policy", err)
+	policy, ok := t.policies[owner]
+	if !ok {
+		var err error
+		if policy, err = ownerPolicy(t.ctx, owner); err != nil {
+			return err
+		}
+		t.policies[owner] = policy
 	}
-	if err := ep.AddOrgs(statebased.RoleTypePeer, owner); err != nil {
-		return state.Internal("key-level policy", err)
-	}
-	policy, err := ep.Policy()
-	if err != nil {
-		return state.Internal("key-level policy", err)
-	}
-	if err := ctx.GetStub().SetStateValidationParameter(key, policy); err != nil {
+	if err := t.ctx.GetStub().SetStateValidationParameter(key, policy); err != nil {
 		return state.Internal("set key-level policy on "+key, err)
 	}
 	return nil

@@ -25,6 +25,8 @@ const (
 	EventKeyRotated       = "KeyRotated"
 	EventMeterRevoked     = "MeterRevoked"
 	EventMeterReinstated  = "MeterReinstated"
+	// EventPreEnrolmentWithdrawn: its NMI withdrew a pre-enrolment.
+	EventPreEnrolmentWithdrawn = "PreEnrolmentWithdrawn"
 )
 
 // Enrolment is the answer to a registration and the payload of
@@ -134,6 +136,11 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	if err != nil {
 		return nil, false, err
 	}
+	// The meter, not whoever learnt its public key, asks that this NMI
+	// bind it: no registrar can take another NMI's meter keys.
+	if err := reg.VerifyProof(key, c.nmi); err != nil {
+		return nil, false, err
+	}
 	if seen.ids[reg.MeterID] {
 		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
 	}
@@ -169,7 +176,7 @@ func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.M
 	if err := t.writeMeter(m, ""); err != nil {
 		return nil, false, err
 	}
-	if err := putOwned(t.ctx, keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
+	if err := t.putOwned(keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
 		return nil, false, err
 	}
 	if err := state.Put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
@@ -202,6 +209,17 @@ func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error
 	if err != nil {
 		return "", err
 	}
+	if found && t.expired(&pre) {
+		// An expired pre-enrolment reserves nothing: it goes, and the
+		// meter is registered as one never pre-enrolled.
+		if err := t.ctx.GetStub().DelState(preEnrolmentKey(reg.MeterID)); err != nil {
+			return "", state.Internal("remove expired pre-enrolment", err)
+		}
+		if reg.Identity != "" {
+			return "", meter.Errorf(meter.CodePreEnrolmentExpired, "the pre-enrolment of meter %s by %s expired at %s: register it without identity, or pre-enrol it again", reg.MeterID, pre.NMI, pre.Expiry())
+		}
+		return "", nil
+	}
 	if !found {
 		if reg.Identity != "" {
 			return "", malformed("meter %s was not pre-enrolled, so no identity is expected", reg.MeterID)
@@ -226,7 +244,7 @@ func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error
 // writeMeter stores the record and keeps the listing indexes in step with its
 // status; previous is the status before this write ("" for a new meter).
 func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
-	if err := putOwned(t.ctx, meterKey(m.ID), m, m.NMI); err != nil {
+	if err := t.putOwned(meterKey(m.ID), m, m.NMI); err != nil {
 		return err
 	}
 	if previous == m.Status {
@@ -248,7 +266,10 @@ func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
 }
 
 // PreEnrollMeter stores the SHA-256 (hex) of a meter's identity ahead of its
-// registration, which must then present that identity.
+// registration, which must then present that identity. The pre-enrolment
+// reserves the meter ID for the NMI for meter.PreEnrolmentValidity; its NMI
+// may withdraw it, a majority of the NMIs may release it
+// (VoteConsortium), and once expired any NMI may pre-enrol the ID anew.
 func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, meterID, identityHash string) (*meter.PreEnrolment, error) {
 	c, err := registrar(ctx, "pre-enrol meters")
 	if err != nil {
@@ -265,20 +286,50 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	} else if found {
 		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", meterID)
 	}
-	if pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
-		return nil, err
-	} else if found {
-		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s", meterID, pre.NMI)
-	}
 	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pre := &meter.PreEnrolment{MeterID: meterID, NMI: c.nmi, IdentityHash: identityHash, TxID: t.id, At: t.stamp()}
-	if err := putOwned(ctx, preEnrolmentKey(meterID), pre, c.nmi); err != nil {
+	if pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
+		return nil, err
+	} else if found && !t.expired(&pre) {
+		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s until %s", meterID, pre.NMI, pre.Expiry())
+	}
+	pre := &meter.PreEnrolment{MeterID: meterID, NMI: c.nmi, IdentityHash: identityHash, TxID: t.id, At: t.stamp(),
+		ExpiresAt: formatTime(t.time.Add(meter.PreEnrolmentValidity))}
+	if err := t.putOwned(preEnrolmentKey(meterID), pre, c.nmi); err != nil {
 		return nil, err
 	}
 	return pre, state.Emit(ctx, EventMeterPreEnrolled, MeterEvent{NMI: c.nmi, MeterID: meterID})
+}
+
+// expired reports whether a pre-enrolment no longer reserves its meter ID
+// at the transaction's time.
+func (t tx) expired(pre *meter.PreEnrolment) bool {
+	at, err := meter.ParseTime(pre.Expiry())
+	return err == nil && !t.time.Before(at)
+}
+
+// WithdrawPreEnrolment removes a pending pre-enrolment; only its NMI may.
+func (r *Registry) WithdrawPreEnrolment(ctx contractapi.TransactionContextInterface, meterID string) (*meter.PreEnrolment, error) {
+	c, err := registrar(ctx, "withdraw pre-enrolments")
+	if err != nil {
+		return nil, err
+	}
+	pre, err := r.GetPreEnrolment(ctx, meterID)
+	if err != nil {
+		return nil, err
+	}
+	if pre.NMI != c.nmi {
+		return nil, meter.Errorf(meter.CodeNotOwner, "meter %s is pre-enrolled by %s; %s may not withdraw it (a majority of the NMIs may release it)", meterID, pre.NMI, c.nmi)
+	}
+	if _, err := r.newTx(ctx); err != nil {
+		return nil, err
+	}
+	if err := ctx.GetStub().DelState(preEnrolmentKey(meterID)); err != nil {
+		return nil, state.Internal("remove pre-enrolment", err)
+	}
+	return pre, state.Emit(ctx, EventPreEnrolmentWithdrawn, MeterEvent{NMI: c.nmi, MeterID: meterID})
 }
 
 // GetPreEnrolment returns a pending pre-enrolment.
@@ -488,7 +539,7 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err := t.writeMeter(m, m.Status); err != nil {
 		return nil, err
 	}
-	if err := putOwned(ctx, keyVersionKey(m.ID, version), kv, m.NMI); err != nil {
+	if err := t.putOwned(keyVersionKey(m.ID, version), kv, m.NMI); err != nil {
 		return nil, err
 	}
 	if err := state.Put(ctx, fingerprintKey(m.Fingerprint), m.ID); err != nil {
@@ -559,6 +610,9 @@ func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, m
 	}
 	if m.Status != meter.StatusRevoked || m.Revocation.Reason != meter.ReasonCertificateHold {
 		return nil, meter.Errorf(meter.CodeNotOnHold, "meter %s is not on certificateHold; only a hold can be lifted", m.ID)
+	}
+	if len(m.Revocation.DecidedBy) > 0 {
+		return nil, meter.Errorf(meter.CodeNotOwner, "the hold on meter %s was decided by a majority of the NMIs (%v); its owner alone may not lift it", m.ID, m.Revocation.DecidedBy)
 	}
 	t, err := r.newTx(ctx)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -110,7 +111,7 @@ func TestRegisterMeterRepeated(t *testing.T) {
 		who *stubtest.Identity
 		req string
 	}{
-		"by another NMI":     {w.cmi, same},
+		"by another NMI":     {w.cmi, mustJSON(t, registrationFor("CMIMSP", "PTB-0001", pubPEM(t, "p256")))},
 		"with another key":   {w.ptb, mustJSON(t, registration("PTB-0001", pubPEM(t, "p384")))},
 		"with other details": {w.ptb, mustJSON(t, otherMetadata)},
 	} {
@@ -144,9 +145,9 @@ func TestRegisterMeterRefused(t *testing.T) {
 		{"off-curve key", w.ptb, mustJSON(t, registration("PTB-0009", bad("p256-offcurve.bad.pem"))), meter.CodeInvalidKey},
 		{"certificate instead of key", w.ptb, mustJSON(t, registration("PTB-0009", bad("certificate.bad.pem"))), meter.CodeInvalidKey},
 		{"duplicate meter", w.ptb, mustJSON(t, registration("PTB-0001", pubPEM(t, "p384"))), meter.CodeMeterExists},
-		{"duplicate meter of another NMI", w.cmi, mustJSON(t, registration("PTB-0001", pubPEM(t, "p384"))), meter.CodeMeterExists},
+		{"duplicate meter of another NMI", w.cmi, mustJSON(t, registrationFor("CMIMSP", "PTB-0001", pubPEM(t, "p384"))), meter.CodeMeterExists},
 		{"key of another meter", w.ptb, mustJSON(t, registration("PTB-0009", pubPEM(t, "p256"))), meter.CodeKeyInUse},
-		{"key of another NMI's meter", w.cmi, mustJSON(t, registration("CMI-0001", pubPEM(t, "p256"))), meter.CodeKeyInUse},
+		{"key of another NMI's meter", w.cmi, mustJSON(t, registrationFor("CMIMSP", "CMI-0001", pubPEM(t, "p256"))), meter.CodeKeyInUse},
 		{"identity without pre-enrolment", w.ptb, mustJSON(t, withIdentity), meter.CodeMalformed},
 		{"no checksum", w.ptb, mustJSON(t, noChecksum), meter.CodeMalformed},
 		{"bad meter ID", w.ptb, mustJSON(t, registration("PTB/0009", pubPEM(t, "p384"))), meter.CodeMalformed},
@@ -307,7 +308,7 @@ func TestRotateKey(t *testing.T) {
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
 	ok(w, w.ingest, w.submit(reading(t, old, "PTB-0001", 1, readingTime)))
 
-	next, err := meter.GenerateKey(meter.P384)
+	next, err := generateKey(meter.P384)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +361,7 @@ func TestRotateKeyRefused(t *testing.T) {
 	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.RevokeMeter(ctx, "PTB-0004", string(meter.ReasonKeyCompromise), "")
 	})
-	next, err := meter.GenerateKey(meter.P256)
+	next, err := generateKey(meter.P256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +415,7 @@ func TestRevokeHoldAndReinstate(t *testing.T) {
 	})
 	wantRev := meter.Revocation{Reason: meter.ReasonCertificateHold, RevokedAt: w.now.Format(time.RFC3339Nano),
 		InvalidityDate: "2026-11-21T10:00:00Z", TxID: stub.GetTxID()}
-	if m.Status != meter.StatusRevoked || m.Revocation == nil || *m.Revocation != wantRev {
+	if m.Status != meter.StatusRevoked || m.Revocation == nil || !reflect.DeepEqual(*m.Revocation, wantRev) {
 		t.Fatalf("revoked %s", mustJSON(t, m))
 	}
 	if e := event[contract.MeterEvent](t, stub, contract.EventMeterRevoked); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1, Reason: "certificateHold"}) {
@@ -520,7 +521,8 @@ func TestPreEnrolment(t *testing.T) {
 	pre, stub := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
 		return w.cc.PreEnrollMeter(ctx, "PTB-0001", hash)
 	})
-	if *pre != (meter.PreEnrolment{MeterID: "PTB-0001", NMI: "PTBMSP", IdentityHash: hash, TxID: stub.GetTxID(), At: txTime.Format(time.RFC3339Nano)}) {
+	if *pre != (meter.PreEnrolment{MeterID: "PTB-0001", NMI: "PTBMSP", IdentityHash: hash, TxID: stub.GetTxID(), At: txTime.Format(time.RFC3339Nano),
+		ExpiresAt: txTime.Add(meter.PreEnrolmentValidity).Format(time.RFC3339Nano)}) {
 		t.Fatalf("pre-enrolment %+v", pre)
 	}
 	if e := event[contract.MeterEvent](t, stub, contract.EventMeterPreEnrolled); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001"}) {
@@ -548,7 +550,7 @@ func TestPreEnrolment(t *testing.T) {
 
 	registerRefused := func(who *stubtest.Identity, presented string, code meter.Code) {
 		t.Helper()
-		reg := registration("PTB-0001", pubPEM(t, "p256"))
+		reg := registrationFor(who.MSP, "PTB-0001", pubPEM(t, "p256"))
 		reg.Identity = presented
 		req := mustJSON(t, reg)
 		refused(w, who, code, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
@@ -609,7 +611,7 @@ func TestListMeters(t *testing.T) {
 	var all []string
 	for i := 1; i <= 5; i++ {
 		id := fmt.Sprintf("PTB-%04d", i)
-		k, err := meter.GenerateKey(meter.P256)
+		k, err := generateKey(meter.P256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -618,7 +620,7 @@ func TestListMeters(t *testing.T) {
 	}
 	for i := 1; i <= 2; i++ {
 		id := fmt.Sprintf("CMI-%04d", i)
-		k, err := meter.GenerateKey(meter.P256)
+		k, err := generateKey(meter.P256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -735,7 +737,7 @@ func TestGetMeterHistory(t *testing.T) {
 	old := privateKey(t, "p256")
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
 	w.register(w.ptb, "PTB-0002", pubPEM(t, "p384"))
-	next, err := meter.GenerateKey(meter.P256)
+	next, err := generateKey(meter.P256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -783,4 +785,39 @@ func TestGetMeterHistory(t *testing.T) {
 	refused(w, w.auditor, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.GetMeter(ctx, "PTB-0404")
 	})
+}
+
+// A registrar who learns another NMI's delivery list (meter IDs, public
+// keys, even the meters' proofs) cannot bind those keys: the proof names
+// the NMI the meter is meant for, and without the meter's private key no
+// registrar can make one for itself.
+func TestRegistrationNeedsProofOfPossession(t *testing.T) {
+	w := newWorld(t)
+	listed := registration("PTB-0009", pubPEM(t, "p384")) // PTB's entry, proved for PTBMSP
+	noProof := listed
+	noProof.Proof = ""
+	otherMeter := registration("PTB-0008", pubPEM(t, "p384")) // a proof for another meter ID
+	otherMeter.MeterID = "PTB-0009"
+	for name, tc := range map[string]struct {
+		who *stubtest.Identity
+		reg meter.Registration
+	}{
+		"CMI replays PTB's entry":           {w.cmi, listed},
+		"CMI without a proof":               {w.cmi, noProof},
+		"PTB without a proof":               {w.ptb, noProof},
+		"a proof made for another meter ID": {w.ptb, otherMeter},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := mustJSON(t, tc.reg)
+			refused(w.in(t), tc.who, meter.CodeBadSignature, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+				return w.cc.RegisterMeter(ctx, req)
+			})
+			refused(w.in(t), w.auditor, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+				return w.cc.GetMeter(ctx, "PTB-0009")
+			})
+		})
+	}
+	if m := w.register(w.ptb, "PTB-0009", pubPEM(t, "p384")); m.NMI != "PTBMSP" {
+		t.Fatalf("PTB registered its own meter as %+v", m)
+	}
 }

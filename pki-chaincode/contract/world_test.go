@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,8 +153,60 @@ func metadata() meter.Metadata {
 		SoftwareID: "EM3-FW 2.1", SoftwareChecksum: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
 }
 
+// registration is PTB's request to register id with the key, proved by the
+// meter (the key's private half, if the tests know it).
 func registration(id, publicKeyPEM string) meter.Registration {
-	return meter.Registration{MeterID: id, PublicKey: publicKeyPEM, Metadata: metadata()}
+	return registrationFor("PTBMSP", id, publicKeyPEM)
+}
+
+// registrationFor is a registration the meter proved for the NMI nmi.
+func registrationFor(nmi, id, publicKeyPEM string) meter.Registration {
+	reg := meter.Registration{MeterID: id, PublicKey: publicKeyPEM, Metadata: metadata()}
+	if priv := signerOf(publicKeyPEM); priv != nil {
+		if err := reg.Prove(priv, nmi); err != nil {
+			panic(err)
+		}
+	}
+	return reg
+}
+
+// signers are the private keys the tests know, by public key fingerprint:
+// the test data's and those the tests generate (remember).
+var (
+	signersMu sync.Mutex
+	signers   map[string]*meter.PrivateKey
+)
+
+func signerOf(publicKeyPEM string) *meter.PrivateKey {
+	pub, err := meter.ParsePublicKeyPEM(publicKeyPEM)
+	if err != nil {
+		return nil
+	}
+	signersMu.Lock()
+	defer signersMu.Unlock()
+	if signers == nil {
+		signers = map[string]*meter.PrivateKey{}
+		files, _ := filepath.Glob(filepath.Join(keysDir, "*.key.pem"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if k, err := meter.ParsePrivateKeyPEM(string(b)); err == nil {
+				signers[k.Public().Fingerprint()] = k
+			}
+		}
+	}
+	return signers[pub.Fingerprint()]
+}
+
+// remember makes a generated key's registrations provable.
+func remember(k *meter.PrivateKey) *meter.PrivateKey {
+	signerOf(k.Public().PEM()) // loads the test data's keys first
+	signersMu.Lock()
+	defer signersMu.Unlock()
+	signers[k.Public().Fingerprint()] = k
+	return k
 }
 
 func mustJSON(t testing.TB, v any) string {
@@ -168,7 +221,7 @@ func mustJSON(t testing.TB, v any) string {
 // register enrols a meter as registrar who and returns its record.
 func (w *world) register(who *stubtest.Identity, id, publicKeyPEM string) *meter.Meter {
 	w.t.Helper()
-	req := mustJSON(w.t, registration(id, publicKeyPEM))
+	req := mustJSON(w.t, registrationFor(who.MSP, id, publicKeyPEM))
 	m, _ := ok(w, who, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.RegisterMeter(ctx, req)
 	})
@@ -207,3 +260,12 @@ func (w *world) submit(sm meter.SignedMeasurement) func(contractapi.TransactionC
 
 // readingTime is the meter time of the fixtures, five minutes before txTime.
 var readingTime = time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC)
+
+// generateKey makes a meter key whose registrations the tests can prove.
+func generateKey(curve meter.Curve) (*meter.PrivateKey, error) {
+	k, err := meter.GenerateKey(curve)
+	if err != nil {
+		return nil, err
+	}
+	return remember(k), nil
+}

@@ -14,25 +14,27 @@ type Code string
 // The refusal codes. Their spelling is part of the public interface: never
 // rename one, only add.
 const (
-	CodeMalformed        Code = "MALFORMED"         // request cannot be parsed or a field is invalid
-	CodeTooLarge         Code = "TOO_LARGE"         // a field, payload or batch exceeds its limit
-	CodeUnsupportedKey   Code = "UNSUPPORTED_KEY"   // key is not ECDSA on P-256, P-384 or secp256k1
-	CodeInvalidKey       Code = "INVALID_KEY"       // key cannot be parsed or its point is not on the curve
-	CodeKeyInUse         Code = "KEY_IN_USE"        // the key is already bound to a meter
-	CodeMeterExists      Code = "METER_EXISTS"      // meter ID already registered
-	CodeMeterNotFound    Code = "METER_NOT_FOUND"   // meter ID not registered
-	CodeMeterRevoked     Code = "METER_REVOKED"     // meter's key is revoked
-	CodeNotOnHold        Code = "NOT_ON_HOLD"       // reinstatement asked for a meter that is not on certificateHold
-	CodeBadSignature     Code = "BAD_SIGNATURE"     // signature does not verify against the meter's key
-	CodeMeterMismatch    Code = "METER_MISMATCH"    // payload names another meter than the one submitted for
-	CodeReplay           Code = "REPLAY"            // sequence number not above the last accepted one
-	CodeImplausibleTime  Code = "IMPLAUSIBLE_TIME"  // meter time too far from the transaction time
-	CodeClockSkew        Code = "CLOCK_SKEW"        // the proposal's timestamp is too far from the endorsing peer's clock
-	CodeForbidden        Code = "FORBIDDEN"         // caller's role may not perform the transaction
-	CodeNotOwner         Code = "NOT_OWNER"         // meter belongs to another NMI
-	CodePreEnrolled      Code = "PRE_ENROLLED"      // meter ID already pre-enrolled
-	CodeIdentityMismatch Code = "IDENTITY_MISMATCH" // presented identity does not hash to the pre-enrolled value
-	CodeInternal         Code = "INTERNAL"          // ledger access failed; nothing was written
+	CodeMalformed           Code = "MALFORMED"             // request cannot be parsed or a field is invalid
+	CodeTooLarge            Code = "TOO_LARGE"             // a field, payload or batch exceeds its limit
+	CodeUnsupportedKey      Code = "UNSUPPORTED_KEY"       // key is not ECDSA on P-256, P-384 or secp256k1
+	CodeInvalidKey          Code = "INVALID_KEY"           // key cannot be parsed or its point is not on the curve
+	CodeKeyInUse            Code = "KEY_IN_USE"            // the key is already bound to a meter
+	CodeMeterExists         Code = "METER_EXISTS"          // meter ID already registered
+	CodeMeterNotFound       Code = "METER_NOT_FOUND"       // meter ID not registered
+	CodeMeterRevoked        Code = "METER_REVOKED"         // meter's key is revoked
+	CodeNotOnHold           Code = "NOT_ON_HOLD"           // reinstatement asked for a meter that is not on certificateHold
+	CodeBadSignature        Code = "BAD_SIGNATURE"         // signature does not verify against the meter's key
+	CodeMeterMismatch       Code = "METER_MISMATCH"        // payload names another meter than the one submitted for
+	CodeReplay              Code = "REPLAY"                // sequence number not above the last accepted one
+	CodeImplausibleTime     Code = "IMPLAUSIBLE_TIME"      // meter time too far from the transaction time
+	CodeClockSkew           Code = "CLOCK_SKEW"            // the proposal's timestamp is too far from the endorsing peer's clock
+	CodeForbidden           Code = "FORBIDDEN"             // caller's role may not perform the transaction
+	CodeNotOwner            Code = "NOT_OWNER"             // meter belongs to another NMI
+	CodePreEnrolled         Code = "PRE_ENROLLED"          // meter ID already pre-enrolled
+	CodeIdentityMismatch    Code = "IDENTITY_MISMATCH"     // presented identity does not hash to the pre-enrolled value
+	CodePreEnrolmentExpired Code = "PRE_ENROLMENT_EXPIRED" // the pre-enrolment expired and reserves the meter ID no more
+	CodeNotMember           Code = "NOT_MEMBER"            // the caller's NMI is not a member of the consortium (as recorded on the ledger)
+	CodeInternal            Code = "INTERNAL"              // ledger access failed; nothing was written
 
 	// Refusals of the billing contract (fe-billing/chaincode).
 	CodePeriodExists    Code = "PERIOD_EXISTS"    // the meter's billing period is bound already
@@ -112,7 +114,7 @@ var allCodes = []Code{
 	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
 	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeForbidden, CodeNotOwner,
-	CodePreEnrolled, CodeIdentityMismatch, CodeInternal, CodeClockSkew,
+	CodePreEnrolled, CodeIdentityMismatch, CodeInternal, CodeClockSkew, CodePreEnrolmentExpired, CodeNotMember,
 	CodePeriodExists, CodePeriodNotFound, CodePeriodMismatch, CodeAgreementExists, CodeNoAgreement,
 	CodeTariffMismatch, CodeKeyIssued, CodeBillExists, CodeSlotsMismatch,
 }

@@ -2,9 +2,12 @@ package meter
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"regexp"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -83,7 +86,7 @@ func (md Metadata) Validate() error {
 		if len(f.value) > MaxMetadataLen {
 			return Errorf(CodeTooLarge, "%s is %d bytes, at most %d allowed", f.name, len(f.value), MaxMetadataLen)
 		}
-		if err := checkText(f.name, f.value); err != nil {
+		if err := CheckText(f.name, f.value); err != nil {
 			return err
 		}
 	}
@@ -93,7 +96,7 @@ func (md Metadata) Validate() error {
 	return nil
 }
 
-// checkText refuses what a reader of the text would not see as written:
+// CheckText refuses what a reader of the text would not see as written:
 // invalid UTF-8, control characters (C0, DEL and C1: Unicode category Cc),
 // format characters (Cf: the bidirectional embeddings, overrides and
 // isolates U+202A-202E and U+2066-2069, the marks U+200E/U+200F/U+061C,
@@ -102,7 +105,7 @@ func (md Metadata) Validate() error {
 // as another in the explorer, an export or a certificate while the ledger
 // holds something else; metadata is printed on certificates and compared
 // by people, so it must read as it is stored.
-func checkText(name, s string) error {
+func CheckText(name, s string) error {
 	for i, r := range s {
 		switch {
 		case r == utf8.RuneError:
@@ -135,6 +138,52 @@ type Registration struct {
 	Metadata
 	// Identity is the meter identity whose SHA-256 was pre-enrolled, if any.
 	Identity string `json:"identity,omitempty"`
+	// Proof is the meter's DER signature (base64), with the key being
+	// registered, over RegistrationStatement for this meter ID and the
+	// registering NMI: proof that the key is the meter's and that the
+	// meter is meant for that NMI. Whoever merely knows a public key (a
+	// delivery list, a certificate) cannot bind it to any meter.
+	Proof string `json:"proof"`
+}
+
+// RegistrationStatement is what a meter signs with its key so that the NMI
+// (MSP ID) may register that key as the meter's: the meter signs it at
+// manufacture or installation, for the NMI it is delivered to.
+func RegistrationStatement(meterID, nmi string, key *PublicKey) []byte {
+	b, _ := json.Marshal(struct {
+		Type        string `json:"type"`
+		MeterID     string `json:"meterId"`
+		NMI         string `json:"nmi"`
+		Fingerprint string `json:"publicKeySha256"`
+	}{"meterRegistration", meterID, nmi, key.Fingerprint()})
+	return b
+}
+
+// Prove sets r.Proof: the meter's signature with priv, whose public key is
+// r.PublicKey, over the registration statement for nmi.
+func (r *Registration) Prove(priv *PrivateKey, nmi string) error {
+	sig, err := priv.Sign(RegistrationStatement(r.MeterID, nmi, priv.Public()))
+	if err != nil {
+		return err
+	}
+	r.Proof = base64.StdEncoding.EncodeToString(sig)
+	return nil
+}
+
+// VerifyProof checks r.Proof against key (r's parsed key) for the
+// registering NMI.
+func (r Registration) VerifyProof(key *PublicKey, nmi string) error {
+	if r.Proof == "" {
+		return Errorf(CodeBadSignature, "meter %s: the registration carries no proof of possession (proof: the meter's signature over its registration statement for %s)", r.MeterID, nmi)
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.Proof)
+	if err != nil {
+		return Errorf(CodeMalformed, "meter %s: proof is not standard base64: %v", r.MeterID, err)
+	}
+	if err := key.Verify(RegistrationStatement(r.MeterID, nmi, key), sig); err != nil {
+		return Errorf(CodeBadSignature, "meter %s: the proof of possession does not verify against the key being registered for %s (a proof made for another NMI or meter ID does not count): %v", r.MeterID, nmi, messageOf(err))
+	}
+	return nil
 }
 
 // MaxIdentityLen bounds a pre-enrolment identity.
@@ -180,6 +229,9 @@ type Revocation struct {
 	// invalid (RFC 5280 invalidityDate), if the NMI stated it.
 	InvalidityDate string `json:"invalidityDate,omitempty" metadata:",optional"`
 	TxID           string `json:"txId"`
+	// DecidedBy lists the NMIs (MSP IDs) whose votes made a consortium
+	// revocation, one not made by the meter's owner; absent otherwise.
+	DecidedBy []string `json:"decidedBy,omitempty" metadata:",optional"`
 }
 
 // Meter is the ledger's record of a meter: the key that is its certificate,
@@ -237,7 +289,29 @@ type PreEnrolment struct {
 	IdentityHash string `json:"identityHash"`
 	TxID         string `json:"txId"`
 	At           string `json:"at"`
+	// ExpiresAt is At + PreEnrolmentValidity: after it the pre-enrolment
+	// binds nobody, and any NMI may pre-enrol or register the meter ID.
+	ExpiresAt string `json:"expiresAt"`
 }
+
+// Expiry is when the pre-enrolment stops reserving its meter ID. A record
+// written before pre-enrolments expired carries no ExpiresAt; it expires
+// PreEnrolmentValidity after it was made.
+func (p *PreEnrolment) Expiry() string {
+	if p.ExpiresAt != "" {
+		return p.ExpiresAt
+	}
+	at, err := ParseTime(p.At)
+	if err != nil {
+		return p.At
+	}
+	return at.Add(PreEnrolmentValidity).UTC().Format(time.RFC3339Nano)
+}
+
+// PreEnrolmentValidity is how long a pre-enrolment reserves its meter ID
+// for its NMI: long enough for meters to wait in a warehouse, short enough
+// that an ID reserved by mistake or in bad faith comes free on its own.
+const PreEnrolmentValidity = 180 * 24 * time.Hour
 
 // MeasurementRecord is an accepted measurement as kept on the ledger: the
 // exact signed bytes, the signature and the key version that verified them.
@@ -321,4 +395,13 @@ type Verification struct {
 	// transaction that accepted them, when the verifier knows it.
 	Duplicate bool   `json:"duplicate,omitempty" metadata:",optional"`
 	TxID      string `json:"txId,omitempty" metadata:",optional"`
+}
+
+// messageOf is a refusal's text without its code.
+func messageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
 }

@@ -48,6 +48,17 @@ var (
 // attribute).
 func Client(t testing.TB, mspID, role string) *Identity {
 	t.Helper()
+	return identity(t, mspID, role, "client")
+}
+
+// Admin returns the identity of an NMI admin of mspID (node OU "admin").
+func Admin(t testing.TB, mspID string) *Identity {
+	t.Helper()
+	return identity(t, mspID, "", "admin")
+}
+
+func identity(t testing.TB, mspID, role, ou string) *Identity {
+	t.Helper()
 	caOnce.Do(func() {
 		var err error
 		if caKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
@@ -69,6 +80,9 @@ func Client(t testing.TB, mspID, role string) *Identity {
 	idMu.Lock()
 	defer idMu.Unlock()
 	name := role + "@" + mspID
+	if ou != "client" {
+		name = ou + ":" + name
+	}
 	if id, ok := ids[name]; ok {
 		return id
 	}
@@ -77,7 +91,7 @@ func Client(t testing.TB, mspID, role string) *Identity {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(int64(len(ids) + 2)), Subject: pkix.Name{CommonName: name, OrganizationalUnit: []string{"client"}},
+		SerialNumber: big.NewInt(int64(len(ids) + 2)), Subject: pkix.Name{CommonName: name, OrganizationalUnit: []string{ou}},
 		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC),
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}

@@ -215,17 +215,21 @@ func ProblemCode(err error) string {
 	return ""
 }
 
-// RegisterMeter registers one meter.
+// RegisterMeter registers one meter. reg carries the meter's proof of
+// possession for the registry's NMI (meter.Registration.Prove, with the MSP
+// ID that Consortium names); without it the registry refuses BAD_SIGNATURE.
 func (c *Client) RegisterMeter(ctx context.Context, reg meter.Registration) (*api.MeterReceipt, error) {
 	return call[api.MeterReceipt](ctx, c, post("/meters", reg))
 }
 
-// RegisterMeters registers a batch given as registrations.
+// RegisterMeters registers a batch given as registrations, each proved by
+// its meter for the registry's NMI.
 func (c *Client) RegisterMeters(ctx context.Context, regs []meter.Registration) (*api.Enrolment, error) {
 	return call[api.Enrolment](ctx, c, post("/meters/batch", regs))
 }
 
-// RegisterMetersCSV registers a batch given as a manufacturer's CSV.
+// RegisterMetersCSV registers a batch given as a manufacturer's CSV, with
+// each meter's proof in its proof column.
 func (c *Client) RegisterMetersCSV(ctx context.Context, csv []byte) (*api.Enrolment, error) {
 	return call[api.Enrolment](ctx, c, request{method: http.MethodPost, path: api.Prefix + "/meters/batch",
 		contentType: "text/csv", body: csv, write: true})
@@ -306,6 +310,23 @@ func (c *Client) RotateKey(ctx context.Context, id string, req api.RotateRequest
 // RevokeMeter revokes a meter's key.
 func (c *Client) RevokeMeter(ctx context.Context, id string, req api.RevokeRequest) (*api.MeterReceipt, error) {
 	return call[api.MeterReceipt](ctx, c, post("/meters/"+url.PathEscape(id)+"/revoke", req))
+}
+
+// WithdrawPreEnrolment removes one of this NMI's pending pre-enrolments.
+func (c *Client) WithdrawPreEnrolment(ctx context.Context, id string) (*api.PreEnrolmentReceipt, error) {
+	return call[api.PreEnrolmentReceipt](ctx, c, request{method: http.MethodDelete, path: api.Prefix + "/pre-enrolments/" + url.PathEscape(id), write: true})
+}
+
+// Vote casts this NMI's vote for a consortium action (api.ActionRevoke of
+// any meter, api.ActionRelease of a pre-enrolment); the tally says whether
+// it made the majority and the action was taken.
+func (c *Client) Vote(ctx context.Context, req api.VoteRequest) (*api.VoteReceipt, error) {
+	return call[api.VoteReceipt](ctx, c, post("/consortium/votes", req))
+}
+
+// Votes lists the votes cast so far for an action on a meter ID.
+func (c *Client) Votes(ctx context.Context, action, id string, r Read) (*api.VoteList, error) {
+	return call[api.VoteList](ctx, c, get("/consortium/votes/"+url.PathEscape(action)+"/"+url.PathEscape(id), r.query()))
 }
 
 // ReinstateMeter lifts a certificateHold.

@@ -32,7 +32,7 @@ type Config struct {
 	// /metrics on the operations address requires (the NMI's TLS client
 	// CA, as for its peer's and orderer's /metrics).
 	OperationsClientCA string `yaml:"operationsClientCA,omitempty"`
-	TLS    struct {
+	TLS                struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`

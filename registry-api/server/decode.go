@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -113,51 +114,73 @@ func jsonKind(goType string) string {
 	return "an object"
 }
 
-// csvColumns are the columns of a batch registration in CSV, as a
-// manufacturer's delivery list carries them; identity is optional.
-var csvColumns = []string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "identity"}
+// csvColumns are the columns of a batch registration in CSV: a
+// manufacturer's delivery list with each meter's proof of possession for
+// this NMI. Only identity may be left out.
+var csvColumns = []string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "proof", "identity"}
+
+// csvOptional are the columns a CSV may leave out.
+var csvOptional = map[string]bool{"identity": true}
+
+// csvHeader maps each column a CSV's header row names to its index,
+// refusing unknown, repeated and missing columns. nmi is the MSP ID the
+// proofs must be made for, to name in the refusal of a CSV without them.
+func csvHeader(header []string, nmi string) (map[string]int, error) {
+	columns := strings.Join(csvColumns, ", ") + " (identity optional)"
+	index := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		if !slices.Contains(csvColumns, h) {
+			return nil, malformed("CSV column %q is unknown; the columns are %s", h, columns)
+		}
+		if _, twice := index[h]; twice {
+			return nil, malformed("CSV column %q appears twice in the header", h)
+		}
+		index[h] = i
+	}
+	for _, c := range csvColumns {
+		if _, ok := index[c]; ok || csvOptional[c] {
+			continue
+		}
+		if c == "proof" {
+			return nil, malformed("the CSV lacks the column \"proof\": each meter's proof of possession, its DER signature (standard base64) with the key being registered over its registration statement for %s, made by the meter (pki meter prove); the columns are %s", nmi, columns)
+		}
+		return nil, malformed("the CSV lacks the column %q; the columns are %s", c, columns)
+	}
+	return index, nil
+}
 
 // readRegistrationsCSV reads a header row naming the columns and one meter
-// per row. publicKey is a PEM block or the base64 of the DER
-// SubjectPublicKeyInfo.
-func readRegistrationsCSV(body io.Reader) ([]meter.Registration, error) {
+// per row, and returns the registrations with the line each row starts on.
+// publicKey is a PEM block or the base64 of the DER SubjectPublicKeyInfo;
+// proof is the meter's signature over its registration statement for nmi,
+// checked later with the other rules.
+func readRegistrationsCSV(body io.Reader, nmi string) ([]meter.Registration, []int, error) {
 	r := csv.NewReader(body)
 	r.ReuseRecord = false
 	header, err := r.Read()
 	if err != nil {
-		return nil, csvError(err, "the CSV has no header row: %v", err)
+		return nil, nil, csvError(err, "the CSV has no header row: %v", err)
 	}
-	index := map[string]int{}
-	for i, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-		known := false
-		for _, c := range csvColumns {
-			if c == h {
-				known = true
-			}
-		}
-		if !known {
-			return nil, malformed("CSV column %q is unknown; the columns are %s", h, strings.Join(csvColumns, ", "))
-		}
-		index[h] = i
-	}
-	for _, c := range csvColumns[:7] {
-		if _, ok := index[c]; !ok {
-			return nil, malformed("the CSV lacks the column %q; the columns are %s (identity optional)", c, strings.Join(csvColumns, ", "))
-		}
+	index, err := csvHeader(header, nmi)
+	if err != nil {
+		return nil, nil, err
 	}
 	var out []meter.Registration
-	for line := 2; ; line++ {
+	var lines []int
+	for {
 		rec, err := r.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, csvError(err, "CSV %v", err)
+			return nil, nil, csvError(err, "CSV %v", err)
 		}
 		if len(out) == api.MaxRegistrationBatch {
-			return nil, meter.Errorf(meter.CodeTooLarge, "the CSV holds more than %d meters; split it", api.MaxRegistrationBatch)
+			return nil, nil, meter.Errorf(meter.CodeTooLarge, "the CSV holds more than %d meters; split it", api.MaxRegistrationBatch)
 		}
+		// A quoted PEM cell spans lines: the row is named by its first.
+		line, _ := r.FieldPos(0)
 		get := func(col string) string {
 			if i, ok := index[col]; ok {
 				return strings.TrimSpace(rec[i])
@@ -166,16 +189,18 @@ func readRegistrationsCSV(body io.Reader) ([]meter.Registration, error) {
 		}
 		key, err := publicKeyText(get("publicKey"))
 		if err != nil {
-			return nil, malformed("CSV line %d (meter %q): %v", line, get("meterId"), err)
+			return nil, nil, malformed("CSV line %d (meter %q): %v", line, get("meterId"), err)
 		}
 		out = append(out, meter.Registration{
 			MeterID: get("meterId"), PublicKey: key,
 			Metadata: meter.Metadata{Manufacturer: get("manufacturer"), Model: get("model"), SerialNumber: get("serialNumber"),
 				SoftwareID: get("softwareId"), SoftwareChecksum: get("softwareChecksum")},
 			Identity: get("identity"),
+			Proof:    get("proof"),
 		})
+		lines = append(lines, line)
 	}
-	return out, nil
+	return out, lines, nil
 }
 
 // csvError keeps a body over the route's limit as such (413), since the CSV

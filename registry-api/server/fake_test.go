@@ -92,7 +92,7 @@ func newFakeLedger() *fakeLedger {
 			return e, nil
 		},
 		"PreEnrollMeter": func(_ context.Context, args []string) (any, error) {
-			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: args[1], TxID: "tx-pre", At: "2026-11-21T10:20:00Z"}, nil
+			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: args[1], TxID: "tx-pre", At: "2026-11-21T10:20:00Z", ExpiresAt: "2027-05-20T10:20:00Z"}, nil
 		},
 		"RotateKey": func(_ context.Context, args []string) (any, error) {
 			m := meterRecord(args[0], args[1])
@@ -105,6 +105,15 @@ func newFakeLedger() *fakeLedger {
 			m.Revocation = &meter.Revocation{Reason: meter.Reason(args[1]), RevokedAt: "2026-11-21T10:20:00Z", InvalidityDate: args[2], TxID: "tx-revoke"}
 			return m, nil
 		},
+		"WithdrawPreEnrolment": func(_ context.Context, args []string) (any, error) {
+			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z", ExpiresAt: "2027-05-20T10:20:00Z"}, nil
+		},
+		"VoteConsortium": func(_ context.Context, args []string) (any, error) {
+			return contract.Tally{Action: args[0], MeterID: args[1], Voters: []string{"PTBMSP"}, Needed: 3}, nil
+		},
+		"GetVotes": func(_ context.Context, args []string) (any, error) {
+			return []contract.Vote{{Action: args[0], MeterID: args[1], Voter: "PTBMSP", Reason: "cessationOfOperation", TxID: "tx-vote", At: "2026-11-21T10:20:00Z"}}, nil
+		},
 		"ReinstateMeter": func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
 		"GetMeter":       func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
 		"GetMeterHistory": func(_ context.Context, args []string) (any, error) {
@@ -116,7 +125,7 @@ func newFakeLedger() *fakeLedger {
 				Fingerprint: m.Fingerprint, ValidFrom: m.RegisteredAt, TxID: m.RegisteredTx}}, nil
 		},
 		"GetPreEnrolment": func(_ context.Context, args []string) (any, error) {
-			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z"}, nil
+			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z", ExpiresAt: "2027-05-20T10:20:00Z"}, nil
 		},
 		"ListMeters": returns(contract.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0001", "")}}),
 		"SubmitMeasurement": func(_ context.Context, args []string) (any, error) {

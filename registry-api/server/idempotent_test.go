@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -13,10 +14,22 @@ import (
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
 
-// keyed is a registration of PTB-0001 with an Idempotency-Key.
+// keyed is a registration of PTB-0001 with an Idempotency-Key: always the
+// same bytes, as a client's retry sends them (a proof made anew would be
+// another request).
 func keyed(t *testing.T, as, key string) request {
-	return post("/api/v1/meters", as, registration("PTB-0001", string(readTestdata(t, "keys/p256.good.pem")))).
-		with(HeaderIdempotencyKey, key)
+	return post("/api/v1/meters", as, ptb0001(t)).with(HeaderIdempotencyKey, key)
+}
+
+var ptb0001Once sync.Once
+var ptb0001Body string
+
+// ptb0001 is one registration of PTB-0001 with the test data's P-256 key.
+func ptb0001(t *testing.T) string {
+	ptb0001Once.Do(func() {
+		ptb0001Body = jsonText(registration("PTB-0001", string(readTestdata(t, "keys/p256.good.pem"))))
+	})
+	return ptb0001Body
 }
 
 func assertReplay(t *testing.T, first, again *httptest.ResponseRecorder) {
@@ -60,7 +73,7 @@ func TestIdempotentReplay(t *testing.T) {
 
 func TestIdempotencyWithoutKey(t *testing.T) {
 	f := newFixture(t)
-	req := post("/api/v1/meters", operator, registration("PTB-0001", string(readTestdata(t, "keys/p256.good.pem"))))
+	req := post("/api/v1/meters", operator, ptb0001(t))
 	f.do(req)
 	if rec := f.do(req); rec.Header().Get("Idempotent-Replayed") != "" {
 		t.Error("an answer without Idempotency-Key was replayed")

@@ -27,7 +27,14 @@ func (s *Server) registerMeter(c *gin.Context) {
 	}
 	// The chaincode checks the same rules; checking here first spares the
 	// network a transaction that can only be refused.
-	if _, err := reg.Validate(); err != nil {
+	key, err := reg.Validate()
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	// Only the meter can ask that its key be bound, and only for the NMI it
+	// was made for: a registrar who merely knows the public key cannot.
+	if err := reg.VerifyProof(key, s.opts.NMI); err != nil {
 		s.failErr(c, err)
 		return
 	}
@@ -113,8 +120,12 @@ func (s *Server) registerMeters(c *gin.Context) {
 		return
 	}
 	var regs []meter.Registration
+	// where names an entry in a refusal: its index, or its line in a CSV.
+	where := func(i int) string { return fmt.Sprintf("entry %d", i) }
 	if mt == "text/csv" {
-		regs, err = readRegistrationsCSV(c.Request.Body)
+		var lines []int
+		regs, lines, err = readRegistrationsCSV(c.Request.Body, s.opts.NMI)
+		where = func(i int) string { return fmt.Sprintf("CSV line %d", lines[i]) }
 	} else {
 		err = decodeJSON(c, &regs)
 	}
@@ -130,7 +141,7 @@ func (s *Server) registerMeters(c *gin.Context) {
 		fail(c, problem(string(meter.CodeTooLarge), fmt.Sprintf("the batch holds %d meters; at most %d per request", len(regs), api.MaxRegistrationBatch)))
 		return
 	}
-	if p, ok := checkBatch(regs); !ok {
+	if p, ok := checkBatch(regs, s.opts.NMI, where); !ok {
 		fail(c, p)
 		return
 	}
@@ -165,12 +176,14 @@ func (s *Server) registerMeters(c *gin.Context) {
 	c.JSON(status, out)
 }
 
-// checkBatch applies the registration rules to every entry, and the rule
-// that IDs and keys are unique within the batch, and reports every entry
-// that breaks one (up to 50).
-func checkBatch(regs []meter.Registration) (api.Problem, bool) {
+// checkBatch applies the registration rules to every entry, checks each
+// meter's proof of possession for nmi, and the rule that IDs and keys are
+// unique within the batch, and reports every entry that breaks one (up to
+// 50), each named by where.
+func checkBatch(regs []meter.Registration, nmi string, where func(int) string) (api.Problem, bool) {
 	var errs []string
 	var first *meter.Error
+	refused, last := 0, -1 // entries refused; the last one noted
 	ids, keys := map[string]int{}, map[string]int{}
 	note := func(i int, err error) {
 		var r *meter.Error
@@ -180,8 +193,11 @@ func checkBatch(regs []meter.Registration) (api.Problem, bool) {
 		if first == nil {
 			first = r
 		}
+		if i != last {
+			refused, last = refused+1, i
+		}
 		if len(errs) < 50 {
-			errs = append(errs, fmt.Sprintf("entry %d (meter %q): %s: %s", i, regs[i].MeterID, r.Code, r.Message))
+			errs = append(errs, fmt.Sprintf("%s (meter %q): %s: %s", where(i), regs[i].MeterID, r.Code, r.Message))
 		}
 	}
 	for i, reg := range regs {
@@ -190,11 +206,14 @@ func checkBatch(regs []meter.Registration) (api.Problem, bool) {
 			note(i, err)
 			continue
 		}
+		if err := reg.VerifyProof(key, nmi); err != nil {
+			note(i, err)
+		}
 		if j, dup := ids[reg.MeterID]; dup {
-			note(i, meter.Errorf(meter.CodeMeterExists, "meter ID repeats entry %d", j))
+			note(i, meter.Errorf(meter.CodeMeterExists, "meter ID repeats %s", where(j)))
 		}
 		if j, dup := keys[key.Fingerprint()]; dup {
-			note(i, meter.Errorf(meter.CodeKeyInUse, "public key repeats entry %d: every meter needs its own key", j))
+			note(i, meter.Errorf(meter.CodeKeyInUse, "public key repeats %s: every meter needs its own key", where(j)))
 		}
 		ids[reg.MeterID], keys[key.Fingerprint()] = i, i
 	}
@@ -203,7 +222,14 @@ func checkBatch(regs []meter.Registration) (api.Problem, bool) {
 	}
 	p := problem(string(first.Code), fmt.Sprintf("%s; nothing was registered", errs[0]))
 	if len(errs) > 1 {
-		p.Detail = fmt.Sprintf("%d entries are refused (first: %s); nothing was registered", len(errs), errs[0])
+		entries := fmt.Sprintf("%d of %d entries are refused", refused, len(regs))
+		if refused == 1 {
+			entries = fmt.Sprintf("1 of %d entries is refused for %d reasons", len(regs), len(errs))
+		}
+		if len(errs) == 50 {
+			entries += " (errors lists the first 50 reasons)"
+		}
+		p.Detail = fmt.Sprintf("%s (first: %s); nothing was registered", entries, errs[0])
 		p.Errors = errs
 	}
 	return p, false

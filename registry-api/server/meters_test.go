@@ -89,14 +89,22 @@ func TestRegisterMetersCSV(t *testing.T) {
 	der := func(name string) string {
 		return base64.StdEncoding.EncodeToString(readTestdata(t, "keys/"+name+".der"))
 	}
+	want := []meter.Registration{
+		registration("PTB-0001", pem("p256")), registration("PTB-0002", pem("p384")),
+		registration("PTB-0003", pem("secp256k1")), registration("PTB-0004", pem("other")),
+	}
+	for i := range want {
+		want[i].SerialNumber = fmt.Sprintf("SN%d", i+1)
+	}
+	want[1].SoftwareChecksum, want[1].Identity = "crc32:9f86d081", "urn:dev:ops:2"
 	var b bytes.Buffer
 	b.WriteString("\ufeff") // as spreadsheets save it
 	err := csv.NewWriter(&b).WriteAll([][]string{
-		{"serialNumber", "meterId", "publicKey", "manufacturer", "model", "softwareId", "softwareChecksum", "identity"},
-		{"SN1", "PTB-0001", pem("p256"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", ""},
-		{"SN2", "PTB-0002", der("p384"), " Acme ", "E350", "fw-1.2", "crc32:9f86d081", "urn:dev:ops:2"},
-		{"SN3", "PTB-0003", pem("secp256k1"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", ""},
-		{"SN4", "PTB-0004", der("other"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", ""},
+		{"serialNumber", "meterId", "publicKey", "manufacturer", "model", "softwareId", "softwareChecksum", "identity", "proof"},
+		{"SN1", "PTB-0001", pem("p256"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[0].Proof},
+		{"SN2", "PTB-0002", der("p384"), " Acme ", "E350", "fw-1.2", "crc32:9f86d081", "urn:dev:ops:2", " " + want[1].Proof + " "},
+		{"SN3", "PTB-0003", pem("secp256k1"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[2].Proof},
+		{"SN4", "PTB-0004", der("other"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[3].Proof},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,14 +125,6 @@ func TestRegisterMetersCSV(t *testing.T) {
 	if err := json.Unmarshal([]byte(calls[0].Parts[0][0]), &sent); err != nil {
 		t.Fatal(err)
 	}
-	want := []meter.Registration{
-		registration("PTB-0001", pem("p256")), registration("PTB-0002", pem("p384")),
-		registration("PTB-0003", pem("secp256k1")), registration("PTB-0004", pem("other")),
-	}
-	for i := range want {
-		want[i].SerialNumber = fmt.Sprintf("SN%d", i+1)
-	}
-	want[1].SoftwareChecksum, want[1].Identity = "crc32:9f86d081", "urn:dev:ops:2"
 	for i := range want {
 		if sent[i].PublicKey != want[i].PublicKey {
 			// A DER cell becomes the key's PEM; a PEM cell is sent as given.
@@ -144,9 +144,19 @@ func TestRegisterMetersCSV(t *testing.T) {
 // TestRegisterMetersRefusesBadEntries lists every refused entry and sends
 // nothing to the ledger.
 func TestRegisterMetersRefusesBadEntries(t *testing.T) {
-	key1, key2, key3 := newKeyPEM(t), newKeyPEM(t), newKeyPEM(t)
+	key1, key2, key3, key4, key5 := newKeyPEM(t), newKeyPEM(t), newKeyPEM(t), newKeyPEM(t), newKeyPEM(t)
 	p256 := string(readTestdata(t, "keys/p256.good.pem"))
 	p256DER := base64.StdEncoding.EncodeToString(readTestdata(t, "keys/p256.der"))
+	// The meters' proofs gone wrong: none, made for another NMI, for another
+	// meter ID, and by another key over the right statement.
+	unproved := registration("PTB-B", key2)
+	unproved.Proof = ""
+	forCMI := withProof(registration("PTB-C", key3), proofOf(t, key3, "CMIMSP", "PTB-C"))
+	forOtherMeter := withProof(registration("PTB-D", key4), proofOf(t, key4, fixtureNMI, "PTB-X"))
+	byOtherKey := withProof(registration("PTB-E", key5), signedBy(t, key1, meter.RegistrationStatement("PTB-E", fixtureNMI, publicKey(t, key5))))
+	const csvHeader = "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum,proof\n"
+	// The first row's PEM cell spans lines 2 to 2+n: the next row starts after it.
+	next := 3 + strings.Count(p256, "\n")
 	cases := []struct {
 		name    string
 		req     request
@@ -166,21 +176,52 @@ func TestRegisterMetersRefusesBadEntries(t *testing.T) {
 			registration("PTB-A", key1), registration("PTB-B", string(readTestdata(t, "keys/rsa2048.bad.pem"))),
 		}), http.StatusUnprocessableEntity, meter.CodeUnsupportedKey, nil},
 		{"one key as PEM and as DER", request{method: http.MethodPost, path: "/api/v1/meters/batch", as: operator, contentType: "text/csv",
-			body: "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum\n" +
-				`PTB-A,"` + p256 + `",Acme,E350,SN1,fw,sha256:9f86d081884c7d65` + "\n" +
-				"PTB-B," + p256DER + ",Acme,E350,SN2,fw,sha256:9f86d081884c7d65\n"},
-			http.StatusConflict, meter.CodeKeyInUse, nil},
+			body: csvHeader +
+				`PTB-A,"` + p256 + `",Acme,E350,SN1,fw,sha256:9f86d081884c7d65,` + registration("PTB-A", p256).Proof + "\n" +
+				"PTB-B," + p256DER + ",Acme,E350,SN2,fw,sha256:9f86d081884c7d65," + registration("PTB-B", p256).Proof + "\n"},
+			http.StatusConflict, meter.CodeKeyInUse, []string{
+				fmt.Sprintf(`CSV line %d (meter "PTB-B"): KEY_IN_USE: public key repeats CSV line 2`, next),
+			}},
+		{"proofs missing, for another NMI, for another meter, by another key", post("/api/v1/meters/batch", operator, []meter.Registration{
+			registration("PTB-A", key1), unproved, forCMI, forOtherMeter, byOtherKey,
+		}), http.StatusUnprocessableEntity, meter.CodeBadSignature, []string{
+			`entry 1 (meter "PTB-B"): BAD_SIGNATURE: meter PTB-B: the registration carries no proof of possession`,
+			`entry 2 (meter "PTB-C"): BAD_SIGNATURE: meter PTB-C: the proof of possession does not verify against the key being registered for PTBMSP`,
+			`entry 3 (meter "PTB-D"): BAD_SIGNATURE: meter PTB-D: the proof of possession does not verify`,
+			`entry 4 (meter "PTB-E"): BAD_SIGNATURE: meter PTB-E: the proof of possession does not verify`,
+		}},
+		{"a proof not base64", post("/api/v1/meters/batch", operator, []meter.Registration{
+			registration("PTB-A", key1), withProof(registration("PTB-B", key2), "not base64!"),
+		}), http.StatusBadRequest, meter.CodeMalformed, nil},
+		{"CSV rows without proof, named by their lines", request{method: http.MethodPost, path: "/api/v1/meters/batch", as: operator, contentType: "text/csv",
+			body: csvHeader +
+				`PTB-A,"` + p256 + `",Acme,E350,SN1,fw,sha256:9f86d081884c7d65,` + registration("PTB-A", p256).Proof + "\n" +
+				"PTB-B," + derOf(t, key2) + ",Acme,E350,SN2,fw,sha256:9f86d081884c7d65,\n" +
+				"PTB-C," + derOf(t, key3) + ",Acme,E350,SN3,fw,sha256:9f86d081884c7d65," + forCMI.Proof + "\n"},
+			http.StatusUnprocessableEntity, meter.CodeBadSignature, []string{
+				fmt.Sprintf(`CSV line %d (meter "PTB-B"): BAD_SIGNATURE: meter PTB-B: the registration carries no proof of possession`, next),
+				fmt.Sprintf(`CSV line %d (meter "PTB-C"): BAD_SIGNATURE: meter PTB-C: the proof of possession does not verify`, next+1),
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
 			p := problemOf(t, f.do(c.req), c.status, string(c.code))
-			if len(p.Errors) != len(c.entries) {
-				t.Fatalf("errors = %q, want %d entries", p.Errors, len(c.entries))
-			}
-			for i, want := range c.entries {
-				if !strings.HasPrefix(p.Errors[i], want) {
-					t.Errorf("errors[%d] = %q, want it to start %q", i, p.Errors[i], want)
+			switch len(c.entries) {
+			case 0:
+			case 1:
+				// A single refused entry is the detail itself.
+				if len(p.Errors) != 0 || !strings.HasPrefix(p.Detail, c.entries[0]) {
+					t.Errorf("detail %q (errors %q), want it to start %q", p.Detail, p.Errors, c.entries[0])
+				}
+			default:
+				if len(p.Errors) != len(c.entries) {
+					t.Fatalf("errors = %q, want %d entries", p.Errors, len(c.entries))
+				}
+				for i, want := range c.entries {
+					if !strings.HasPrefix(p.Errors[i], want) {
+						t.Errorf("errors[%d] = %q, want it to start %q", i, p.Errors[i], want)
+					}
 				}
 			}
 			if !strings.HasSuffix(p.Detail, "nothing was registered") {
@@ -190,6 +231,73 @@ func TestRegisterMetersRefusesBadEntries(t *testing.T) {
 				t.Errorf("the ledger was called: %d calls", len(calls))
 			}
 		})
+	}
+}
+
+// TestRegisterMeterProof refuses a registration whose meter did not prove
+// it for this NMI, naming the meter, and sends nothing to the ledger.
+func TestRegisterMeterProof(t *testing.T) {
+	key, other := newKeyPEM(t), newKeyPEM(t)
+	unproved := registration("PTB-0001", key)
+	unproved.Proof = ""
+	cases := []struct {
+		name   string
+		reg    meter.Registration
+		status int
+		code   meter.Code
+		detail string
+	}{
+		{"without proof", unproved, http.StatusUnprocessableEntity, meter.CodeBadSignature,
+			"meter PTB-0001: the registration carries no proof of possession"},
+		{"proved for another NMI", withProof(registration("PTB-0001", key), proofOf(t, key, "CMIMSP", "PTB-0001")),
+			http.StatusUnprocessableEntity, meter.CodeBadSignature, "meter PTB-0001: the proof of possession does not verify against the key being registered for PTBMSP"},
+		{"proved for another meter ID", withProof(registration("PTB-0001", key), proofOf(t, key, fixtureNMI, "PTB-0002")),
+			http.StatusUnprocessableEntity, meter.CodeBadSignature, "meter PTB-0001: the proof of possession does not verify"},
+		{"signed by another key", withProof(registration("PTB-0001", key), signedBy(t, other, meter.RegistrationStatement("PTB-0001", fixtureNMI, publicKey(t, key)))),
+			http.StatusUnprocessableEntity, meter.CodeBadSignature, "meter PTB-0001: the proof of possession does not verify"},
+		{"a proof of another meter's key", withProof(registration("PTB-0001", key), registration("PTB-0001", other).Proof),
+			http.StatusUnprocessableEntity, meter.CodeBadSignature, "meter PTB-0001: the proof of possession does not verify"},
+		{"a proof not base64", withProof(registration("PTB-0001", key), "MEUC%%"),
+			http.StatusBadRequest, meter.CodeMalformed, "meter PTB-0001: proof is not standard base64"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			p := problemOf(t, f.do(post("/api/v1/meters", operator, c.reg)), c.status, string(c.code))
+			if !strings.HasPrefix(p.Detail, c.detail) {
+				t.Errorf("detail %q, want it to start %q", p.Detail, c.detail)
+			}
+			if calls := f.ledger.recorded(); len(calls) != 0 {
+				t.Errorf("the ledger was called: %+v", calls)
+			}
+		})
+	}
+	// The same registration proved by the meter for this NMI is sent.
+	f := newFixture(t)
+	decode[api.MeterReceipt](t, f.do(post("/api/v1/meters", operator, registration("PTB-0001", key))), http.StatusCreated)
+	if n := len(f.ledger.named("RegisterMeter")); n != 1 {
+		t.Errorf("a proved registration reached the ledger %d times, want 1", n)
+	}
+}
+
+// TestRegisterMetersCountsRefusals: a delivery list sent without proofs is
+// refused entry by entry, the detail counting them all and errors listing
+// the first 50.
+func TestRegisterMetersCountsRefusals(t *testing.T) {
+	f := newFixture(t)
+	regs := make([]meter.Registration, 60)
+	for i := range regs {
+		regs[i] = withProof(registration(fmt.Sprintf("PTB-%04d", i), newKeyPEM(t)), "")
+	}
+	p := problemOf(t, f.do(post("/api/v1/meters/batch", operator, regs)), http.StatusUnprocessableEntity, string(meter.CodeBadSignature))
+	if want := "60 of 60 entries are refused (errors lists the first 50 reasons)"; !strings.HasPrefix(p.Detail, want) {
+		t.Errorf("detail %q, want it to start %q", p.Detail, want)
+	}
+	if len(p.Errors) != 50 || !strings.HasPrefix(p.Errors[49], `entry 49 (meter "PTB-0049"): BAD_SIGNATURE`) {
+		t.Errorf("errors lists %d, the last %q", len(p.Errors), p.Errors[len(p.Errors)-1])
+	}
+	if n := len(f.ledger.recorded()); n != 0 {
+		t.Errorf("the ledger was called %d times", n)
 	}
 }
 
@@ -361,5 +469,42 @@ func TestMinBlock(t *testing.T) {
 	f.do(get("/api/v1/meters/PTB-0001", auditor))
 	if n := len(f.ledger.named("AwaitBlock")); n != 0 {
 		t.Errorf("a read without minBlock waited for a block (%d calls)", n)
+	}
+}
+
+// Consortium votes and withdrawals reach the chaincode with the operator's
+// arguments; bad input is refused before the ledger is called.
+func TestConsortiumVotes(t *testing.T) {
+	f := newFixture(t)
+	vote := decode[api.VoteReceipt](t, f.do(post("/api/v1/consortium/votes", operator,
+		api.VoteRequest{Action: api.ActionRevoke, MeterID: "NMIM-0001", Reason: "cessationOfOperation"})), http.StatusOK)
+	if vote.Tally == nil || vote.Tally.Needed != 3 || vote.TxID == "" {
+		t.Fatalf("vote %+v", vote)
+	}
+	if calls := f.ledger.named("VoteConsortium"); len(calls) != 1 || strings.Join(calls[0].Args, ",") != "revoke,NMIM-0001,cessationOfOperation" {
+		t.Fatalf("VoteConsortium calls %+v", calls)
+	}
+	votes := decode[api.VoteList](t, f.do(get("/api/v1/consortium/votes/revoke/NMIM-0001", auditor)), http.StatusOK)
+	if len(votes.Votes) != 1 || votes.Votes[0].Voter != "PTBMSP" {
+		t.Fatalf("votes %+v", votes)
+	}
+	for _, body := range map[string]api.VoteRequest{
+		"unknown action":      {Action: "delete", MeterID: "NMIM-0001", Reason: "keyCompromise"},
+		"unknown reason":      {Action: api.ActionRevoke, MeterID: "NMIM-0001", Reason: "because"},
+		"release without why": {Action: api.ActionRelease, MeterID: "NMIM-0001"},
+		"malformed meter ID":  {Action: api.ActionRevoke, MeterID: "NMIM 1", Reason: "keyCompromise"},
+	} {
+		problemOf(t, f.do(post("/api/v1/consortium/votes", operator, body)), http.StatusBadRequest, string(meter.CodeMalformed))
+	}
+	problemOf(t, f.do(get("/api/v1/consortium/votes/delete/NMIM-0001", auditor)), http.StatusBadRequest, string(meter.CodeMalformed))
+	if n := len(f.ledger.named("VoteConsortium")); n != 1 {
+		t.Fatalf("refused votes reached the ledger: %d calls", n)
+	}
+	pre := decode[api.PreEnrolmentReceipt](t, f.do(request{method: http.MethodDelete, path: "/api/v1/pre-enrolments/PTB-0001", as: operator}), http.StatusOK)
+	if pre.PreEnrolment == nil || pre.PreEnrolment.MeterID != "PTB-0001" {
+		t.Fatalf("withdrawal %+v", pre)
+	}
+	if calls := f.ledger.named("WithdrawPreEnrolment"); len(calls) != 1 || calls[0].Args[0] != "PTB-0001" {
+		t.Fatalf("WithdrawPreEnrolment calls %+v", calls)
 	}
 }

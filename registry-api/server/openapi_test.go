@@ -258,6 +258,40 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 	}
 }
 
+// TestOpenAPIRegistrationProof holds the description of registration to
+// the server: the proof is a required field of a registration, and the CSV
+// columns are those the server reads, its example a header it accepts.
+func TestOpenAPIRegistrationProof(t *testing.T) {
+	d := theDoc(t)
+	reg := obj(map[string]any(d), "components", "schemas", "Registration")
+	required, _ := reg["required"].([]any)
+	if !slices.Contains(required, any("proof")) {
+		t.Errorf("Registration.required %v lacks proof", required)
+	}
+	if desc, _ := obj(reg, "properties", "proof")["description"].(string); !strings.Contains(desc, `{"type":"meterRegistration","meterId":<id>,"nmi":`) {
+		t.Errorf("Registration.proof does not spell out the registration statement: %q", desc)
+	}
+	media := obj(map[string]any(d), "paths", "/api/v1/meters/batch", "post", "requestBody", "content", "text/csv")
+	desc, _ := obj(media, "schema")["description"].(string)
+	// "...the columns, in any order: meterId, publicKey, ... and, optionally, identity; ..."
+	_, list, _ := strings.Cut(desc, "in any order:")
+	list, _, _ = strings.Cut(list, ";")
+	var named []string
+	for _, w := range strings.Fields(strings.ReplaceAll(list, ",", " ")) {
+		if w != "and" && w != "optionally" {
+			named = append(named, w)
+		}
+	}
+	if !slices.Equal(named, csvColumns) {
+		t.Errorf("the CSV description names the columns %q, the server reads %q", named, csvColumns)
+	}
+	example, _ := media["example"].(string)
+	header, _, _ := strings.Cut(example, "\n")
+	if _, err := csvHeader(strings.Split(header, ","), fixtureNMI); err != nil {
+		t.Errorf("the CSV example's header %q is refused: %v", header, err)
+	}
+}
+
 // schemaTypes maps each component schema that describes a Go type to it.
 var schemaTypes = map[string]reflect.Type{
 	"Problem":                reflect.TypeFor[api.Problem](),
@@ -275,6 +309,11 @@ var schemaTypes = map[string]reflect.Type{
 	"PreEnrolmentRequest":    reflect.TypeFor[api.PreEnrolmentRequest](),
 	"PreEnrolment":           reflect.TypeFor[meter.PreEnrolment](),
 	"PreEnrolmentReceipt":    reflect.TypeFor[api.PreEnrolmentReceipt](),
+	"VoteRequest":            reflect.TypeFor[api.VoteRequest](),
+	"Tally":                  reflect.TypeFor[api.Tally](),
+	"VoteReceipt":            reflect.TypeFor[api.VoteReceipt](),
+	"Vote":                   reflect.TypeFor[api.Vote](),
+	"VoteList":               reflect.TypeFor[api.VoteList](),
 	"RotateRequest":          reflect.TypeFor[api.RotateRequest](),
 	"RevokeRequest":          reflect.TypeFor[api.RevokeRequest](),
 	"SignedMeasurement":      reflect.TypeFor[meter.SignedMeasurement](),

@@ -32,7 +32,8 @@ func TestBadRequests(t *testing.T) {
 		}
 		return m
 	}
-	csvHeader := "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum\n"
+	csvHeader := "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum,proof\n"
+	proof := registration("PTB-0001", p256).Proof
 	der := base64.StdEncoding.EncodeToString(readTestdata(t, "keys/p256.der"))
 	batchOf := func(n int) string {
 		items := make([]map[string]any, n)
@@ -52,7 +53,7 @@ func TestBadRequests(t *testing.T) {
 		var b strings.Builder
 		b.WriteString(csvHeader)
 		for i := range api.MaxRegistrationBatch + 1 {
-			fmt.Fprintf(&b, "PTB-%05d,%s,Acme,E350,SN%d,fw,sha256:9f86d081884c7d65\n", i, der, i)
+			fmt.Fprintf(&b, "PTB-%05d,%s,Acme,E350,SN%d,fw,sha256:9f86d081884c7d65,%s\n", i, der, i, proof)
 		}
 		return b.String()
 	}
@@ -147,9 +148,13 @@ func TestBadRequests(t *testing.T) {
 		{"CSV without rows", csv(csvHeader), 400, malformed},
 		{"empty CSV", csv(""), 400, malformed},
 		{"CSV unknown column", csv("meterId,colour\n"), 400, malformed},
-		{"CSV missing column", csv("meterId,publicKey,manufacturer,model,serialNumber,softwareId\n"), 400, malformed},
-		{"CSV key neither PEM nor base64", csv(csvHeader + "PTB-0001,***,Acme,E350,SN1,fw,sha256:9f86d081884c7d65\n"), 400, malformed},
-		{"CSV base64 of no key", csv(csvHeader + "PTB-0001,AAAA,Acme,E350,SN1,fw,sha256:9f86d081884c7d65\n"), 400, malformed},
+		{"CSV missing column", csv("meterId,publicKey,manufacturer,model,serialNumber,softwareId,proof\n"), 400, malformed},
+		{"CSV without the proof column", csv("meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum\n" +
+			"PTB-0001," + der + ",Acme,E350,SN1,fw,sha256:9f86d081884c7d65\n"), 400, malformed},
+		{"CSV column twice", csv("meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum,proof,proof\n"), 400, malformed},
+		{"CSV key neither PEM nor base64", csv(csvHeader + "PTB-0001,***,Acme,E350,SN1,fw,sha256:9f86d081884c7d65," + proof + "\n"), 400, malformed},
+		{"CSV base64 of no key", csv(csvHeader + "PTB-0001,AAAA,Acme,E350,SN1,fw,sha256:9f86d081884c7d65," + proof + "\n"), 400, malformed},
+		{"CSV proof not base64", csv(csvHeader + "PTB-0001," + der + ",Acme,E350,SN1,fw,sha256:9f86d081884c7d65,%%%\n"), 400, malformed},
 		{"CSV row of the wrong width", csv(csvHeader + "PTB-0001," + der + "\n"), 400, malformed},
 		{"CSV unterminated quote", csv(csvHeader + `PTB-0001,"` + der + "\n"), 400, malformed},
 		{"CSV of 10,001 meters", csv(tooManyCSV()), 413, tooLarge},
@@ -381,6 +386,8 @@ func TestRoles(t *testing.T) {
 		{post("/api/v1/meters/PTB-0001/revoke", "", api.RevokeRequest{Reason: meter.ReasonKeyCompromise}), []string{auditor, ingest}},
 		{request{method: "POST", path: "/api/v1/meters/PTB-0001/reinstate"}, []string{auditor, ingest}},
 		{post("/api/v1/pre-enrolments", "", api.PreEnrolmentRequest{MeterID: "PTB-0001", IdentityHash: meter.IdentityHash("x")}), []string{auditor, ingest, customer, utility}},
+		{request{method: "DELETE", path: "/api/v1/pre-enrolments/PTB-0001"}, []string{auditor, ingest, customer, utility}},
+		{post("/api/v1/consortium/votes", "", api.VoteRequest{Action: api.ActionRevoke, MeterID: "NMIM-0001", Reason: "cessationOfOperation"}), []string{auditor, ingest, customer, utility}},
 		{post("/api/v1/meters/PTB-0001/measurements", "", measurement), []string{auditor, operator, customer, utility}},
 		{post("/api/v1/measurements/batch", "", map[string]any{"measurements": []any{measurement}}), []string{auditor, operator, customer, utility}},
 		{post("/api/v1/billing/periods", "", parties.bind), []string{auditor, operator, ingest, utility}},

@@ -40,6 +40,9 @@ type Ledger interface {
 
 // Options configure a Server.
 type Options struct {
+	// NMI is the MSP ID the registry speaks for: a registration must carry
+	// the meter's proof of possession made for it.
+	NMI         string
 	Ledger      Ledger
 	Credentials *auth.Store
 	Idempotency *idempotency.Store
@@ -79,8 +82,11 @@ type Server struct {
 	stop    context.CancelFunc
 }
 
-// New builds the server and its routes.
+// New builds the server and its routes. opts.NMI is required.
 func New(opts Options) *Server {
+	if opts.NMI == "" {
+		panic("server: Options.NMI (the MSP ID the registry speaks for) is required")
+	}
 	if opts.ReadTimeout == 0 {
 		opts.ReadTimeout = 30 * time.Second
 	}
@@ -175,6 +181,7 @@ func (s *Server) routes() {
 	v1.POST("/meters/:id/reinstate", operator, small, write, s.idempotent, s.reinstateMeter)
 	v1.POST("/pre-enrolments", operator, small, write, s.idempotent, s.preEnrol)
 	v1.GET("/pre-enrolments/:id", anyone, read, s.getPreEnrolment)
+	v1.DELETE("/pre-enrolments/:id", operator, write, s.idempotent, s.withdrawPreEnrolment)
 
 	v1.POST("/meters/:id/measurements", ingest, limit(2*maxBody), write, s.idempotent, s.submitMeasurement)
 	v1.GET("/meters/:id/measurements", anyone, read, s.listMeasurements)
@@ -191,6 +198,8 @@ func (s *Server) routes() {
 
 	v1.GET("/transactions/:txId", anyone, read, s.transactionStatus)
 	v1.GET("/consortium", anyone, read, s.consortium)
+	v1.POST("/consortium/votes", operator, small, write, s.idempotent, s.voteConsortium)
+	v1.GET("/consortium/votes/:action/:id", anyone, read, s.listVotes)
 }
 
 // Context keys.

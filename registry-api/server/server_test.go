@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.readings.Close() })
-	f.opts = Options{Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
+	f.opts = Options{NMI: fixtureNMI, Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
 	f.build()
 	return f
 }
@@ -212,21 +216,135 @@ func problemOf(t *testing.T, rec *httptest.ResponseRecorder, status int, code st
 	return p
 }
 
-// registration is a valid registration of id with the given key.
+// fixtureNMI is the MSP ID the fixture's registry speaks for.
+const fixtureNMI = "PTBMSP"
+
+// registration is a valid registration of id with the given key, proved by
+// the meter for fixtureNMI when the tests hold the key's private half (the
+// test data's keys and those newKeyPEM made); other text goes without a
+// proof.
 func registration(id, publicKey string) meter.Registration {
-	return meter.Registration{MeterID: id, PublicKey: publicKey,
+	reg := meter.Registration{MeterID: id, PublicKey: publicKey,
 		Metadata: meter.Metadata{Manufacturer: "Acme", Model: "E350", SerialNumber: "SN-" + id,
 			SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"}}
+	if k := meterKeys.of(publicKey); k != nil {
+		if err := reg.Prove(k, fixtureNMI); err != nil {
+			panic(err)
+		}
+	}
+	return reg
 }
 
-// newKeyPEM makes a fresh P-256 public key.
+// newKeyPEM makes a fresh P-256 public key, whose private half registration
+// proves with.
 func newKeyPEM(t testing.TB) string {
 	t.Helper()
 	k, err := meter.GenerateKey(meter.P256)
 	if err != nil {
 		t.Fatal(err)
 	}
+	meterKeys.add(k)
 	return k.Public().PEM()
+}
+
+// withProof is reg with another proof.
+func withProof(reg meter.Registration, proof string) meter.Registration {
+	reg.Proof = proof
+	return reg
+}
+
+// proofOf is the proof the meter of publicKey makes for the NMI nmi and the
+// meter ID id.
+func proofOf(t testing.TB, publicKey, nmi, id string) string {
+	t.Helper()
+	k := meterKeys.of(publicKey)
+	if k == nil {
+		t.Fatalf("the tests hold no private key of %q", publicKey)
+	}
+	reg := meter.Registration{MeterID: id}
+	if err := reg.Prove(k, nmi); err != nil {
+		t.Fatal(err)
+	}
+	return reg.Proof
+}
+
+// signedBy is the base64 signature over msg by the private half of publicKey.
+func signedBy(t testing.TB, publicKey string, msg []byte) string {
+	t.Helper()
+	k := meterKeys.of(publicKey)
+	if k == nil {
+		t.Fatalf("the tests hold no private key of %q", publicKey)
+	}
+	sig, err := k.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+func publicKey(t testing.TB, pem string) *meter.PublicKey {
+	t.Helper()
+	k, err := meter.ParsePublicKeyPEM(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// derOf is a public key as a CSV cell holds it: base64 of its DER.
+func derOf(t testing.TB, pem string) string {
+	return base64.StdEncoding.EncodeToString(publicKey(t, pem).DER())
+}
+
+// meterKeys are the private keys of the meters the tests register, by
+// public key fingerprint: the test data's, loaded on first use, and those
+// newKeyPEM made.
+var meterKeys keyring
+
+type keyring struct {
+	once sync.Once
+	mu   sync.Mutex
+	keys map[string]*meter.PrivateKey
+}
+
+func (r *keyring) load() {
+	r.once.Do(func() {
+		r.keys = map[string]*meter.PrivateKey{}
+		files, err := filepath.Glob(filepath.Join(testdata, "keys", "*.key.pem"))
+		if err != nil || len(files) == 0 {
+			panic(fmt.Sprintf("no private keys in %s/keys (%v)", testdata, err))
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				panic(err)
+			}
+			k, err := meter.ParsePrivateKeyPEM(string(b))
+			if err != nil {
+				panic(fmt.Sprintf("%s: %v", f, err))
+			}
+			r.keys[k.Public().Fingerprint()] = k
+		}
+	})
+}
+
+func (r *keyring) add(k *meter.PrivateKey) {
+	r.load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys[k.Public().Fingerprint()] = k
+}
+
+// of is the private key of a public key PEM, nil if the tests hold none.
+func (r *keyring) of(publicKeyPEM string) *meter.PrivateKey {
+	pub, err := meter.ParsePublicKeyPEM(publicKeyPEM)
+	if err != nil {
+		return nil
+	}
+	r.load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys[pub.Fingerprint()]
 }
 
 func TestHealthz(t *testing.T) {

@@ -47,7 +47,12 @@ func ExampleRun() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := simulator.Register(ctx, operator, fleet, 0, nil); err != nil {
+	// The meters prove their keys for the NMI whose registry registers them.
+	consortium, err := operator.Consortium(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := simulator.Register(ctx, operator, consortium.NMI, fleet, 0, nil); err != nil {
 		log.Fatal(err)
 	}
 	summary, err := simulator.Run(ctx, simulator.Options{Submitter: ingest, Fleet: fleet, Seed: 1,

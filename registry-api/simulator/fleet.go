@@ -24,16 +24,22 @@ type Meter struct {
 	Key *meter.PrivateKey
 }
 
-// Registration is the NMI's registration of the meter, with the simulator's
-// metadata.
-func (m *Meter) Registration() meter.Registration {
+// Registration is the registration of the meter by the NMI nmi (its MSP
+// ID), with the simulator's metadata and the meter's proof of possession
+// for that NMI, signed with the key in its secure element as a real meter
+// signs it at manufacture or installation.
+func (m *Meter) Registration(nmi string) (meter.Registration, error) {
 	sum := sha256.Sum256([]byte("inter-nmi metersim " + SoftwareID))
-	return meter.Registration{
+	reg := meter.Registration{
 		MeterID:   m.ID,
 		PublicKey: m.Key.Public().PEM(),
 		Metadata: meter.Metadata{Manufacturer: "Inter-NMI simulator", Model: "metersim", SerialNumber: m.ID,
 			SoftwareID: SoftwareID, SoftwareChecksum: "sha256:" + hex.EncodeToString(sum[:])},
 	}
+	if err := reg.Prove(m.Key, nmi); err != nil {
+		return meter.Registration{}, fmt.Errorf("proof of meter %s: %w", m.ID, err)
+	}
+	return reg, nil
 }
 
 // SoftwareID identifies the simulated meters' legally relevant software.
@@ -68,13 +74,17 @@ func Generate(ids []string, curve meter.Curve) (Fleet, error) {
 	return f, nil
 }
 
-// Registrations are the fleet's registrations.
-func (f Fleet) Registrations() []meter.Registration {
+// Registrations are the fleet's registrations by the NMI nmi (MSP ID), each
+// proved by its meter for it.
+func (f Fleet) Registrations(nmi string) ([]meter.Registration, error) {
 	regs := make([]meter.Registration, len(f))
 	for i, m := range f {
-		regs[i] = m.Registration()
+		var err error
+		if regs[i], err = m.Registration(nmi); err != nil {
+			return nil, err
+		}
 	}
-	return regs
+	return regs, nil
 }
 
 // Registrar enrols meters in batches; *client.Client is one.
@@ -82,19 +92,24 @@ type Registrar interface {
 	RegisterMeters(ctx context.Context, regs []meter.Registration) (*api.Enrolment, error)
 }
 
-// Register enrols the fleet in batches of at most chunk meters (at most
-// api.MaxRegistrationBatch; 0 means that). A batch is all or nothing on the
-// ledger; done, if set, is called with each batch once it is committed, so a
-// caller can keep the keys of registered meters only. It returns how many
-// meters were registered.
-func Register(ctx context.Context, r Registrar, f Fleet, chunk int, done func(Fleet) error) (int, error) {
+// Register enrols the fleet through the registry of the NMI nmi (the MSP
+// ID it speaks for, which the meters' proofs name) in batches of at most
+// chunk meters (at most api.MaxRegistrationBatch; 0 means that). A batch is
+// all or nothing on the ledger; done, if set, is called with each batch once
+// it is committed, so a caller can keep the keys of registered meters only.
+// It returns how many meters were registered.
+func Register(ctx context.Context, r Registrar, nmi string, f Fleet, chunk int, done func(Fleet) error) (int, error) {
 	if chunk <= 0 || chunk > api.MaxRegistrationBatch {
 		chunk = api.MaxRegistrationBatch
 	}
 	registered := 0
 	for from := 0; from < len(f); from += chunk {
 		part := f[from:min(from+chunk, len(f))]
-		e, err := r.RegisterMeters(ctx, part.Registrations())
+		regs, err := part.Registrations(nmi)
+		if err != nil {
+			return registered, err
+		}
+		e, err := r.RegisterMeters(ctx, regs)
 		if err != nil {
 			return registered, fmt.Errorf("register meters %s to %s: %w", part[0].ID, part[len(part)-1].ID, err)
 		}

@@ -81,8 +81,10 @@ func TestKeyDir(t *testing.T) {
 	}
 }
 
-// registrar records the batches it is asked to register.
+// registrar records the batches it is asked to register, refusing any
+// registration its meter did not prove for nmi, as a registry does.
 type registrar struct {
+	nmi     string
 	batches [][]meter.Registration
 	failAt  int
 }
@@ -91,6 +93,15 @@ func (r *registrar) RegisterMeters(_ context.Context, regs []meter.Registration)
 	if len(r.batches) == r.failAt {
 		return nil, &api.Problem{Code: string(meter.CodeMeterExists), Detail: "meter exists"}
 	}
+	for _, reg := range regs {
+		key, err := reg.Validate()
+		if err == nil {
+			err = reg.VerifyProof(key, r.nmi)
+		}
+		if err != nil {
+			return nil, &api.Problem{Code: string(meter.CodeOf(err)), Detail: err.Error()}
+		}
+	}
 	r.batches = append(r.batches, regs)
 	return &api.Enrolment{Registered: len(regs)}, nil
 }
@@ -98,14 +109,24 @@ func (r *registrar) RegisterMeters(_ context.Context, regs []meter.Registration)
 func TestRegister(t *testing.T) {
 	f := generate(t, 5)
 	for _, m := range f {
-		reg := m.Registration()
-		if _, err := reg.Validate(); err != nil {
+		reg, err := m.Registration("PTBMSP")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := reg.Validate()
+		if err != nil {
 			t.Fatalf("registration of %s: %v", m.ID, err)
 		}
+		if err := reg.VerifyProof(key, "PTBMSP"); err != nil {
+			t.Errorf("the proof of %s for PTBMSP: %v", m.ID, err)
+		}
+		if err := reg.VerifyProof(key, "CMIMSP"); meter.CodeOf(err) != meter.CodeBadSignature {
+			t.Errorf("the proof of %s for PTBMSP verifies for CMIMSP (%v)", m.ID, err)
+		}
 	}
-	r := &registrar{failAt: -1}
+	r := &registrar{nmi: "PTBMSP", failAt: -1}
 	var done []string
-	n, err := simulator.Register(context.Background(), r, f, 2, func(part simulator.Fleet) error {
+	n, err := simulator.Register(context.Background(), r, "PTBMSP", f, 2, func(part simulator.Fleet) error {
 		for _, m := range part {
 			done = append(done, m.ID)
 		}
@@ -125,9 +146,9 @@ func TestRegister(t *testing.T) {
 		t.Errorf("done saw %v", done)
 	}
 
-	r = &registrar{failAt: 1}
+	r = &registrar{nmi: "PTBMSP", failAt: 1}
 	done = nil
-	n, err = simulator.Register(context.Background(), r, f, 2, func(part simulator.Fleet) error {
+	n, err = simulator.Register(context.Background(), r, "PTBMSP", f, 2, func(part simulator.Fleet) error {
 		for _, m := range part {
 			done = append(done, m.ID)
 		}
@@ -136,5 +157,12 @@ func TestRegister(t *testing.T) {
 	var p *api.Problem
 	if n != 2 || !errors.As(err, &p) || len(done) != 2 {
 		t.Errorf("Register with a failing second batch = %d, %v; done saw %v", n, err, done)
+	}
+
+	// Registered at another NMI's registry than the proofs name, nothing is.
+	r = &registrar{nmi: "CMIMSP", failAt: -1}
+	n, err = simulator.Register(context.Background(), r, "PTBMSP", f, 2, nil)
+	if n != 0 || !errors.As(err, &p) || p.Code != string(meter.CodeBadSignature) {
+		t.Errorf("Register with proofs for PTBMSP at CMIMSP = %d, %v; want BAD_SIGNATURE", n, err)
 	}
 }

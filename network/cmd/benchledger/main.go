@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := simulator.Register(ctx, operator, fleet, 0, nil); err != nil {
+		if _, err := simulator.Register(ctx, operator, np.MSPID, fleet, 0, nil); err != nil {
 			return fmt.Errorf("register the fleet of %s: %w", sc.Name, err)
 		}
 		fmt.Fprintf(os.Stderr, "benchledger: %s: %d meters × %d readings...\n", sc.Name, sc.Meters, sc.Slots)

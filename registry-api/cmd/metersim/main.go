@@ -127,8 +127,9 @@ starting at --start, or the UTC day --day. The registry refuses readings more th
 Meters: --meters new ones named <prefix>-<run>-0001…, or those of --keys-dir, which
 keeps their private keys (<id>.key.pem) and the highest seq used (state.json) so that
 a later run continues above it. --register enrols the new meters first, in batches
-of up to 10,000, with the operator token; their keys are written to --keys-dir only
-once registered.
+of up to 10,000, with the operator token, each with its meter's proof of possession
+for the registry's NMI (signed with the meter's key, as a real meter signs it at
+manufacture); their keys are written to --keys-dir only once registered.
 
 Delivery: one measurement per request (POST /meters/{id}/measurements) with
 --concurrency meters at a time, or --batch B measurements per concentrator batch
@@ -301,12 +302,17 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 		if c.keysDir != "" {
 			done = dir.Save
 		}
-		registered, err = simulator.Register(ctx, operator, fresh, c.registerChunk, done)
+		// Each meter proves its key for the NMI whose registry registers it.
+		cs, err := operator.Consortium(ctx)
+		if err != nil {
+			return fmt.Errorf("ask the registry which NMI it speaks for, whom the meters' registration proofs name: %w", err)
+		}
+		registered, err = simulator.Register(ctx, operator, cs.NMI, fresh, c.registerChunk, done)
 		took = time.Since(begin)
 		if err != nil {
 			return fmt.Errorf("registered %d of %d meters: %w", registered, len(fresh), err)
 		}
-		fmt.Fprintf(e.stderr, "metersim: registered %d meters in %s\n", registered, took.Round(time.Millisecond))
+		fmt.Fprintf(e.stderr, "metersim: registered %d meters at %s in %s\n", registered, cs.NMI, took.Round(time.Millisecond))
 	case len(fresh) > 0:
 		if c.keysDir != "" {
 			if err := dir.Save(fresh); err != nil {

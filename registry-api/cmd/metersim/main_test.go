@@ -25,6 +25,10 @@ const (
 
 var now = time.Date(2026, 5, 21, 10, 7, 0, 0, time.UTC)
 
+// registryNMI is the MSP ID the fake registry speaks for: the meters'
+// registrations must be proved for it.
+const registryNMI = "PTBMSP"
+
 // registry fakes registration and the two measurement endpoints, with the
 // replay guard per meter.
 type registry struct {
@@ -48,7 +52,14 @@ func fakeRegistry(t *testing.T) (*registry, string) {
 		var ids []string
 		for _, rg := range regs {
 			k, err := rg.Validate()
-			if err != nil || reg.keys[rg.MeterID] != nil {
+			if err == nil {
+				err = rg.VerifyProof(k, registryNMI)
+			}
+			if err != nil {
+				reply(w, http.StatusUnprocessableEntity, api.Problem{Code: string(meter.CodeOf(err)), Detail: err.Error()})
+				return
+			}
+			if reg.keys[rg.MeterID] != nil {
 				reply(w, http.StatusConflict, api.Problem{Code: string(meter.CodeMeterExists)})
 				return
 			}
@@ -57,6 +68,11 @@ func fakeRegistry(t *testing.T) (*registry, string) {
 		}
 		reg.registered = append(reg.registered, len(regs))
 		reply(w, http.StatusCreated, api.Enrolment{Registered: len(ids), MeterIDs: ids})
+	})
+	mux.HandleFunc("GET /api/v1/consortium", func(w http.ResponseWriter, r *http.Request) {
+		if authorized(w, r, operatorToken) {
+			reply(w, http.StatusOK, api.Consortium{NMI: registryNMI})
+		}
 	})
 	mux.HandleFunc("POST /api/v1/meters/{id}/measurements", func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(w, r, ingestToken) {
@@ -196,6 +212,9 @@ func TestRunsKeepTheirMeters(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "metersim summary") {
 		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "registered 3 meters at "+registryNMI) {
+		t.Errorf("stderr does not say where the meters were registered:\n%s", r.stderr)
 	}
 	files, _ := filepath.Glob(filepath.Join(keys, "SIM-r1-*.key.pem"))
 	if len(files) != 3 {

@@ -98,11 +98,19 @@ func TestRegister(t *testing.T) {
 		"POST /api/v1/meters": func(w http.ResponseWriter, r *http.Request) {
 			var req meter.Registration
 			json.NewDecoder(r.Body).Decode(&req)
+			if err := req.VerifyProof(k, "PTBMSP"); err != nil {
+				answer(w, http.StatusUnprocessableEntity, api.Problem{Code: string(meter.CodeOf(err)), Detail: err.Error()})
+				return
+			}
 			answer(w, http.StatusCreated, api.MeterReceipt{Meter: meterRecord(req.MeterID, k, 1), Tx: api.Tx{TxID: "tx1", Block: 7}})
 		},
 	})
-	r := pki(t, "", envFor(t, srv), "register", "--id", "PTB-0001", "--key", pub, "--manufacturer", "ACME", "--model", "E350",
-		"--serial", "123456", "--software-id", "fw-1.2", "--software-checksum", "sha256:9f86d081884c7d65")
+	// The meter maker's proof, piped into the registration.
+	proof := pki(t, "", nil, "meter", "prove", "--key", key, "--meter", "PTB-0001", "--nmi", "PTBMSP")
+	proof.want(t, exitOK)
+	args := []string{"register", "--id", "PTB-0001", "--key", pub, "--proof", "-", "--manufacturer", "ACME", "--model", "E350",
+		"--serial", "123456", "--software-id", "fw-1.2", "--software-checksum", "sha256:9f86d081884c7d65"}
+	r := pki(t, proof.stdout, envFor(t, srv), args...)
 	r.want(t, exitOK)
 	r.noToken(t)
 	if !strings.Contains(r.stdout, "registered PTB-0001 in block 7") || !strings.Contains(r.stdout, k.Fingerprint()) {
@@ -114,14 +122,24 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := meter.Registration{MeterID: "PTB-0001", PublicKey: k.PEM(), Metadata: meter.Metadata{Manufacturer: "ACME", Model: "E350",
-		SerialNumber: "123456", SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"}}
+		SerialNumber: "123456", SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"}, Proof: strings.TrimSpace(proof.stdout)}
 	if sent != want || !got.idempotent || got.contentType != "application/json" {
 		t.Errorf("sent %+v (idempotency key %v, %s), want %+v", sent, got.idempotent, got.contentType, want)
+	}
+
+	// A proof the meter made for another NMI is refused by the registry,
+	// and the CLI says so with the problem's code.
+	other := pki(t, "", nil, "meter", "prove", "--key", key, "--meter", "PTB-0001", "--nmi", "CMIMSP")
+	other.want(t, exitOK)
+	r = pki(t, other.stdout, envFor(t, srv), args...)
+	r.want(t, exitFailure)
+	if !strings.Contains(r.stderr, "register meter PTB-0001") || !strings.Contains(r.stderr, string(meter.CodeBadSignature)) {
+		t.Errorf("a proof for CMIMSP: stderr %s", r.stderr)
 	}
 }
 
 func TestRegisterCSV(t *testing.T) {
-	csv := "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum\nM-1,MFkw…,ACME,E350,1,fw,sha256:9f86d081\n"
+	csv := "meterId,publicKey,manufacturer,model,serialNumber,softwareId,softwareChecksum,proof\nM-1,MFkw…,ACME,E350,1,fw,sha256:9f86d081,MEUC…\n"
 	reg, srv := fakeRegistry(t, false, map[string]http.HandlerFunc{
 		"POST /api/v1/meters/batch": func(w http.ResponseWriter, r *http.Request) {
 			answer(w, http.StatusCreated, api.Enrolment{Registered: 1, MeterIDs: []string{"M-1"},

@@ -16,14 +16,15 @@ import (
 func (a *app) meterCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "meter",
-		Short: "Make meter keys and compute fingerprints, offline",
+		Short: "Make meter keys, registration proofs and fingerprints, offline",
 		Long: `Meter key tools that need no registry: make a meter's key pair as a meter maker
-or a test bench would, and compute the fingerprint of a key (SHA-256 of the DER
+or a test bench would, make the meter's proof of possession that its registration
+must carry, and compute the fingerprint of a key (SHA-256 of the DER
 SubjectPublicKeyInfo, as "openssl pkey -pubin -outform DER | openssl dgst -sha256").`,
 		Args: noArgs,
 		RunE: groupRun,
 	}
-	c.AddCommand(a.keygenCommand(), a.fingerprintCommand())
+	c.AddCommand(a.keygenCommand(), a.proveCommand(), a.fingerprintCommand())
 	return c
 }
 
@@ -159,17 +160,41 @@ func readPublicKey(path string) (*meter.PublicKey, error) {
 	return k, nil
 }
 
-// readPrivateKey reads a meter's private key file.
-func readPrivateKey(path string) (*meter.PrivateKey, error) {
+// readPrivateKey reads a meter's private key file, and warns when others
+// than its owner may read it.
+func (a *app) readPrivateKey(path string) (*meter.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	k, err := meter.ParsePrivateKeyPEM(string(b))
+	k, err := parsePrivateKey(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if exposed(path) {
+		fmt.Fprintf(a.stderr, "pki: warning: the private key %s is readable by others than its owner; make it private: chmod 600 %s\n", path, path)
+	}
+	return k, nil
+}
+
+// parsePrivateKey reads the private key of file path, naming a public key
+// given in its place.
+func parsePrivateKey(path string, b []byte) (*meter.PrivateKey, error) {
+	text := string(b)
+	if !strings.Contains(text, "PRIVATE KEY-----") && strings.Contains(text, "PUBLIC KEY-----") {
+		return nil, usagef("%s holds a public key; this needs the meter's private key", path)
+	}
+	k, err := meter.ParsePrivateKeyPEM(text)
 	if err != nil {
 		return nil, usagef("%s: %v", path, err)
 	}
 	return k, nil
+}
+
+// exposed reports whether a file's mode lets its group or others read it.
+func exposed(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().Perm()&0o044 != 0
 }
 
 // writeFile writes text with mode, refusing to replace a file unless force.

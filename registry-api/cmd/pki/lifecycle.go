@@ -56,7 +56,7 @@ The old key version stays in the meter's history.`,
 				if req.Proof, err = proofText(b); err != nil {
 					return usagef("%s: %v", proofFile, err)
 				}
-			} else if old, err = readPrivateKey(oldKeyFile); err != nil {
+			} else if old, err = a.readPrivateKey(oldKeyFile); err != nil {
 				return err
 			}
 			c, err := a.client()

@@ -1,7 +1,8 @@
 // Command pki is the NMI operator's command line for the meter registry:
-// make meter keys, register meters one by one or from a manufacturer's CSV,
-// rotate, revoke and reinstate their keys, read the registry, and sign,
-// submit and verify measurements in the project's signing format.
+// make meter keys and their registration proofs, register meters one by one
+// or from a manufacturer's CSV, rotate, revoke and reinstate their keys, read
+// the registry, and sign, submit and verify measurements in the project's
+// signing format.
 //
 //	pki --api https://127.0.0.1:8081 --token-file operator.token --ca tls-ca.pem list
 //
@@ -82,9 +83,10 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Operate an NMI's meter registry: meter keys, registration, key lifecycle, measurements",
 		Long: `pki is the NMI operator's command line for the Inter-NMI meter registry.
 
-It makes meter keys, registers meters (one by one or from a manufacturer's CSV),
-rotates, revokes and reinstates their keys, reads the registry, and signs, submits
-and verifies measurements in the project's signing format (docs/signing-format.md).
+It makes meter keys and the meters' proofs of possession for the NMI that registers
+them, registers meters (one by one or from a manufacturer's CSV), rotates, revokes
+and reinstates their keys, reads the registry, and signs, submits and verifies
+measurements in the project's signing format (docs/signing-format.md).
 
 The registry is reached over HTTPS with a bearer token: the operator role registers
 and changes meters, the ingest role delivers measurements, the auditor role reads.
@@ -94,7 +96,8 @@ Exit status: 0 on success, 1 when the registry refuses or cannot be reached (the
 problem's code and detail go to stderr), 2 on a usage error.`,
 		Example: `  export PKI_API=https://127.0.0.1:8081 PKI_TOKEN_FILE=operator.token PKI_CA=tls-ca.pem
   pki meter keygen --out meter.key.pem --pub meter.pub.pem
-  pki register --id PTB-0001 --key meter.pub.pem --manufacturer ACME --model E350 \
+  pki meter prove --key meter.key.pem --meter PTB-0001 --nmi PTBMSP > proof.b64
+  pki register --id PTB-0001 --key meter.pub.pem --proof proof.b64 --manufacturer ACME --model E350 \
       --serial 123456 --software-id fw-1.2 --software-checksum sha256:9f86d081884c7d65
   pki list --status active
   pki sign --key meter.key.pem --meter PTB-0001 --seq 1 --value 12.5 | pki submit -`,

@@ -83,10 +83,11 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	key, pub := keyPair(t, dir, "m", meter.P256)
 	proof := writeTemp(t, "proof.b64", "MEUCIQ==")
+	junk := writeTemp(t, "junk", "not a proof!")
 	csv := writeTemp(t, "meters.csv", "meterId\n")
 	token := writeTemp(t, "token", "secret-token\n")
 	api := untouchable(t)
-	reg := []string{"--key", pub, "--manufacturer", "ACME", "--model", "E350", "--serial", "1", "--software-id", "fw", "--software-checksum", "sha256:9f86d081884c7d65"}
+	reg := []string{"--key", pub, "--proof", proof, "--manufacturer", "ACME", "--model", "E350", "--serial", "1", "--software-id", "fw", "--software-checksum", "sha256:9f86d081884c7d65"}
 	env := []string{"PKI_API=" + api, "PKI_TOKEN_FILE=" + token}
 	for _, tc := range []struct {
 		name  string
@@ -110,6 +111,20 @@ func TestUsageErrors(t *testing.T) {
 		{"register half", env, "", []string{"register", "--id", "M-1"}, "missing --key"},
 		{"register csv and id", env, "", []string{"register", "--csv", csv, "--id", "M-1"}, "--id does not go"},
 		{"register private key", env, "", slices.Concat([]string{"register", "--id", "M-1", "--key", key}, reg[2:]), "holds a private key"},
+		{"register without proof", env, "", slices.Concat([]string{"register", "--id", "M-1"}, reg[:2], reg[4:]), "missing --proof"},
+		{"register bad proof", env, "", slices.Concat([]string{"register", "--id", "M-1"}, reg[:3], []string{junk}, reg[4:]), "pki meter prove"},
+		{"register csv and proof", env, "", []string{"register", "--csv", csv, "--proof", proof}, "--proof does not go"},
+		{"prove no nmi", env, "", []string{"meter", "prove", "--key", key, "--meter", "M-1"}, "--nmi is required"},
+		{"prove nmi with a space", env, "", []string{"meter", "prove", "--key", key, "--meter", "M-1", "--nmi", "PTB MSP"}, "one word"},
+		{"prove no key", env, "", []string{"meter", "prove", "--meter", "M-1", "--nmi", "PTBMSP"}, "--key is required"},
+		{"prove no meter", env, "", []string{"meter", "prove", "--key", key, "--nmi", "PTBMSP"}, "--meter is required"},
+		{"prove bad meter ID", env, "", []string{"meter", "prove", "--key", key, "--meter", "no spaces", "--nmi", "PTBMSP"}, "meter ID"},
+		{"prove with a public key", env, "", []string{"meter", "prove", "--key", pub, "--meter", "M-1", "--nmi", "PTBMSP"}, "holds a public key"},
+		{"prove one and a list", env, "", []string{"meter", "prove", "--key", key, "--keys", dir, "--csv", csv, "--nmi", "PTBMSP"}, "not both"},
+		{"prove keys without csv", env, "", []string{"meter", "prove", "--keys", dir, "--nmi", "PTBMSP"}, "go together"},
+		{"prove csv as json", env, "", []string{"meter", "prove", "--keys", dir, "--csv", csv, "--nmi", "PTBMSP", "-o", "json"}, "-o json does not go"},
+		{"prove csv without publicKey", env, "", []string{"meter", "prove", "--keys", dir, "--csv", csv, "--nmi", "PTBMSP"}, `lacks the column "publicKey"`},
+		{"prove keys of no private key", env, "", []string{"meter", "prove", "--keys", t.TempDir(), "--csv", csv, "--nmi", "PTBMSP"}, "holds no PEM private key"},
 		{"register bad checksum", env, "", slices.Concat([]string{"register", "--id", "M-1"}, reg[:len(reg)-1], []string{"9f86"}), "softwareChecksum"},
 		{"pre-enrol no identity", env, "", []string{"pre-enrol", "--id", "M-1"}, "exactly one"},
 		{"pre-enrol bad hash", env, "", []string{"pre-enrol", "--id", "M-1", "--identity-hash", "abc"}, "64 lowercase hex"},

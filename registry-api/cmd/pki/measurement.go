@@ -46,7 +46,7 @@ not above the meter's last accepted one.`,
 			if at == "" {
 				m.Time = now.UTC().Truncate(time.Second).Format(time.RFC3339)
 			}
-			key, err := readPrivateKey(keyFile)
+			key, err := a.readPrivateKey(keyFile)
 			if err != nil {
 				return err
 			}

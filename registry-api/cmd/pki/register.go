@@ -13,26 +13,33 @@ import (
 
 func (a *app) registerCommand() *cobra.Command {
 	var reg meter.Registration
-	var keyFile, csvFile string
+	var keyFile, proofFile, csvFile string
 	c := &cobra.Command{
-		Use:   "register (--id ID --key pub.pem --manufacturer .. --model .. --serial .. --software-id .. --software-checksum ALG:HEX | --csv meters.csv)",
+		Use:   "register (--id ID --key pub.pem --proof proof.b64 --manufacturer .. --model .. --serial .. --software-id .. --software-checksum ALG:HEX | --csv meters.csv)",
 		Short: "Register a meter, or a manufacturer's CSV of meters",
 		Long: `Register a meter under this NMI: bind its public key to its ID, with the
 instrument's metadata and the identifier and checksum of its legally relevant
 software (WELMEC 7.2). Needs an operator token.
 
+The registration carries the meter's proof of possession (--proof): the meter's
+signature over its registration statement for this meter ID and this NMI's MSP
+ID, which the meter maker makes where the private key is ("pki meter prove").
+The registry refuses a registration without it, or with one made for another
+NMI or meter ID (BAD_SIGNATURE): a public key alone binds nothing.
+
 With --csv, register every meter of a manufacturer's delivery list in one batch
 (at most 10,000 rows; all or nothing). The file is sent as it is; its header
 names the columns meterId, publicKey (PEM or base64 DER), manufacturer, model,
-serialNumber, softwareId, softwareChecksum and, optionally, identity.`,
-		Example: `  pki register --id PTB-0001 --key meter.pub.pem --manufacturer ACME --model E350 \
+serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
+("pki meter prove --csv" fills the proof column).`,
+		Example: `  pki register --id PTB-0001 --key meter.pub.pem --proof proof.b64 --manufacturer ACME --model E350 \
       --serial 123456 --software-id fw-1.2 --software-checksum sha256:9f86d081884c7d65
   pki register --csv delivery-2026-05.csv
-  pki register --csv - < delivery.csv`,
+  pki meter prove --keys meter-keys/ --nmi PTBMSP --csv delivery.csv | pki register --csv -`,
 		Args: exactArgs(0, "no arguments; name the meter with --id"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if csvFile != "" {
-				for _, name := range []string{"id", "key", "manufacturer", "model", "serial", "software-id", "software-checksum", "identity"} {
+				for _, name := range []string{"id", "key", "proof", "manufacturer", "model", "serial", "software-id", "software-checksum", "identity"} {
 					if cmd.Flags().Changed(name) {
 						return usagef("--csv registers the meters the file lists; --%s does not go with it", name)
 					}
@@ -40,7 +47,7 @@ serialNumber, softwareId, softwareChecksum and, optionally, identity.`,
 				return a.registerCSV(cmd, csvFile)
 			}
 			var missing []string
-			for _, name := range []string{"id", "key", "manufacturer", "model", "serial", "software-id", "software-checksum"} {
+			for _, name := range []string{"id", "key", "proof", "manufacturer", "model", "serial", "software-id", "software-checksum"} {
 				if !cmd.Flags().Changed(name) {
 					missing = append(missing, "--"+name)
 				}
@@ -56,6 +63,13 @@ serialNumber, softwareId, softwareChecksum and, optionally, identity.`,
 			if _, err := reg.Validate(); err != nil {
 				return &usageError{err}
 			}
+			b, err := a.readInput(proofFile)
+			if err != nil {
+				return err
+			}
+			if reg.Proof, err = proofText(b); err != nil {
+				return usagef("--proof %s: %v (make it with pki meter prove)", proofFile, err)
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -70,6 +84,7 @@ serialNumber, softwareId, softwareChecksum and, optionally, identity.`,
 	f := c.Flags()
 	f.StringVar(&reg.MeterID, "id", "", "meter ID: 1-64 of A-Z a-z 0-9 . _ : -")
 	f.StringVar(&keyFile, "key", "", "the meter's public key (PEM)")
+	f.StringVar(&proofFile, "proof", "", "file with the meter's proof of possession for this NMI (base64 or DER; - for stdin), from pki meter prove")
 	f.StringVar(&reg.Manufacturer, "manufacturer", "", "manufacturer")
 	f.StringVar(&reg.Model, "model", "", "model")
 	f.StringVar(&reg.SerialNumber, "serial", "", "serial number")
