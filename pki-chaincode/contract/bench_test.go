@@ -6,6 +6,7 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
+	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -78,4 +79,38 @@ func BenchmarkSubmitMeasurements1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(meters*perMeter), "ns/measurement")
+}
+
+// BenchmarkRegisterMeters1000 is one NMI's enrolment of 1,000 P-256 meters
+// in one transaction per op, as from a manufacturer's delivery list.
+func BenchmarkRegisterMeters1000(b *testing.B) {
+	const meters = 1000
+	w := newWorld(b)
+	w.setMembersB(b)
+	reqs := make([]string, b.N)
+	for n := range reqs {
+		regs := make([]meter.Registration, meters)
+		for i := range regs {
+			k, err := generateKey(meter.P256)
+			if err != nil {
+				b.Fatal(err)
+			}
+			regs[i] = registration(fmt.Sprintf("PTB-%03d-%04d", n, i), k.Public().PEM())
+		}
+		reqs[n] = mustJSON(b, regs)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := range b.N {
+		res, _, err := run(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+			return w.cc.RegisterMeters(ctx, reqs[n])
+		})
+		if err != nil {
+			b.Fatalf("enrolment %d: %v", n, err)
+		}
+		if len(res.MeterIDs) != meters {
+			b.Fatalf("enrolment %d: %d registered", n, len(res.MeterIDs))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/meters, "ns/meter")
 }

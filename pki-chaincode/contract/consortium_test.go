@@ -282,3 +282,11 @@ func TestSquattedPreEnrolment(t *testing.T) {
 		t.Fatal("the withdrawn pre-enrolment is still there")
 	}
 }
+
+// setMembersB records the five founders, for benchmarks.
+func (w *world) setMembersB(b *testing.B) {
+	b.Helper()
+	ok(w, stubtest.Admin(b, "PTBMSP"), func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+		return w.cc.SetMembers(ctx, mustJSON(b, five))
+	})
+}

@@ -139,16 +139,23 @@ func (v *verifier) open(items []meter.SignedMeasurement) []opened {
 		}
 		out[i] = opened{m: m, err: err}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(items))
+	parallel(len(items), work)
+	return out
+}
+
+// parallel runs work(0..n-1) on every core. work must write only its own
+// index's results, so the outcome is the same as in order.
+func parallel(n int, work func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
-		for i := range items {
+		for i := range n {
 			work(i)
 		}
-		return out
+		return
 	}
 	var wg sync.WaitGroup
-	next := make(chan int, len(items))
-	for i := range items {
+	next := make(chan int, n)
+	for i := range n {
 		next <- i
 	}
 	close(next)
@@ -160,7 +167,6 @@ func (v *verifier) open(items []meter.SignedMeasurement) []opened {
 		})
 	}
 	wg.Wait()
-	return out
 }
 
 // judge decides one item, in input order, and updates the meter's guard

@@ -63,7 +63,7 @@ func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, re
 	if err != nil {
 		return nil, err
 	}
-	m, existing, err := t.register(c, reg, newBatchSeen())
+	m, existing, err := t.register(c, reg, check(c, reg), newBatchSeen())
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +96,14 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	if err != nil {
 		return nil, err
 	}
+	// The registrations' keys and proofs are checked on every core first:
+	// each proof is a signature verification, the bulk of the work.
+	checked := make([]checkedRegistration, len(regs))
+	parallel(len(regs), func(i int) { checked[i] = check(c, regs[i]) })
 	seen := newBatchSeen()
 	out := &Enrolment{NMI: c.nmi, MeterIDs: make([]string, 0, len(regs))}
 	for i, reg := range regs {
-		m, existing, err := t.register(c, reg, seen)
+		m, existing, err := t.register(c, reg, checked[i], seen)
 		if err != nil {
 			if code := meter.CodeOf(err); code != "" {
 				return nil, meter.Errorf(code, "entry %d (meter %q): %s", i, reg.MeterID, message(err))
@@ -128,19 +132,32 @@ func newBatchSeen() batchSeen {
 	return batchSeen{ids: map[string]bool{}, fingerprints: map[string]bool{}}
 }
 
+// checkedRegistration is a registration's parsed key, or why it is refused
+// before the ledger is read.
+type checkedRegistration struct {
+	key *meter.PublicKey
+	err error
+}
+
+// check validates reg and verifies its proof of possession for the
+// caller's NMI: the meter, not whoever learnt its public key, asks that
+// this NMI bind it, so no registrar can take another NMI's meter keys.
+func check(c caller, reg meter.Registration) checkedRegistration {
+	key, err := reg.Validate()
+	if err == nil {
+		err = reg.VerifyProof(key, c.nmi)
+	}
+	return checkedRegistration{key: key, err: err}
+}
+
 // register binds reg's key to its meter, or reports (existing) that this
 // NMI registered the meter with exactly this key, metadata and identity
 // before: a repeated request, answered with the record and writing nothing.
-func (t tx) register(c caller, reg meter.Registration, seen batchSeen) (*meter.Meter, bool, error) {
-	key, err := reg.Validate()
-	if err != nil {
-		return nil, false, err
+func (t tx) register(c caller, reg meter.Registration, checked checkedRegistration, seen batchSeen) (*meter.Meter, bool, error) {
+	if checked.err != nil {
+		return nil, false, checked.err
 	}
-	// The meter, not whoever learnt its public key, asks that this NMI
-	// bind it: no registrar can take another NMI's meter keys.
-	if err := reg.VerifyProof(key, c.nmi); err != nil {
-		return nil, false, err
-	}
+	key := checked.key
 	if seen.ids[reg.MeterID] {
 		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
 	}
