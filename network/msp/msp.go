@@ -121,7 +121,9 @@ func (o *Org) TLSClientCACertFile() string { return filepath.Join(o.Dir, "tlscli
 
 // ChaincodeClientCACertFile is the root of the peer's client certificate
 // towards the chaincode service, the only client that service accepts.
-func (o *Org) ChaincodeClientCACertFile() string { return filepath.Join(o.Dir, "chaincodeca", "cert.pem") }
+func (o *Org) ChaincodeClientCACertFile() string {
+	return filepath.Join(o.Dir, "chaincodeca", "cert.pem")
+}
 
 // CACertFile is the org's identity root.
 func (o *Org) CACertFile() string { return filepath.Join(o.Dir, "ca", "cert.pem") }
