@@ -51,8 +51,39 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 		}
 	}
 	arg, _ := json.Marshal(want)
-	if _, err := c.Submit("SetMembers", client.WithArguments(string(arg)), client.WithEndorsingOrganizations(want...)); err != nil {
+	proposal, err := c.NewProposal("SetMembers", client.WithArguments(string(arg)))
+	if err != nil {
+		return err
+	}
+	// The gateway gathers the endorsements the record's policy asks for
+	// (a majority of the members recorded before); until gossip has told
+	// via's peer about every member's peer it may find too few: endorsing
+	// writes nothing, so it is tried again.
+	var tx *client.Transaction
+	var refused error
+	if err := nw.waitFor(ctx, peerProc(via), lifecycleTimeout, func(context.Context) error {
+		tx, err = proposal.Endorse()
+		if r, ok := meter.ParseError(fmt.Sprint(err)); err != nil && ok {
+			refused = r // the chaincode's answer: trying again changes nothing
+			return nil
+		}
+		return err
+	}); err != nil {
 		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	if refused != nil {
+		return fmt.Errorf("record the members %v: %w", want, refused)
+	}
+	commit, err := tx.Submit()
+	if err != nil {
+		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	status, err := commit.Status()
+	if err != nil {
+		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	if !status.Successful {
+		return fmt.Errorf("record the members %v: transaction %s committed as %s", want, status.TransactionID, status.Code)
 	}
 	nw.say("    members recorded: %v", want)
 	return nil
