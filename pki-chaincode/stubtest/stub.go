@@ -98,6 +98,8 @@ type Stub struct {
 	Writes map[string][]byte
 	// Params are the staged key-level endorsement policies.
 	Params map[string][]byte
+	// Reads are the keys read one by one, as the read set records them.
+	Reads map[string]bool
 	// Event is the transaction's event, nil if it set none.
 	Event *peer.ChaincodeEvent
 	// Fault, when set, makes a ledger call fail as the peer's would when its
@@ -113,7 +115,7 @@ type Stub struct {
 // peer passes them (none when the contract is called directly).
 func NewStub(l *Ledger, txID string, at time.Time, creator []byte, args ...string) *Stub {
 	s := &Stub{ledger: l, txID: txID, time: at, creator: creator,
-		Writes: map[string][]byte{}, Params: map[string][]byte{}}
+		Writes: map[string][]byte{}, Params: map[string][]byte{}, Reads: map[string]bool{}}
 	for _, a := range args {
 		s.args = append(s.args, []byte(a))
 	}
@@ -191,6 +193,7 @@ func (s *Stub) GetState(key string) ([]byte, error) {
 	if err := s.failed("GetState", key); err != nil {
 		return nil, err
 	}
+	s.Reads[key] = true
 	if v, ok := s.ledger.State[key]; ok {
 		return bytes.Clone(v), nil
 	}

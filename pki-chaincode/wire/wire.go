@@ -38,6 +38,11 @@ const (
 	TxSubmitPacked = "SubmitMeasurementsPacked"
 )
 
+// TxAttestMeter takes a meter ID and returns the meter's record for an
+// attestation bundle (package explorer/proof); the registry and the
+// explorer find attestations in the blocks by this name.
+const TxAttestMeter = "AttestMeter"
+
 // packMagic starts a packed batch (and names its version).
 var packMagic = []byte("PKM1")
 

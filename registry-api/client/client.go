@@ -312,6 +312,31 @@ func (c *Client) RevokeMeter(ctx context.Context, id string, req api.RevokeReque
 	return call[api.MeterReceipt](ctx, c, post("/meters/"+url.PathEscape(id)+"/revoke", req))
 }
 
+// Attest has the consortium attest the meter now and returns the
+// attestation bundle, as package explorer/proof parses and verifies it;
+// withChain false leaves the configuration chain out.
+func (c *Client) Attest(ctx context.Context, id string, withChain bool) ([]byte, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, request{method: http.MethodPost, path: api.Prefix + "/meters/" + url.PathEscape(id) + "/attestations",
+		query: chainQuery(withChain, Read{}), write: true}, &raw)
+	return raw, err
+}
+
+// LatestAttestation returns the meter's latest attestation bundle.
+func (c *Client) LatestAttestation(ctx context.Context, id string, withChain bool, r Read) ([]byte, error) {
+	var raw json.RawMessage
+	err := c.do(ctx, get("/meters/"+url.PathEscape(id)+"/attestations/latest", chainQuery(withChain, r)), &raw)
+	return raw, err
+}
+
+func chainQuery(withChain bool, r Read) url.Values {
+	q := r.query()
+	if !withChain {
+		q.Set("chain", "false")
+	}
+	return q
+}
+
 // WithdrawPreEnrolment removes one of this NMI's pending pre-enrolments.
 func (c *Client) WithdrawPreEnrolment(ctx context.Context, id string) (*api.PreEnrolmentReceipt, error) {
 	return call[api.PreEnrolmentReceipt](ctx, c, request{method: http.MethodDelete, path: api.Prefix + "/pre-enrolments/" + url.PathEscape(id), write: true})

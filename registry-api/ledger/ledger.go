@@ -159,6 +159,18 @@ func (f *Fabric) Evaluate(ctx context.Context, role api.Role, tx string, args ..
 	return out, err
 }
 
+// Block reads one block of the channel from the NMI's peer, with the
+// orderers' signatures, as the auditor identity.
+func (f *Fabric) Block(ctx context.Context, number uint64) (*common.Block, error) {
+	var out *common.Block
+	err := f.withRetry(ctx, "GetBlockByNumber", func() error {
+		var err error
+		out, err = gateway.BlockByNumber(ctx, f.network(api.RoleAuditor), number)
+		return classify(err)
+	})
+	return out, err
+}
+
 // PartError says which part of a SubmitAll failed; Committed tells whether
 // other parts may have been committed already.
 type PartError struct {

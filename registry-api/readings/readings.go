@@ -40,8 +40,21 @@ var (
 	bSeqs     = []byte("seqs")     // meter, 0, seq → accepted: hash, block, tx ID
 	bRefused  = []byte("refused")  // meter (or "-"), 0, block, tx, item → Rejection
 	bFprints  = []byte("fprints")  // meter, 0, key version → fingerprint
+	bConfigs  = []byte("configs")  // block → "" for each configuration block
+	bAttests  = []byte("attests")  // meter → Attested, its latest attestation
 	kNext     = []byte("next")
+	kVersion  = []byte("version")
 )
+
+// version is the index's layout; an index of an older layout is rebuilt
+// from block 0 when opened, since it may lack what a newer one keeps.
+const version = 2
+
+// Attested is a meter's latest valid attestation transaction.
+type Attested struct {
+	Block uint64 `json:"block"`
+	TxID  string `json:"txId"`
+}
 
 // Unattributed files refused items whose meter ID is not even well formed.
 const Unattributed = "-"
@@ -63,11 +76,27 @@ func Open(path, chaincode string) (*Index, error) {
 		return nil, fmt.Errorf("open readings index %s: %w", path, err)
 	}
 	x := &Index{db: db, chaincode: chaincode, changed: make(chan struct{})}
+	buckets := [][]byte{bMeta, bReadings, bSeqs, bRefused, bFprints, bConfigs, bAttests}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bMeta, bReadings, bSeqs, bRefused, bFprints} {
+		if meta := tx.Bucket(bMeta); meta != nil {
+			if v := meta.Get(kVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != version {
+				// An older layout: start again from block 0.
+				for _, b := range buckets {
+					if tx.Bucket(b) != nil {
+						if err := tx.DeleteBucket(b); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bMeta).Put(kVersion, u64(version)); err != nil {
+			return err
 		}
 		if v := tx.Bucket(bMeta).Get(kNext); v != nil {
 			x.next = binary.BigEndian.Uint64(v)
@@ -116,6 +145,11 @@ func (x *Index) Add(b *chain.Block) error {
 		return fmt.Errorf("block %d given, the index expects %d", b.Number, x.Next())
 	}
 	err := x.db.Update(func(tx *bolt.Tx) error {
+		if b.Config {
+			if err := tx.Bucket(bConfigs).Put(u64(b.Number), nil); err != nil {
+				return err
+			}
+		}
 		for i := range b.Txs {
 			t := &b.Txs[i]
 			if !t.Valid() || t.Chaincode != x.chaincode {
@@ -123,6 +157,13 @@ func (x *Index) Add(b *chain.Block) error {
 			}
 			if err := x.keyVersions(tx, t); err != nil {
 				return err
+			}
+			if t.Function == wire.TxAttestMeter && len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
+				v, _ := json.Marshal(Attested{Block: b.Number, TxID: t.ID})
+				if err := tx.Bucket(bAttests).Put([]byte(t.Args[0]), v); err != nil {
+					return err
+				}
+				continue
 			}
 			items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
 			if errors.Is(err, wire.ErrNotMeasurements) {
@@ -152,6 +193,37 @@ func (x *Index) Add(b *chain.Block) error {
 	x.changed = make(chan struct{})
 	x.mu.Unlock()
 	return nil
+}
+
+// Attestation returns the meter's latest valid attestation indexed.
+func (x *Index) Attestation(meterID string) (a Attested, found bool, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bAttests).Get([]byte(meterID))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &a)
+	})
+	return a, found, err
+}
+
+// ConfigBlocks returns the numbers of the configuration blocks up to and
+// including block, ascending, block 0 first.
+func (x *Index) ConfigBlocks(block uint64) ([]uint64, error) {
+	var out []uint64
+	err := x.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bConfigs).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n := binary.BigEndian.Uint64(k)
+			if n > block {
+				break
+			}
+			out = append(out, n)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // keyVersions remembers the fingerprint of every key version a transaction

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +180,36 @@ func TestRejectionsAndAwait(t *testing.T) {
 	}
 	if x.Next() != 1 {
 		t.Fatalf("next %d", x.Next())
+	}
+}
+
+// The index remembers each meter's latest valid attestation and where the
+// configuration blocks are, to assemble attestation bundles.
+func TestAttestationsAndConfigBlocks(t *testing.T) {
+	x := open(t)
+	attest := func(id, meterID, code string) chain.Tx {
+		return chain.Tx{ID: id, Code: code, Chaincode: "pki", Function: wire.TxAttestMeter, Args: []string{meterID}}
+	}
+	blocks := []*chain.Block{
+		{Number: 0, Config: true},
+		{Number: 1, Txs: []chain.Tx{attest("a1", "PTB-0001", "VALID")}},
+		{Number: 2, Config: true},
+		{Number: 3, Txs: []chain.Tx{attest("a2", "PTB-0001", "VALID"), attest("a3", "PTB-0002", "MVCC_READ_CONFLICT")}},
+	}
+	for _, b := range blocks {
+		if err := x.Add(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, found, err := x.Attestation("PTB-0001"); err != nil || !found || a != (readings.Attested{Block: 3, TxID: "a2"}) {
+		t.Fatalf("PTB-0001's attestation %+v %v %v", a, found, err)
+	}
+	if _, found, _ := x.Attestation("PTB-0002"); found {
+		t.Fatal("an invalid attestation was indexed")
+	}
+	for upTo, want := range map[uint64][]uint64{0: {0}, 1: {0}, 2: {0, 2}, 3: {0, 2}} {
+		if got, err := x.ConfigBlocks(upTo); err != nil || !slices.Equal(got, want) {
+			t.Errorf("configuration blocks up to %d: %v %v, want %v", upTo, got, err, want)
+		}
 	}
 }

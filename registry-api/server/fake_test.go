@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
@@ -20,6 +22,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
+	"google.golang.org/protobuf/proto"
 )
 
 // testdata is the chaincode's openssl-made fixtures.
@@ -110,6 +113,9 @@ func newFakeLedger() *fakeLedger {
 		},
 		"VoteConsortium": func(_ context.Context, args []string) (any, error) {
 			return contract.Tally{Action: args[0], MeterID: args[1], Voters: []string{"PTBMSP"}, Needed: 3}, nil
+		},
+		"AttestMeter": func(_ context.Context, args []string) (any, error) {
+			return map[string]any{"type": "meterAttestation", "meter": meterRecord(args[0], "")}, nil
 		},
 		"GetVotes": func(_ context.Context, args []string) (any, error) {
 			return []contract.Vote{{Action: args[0], MeterID: args[1], Voter: "PTBMSP", Reason: "cessationOfOperation", TxID: "tx-vote", At: "2026-11-21T10:20:00Z"}}, nil
@@ -344,6 +350,21 @@ func (f *fakeLedger) Evaluate(ctx context.Context, as api.Role, tx string, args 
 func (f *fakeLedger) AwaitBlock(ctx context.Context, block uint64) error {
 	f.record(call{Method: "AwaitBlock", Block: block})
 	return f.optional(ctx, "AwaitBlock")
+}
+
+// Block answers the recorded chain's blocks (explorer/chain/testdata) and,
+// past them, an empty block of the number asked.
+func (f *fakeLedger) Block(ctx context.Context, n uint64) (*common.Block, error) {
+	f.record(call{Method: "Block", Block: n})
+	raw, err := os.ReadFile(filepath.Join("..", "..", "explorer", "chain", "testdata", "blocks", fmt.Sprintf("%04d.block", n)))
+	if errors.Is(err, os.ErrNotExist) {
+		return &common.Block{Header: &common.BlockHeader{Number: n}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var b common.Block
+	return &b, proto.Unmarshal(raw, &b)
 }
 
 func (f *fakeLedger) Ready(ctx context.Context) error {

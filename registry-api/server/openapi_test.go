@@ -20,6 +20,7 @@ import (
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
 
+	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -310,6 +311,7 @@ var schemaTypes = map[string]reflect.Type{
 	"PreEnrolment":           reflect.TypeFor[meter.PreEnrolment](),
 	"PreEnrolmentReceipt":    reflect.TypeFor[api.PreEnrolmentReceipt](),
 	"VoteRequest":            reflect.TypeFor[api.VoteRequest](),
+	"AttestationBundle":      reflect.TypeFor[proof.Bundle](),
 	"Tally":                  reflect.TypeFor[api.Tally](),
 	"VoteReceipt":            reflect.TypeFor[api.VoteReceipt](),
 	"Vote":                   reflect.TypeFor[api.Vote](),

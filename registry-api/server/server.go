@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -34,6 +35,7 @@ type Ledger interface {
 	Status(ctx context.Context, txID string, wait time.Duration) (*ledger.TxStatus, error)
 	Evaluate(ctx context.Context, as api.Role, tx string, args ...string) ([]byte, error)
 	AwaitBlock(ctx context.Context, block uint64) error
+	Block(ctx context.Context, number uint64) (*common.Block, error)
 	Consortium(ctx context.Context) (*api.Consortium, error)
 	Ready(ctx context.Context) error
 }
@@ -42,7 +44,9 @@ type Ledger interface {
 type Options struct {
 	// NMI is the MSP ID the registry speaks for: a registration must carry
 	// the meter's proof of possession made for it.
-	NMI         string
+	NMI string
+	// Channel is the channel's name, which attestation bundles carry.
+	Channel     string
 	Ledger      Ledger
 	Credentials *auth.Store
 	Idempotency *idempotency.Store
@@ -80,6 +84,7 @@ type Server struct {
 	metrics *httpMetrics
 	batcher *batcher
 	stop    context.CancelFunc
+	attest  attestations
 }
 
 // New builds the server and its routes. opts.NMI is required.
@@ -113,6 +118,7 @@ func New(opts Options) *Server {
 	s.engine.NoMethod(func(c *gin.Context) {
 		fail(c, problem(api.CodeMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
+	s.attest.config = map[uint64]*common.Block{}
 	s.routes()
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
@@ -176,6 +182,8 @@ func (s *Server) routes() {
 	v1.GET("/meters/:id", anyone, read, s.getMeter)
 	v1.GET("/meters/:id/history", anyone, read, s.meterHistory)
 	v1.GET("/meters/:id/keys", anyone, read, s.meterKeys)
+	v1.POST("/meters/:id/attestations", anyone, small, write, s.idempotent, s.attestMeter)
+	v1.GET("/meters/:id/attestations/latest", anyone, read, s.latestAttestation)
 	v1.POST("/meters/:id/rotate", operator, small, write, s.idempotent, s.rotateKey)
 	v1.POST("/meters/:id/revoke", operator, small, write, s.idempotent, s.revokeMeter)
 	v1.POST("/meters/:id/reinstate", operator, small, write, s.idempotent, s.reinstateMeter)

@@ -78,7 +78,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.readings.Close() })
-	f.opts = Options{NMI: fixtureNMI, Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
+	f.opts = Options{NMI: fixtureNMI, Channel: "metrology", Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
 	f.build()
 	return f
 }

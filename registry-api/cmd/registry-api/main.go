@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}()
 
-	srv := server.New(server.Options{NMI: cfg.NMI, Ledger: fabric, Credentials: creds, Idempotency: store, Log: log,
+	srv := server.New(server.Options{Channel: cfg.Channel, NMI: cfg.NMI, Ledger: fabric, Credentials: creds, Idempotency: store, Log: log,
 		Metrics: reg, Gatherer: reg, Readings: index, GroupSlots: cfg.GroupSlots, GroupWindow: cfg.GroupWindow})
 	defer srv.Close()
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)

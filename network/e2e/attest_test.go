@@ -1,0 +1,108 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/client"
+)
+
+var updateAttestations = flag.Bool("update-attestations", false,
+	"write the bundles TestAttestation makes to explorer/proof/testdata (the verifier's test data)")
+
+// genesisHash is the pinned hash of the test consortium's block 0.
+func genesisHash(t *testing.T) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(network.GenesisBlock(profile.Channel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b common.Block
+	if err := proto.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	h, err := chain.GenesisHash(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestAttestation has the consortium attest a meter through a registry, then
+// after a key rotation and after a revocation.
+func TestAttestation(t *testing.T) {
+	ctx := context.Background()
+	operator := registry(t, "PTB", api.RoleOperator)
+	relying := registry(t, "CMI", api.RoleAuditor)
+	key, _ := meter.GenerateKey(meter.P256)
+	id := uniqueID("PTB-ATT")
+	if _, err := operator.RegisterMeter(ctx, proved(t, "PTBMSP", key, meterRegistration(id, key.Public().PEM()))); err != nil {
+		t.Fatal(err)
+	}
+	bundles := map[string][]byte{}
+	attest := func(name string) []byte {
+		t.Helper()
+		start := time.Now()
+		b, err := relying.Attest(ctx, id, true)
+		if err != nil {
+			t.Fatalf("attest (%s): %v", name, err)
+		}
+		t.Logf("%s: attested through CMI's registry in %s, bundle %d bytes", name, time.Since(start).Round(time.Millisecond), len(b))
+		bundles[name] = b
+		return b
+	}
+	attest("fresh")
+	bare, err := relying.LatestAttestation(ctx, id, false, client.Read{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fresh without its configuration chain: %d bytes", len(bare))
+	bundles["fresh-nochain"] = bare
+
+	next, _ := meter.GenerateKey(meter.P256)
+	sig, err := key.Sign(meter.RotationStatement(id, 2, next.Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := operator.RotateKey(ctx, id, api.RotateRequest{PublicKey: next.Public().PEM(), Proof: base64.StdEncoding.EncodeToString(sig)}); err != nil {
+		t.Fatal(err)
+	}
+	attest("rotated")
+	if _, err := operator.RevokeMeter(ctx, id, api.RevokeRequest{Reason: meter.ReasonKeyCompromise}); err != nil {
+		t.Fatal(err)
+	}
+	attest("revoked")
+
+	if *updateAttestations {
+		dir := filepath.Join("..", "..", "explorer", "proof", "testdata")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range bundles {
+			if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "genesis.hash"), []byte(hex.EncodeToString(genesisHash(t))+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "meter.id"), []byte(id+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("bundles written to %s", dir)
+	}
+}

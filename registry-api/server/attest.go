@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/readings"
+)
+
+// attestations assembles attestation bundles (package explorer/proof):
+// the attestation transaction's block and the configuration chain, read
+// from the NMI's peer. Configuration blocks never change; they are kept.
+type attestations struct {
+	flight singleflight.Group
+	mu     sync.Mutex
+	config map[uint64]*common.Block
+}
+
+// attestMeter has the consortium attest a meter now and answers the
+// bundle. Requests for one meter while one attestation of it is under way
+// share it, and a meter attested in the newest block the registry has seen
+// is not attested again: at most one attestation per meter per block, so
+// the route cannot flood the ledger (the chaincode refuses a second one in
+// the same block as well). Role: any. The transaction is submitted with
+// the NMI's operator identity: the proof is in the endorsing NMIs'
+// signatures, not in who asked.
+func (s *Server) attestMeter(c *gin.Context) {
+	id, ok := s.meterID(c)
+	if !ok {
+		return
+	}
+	withChain, ok := chainParam(c)
+	if !ok {
+		return
+	}
+	v, err, _ := s.attest.flight.Do(id, func() (any, error) {
+		// Detached from this request: others may be waiting for the same
+		// attestation, and it must finish even if this client goes away.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.opts.WriteTimeout)
+		defer cancel()
+		if a, found, err := s.opts.Readings.Attestation(id); err == nil && found && a.Block+1 >= s.opts.Readings.Next() {
+			return a, nil
+		}
+		r, err := s.submit(c, api.RoleOperator, wire.TxAttestMeter, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.opts.Readings.Await(ctx, r.Block); err != nil {
+			return nil, fmt.Errorf("attestation %s committed in block %d, not indexed yet: %w", r.TxID, r.Block, err)
+		}
+		return readings.Attested{Block: r.Block, TxID: r.TxID}, nil
+	})
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	s.answerBundle(c, http.StatusCreated, id, v.(readings.Attested), withChain)
+}
+
+// latestAttestation answers the meter's latest attestation bundle.
+func (s *Server) latestAttestation(c *gin.Context) {
+	id, ok := s.meterID(c)
+	if !ok {
+		return
+	}
+	withChain, ok := chainParam(c)
+	if !ok || !s.awaitMinBlock(c) {
+		return
+	}
+	a, found, err := s.opts.Readings.Attestation(id)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	if !found {
+		fail(c, problem(string(meter.CodeMeterNotFound), "meter "+id+" has no attestation on the ledger yet (as far as this registry has read it); POST "+api.Prefix+"/meters/"+id+"/attestations makes one"))
+		return
+	}
+	s.answerBundle(c, http.StatusOK, id, a, withChain)
+}
+
+// chainParam reads ?chain=false, which leaves the configuration chain out
+// of the bundle (for a verifier that holds it already).
+func chainParam(c *gin.Context) (bool, bool) {
+	q := c.Query("chain")
+	if q == "" {
+		return true, true
+	}
+	v, err := strconv.ParseBool(q)
+	if err != nil {
+		fail(c, problem(string(meter.CodeMalformed), "chain must be true or false"))
+		return false, false
+	}
+	return v, true
+}
+
+func (s *Server) answerBundle(c *gin.Context, status int, meterID string, a readings.Attested, withChain bool) {
+	b, err := s.bundle(c.Request.Context(), meterID, a, withChain)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	body, err := b.Marshal()
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.Header("Location", api.Prefix+"/meters/"+meterID+"/attestations/latest")
+	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", meterID+"-block-"+strconv.FormatUint(a.Block, 10)+".attestation.json"))
+	c.Data(status, "application/json", body)
+}
+
+// bundle assembles the bundle of an attestation from the peer's blocks.
+func (s *Server) bundle(ctx context.Context, meterID string, a readings.Attested, withChain bool) (*proof.Bundle, error) {
+	block, err := s.opts.Ledger.Block(ctx, a.Block)
+	if err != nil {
+		return nil, err
+	}
+	if !withChain {
+		return proof.Build(s.opts.Channel, meterID, a.TxID, nil, nil, block)
+	}
+	// Every configuration block before the attestation's (an attestation is
+	// never in a configuration block).
+	numbers, err := s.opts.Readings.ConfigBlocks(a.Block)
+	if err != nil {
+		return nil, err
+	}
+	if len(numbers) == 0 || numbers[0] != 0 {
+		return nil, errors.New("the registry's index holds no genesis block")
+	}
+	chain := make([]*common.Block, len(numbers))
+	for i, n := range numbers {
+		if chain[i], err = s.configBlock(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return proof.Build(s.opts.Channel, meterID, a.TxID, chain[0], chain[1:], block)
+}
+
+func (s *Server) configBlock(ctx context.Context, n uint64) (*common.Block, error) {
+	s.attest.mu.Lock()
+	b := s.attest.config[n]
+	s.attest.mu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	b, err := s.opts.Ledger.Block(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	s.attest.mu.Lock()
+	s.attest.config[n] = b
+	s.attest.mu.Unlock()
+	return b, nil
+}
