@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
@@ -62,6 +63,15 @@ func TestAttestation(t *testing.T) {
 			t.Fatalf("attest (%s): %v", name, err)
 		}
 		t.Logf("%s: attested through CMI's registry in %s, bundle %d bytes", name, time.Since(start).Round(time.Millisecond), len(b))
+		parsed, err := proof.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for other, ob := range bundles {
+			if op, _ := proof.Parse(ob); op != nil && op.TxID == parsed.TxID {
+				t.Fatalf("the %s bundle is the %s one again (transaction %s)", name, other, parsed.TxID)
+			}
+		}
 		bundles[name] = b
 		return b
 	}

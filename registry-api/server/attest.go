@@ -29,13 +29,14 @@ type attestations struct {
 }
 
 // attestMeter has the consortium attest a meter now and answers the
-// bundle. Requests for one meter while one attestation of it is under way
-// share it, and a meter attested in the newest block the registry has seen
-// is not attested again: at most one attestation per meter per block, so
-// the route cannot flood the ledger (the chaincode refuses a second one in
-// the same block as well). Role: any. The transaction is submitted with
-// the NMI's operator identity: the proof is in the endorsing NMIs'
-// signatures, not in who asked.
+// bundle. Requests for one meter while an attestation of it is under way
+// share it, and the chaincode lets at most one attestation per meter per
+// block be valid (a second one conflicts), so the route cannot flood the
+// ledger: each attestation waits for its block. A request never gets an
+// older attestation than one made for it: the registry cannot know whether
+// the meter changed in a block it has not read yet. Role: any. The
+// transaction is submitted with the NMI's operator identity: the proof is
+// in the endorsing NMIs' signatures, not in who asked.
 func (s *Server) attestMeter(c *gin.Context) {
 	id, ok := s.meterID(c)
 	if !ok {
@@ -50,9 +51,6 @@ func (s *Server) attestMeter(c *gin.Context) {
 		// attestation, and it must finish even if this client goes away.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.opts.WriteTimeout)
 		defer cancel()
-		if a, found, err := s.opts.Readings.Attestation(id); err == nil && found && a.Block+1 >= s.opts.Readings.Next() {
-			return a, nil
-		}
 		r, err := s.submit(c, api.RoleOperator, wire.TxAttestMeter, id)
 		if err != nil {
 			return nil, err
