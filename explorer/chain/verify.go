@@ -164,20 +164,21 @@ func (v *Verifier) Verify(raw *common.Block, b *Block) error {
 		}
 		// The genesis block is trusted as it is: nothing signs it.
 		marks = parseSignatures(raw)
-	} else if marks, err = v.checkSignatures(raw, headerBytes, lastConfig); err != nil {
-		return err
+	} else {
+		var signed uint64
+		if marks, signed, err = checkSignatures(v.consenters, raw, headerBytes); err != nil {
+			return err
+		}
+		// The orderers sign which configuration is in force; it must be the
+		// one the verifier is using.
+		if signed != lastConfig {
+			return integrity(n, ErrConfig, "the orderers signed last configuration block %d, the verifier knows block %d", signed, lastConfig)
+		}
 	}
 	consenters := v.consenters
 	if config {
-		cfg, err := channel.FromBlock(raw)
-		if err != nil {
-			return integrity(n, ErrConfig, "read the configuration: %v", err)
-		}
-		if cfg.ConsensusType != "BFT" {
-			return integrity(n, ErrConfig, "consensus type is %q: only the signatures of a BFT ordering service can be verified", cfg.ConsensusType)
-		}
-		if consenters, err = consenterSet(cfg.Consenters); err != nil {
-			return integrity(n, ErrConfig, "%v", err)
+		if _, consenters, err = readConfig(raw); err != nil {
+			return err
 		}
 	}
 	if b != nil {
@@ -274,19 +275,21 @@ func isConfigBlock(b *common.Block) bool {
 	return ch.GetType() == int32(common.HeaderType_CONFIG)
 }
 
-// checkSignatures verifies every orderer signature on the block and requires
-// a quorum of distinct consenters. It returns each signature as verified.
-func (v *Verifier) checkSignatures(raw *common.Block, headerBytes []byte, lastConfig uint64) ([]Signature, error) {
+// checkSignatures verifies every orderer signature on the block against the
+// consenter set and requires a quorum of distinct consenters. It returns
+// each signature as verified and the last configuration block the orderers
+// signed as in force, for the caller to compare with the one it knows.
+func checkSignatures(consenters map[uint32]*consenter, raw *common.Block, headerBytes []byte) ([]Signature, uint64, error) {
 	n := raw.GetHeader().GetNumber()
 	md, err := signaturesMetadata(raw)
 	if err != nil {
-		return nil, integrity(n, ErrQuorum, "signatures unreadable: %v", err)
+		return nil, 0, integrity(n, ErrQuorum, "signatures unreadable: %v", err)
 	}
 	marks := make([]Signature, len(md.GetSignatures()))
 	signers := map[uint32]bool{}
 	var problems []string
 	for i, ms := range md.GetSignatures() {
-		c, signed, err := v.signer(ms)
+		c, signed, err := signer(consenters, ms)
 		if err == nil {
 			payload := slices.Concat(md.GetValue(), signed, headerBytes)
 			err = verifySignature(c.cert, payload, ms.GetSignature())
@@ -299,23 +302,36 @@ func (v *Verifier) checkSignatures(raw *common.Block, headerBytes []byte, lastCo
 		marks[i] = Signature{ConsenterID: c.id, MSPID: c.mspID, Subject: c.cert.Subject.String(), Valid: true}
 		signers[c.id] = true
 	}
-	if need := Quorum(len(v.consenters)); len(signers) < need {
-		reason := fmt.Sprintf("%d distinct consenters of %d validly signed, a BFT quorum is %d", len(signers), len(v.consenters), need)
+	if need := Quorum(len(consenters)); len(signers) < need {
+		reason := fmt.Sprintf("%d distinct consenters of %d validly signed, a BFT quorum is %d", len(signers), len(consenters), need)
 		if len(problems) > 0 {
 			reason += " (" + strings.Join(problems, "; ") + ")"
 		}
-		return nil, integrity(n, ErrQuorum, "%s", reason)
+		return nil, 0, integrity(n, ErrQuorum, "%s", reason)
 	}
-	// The orderers sign which configuration is in force; it must be the one
-	// the verifier is using.
 	var obm common.OrdererBlockMetadata
 	if err := proto.Unmarshal(md.GetValue(), &obm); err != nil {
-		return nil, integrity(n, ErrConfig, "orderer metadata unreadable: %v", err)
+		return nil, 0, integrity(n, ErrConfig, "orderer metadata unreadable: %v", err)
 	}
-	if got := obm.GetLastConfig().GetIndex(); got != lastConfig {
-		return nil, integrity(n, ErrConfig, "the orderers signed last configuration block %d, the verifier knows block %d", got, lastConfig)
+	return marks, obm.GetLastConfig().GetIndex(), nil
+}
+
+// readConfig reads the configuration a configuration block carries and the
+// consenter set it puts in force.
+func readConfig(raw *common.Block) (*channel.Config, map[uint32]*consenter, error) {
+	n := raw.GetHeader().GetNumber()
+	cfg, err := channel.FromBlock(raw)
+	if err != nil {
+		return nil, nil, integrity(n, ErrConfig, "read the configuration: %v", err)
 	}
-	return marks, nil
+	if cfg.ConsensusType != "BFT" {
+		return nil, nil, integrity(n, ErrConfig, "consensus type is %q: only the signatures of a BFT ordering service can be verified", cfg.ConsensusType)
+	}
+	consenters, err := consenterSet(cfg.Consenters)
+	if err != nil {
+		return nil, nil, integrity(n, ErrConfig, "%v", err)
+	}
+	return cfg, consenters, nil
 }
 
 // signaturesMetadata reads the SIGNATURES entry of a block's metadata.
@@ -327,15 +343,16 @@ func signaturesMetadata(b *common.Block) (*common.Metadata, error) {
 	return &md, nil
 }
 
-// signer finds the consenter a signature claims to be from, and the header
-// bytes the signature covers besides the metadata value and block header.
-func (v *Verifier) signer(ms *common.MetadataSignature) (*consenter, []byte, error) {
+// signer finds the consenter of the set a signature claims to be from, and
+// the header bytes the signature covers besides the metadata value and
+// block header.
+func signer(consenters map[uint32]*consenter, ms *common.MetadataSignature) (*consenter, []byte, error) {
 	if len(ms.GetSignatureHeader()) == 0 {
 		var ih common.IdentifierHeader
 		if err := proto.Unmarshal(ms.GetIdentifierHeader(), &ih); err != nil {
 			return nil, nil, fmt.Errorf("identifier header: %w", err)
 		}
-		c := v.consenters[ih.GetIdentifier()]
+		c := consenters[ih.GetIdentifier()]
 		if c == nil {
 			return nil, nil, fmt.Errorf("consenter %d is not in the consenter set", ih.GetIdentifier())
 		}
@@ -349,7 +366,7 @@ func (v *Verifier) signer(ms *common.MetadataSignature) (*consenter, []byte, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("signer: %w", err)
 	}
-	for _, c := range v.consenters {
+	for _, c := range consenters {
 		if c.mspID == id.mspID && id.cert != nil && bytes.Equal(c.cert.Raw, id.cert.Raw) {
 			return c, ms.GetSignatureHeader(), nil
 		}

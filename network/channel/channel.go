@@ -41,6 +41,44 @@ type Member struct {
 	OrdererEndpoints []string `json:"ordererEndpoints,omitempty"`
 	// TLSRootCerts are the PEM roots its nodes' TLS certificates chain to.
 	TLSRootCerts []string `json:"-"`
+	// MSPType is the kind of its MSP: MSPTypeX509 (Fabric's X.509 MSP),
+	// whose identities are certificates, or another (Idemix).
+	MSPType int32 `json:"-"`
+	// RootCerts are the PEM certificates of the CAs its identities (peers,
+	// clients, admins, orderers) are issued under: the roots of trust of
+	// its signing identities, not of its TLS certificates.
+	RootCerts []string `json:"-"`
+	// IntermediateCerts are the PEM certificates of its intermediate CAs,
+	// through which an identity may chain to one of RootCerts.
+	IntermediateCerts []string `json:"-"`
+	// RevocationLists are its CRLs (PEM), each issued by one of its CAs.
+	RevocationLists []string `json:"-"`
+	// NodeOUs is how its certificates say what a node is (peer, client,
+	// admin, orderer); nil when the MSP does not classify its identities.
+	NodeOUs *NodeOUs `json:"-"`
+}
+
+// MSPTypeX509 is the type of Fabric's X.509 MSP (msp.ProviderType FABRIC).
+const MSPTypeX509 = 0
+
+// NodeOUs is an MSP's node classification: with it enabled, an identity's
+// certificate carries exactly one of the OUs, and that OU says whether it
+// is a peer, a client, an admin or an orderer.
+type NodeOUs struct {
+	Enabled bool   `json:"enabled"`
+	Client  NodeOU `json:"client"`
+	Peer    NodeOU `json:"peer"`
+	Admin   NodeOU `json:"admin"`
+	Orderer NodeOU `json:"orderer"`
+}
+
+// NodeOU is the organisational unit that marks one kind of node.
+type NodeOU struct {
+	// OU is the organisational unit's name in the certificate ("peer").
+	OU string `json:"ou"`
+	// Certificate, when set, is the PEM certificate of the CA that must
+	// have issued an identity for the OU to count.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // Consenter is one BFT ordering node.
@@ -120,8 +158,27 @@ func parseMember(name string, g *common.ConfigGroup) (Member, error) {
 			return m, fmt.Errorf("MSP of %s: %w", name, err)
 		}
 		m.MSPID = fc.GetName()
+		m.MSPType = mc.GetType()
 		for _, c := range fc.GetTlsRootCerts() {
 			m.TLSRootCerts = append(m.TLSRootCerts, string(c))
+		}
+		for _, c := range fc.GetRootCerts() {
+			m.RootCerts = append(m.RootCerts, string(c))
+		}
+		for _, c := range fc.GetIntermediateCerts() {
+			m.IntermediateCerts = append(m.IntermediateCerts, string(c))
+		}
+		for _, c := range fc.GetRevocationList() {
+			m.RevocationLists = append(m.RevocationLists, string(c))
+		}
+		if ous := fc.GetFabricNodeOus(); ous != nil {
+			m.NodeOUs = &NodeOUs{
+				Enabled: ous.GetEnable(),
+				Client:  nodeOU(ous.GetClientOuIdentifier()),
+				Peer:    nodeOU(ous.GetPeerOuIdentifier()),
+				Admin:   nodeOU(ous.GetAdminOuIdentifier()),
+				Orderer: nodeOU(ous.GetOrdererOuIdentifier()),
+			}
 		}
 	}
 	if v := g.GetValues()["AnchorPeers"]; v != nil {
@@ -134,6 +191,10 @@ func parseMember(name string, g *common.ConfigGroup) (Member, error) {
 		}
 	}
 	return m, nil
+}
+
+func nodeOU(id *msp.FabricOUIdentifier) NodeOU {
+	return NodeOU{OU: id.GetOrganizationalUnitIdentifier(), Certificate: string(id.GetCertificate())}
 }
 
 // FromBlock reads the configuration carried by a configuration block.
