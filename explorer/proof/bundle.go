@@ -80,8 +80,21 @@ func Build(channel, meterID, txID string, genesis *common.Block, config []*commo
 	return b, nil
 }
 
+// marshal encodes a block for a bundle: only what is signed is kept. The
+// block metadata other than the orderers' signatures (the peer's validation
+// flags, its commit hash) is the serving peer's own bookkeeping, covered by
+// no signature: a verifier could not tell it from a forgery, so the bundle
+// carries none of it (Verify refuses a block that does).
 func marshal(b *common.Block) ([]byte, error) {
-	return proto.MarshalOptions{Deterministic: true}.Marshal(b)
+	signed := &common.Block{Header: b.GetHeader(), Data: b.GetData(), Metadata: &common.BlockMetadata{}}
+	for i, m := range b.GetMetadata().GetMetadata() {
+		if i == int(common.BlockMetadataIndex_SIGNATURES) {
+			signed.Metadata.Metadata = append(signed.Metadata.Metadata, m)
+		} else {
+			signed.Metadata.Metadata = append(signed.Metadata.Metadata, nil)
+		}
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(signed)
 }
 
 // WithoutChain returns the bundle without its configuration chain.

@@ -5,25 +5,8 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
-
-// AttestationType marks an Attestation, so that no other signed response
-// can be taken for one.
-const AttestationType = "meterAttestation"
-
-// Attestation is what AttestMeter returns: the meter's record as the
-// endorsing peers read it. Their endorsements sign it together with the
-// read of meter/<id> at its version, and the ordering puts it in a block:
-// carried with that block and the channel's configuration chain, it is a
-// certificate of the key binding anyone can check offline.
-type Attestation struct {
-	Type  string       `json:"type"`
-	Meter *meter.Meter `json:"meter"`
-	// TxID and At are the attestation transaction's ID and time (the
-	// proposal's timestamp, within 5 minutes of each endorser's clock).
-	TxID string `json:"txId"`
-	At   string `json:"at"`
-}
 
 // attestMark is what an attestation writes: its own ID under att/<id>.
 // Two attestations of a meter in one block read and write the same key, so
@@ -37,7 +20,7 @@ func attestKey(id string) string { return "att/" + id }
 
 // AttestMeter returns the meter's record for an attestation bundle. Any
 // client but an auditor may ask; it changes nothing about the meter.
-func (r *Registry) AttestMeter(ctx contractapi.TransactionContextInterface, meterID string) (*Attestation, error) {
+func (r *Registry) AttestMeter(ctx contractapi.TransactionContextInterface, meterID string) (*wire.Attestation, error) {
 	if _, err := writer(ctx, "request attestations"); err != nil {
 		return nil, err
 	}
@@ -60,5 +43,5 @@ func (r *Registry) AttestMeter(ctx contractapi.TransactionContextInterface, mete
 	if err := state.Put(ctx, attestKey(meterID), attestMark{TxID: t.id, At: t.stamp()}); err != nil {
 		return nil, err
 	}
-	return &Attestation{Type: AttestationType, Meter: m, TxID: t.id, At: t.stamp()}, nil
+	return &wire.Attestation{Type: wire.AttestationType, Meter: m, TxID: t.id, At: t.stamp()}, nil
 }

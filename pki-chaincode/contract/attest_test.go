@@ -6,17 +6,17 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 func TestAttestMeter(t *testing.T) {
 	w := newWorld(t)
 	registered := w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
-	a, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*contract.Attestation, error) {
+	a, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Attestation, error) {
 		return w.cc.AttestMeter(ctx, "PTB-0001")
 	})
-	if a.Type != contract.AttestationType || a.Meter == nil || a.Meter.Fingerprint != registered.Fingerprint || a.TxID != stub.GetTxID() {
+	if a.Type != wire.AttestationType || a.Meter == nil || a.Meter.Fingerprint != registered.Fingerprint || a.TxID != stub.GetTxID() {
 		t.Fatalf("attestation %+v", a)
 	}
 	// It reads the record (its version is in the signed read set) and
@@ -35,13 +35,13 @@ func TestAttestMeter(t *testing.T) {
 	if _, read := stub.Reads["att/PTB-0001"]; !read {
 		t.Error("the attestation did not read its mark before writing it")
 	}
-	refused(w, w.auditor, meter.CodeForbidden, func(ctx contractapi.TransactionContextInterface) (*contract.Attestation, error) {
+	refused(w, w.auditor, meter.CodeForbidden, func(ctx contractapi.TransactionContextInterface) (*wire.Attestation, error) {
 		return w.cc.AttestMeter(ctx, "PTB-0001")
 	})
-	refused(w, w.ingest, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) (*contract.Attestation, error) {
+	refused(w, w.ingest, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) (*wire.Attestation, error) {
 		return w.cc.AttestMeter(ctx, "PTB-0404")
 	})
-	refused(w, w.ingest, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*contract.Attestation, error) {
+	refused(w, w.ingest, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*wire.Attestation, error) {
 		return w.cc.AttestMeter(ctx, "PTB 0001")
 	})
 }

@@ -38,10 +38,32 @@ const (
 	TxSubmitPacked = "SubmitMeasurementsPacked"
 )
 
+// Namespace is the chaincode's name on the channel: its world-state
+// namespace and the name transactions invoke it by.
+const Namespace = "pki"
+
 // TxAttestMeter takes a meter ID and returns the meter's record for an
 // attestation bundle (package explorer/proof); the registry and the
 // explorer find attestations in the blocks by this name.
 const TxAttestMeter = "AttestMeter"
+
+// AttestationType marks an Attestation, so that no other signed response
+// can be taken for one.
+const AttestationType = "meterAttestation"
+
+// Attestation is what AttestMeter returns: the meter's record as the
+// endorsing peers read it. Their endorsements sign it together with the
+// read of meter/<id> at its version, and the ordering puts it in a block:
+// carried with that block and the channel's configuration chain, it is a
+// certificate of the key binding anyone can check offline.
+type Attestation struct {
+	Type  string       `json:"type"`
+	Meter *meter.Meter `json:"meter"`
+	// TxID and At are the attestation transaction's ID and time (the
+	// proposal's timestamp, within 5 minutes of each endorser's clock).
+	TxID string `json:"txId"`
+	At   string `json:"at"`
+}
 
 // packMagic starts a packed batch (and names its version).
 var packMagic = []byte("PKM1")

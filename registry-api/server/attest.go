@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/gin-gonic/gin"
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/inter-nmi/pki/explorer/proof"
@@ -23,9 +20,8 @@ import (
 // the attestation transaction's block and the configuration chain, read
 // from the NMI's peer. Configuration blocks never change; they are kept.
 type attestations struct {
-	flight singleflight.Group
-	mu     sync.Mutex
-	config map[uint64]*common.Block
+	flight    singleflight.Group
+	assembler *proof.Assembler
 }
 
 // attestMeter has the consortium attest a meter now and answers the
@@ -122,44 +118,12 @@ func (s *Server) answerBundle(c *gin.Context, status int, meterID string, a read
 
 // bundle assembles the bundle of an attestation from the peer's blocks.
 func (s *Server) bundle(ctx context.Context, meterID string, a readings.Attested, withChain bool) (*proof.Bundle, error) {
-	block, err := s.opts.Ledger.Block(ctx, a.Block)
-	if err != nil {
-		return nil, err
-	}
-	if !withChain {
-		return proof.Build(s.opts.Channel, meterID, a.TxID, nil, nil, block)
-	}
-	// Every configuration block before the attestation's (an attestation is
-	// never in a configuration block).
-	numbers, err := s.opts.Readings.ConfigBlocks(a.Block)
-	if err != nil {
-		return nil, err
-	}
-	if len(numbers) == 0 || numbers[0] != 0 {
-		return nil, errors.New("the registry's index holds no genesis block")
-	}
-	chain := make([]*common.Block, len(numbers))
-	for i, n := range numbers {
-		if chain[i], err = s.configBlock(ctx, n); err != nil {
+	var numbers []uint64
+	if withChain {
+		var err error
+		if numbers, err = s.opts.Readings.ConfigBlocks(a.Block); err != nil {
 			return nil, err
 		}
 	}
-	return proof.Build(s.opts.Channel, meterID, a.TxID, chain[0], chain[1:], block)
-}
-
-func (s *Server) configBlock(ctx context.Context, n uint64) (*common.Block, error) {
-	s.attest.mu.Lock()
-	b := s.attest.config[n]
-	s.attest.mu.Unlock()
-	if b != nil {
-		return b, nil
-	}
-	b, err := s.opts.Ledger.Block(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	s.attest.mu.Lock()
-	s.attest.config[n] = b
-	s.attest.mu.Unlock()
-	return b, nil
+	return s.attest.assembler.Bundle(ctx, meterID, a.TxID, a.Block, numbers, withChain)
 }

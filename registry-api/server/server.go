@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/auth"
@@ -118,7 +119,7 @@ func New(opts Options) *Server {
 	s.engine.NoMethod(func(c *gin.Context) {
 		fail(c, problem(api.CodeMethodNotAllowed, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
-	s.attest.config = map[uint64]*common.Block{}
+	s.attest.assembler = proof.NewAssembler(opts.Channel, opts.Ledger.Block)
 	s.routes()
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())

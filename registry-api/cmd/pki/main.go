@@ -123,7 +123,8 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 	root.AddCommand(a.meterCommand(), a.registerCommand(), a.preEnrolCommand(),
 		a.showCommand(), a.listCommand(), a.historyCommand(), a.keysCommand(),
 		a.rotateCommand(), a.revokeCommand(), a.reinstateCommand(),
-		a.signCommand(), a.submitCommand(), a.verifyCommand(), a.consortiumCommand())
+		a.signCommand(), a.submitCommand(), a.verifyCommand(), a.consortiumCommand(),
+		a.attestCommand(), a.verifyProofCommand())
 	return root
 }
 
