@@ -177,6 +177,14 @@ type Finding struct {
 	Time      time.Time `json:"time"`
 }
 
+// Attested is a meter's latest valid attestation transaction, whose bundle
+// the meter page offers (package proof).
+type Attested struct {
+	Block uint64    `json:"block"`
+	TxID  string    `json:"txId"`
+	Time  time.Time `json:"time"`
+}
+
 // HourStat counts one hour's measurements and transactions.
 type HourStat struct {
 	Hour         time.Time `json:"hour"`
@@ -213,6 +221,11 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 		ix := &adder{tx: tx, totals: &totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{}}
 		if err := ix.block0(); err != nil {
 			return err
+		}
+		if b.Config {
+			if err := tx.Bucket(bConfigs).Put(u64(b.Number), nil); err != nil {
+				return err
+			}
 		}
 		for i := range b.Txs {
 			if err := ix.transaction(&b.Txs[i]); err != nil {
@@ -319,6 +332,12 @@ func (a *adder) transaction(t *chain.Tx) error {
 		return err
 	}
 	if t.Chaincode != Namespace {
+		return nil
+	}
+	if t.Function == wire.TxAttestMeter {
+		if len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
+			return putJSON(a.tx.Bucket(bAttests), []byte(t.Args[0]), Attested{Block: a.block.Number, TxID: t.ID, Time: t.Time})
+		}
 		return nil
 	}
 	// The measurements are the transaction itself: its arguments and the

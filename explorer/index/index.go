@@ -34,7 +34,9 @@ var (
 	bHours     = []byte("hours")     // unix hour → HourStat
 	bMinutes   = []byte("minutes")   // unix minute → transactions
 	bFindings  = []byte("findings")  // block, tx, n → Finding
-	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes, bFindings}
+	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation
+	bConfigs   = []byte("configs")   // block → "" for each configuration block
+	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes, bFindings, bAttests, bConfigs}
 )
 
 // Meta keys.
@@ -44,11 +46,21 @@ var (
 	kConfig     = []byte("config")
 	kTotals     = []byte("totals")
 	kVerifier   = []byte("verifier")
+	kLayout     = []byte("layout")
 )
+
+// layout is the version of the index's layout. An index of another version
+// is emptied when opened, and the explorer reads the chain again from block
+// 0: version 2 added the attestations and configuration blocks (bAttests,
+// bConfigs), which an older index lacks for the blocks it read.
+const layout = 2
 
 // Store is the explorer's index.
 type Store struct {
 	db *bolt.DB
+	// Reset says that Open found an index of an older layout and emptied
+	// it, so that the chain is read again.
+	Reset bool
 }
 
 // Open opens (or creates) the index at path.
@@ -57,19 +69,36 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
+	s := &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		meta := tx.Bucket(bMeta)
+		if decodeU64(meta.Get(kLayout)) == layout {
+			return nil
+		}
+		if meta.Get(kCheckpoint) != nil {
+			s.Reset = true
+			for _, b := range allBuckets {
+				if err := tx.DeleteBucket(b); err != nil {
+					return err
+				}
+				if _, err := tx.CreateBucket(b); err != nil {
+					return err
+				}
+			}
+			meta = tx.Bucket(bMeta)
+		}
+		return meta.Put(kLayout, u64(layout))
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
 // SetNoSync skips the fsync of each block's commit: for bulk loads whose

@@ -3,6 +3,7 @@ package index_test
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 var start = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -193,5 +195,40 @@ func TestHoursAndRate(t *testing.T) {
 	rate, perMinute, err := s.TxRate(start.Add(30*time.Second), 5*time.Minute)
 	if err != nil || len(perMinute) != 5 || perMinute[4] != 2 || rate != 2.0/300 {
 		t.Fatalf("rate %v per minute %v %v", rate, perMinute, err)
+	}
+}
+
+// The index keeps each meter's latest valid attestation and the numbers of
+// the configuration blocks, which an attestation bundle needs.
+func TestAttestationsAndConfigBlocks(t *testing.T) {
+	s, _ := open(t)
+	c := synth.New(start)
+	genesis := c.Tx(chain.Tx{Type: "CONFIG"})
+	genesis.Config = true
+	attest := func(id, code string) *chain.Block {
+		return c.Tx(chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: "CMIMSP", CreatorRole: "registrar", Chaincode: "pki",
+			Function: wire.TxAttestMeter, Args: []string{id}, Code: code, Endorsers: []string{"CMIMSP", "PTBMSP"}})
+	}
+	add(t, s, genesis, c.Register("PTBMSP", 2), attest(synth.MeterID(1), "VALID")) // 0-2
+	joined := c.Tx(chain.Tx{Type: "CONFIG"})
+	joined.Config = true
+	add(t, s, joined, // 3
+		attest(synth.MeterID(1), "VALID"), attest(synth.MeterID(1), "MVCC_READ_CONFLICT"), attest("bad id", "VALID")) // 4-6
+
+	a, err := s.Attestation(synth.MeterID(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Block != 4 || a.TxID == "" {
+		t.Errorf("latest attestation %+v, want the valid one of block 4", a)
+	}
+	if _, err := s.Attestation(synth.MeterID(2)); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("meter never attested: %v", err)
+	}
+	for upTo, want := range map[uint64][]uint64{0: {0}, 2: {0}, 3: {0, 3}, 6: {0, 3}} {
+		got, err := s.ConfigBlocks(upTo)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("configuration blocks up to %d: %v, %v; want %v", upTo, got, err, want)
+		}
 	}
 }

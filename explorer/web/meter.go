@@ -22,6 +22,12 @@ type meterPage struct {
 	// Former is set when the owner has left the consortium: its meters stay
 	// on the ledger and still verify.
 	Former bool
+	// Attested is the meter's latest attestation, nil if it has none; its
+	// bundle is offered for download when Bundles is set.
+	Attested *index.Attested
+	Bundles  bool
+	// Genesis is the pinned genesis block hash a bundle verifies with.
+	Genesis string
 }
 
 func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
@@ -47,6 +53,59 @@ func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
 	} else if !errors.Is(err, index.ErrNotFound) {
 		return fmt.Errorf("channel configuration: %w", err)
 	}
+	p.Bundles, p.Genesis = s.bundles != nil, s.genesis
+	if p.Attested, err = s.store.Attestation(id); err != nil && !errors.Is(err, index.ErrNotFound) {
+		return fmt.Errorf("attestation of %s: %w", id, err)
+	}
 	s.render(w, r, http.StatusOK, "meter", view{Title: "Meter " + id, Body: p})
 	return nil
+}
+
+// attestation answers the bundle of the meter's latest attestation
+// (package proof), assembled from the explorer's peer: the attestation's
+// block and the configuration chain since genesis. ?chain=false leaves the
+// chain out.
+func (s *Server) attestation(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := meter.ValidateMeterID(id); err != nil {
+		return badRequest("%q is not a meter ID.", id)
+	}
+	if s.bundles == nil {
+		return notFound("This explorer does not serve attestation bundles: it has no connection to a peer.")
+	}
+	withChain := true
+	switch r.URL.Query().Get("chain") {
+	case "", "true":
+	case "false":
+		withChain = false
+	default:
+		return badRequest("chain must be true or false.")
+	}
+	a, err := s.store.Attestation(id)
+	if errors.Is(err, index.ErrNotFound) {
+		return notFound("Meter %s has no attestation on the ledger yet: an NMI's registry makes one (POST /api/v1/meters/%s/attestations, or pki attest %s).", id, id, id)
+	}
+	if err != nil {
+		return fmt.Errorf("attestation of %s: %w", id, err)
+	}
+	var numbers []uint64
+	if withChain {
+		if numbers, err = s.store.ConfigBlocks(a.Block); err != nil {
+			return fmt.Errorf("configuration blocks: %w", err)
+		}
+	}
+	b, err := s.bundles.Bundle(r.Context(), id, a.TxID, a.Block, numbers, withChain)
+	if err != nil {
+		return fmt.Errorf("attestation bundle of %s: %w", id, err)
+	}
+	body, err := b.Marshal()
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fmt.Sprintf("%s-block-%d.attestation.json", id, a.Block)))
+	h.Set("Cache-Control", "no-store")
+	_, err = w.Write(body)
+	return err
 }

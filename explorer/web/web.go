@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/registry-api/auth"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// Genesis is the pinned genesis block hash (hex), as the dashboard
 	// shows it, so auditors can compare it with the consortium's.
 	Genesis string
+	// Blocks reads a block of the channel from the explorer's peer, for
+	// the attestation bundles the meter pages offer; nil offers none.
+	Blocks proof.Blocks
 }
 
 // Health reports the state of the consortium's nodes.
@@ -68,6 +72,7 @@ type Server struct {
 	now      func() time.Time
 	channel  string
 	genesis  string
+	bundles  *proof.Assembler
 	pages    map[string]*template.Template
 	sessions *sessions
 	events   *broker
@@ -88,6 +93,9 @@ func New(o Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if o.Blocks != nil {
+		s.bundles = proof.NewAssembler(o.Channel, o.Blocks)
 	}
 	s.pages = parseTemplates()
 	s.sessions = newSessions(sessionTTL, s.now)
@@ -112,6 +120,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /blocks/{n}", s.page(s.block))
 	mux.Handle("GET /tx/{id}", s.page(s.tx))
 	mux.Handle("GET /meters/{id}", s.page(s.meter))
+	mux.Handle("GET /meters/{id}/attestation.json", s.feed(s.attestation))
 	mux.Handle("GET /refusals", s.page(s.refusals))
 	mux.Handle("GET /findings", s.page(s.findings))
 	mux.Handle("GET /search", s.page(s.search))

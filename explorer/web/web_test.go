@@ -20,6 +20,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
+	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -118,13 +119,20 @@ func fixtureChain(t testing.TB) (*synth.Chain, []*chain.Block) {
 
 func newFixture(t *testing.T, broken *index.Break) *fixture {
 	t.Helper()
+	return newFixtureWith(t, broken, chainBlocks(t), nil)
+}
+
+// newFixtureWith serves an index of the blocks given; peer, if set, is the
+// explorer's peer that attestation bundles are read from.
+func newFixtureWith(t *testing.T, broken *index.Break, blocks []*chain.Block, peer proof.Blocks) *fixture {
+	t.Helper()
 	store, err := index.Open(filepath.Join(t.TempDir(), "index.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
 	store.SetNoSync(true)
-	f := &fixture{clock: &clock{t: start.Add(30 * time.Second)}, blocks: chainBlocks(t), log: &bytes.Buffer{}}
+	f := &fixture{clock: &clock{t: start.Add(30 * time.Second)}, blocks: blocks, log: &bytes.Buffer{}}
 	for _, b := range f.blocks {
 		integrity := index.Integrity{Checked: true, CheckedThrough: b.Number}
 		if broken != nil && b.Number >= broken.Block {
@@ -159,8 +167,9 @@ func newFixture(t *testing.T, broken *index.Break) *fixture {
 		{Name: "peer0.ptb.example", Role: "peer", NMI: "PTBMSP", Address: "peer0.ptb.example:7051", Healthy: true, Detail: "height 6", Checked: start},
 		{Name: "orderer0.cmi.example", Role: "orderer", NMI: "CMIMSP", Address: "orderer0.cmi.example:7050", Detail: "connection refused", Checked: start},
 	}
-	f.srv = New(Options{Store: store, Credentials: credentials, Health: health, Now: f.clock.now, Channel: "metrology",
-		Log: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	f.srv = New(Options{Store: store, Credentials: credentials, Health: health, Now: f.clock.now, Channel: "metrology", Blocks: peer,
+		Genesis: "aa8d0efa55451e47fc1aea4398c944451e227bb50f8d74d86862c6d11aed9c35",
+		Log:     slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.h = f.srv.Handler()
 	return f
 }

@@ -108,6 +108,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	if store.Reset {
+		log.Info("the index was of an older layout: reading the chain again from block 0", "index", cfg.Data)
+	}
 	poller, err := health.New(cfg.Nodes)
 	if err != nil {
 		return err
@@ -118,8 +121,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer conn.Close()
 
-	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel, Genesis: cfg.GenesisBlockHash})
-	follower := &follow.Follower{Blocks: follow.FromNetwork(conn.GetNetwork(cfg.Channel)), Store: store, Genesis: genesis,
+	network := conn.GetNetwork(cfg.Channel)
+	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel, Genesis: cfg.GenesisBlockHash,
+		Blocks: func(ctx context.Context, n uint64) (*common.Block, error) {
+			return gateway.BlockByNumber(ctx, network, n)
+		}})
+	follower := &follow.Follower{Blocks: follow.FromNetwork(network), Store: store, Genesis: genesis,
 		OnBlock: srv.Notify, Log: log}
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
