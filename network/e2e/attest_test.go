@@ -7,6 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -55,6 +58,23 @@ func TestAttestation(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundles := map[string][]byte{}
+	pinned := genesisHash(t)
+	// verify checks a bundle offline, as a relying party does: nothing but
+	// the pinned genesis hash, no network.
+	verify := func(name string, b []byte) *proof.Statement {
+		t.Helper()
+		start := time.Now()
+		parsed, err := proof.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := proof.Verify(parsed, proof.Options{GenesisHash: pinned, MaxAge: time.Hour, MeterID: id})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("%s: verified offline in %s: %s", name, time.Since(start).Round(time.Microsecond), st)
+		return st
+	}
 	attest := func(name string) []byte {
 		t.Helper()
 		start := time.Now()
@@ -75,7 +95,10 @@ func TestAttestation(t *testing.T) {
 		bundles[name] = b
 		return b
 	}
-	attest("fresh")
+	fresh := verify("fresh", attest("fresh"))
+	if fresh.Status != "active" || fresh.KeyVersion != 1 || fresh.Fingerprint != key.Public().Fingerprint() || fresh.Owner != "PTBMSP" || len(fresh.AttestedBy) < 2 {
+		t.Fatalf("fresh: %+v", fresh)
+	}
 	bare, err := relying.LatestAttestation(ctx, id, false, client.Read{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +114,37 @@ func TestAttestation(t *testing.T) {
 	if _, err := operator.RotateKey(ctx, id, api.RotateRequest{PublicKey: next.Public().PEM(), Proof: base64.StdEncoding.EncodeToString(sig)}); err != nil {
 		t.Fatal(err)
 	}
-	attest("rotated")
+	rotated := verify("rotated", attest("rotated"))
+	if rotated.KeyVersion != 2 || rotated.Fingerprint != next.Public().Fingerprint() || rotated.Status != "active" || rotated.Block <= fresh.Block {
+		t.Fatalf("rotated: %+v", rotated)
+	}
+	// The first bundle still verifies, as of its own block.
+	if again := verify("fresh, after the rotation", bundles["fresh"]); again.Fingerprint != key.Public().Fingerprint() || again.Block != fresh.Block {
+		t.Fatalf("fresh after the rotation: %+v", again)
+	}
 	if _, err := operator.RevokeMeter(ctx, id, api.RevokeRequest{Reason: meter.ReasonKeyCompromise}); err != nil {
 		t.Fatal(err)
 	}
-	attest("revoked")
+	revoked := verify("revoked", attest("revoked"))
+	if revoked.Status != "revoked" || revoked.Revocation == nil || revoked.Revocation.Reason != string(meter.ReasonKeyCompromise) {
+		t.Fatalf("revoked: %+v", revoked)
+	}
+
+	// The explorer's meter page offers the same bundle.
+	explorerPageWhen(t, "/meters/"+id, fmt.Sprintf("%s-block-%d.attestation.json", id, revoked.Block))
+	hc, base := explorerSession(t)
+	resp, err := hc.Get(base + "/meters/" + id + "/attestation.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromExplorer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("explorer bundle: %d %v", resp.StatusCode, err)
+	}
+	if st := verify("revoked, from the explorer", fromExplorer); st.TxID != revoked.TxID {
+		t.Fatalf("the explorer offers attestation %s, the latest is %s", st.TxID, revoked.TxID)
+	}
 
 	if *updateAttestations {
 		dir := filepath.Join("..", "..", "explorer", "proof", "testdata")

@@ -502,6 +502,30 @@ func identityOf(t *testing.T, nmi, user string) gateway.Identity {
 
 // refreshProfile rereads the network profile after the membership changed,
 // and stops watching the peers of NMIs that left.
+// explorerSession signs in to the explorer as market surveillance and
+// returns the signed-in client and the explorer's address.
+func explorerSession(t *testing.T) (*http.Client, string) {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(network.SurveillanceCredentialsDir(), "auditor.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := consortium.ExplorerHost(network.Topology)
+	hc := httpsClient(t, network.TLSCACert(host))
+	jar, _ := cookiejar.New(nil)
+	hc.Jar = jar
+	base := consortium.ExplorerURL(network.Topology)
+	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"token": {strings.TrimSpace(string(token))}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return hc, base
+}
+
 func refreshProfile(t *testing.T) {
 	t.Helper()
 	p, err := consortium.LoadProfile(network.ProfileFile())
@@ -522,23 +546,7 @@ func refreshProfile(t *testing.T) {
 // arrive, a moment after the peers commit them.
 func explorerPageWhen(t *testing.T, path, want string) string {
 	t.Helper()
-	token, err := os.ReadFile(filepath.Join(network.SurveillanceCredentialsDir(), "auditor.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := consortium.ExplorerHost(network.Topology)
-	hc := httpsClient(t, network.TLSCACert(host))
-	jar, _ := cookiejar.New(nil)
-	hc.Jar = jar
-	base := consortium.ExplorerURL(network.Topology)
-	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"token": {strings.TrimSpace(string(token))}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	hc, base := explorerSession(t)
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
