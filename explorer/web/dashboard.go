@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/channel"
 )
@@ -30,7 +31,7 @@ type dashboardPage struct {
 	Chart     barChart
 	// Config is nil until a configuration block is indexed.
 	Config    *channel.Config
-	Nodes     []NodeStatus
+	Nodes     []health.NodeStatus
 	HasHealth bool
 	Integrity index.Integrity
 	// Genesis is the pinned genesis block hash (hex).

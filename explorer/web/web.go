@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/registry-api/auth"
@@ -48,19 +49,7 @@ type Options struct {
 
 // Health reports the state of the consortium's nodes.
 type Health interface {
-	Nodes() []NodeStatus
-}
-
-// NodeStatus is one node's last health check.
-type NodeStatus struct {
-	Name    string
-	Role    string // peer, orderer, registry-api, ...
-	NMI     string
-	Address string
-	Healthy bool
-	// Detail says what the check found (the error, when unhealthy).
-	Detail  string
-	Checked time.Time
+	Nodes() []health.NodeStatus
 }
 
 // Server serves the explorer's pages.

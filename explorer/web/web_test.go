@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
 	"github.com/inter-nmi/pki/explorer/proof"
@@ -49,9 +50,9 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-type fakeHealth []NodeStatus
+type fakeHealth []health.NodeStatus
 
-func (f fakeHealth) Nodes() []NodeStatus { return f }
+func (f fakeHealth) Nodes() []health.NodeStatus { return f }
 
 type fixture struct {
 	srv               *Server

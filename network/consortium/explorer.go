@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 
@@ -126,12 +125,5 @@ func (nw *Network) startExplorer(ctx context.Context) error {
 }
 
 func (l Layout) explorerHealthy(ctx context.Context, t *topology.Topology) error {
-	status, body, err := httpsGet(ctx, t.ExplorerAddress(), "/healthz", l.tlsCA(ExplorerHost(t)), "")
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("%d: %s", status, body)
-	}
-	return nil
+	return healthz(ctx, t.ExplorerAddress(), l.tlsCA(ExplorerHost(t)))
 }

@@ -15,39 +15,46 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/network/topology"
 )
 
 // healthz asks a node's operations endpoint whether it is healthy.
 func healthz(ctx context.Context, address, tlsRootCert string) error {
-	status, body, err := httpsGet(ctx, address, "/healthz", tlsRootCert, "")
+	c, err := httpsClient(tlsRootCert, "")
 	if err != nil {
 		return err
 	}
-	if status != http.StatusOK {
-		return fmt.Errorf("%d: %s", status, body)
-	}
-	return nil
+	defer c.CloseIdleConnections()
+	return health.Healthz(ctx, c, address)
 }
 
-// httpsGet reads a path of a node's HTTPS endpoint (operations, registry); with clientDir (a
-// directory with cert.pem and key.pem) it presents that client certificate,
-// which /metrics requires.
-func httpsGet(ctx context.Context, address, path, tlsRootCert, clientDir string) (int, []byte, error) {
+// httpsClient trusts tlsRootCert; with clientDir (a directory with cert.pem
+// and key.pem) it presents that client certificate, which /metrics requires.
+func httpsClient(tlsRootCert, clientDir string) (*http.Client, error) {
 	pem, err := os.ReadFile(tlsRootCert)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	cfg := &tls.Config{RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS12}
 	cfg.RootCAs.AppendCertsFromPEM(pem)
 	if clientDir != "" {
 		cert, err := tls.LoadX509KeyPair(filepath.Join(clientDir, "cert.pem"), filepath.Join(clientDir, "key.pem"))
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}, nil
+}
+
+// httpsGet reads a path of a node's HTTPS endpoint (operations, registry)
+// with a client from httpsClient.
+func httpsGet(ctx context.Context, address, path, tlsRootCert, clientDir string) (int, []byte, error) {
+	c, err := httpsClient(tlsRootCert, clientDir)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer c.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+address+path, nil)
 	if err != nil {
