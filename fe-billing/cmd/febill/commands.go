@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
 	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 // period flags describe a billing period.
@@ -39,7 +39,7 @@ func (p *periodFlags) flags(cmd *cobra.Command, full bool) {
 
 func (p *periodFlags) check() error {
 	if p.meterID == "" || p.id == "" {
-		return &usageError{errors.New("--meter and --period are required")}
+		return usage.Errorf("--meter and --period are required")
 	}
 	return nil
 }
@@ -49,7 +49,7 @@ func (p *periodFlags) params() (fe.Params, error) {
 	if p.start != "" {
 		t, err := time.Parse(time.RFC3339, p.start)
 		if err != nil {
-			return fe.Params{}, &usageError{fmt.Errorf("--start: %w", err)}
+			return fe.Params{}, usage.Errorf("--start: %w", err)
 		}
 		start = t
 	}
@@ -105,7 +105,7 @@ whoever holds the meter can take its billing period first.`,
 				return err
 			}
 			if meterKeyFile == "" {
-				return &usageError{errors.New("--meter-key is required: the meter consents to the binding with its own key")}
+				return usage.Errorf("--meter-key is required: the meter consents to the binding with its own key")
 			}
 			kb, err := readSecret(meterKeyFile)
 			if err != nil {

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -18,20 +17,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func main() {
 	if err := root().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "febill:", err)
-		var usage *usageError
-		if errors.As(err, &usage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(usage.ExitCode(err))
 	}
 }
-
-type usageError struct{ error }
 
 // conn are the registry flags every command that talks to the ledger takes.
 type conn struct {
@@ -46,7 +40,7 @@ func (c *conn) flags(cmd *cobra.Command) {
 
 func (c *conn) client() (*client.Client, error) {
 	if c.api == "" || c.tokenFile == "" {
-		return nil, &usageError{errors.New("--api and --token-file are required")}
+		return nil, usage.Errorf("--api and --token-file are required")
 	}
 	token, err := os.ReadFile(c.tokenFile)
 	if err != nil {
@@ -63,7 +57,7 @@ func root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage.Wrap(err) })
 	customer := &cobra.Command{Use: "customer", Short: "The customer: keys, tariff agreement, functional key, own readings"}
 	customer.AddCommand(customerKeygen(), customerAgree(), customerDerive(), customerCheck())
 	utility := &cobra.Command{Use: "utility", Short: "The utility: tariffs and bills"}

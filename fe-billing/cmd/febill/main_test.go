@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func run(args ...string) (string, error) {
@@ -34,8 +35,7 @@ func TestUsageErrors(t *testing.T) {
 		{"customer", "keygen", "--slots", "many"},
 	} {
 		_, err := run(args...)
-		var usage *usageError
-		if !errors.As(err, &usage) {
+		if !usage.Is(err) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}

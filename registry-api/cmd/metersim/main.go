@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
 	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func main() {
@@ -57,9 +57,9 @@ func (e env) nonce() string {
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1 // requests or registration failed, or the run was aborted or stopped
-	exitUsage   = 2
+	exitOK      = usage.ExitOK
+	exitFailure = usage.ExitFailure // requests or registration failed, or the run was aborted or stopped
+	exitUsage   = usage.ExitUsage
 )
 
 // config is the command line.
@@ -95,16 +95,14 @@ func run(ctx context.Context, args []string, e env) int {
 	cmd.SetOut(e.stdout)
 	cmd.SetErr(e.stderr)
 	err := cmd.ExecuteContext(ctx)
-	var usage *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &usage):
+	code := usage.ExitCode(err)
+	switch code {
+	case exitUsage:
 		fmt.Fprintf(e.stderr, "metersim: %v\nRun 'metersim --help' for usage.\n", err)
-		return exitUsage
+	case exitFailure:
+		fmt.Fprintf(e.stderr, "metersim: %v\n", err)
 	}
-	fmt.Fprintf(e.stderr, "metersim: %v\n", err)
-	return exitFailure
+	return code
 }
 
 func command(cfg *config, e env, args []string) *cobra.Command {
@@ -153,7 +151,7 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
   metersim --keys-dir sim-keys --meters 100 --rate 50 --concurrency 8 --slots 4 --replay --json run.json`,
 		Args: func(_ *cobra.Command, rest []string) error {
 			if len(rest) > 0 {
-				return usagef("metersim takes no arguments, only flags; got %q", rest[0])
+				return usage.Errorf("metersim takes no arguments, only flags; got %q", rest[0])
 			}
 			return nil
 		},
@@ -164,7 +162,7 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 			return cfg.run(cmd.Context(), e, redact(args))
 		},
 	}
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage.Wrap(err) })
 	f := cmd.Flags()
 	f.StringVar(&cfg.api, "api", "", "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
 	f.StringVar(&cfg.tokenFile, "token-file", "", "file holding the ingest token that delivers measurements (env PKI_TOKEN_FILE)")
@@ -197,33 +195,23 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 	return cmd
 }
 
-// usageError is a command line that cannot be run as given.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
-
 // schedule is the period the flags ask for.
 func (c *config) schedule(now time.Time) (simulator.Schedule, error) {
 	if c.start != "" && c.day != "" {
-		return simulator.Schedule{}, usagef("give --start or --day, not both")
+		return simulator.Schedule{}, usage.Errorf("give --start or --day, not both")
 	}
 	s := simulator.LastSlots(now, c.interval, c.slots)
 	switch {
 	case c.start != "":
 		t, err := time.Parse(time.RFC3339, c.start)
 		if err != nil {
-			return s, usagef("--start %q is not RFC 3339 (e.g. 2026-05-20T00:00:00Z)", c.start)
+			return s, usage.Errorf("--start %q is not RFC 3339 (e.g. 2026-05-20T00:00:00Z)", c.start)
 		}
 		s.Start = t.UTC()
 	case c.day != "":
 		t, err := time.Parse(time.DateOnly, c.day)
 		if err != nil {
-			return s, usagef("--day %q is not YYYY-MM-DD", c.day)
+			return s, usage.Errorf("--day %q is not YYYY-MM-DD", c.day)
 		}
 		s.Start = t
 		if !c.slotsGiven && c.interval > 0 {
@@ -231,7 +219,7 @@ func (c *config) schedule(now time.Time) (simulator.Schedule, error) {
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return s, &usageError{err}
+		return s, usage.Wrap(err)
 	}
 	return s, nil
 }
@@ -239,17 +227,17 @@ func (c *config) schedule(now time.Time) (simulator.Schedule, error) {
 func (c *config) validate() error {
 	switch {
 	case c.meters < 1:
-		return usagef("--meters must be at least 1")
+		return usage.Errorf("--meters must be at least 1")
 	case c.batch < 0 || c.batch > api.MaxMeasurementBatch:
-		return usagef("--batch must be between 0 and %d", api.MaxMeasurementBatch)
+		return usage.Errorf("--batch must be between 0 and %d", api.MaxMeasurementBatch)
 	case c.concurrency < 1:
-		return usagef("--concurrency must be at least 1")
+		return usage.Errorf("--concurrency must be at least 1")
 	case c.rate < 0:
-		return usagef("--rate must not be negative")
+		return usage.Errorf("--rate must not be negative")
 	case c.registerChunk < 1 || c.registerChunk > api.MaxRegistrationBatch:
-		return usagef("--register-batch must be between 1 and %d", api.MaxRegistrationBatch)
+		return usage.Errorf("--register-batch must be between 1 and %d", api.MaxRegistrationBatch)
 	case c.timeout <= 0:
-		return usagef("--timeout must be positive")
+		return usage.Errorf("--timeout must be positive")
 	}
 	return nil
 }
@@ -275,7 +263,7 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	}
 	prefix := c.prefix + "-" + c.runID
 	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {
-		return usagef("--prefix and --run make invalid meter IDs: %v", err)
+		return usage.Errorf("--prefix and --run make invalid meter IDs: %v", err)
 	}
 	ingest, err := c.client(e, "token", c.token, c.tokenFile, "PKI_TOKEN", "PKI_TOKEN_FILE")
 	if err != nil {
@@ -396,10 +384,10 @@ func (c *config) fleet(prefix string, curve meter.Curve) (fleet, fresh simulator
 func (c *config) client(e env, flag, token, file, tokenEnv, fileEnv string) (*client.Client, error) {
 	base := firstSet(c.api, e.getenv("PKI_API"))
 	if base == "" {
-		return nil, usagef("no registry address: set --api or PKI_API")
+		return nil, usage.Errorf("no registry address: set --api or PKI_API")
 	}
 	if token != "" && file != "" {
-		return nil, usagef("give --%s or --%s-file, not both", flag, flag)
+		return nil, usage.Errorf("give --%s or --%s-file, not both", flag, flag)
 	}
 	if token == "" && file == "" {
 		token, file = e.getenv(tokenEnv), e.getenv(fileEnv)
@@ -407,17 +395,17 @@ func (c *config) client(e env, flag, token, file, tokenEnv, fileEnv string) (*cl
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, usagef("read --%s-file: %v", flag, err)
+			return nil, usage.Errorf("read --%s-file: %v", flag, err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	if token == "" {
-		return nil, usagef("no credential: set --%s-file (or %s)", flag, fileEnv)
+		return nil, usage.Errorf("no credential: set --%s-file (or %s)", flag, fileEnv)
 	}
 	cl, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(c.ca, e.getenv("PKI_CA")),
 		Timeout: c.timeout, MaxConns: max(c.concurrency*2, 10)})
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usage.Errorf("%v", err)
 	}
 	return cl, nil
 }
@@ -440,7 +428,7 @@ func parseCurve(s string) (meter.Curve, error) {
 	case "secp256k1":
 		return meter.Secp256k1, nil
 	}
-	return "", usagef("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
+	return "", usage.Errorf("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
 }
 
 // warnImplausible says when part of the period lies where the registry will

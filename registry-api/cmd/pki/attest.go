@@ -17,6 +17,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) attestCommand() *cobra.Command {
@@ -40,7 +41,7 @@ that already holds them (verify with --chain EARLIER-BUNDLE).`,
 		Args: exactArgs(1, "one meter ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := meter.ValidateMeterID(args[0]); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -107,7 +108,7 @@ certificate, and the relying party decides how old one may be.`,
 				return err
 			}
 			if maxAge < 0 {
-				return usagef("--max-age must not be negative")
+				return usage.Errorf("--max-age must not be negative")
 			}
 			data, err := a.readInput(args[0])
 			if err != nil {
@@ -151,11 +152,11 @@ certificate, and the relying party decides how old one may be.`,
 func (a *app) pinnedGenesis(hash, blockFile string) ([]byte, error) {
 	switch {
 	case hash != "" && blockFile != "":
-		return nil, usagef("give --genesis-hash or --genesis-block, not both")
+		return nil, usage.Errorf("give --genesis-hash or --genesis-block, not both")
 	case hash != "":
 		h, err := hex.DecodeString(strings.TrimSpace(hash))
 		if err != nil || len(h) != 32 {
-			return nil, usagef("--genesis-hash must be 64 hexadecimal digits (a SHA-256 hash), not %q", hash)
+			return nil, usage.Errorf("--genesis-hash must be 64 hexadecimal digits (a SHA-256 hash), not %q", hash)
 		}
 		return h, nil
 	case blockFile != "":
@@ -165,14 +166,14 @@ func (a *app) pinnedGenesis(hash, blockFile string) ([]byte, error) {
 		}
 		var g common.Block
 		if err := proto.Unmarshal(data, &g); err != nil {
-			return nil, usagef("--genesis-block %s is not a block: %v", blockFile, err)
+			return nil, usage.Errorf("--genesis-block %s is not a block: %v", blockFile, err)
 		}
 		if g.GetHeader().GetNumber() != 0 {
-			return nil, usagef("--genesis-block %s is block %d, not the genesis block", blockFile, g.GetHeader().GetNumber())
+			return nil, usage.Errorf("--genesis-block %s is block %d, not the genesis block", blockFile, g.GetHeader().GetNumber())
 		}
 		return chain.GenesisHash(&g)
 	}
-	return nil, usagef("the trust anchor is required: --genesis-hash HEX (or --genesis-block FILE)")
+	return nil, usage.Errorf("the trust anchor is required: --genesis-hash HEX (or --genesis-block FILE)")
 }
 
 // refused reports a refusal: the reason on stderr, or with -o json the

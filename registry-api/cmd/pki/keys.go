@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) meterCommand() *cobra.Command {
@@ -48,10 +49,10 @@ elements that offer only those.`,
 				return err
 			}
 			if out == "" {
-				return usagef("--out is required: the file for the private key")
+				return usage.Errorf("--out is required: the file for the private key")
 			}
 			if out == pub {
-				return usagef("--out and --pub name the same file")
+				return usage.Errorf("--out and --pub name the same file")
 			}
 			k, err := meter.GenerateKey(cv)
 			if err != nil {
@@ -104,7 +105,7 @@ or the private key (whose public half is then used); - reads stdin.`,
 			}
 			k, err := parseAnyKey(string(b))
 			if err != nil {
-				return usagef("%s: %v", args[0], err)
+				return usage.Errorf("%s: %v", args[0], err)
 			}
 			res := struct {
 				Curve       meter.Curve `json:"curve"`
@@ -128,7 +129,7 @@ func parseCurve(s string) (meter.Curve, error) {
 	case "secp256k1":
 		return meter.Secp256k1, nil
 	}
-	return "", usagef("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
+	return "", usage.Errorf("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
 }
 
 // parseAnyKey reads a public key, or a private key's public half.
@@ -148,14 +149,14 @@ func parseAnyKey(text string) (*meter.PublicKey, error) {
 func readPublicKey(path string) (*meter.PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usage.Errorf("%v", err)
 	}
 	if strings.Contains(string(b), "PRIVATE KEY-----") {
-		return nil, usagef("%s holds a private key; give the public key (pki meter keygen --pub, or openssl pkey -pubout)", path)
+		return nil, usage.Errorf("%s holds a private key; give the public key (pki meter keygen --pub, or openssl pkey -pubout)", path)
 	}
 	k, err := meter.ParsePublicKeyPEM(string(b))
 	if err != nil {
-		return nil, usagef("%s: %v", path, err)
+		return nil, usage.Errorf("%s: %v", path, err)
 	}
 	return k, nil
 }
@@ -165,7 +166,7 @@ func readPublicKey(path string) (*meter.PublicKey, error) {
 func (a *app) readPrivateKey(path string) (*meter.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usage.Errorf("%v", err)
 	}
 	k, err := parsePrivateKey(path, b)
 	if err != nil {
@@ -182,11 +183,11 @@ func (a *app) readPrivateKey(path string) (*meter.PrivateKey, error) {
 func parsePrivateKey(path string, b []byte) (*meter.PrivateKey, error) {
 	text := string(b)
 	if !strings.Contains(text, "PRIVATE KEY-----") && strings.Contains(text, "PUBLIC KEY-----") {
-		return nil, usagef("%s holds a public key; this needs the meter's private key", path)
+		return nil, usage.Errorf("%s holds a public key; this needs the meter's private key", path)
 	}
 	k, err := meter.ParsePrivateKeyPEM(text)
 	if err != nil {
-		return nil, usagef("%s: %v", path, err)
+		return nil, usage.Errorf("%s: %v", path, err)
 	}
 	return k, nil
 }
@@ -205,7 +206,7 @@ func writeFile(path, text string, mode os.FileMode, force bool) error {
 	}
 	f, err := os.OpenFile(path, flags, mode)
 	if errors.Is(err, fs.ErrExist) {
-		return usagef("%s exists; remove it or give --force", path)
+		return usage.Errorf("%s exists; remove it or give --force", path)
 	}
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) rotateCommand() *cobra.Command {
@@ -37,10 +38,10 @@ The old key version stays in the meter's history.`,
 				return err
 			}
 			if keyFile == "" {
-				return usagef("--key is required: the meter's new public key")
+				return usage.Errorf("--key is required: the meter's new public key")
 			}
 			if (proofFile == "") == (oldKeyFile == "") {
-				return usagef("give exactly one of --proof and --old-key")
+				return usage.Errorf("give exactly one of --proof and --old-key")
 			}
 			newKey, err := readPublicKey(keyFile)
 			if err != nil {
@@ -54,7 +55,7 @@ The old key version stays in the meter's history.`,
 					return err
 				}
 				if req.Proof, err = proofText(b); err != nil {
-					return usagef("%s: %v", proofFile, err)
+					return usage.Errorf("%s: %v", proofFile, err)
 				}
 			} else if old, err = a.readPrivateKey(oldKeyFile); err != nil {
 				return err
@@ -89,7 +90,7 @@ func rotationProof(cmd *cobra.Command, c *client.Client, id string, old *meter.P
 		return "", fmt.Errorf("read meter %s: %w", id, err)
 	}
 	if fp := old.Public().Fingerprint(); fp != m.Fingerprint {
-		return "", usagef("--old-key is not the current key of meter %s: its fingerprint is %s, the registry holds %s (key version %d)", id, fp, m.Fingerprint, m.KeyVersion)
+		return "", usage.Errorf("--old-key is not the current key of meter %s: its fingerprint is %s, the registry holds %s (key version %d)", id, fp, m.Fingerprint, m.KeyVersion)
 	}
 	sig, err := old.Sign(meter.RotationStatement(id, m.KeyVersion+1, newKey))
 	if err != nil {
@@ -130,15 +131,15 @@ known or suspected to be invalid.`,
 				return err
 			}
 			if reason == "" {
-				return usagef("--reason is required: one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold")
+				return usage.Errorf("--reason is required: one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold")
 			}
 			var err error
 			if req.Reason, err = meter.ParseReason(reason); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			if req.InvalidityDate != "" {
 				if _, err := time.Parse(time.RFC3339, req.InvalidityDate); err != nil {
-					return usagef("--invalidity-date %q is not RFC 3339 (e.g. 2026-05-01T00:00:00Z)", req.InvalidityDate)
+					return usage.Errorf("--invalidity-date %q is not RFC 3339 (e.g. 2026-05-01T00:00:00Z)", req.InvalidityDate)
 				}
 			}
 			c, err := a.client()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func main() {
@@ -45,9 +46,9 @@ type env struct {
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the registry refused, or could not be reached
-	exitUsage   = 2
+	exitOK      = usage.ExitOK
+	exitFailure = usage.ExitFailure // the registry refused, or could not be reached
+	exitUsage   = usage.ExitUsage
 )
 
 // run executes one command line and returns the exit code.
@@ -107,7 +108,7 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 		RunE:          groupRun,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			if a.output != outputText && a.output != outputJSON {
-				return usagef("--output must be text or json, not %q", a.output)
+				return usage.Errorf("--output must be text or json, not %q", a.output)
 			}
 			return nil
 		},
@@ -118,7 +119,7 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 	f.StringVar(&a.token, "token", "", "bearer token; prefer --token-file, which keeps it out of the process list (env PKI_TOKEN)")
 	f.StringVar(&a.ca, "ca", "", "PEM file of the CA of the registry's TLS certificate; default the system roots (env PKI_CA)")
 	f.StringVarP(&a.output, "output", "o", outputText, "output format: text (tables) or json (the registry's answer)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage.Wrap(err) })
 
 	root.AddCommand(a.meterCommand(), a.registerCommand(), a.preEnrolCommand(),
 		a.showCommand(), a.listCommand(), a.historyCommand(), a.keysCommand(),
@@ -132,7 +133,7 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 func (a *app) client() (*client.Client, error) {
 	base := firstSet(a.api, a.getenv("PKI_API"))
 	if base == "" {
-		return nil, usagef("no registry address: set --api or PKI_API (e.g. https://127.0.0.1:8081)")
+		return nil, usage.Errorf("no registry address: set --api or PKI_API (e.g. https://127.0.0.1:8081)")
 	}
 	token, err := a.credential()
 	if err != nil {
@@ -140,7 +141,7 @@ func (a *app) client() (*client.Client, error) {
 	}
 	c, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(a.ca, a.getenv("PKI_CA"))})
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usage.Errorf("%v", err)
 	}
 	return c, nil
 }
@@ -149,7 +150,7 @@ func (a *app) client() (*client.Client, error) {
 // PKI_TOKEN_FILE or PKI_TOKEN. It is never printed.
 func (a *app) credential() (string, error) {
 	if a.token != "" && a.tokenFile != "" {
-		return "", usagef("give --token or --token-file, not both")
+		return "", usage.Errorf("give --token or --token-file, not both")
 	}
 	file, token := a.tokenFile, a.token
 	if file == "" && token == "" {
@@ -157,17 +158,17 @@ func (a *app) credential() (string, error) {
 	}
 	if file == "" {
 		if token == "" {
-			return "", usagef("no credential: set --token-file (or PKI_TOKEN_FILE) to a file holding the bearer token")
+			return "", usage.Errorf("no credential: set --token-file (or PKI_TOKEN_FILE) to a file holding the bearer token")
 		}
 		return token, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", usagef("read token file: %v", err)
+		return "", usage.Errorf("read token file: %v", err)
 	}
 	token = strings.TrimSpace(string(b))
 	if token == "" {
-		return "", usagef("token file %s is empty", file)
+		return "", usage.Errorf("token file %s is empty", file)
 	}
 	return token, nil
 }
@@ -181,16 +182,6 @@ func firstSet(vs ...string) string {
 	return ""
 }
 
-// usageError is a command line that cannot be run as given.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
-
 // exitError ends the command with a status after its output was written,
 // e.g. a batch with refused items.
 type exitError struct {
@@ -202,11 +193,10 @@ func (e *exitError) Error() string { return e.msg }
 
 // report writes err to stderr and returns the exit code.
 func (a *app) report(cmd *cobra.Command, err error) int {
-	var usage *usageError
 	var exit *exitError
 	var problem *api.Problem
 	switch {
-	case errors.As(err, &usage):
+	case usage.Is(err):
 		fmt.Fprintf(a.stderr, "pki: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	case errors.As(err, &exit):
@@ -244,21 +234,21 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 		msg += "; did you mean " + strings.Join(s, " or ") + "?"
 	}
-	return &usageError{errors.New(msg)}
+	return usage.Wrap(errors.New(msg))
 }
 
 // groupRun answers a command that only groups others.
 func groupRun(cmd *cobra.Command, _ []string) error {
 	cmd.SetOut(cmd.ErrOrStderr())
 	_ = cmd.Help()
-	return usagef("%s needs a command", cmd.CommandPath())
+	return usage.Errorf("%s needs a command", cmd.CommandPath())
 }
 
 // exactArgs requires n positional arguments, named in the message.
 func exactArgs(n int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("%s takes %s", cmd.CommandPath(), names)
+			return usage.Errorf("%s takes %s", cmd.CommandPath(), names)
 		}
 		return nil
 	}

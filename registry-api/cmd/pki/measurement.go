@@ -12,6 +12,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) signCommand() *cobra.Command {
@@ -33,13 +34,13 @@ not above the meter's last accepted one.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
 			case keyFile == "":
-				return usagef("--key is required: the meter's private key")
+				return usage.Errorf("--key is required: the meter's private key")
 			case m.MeterID == "":
-				return usagef("--meter is required")
+				return usage.Errorf("--meter is required")
 			case m.Seq == 0:
-				return usagef("--seq is required: 1 or more, above the meter's last accepted seq")
+				return usage.Errorf("--seq is required: 1 or more, above the meter's last accepted seq")
 			case m.Value == "":
-				return usagef("--value is required: a decimal number such as 1234.5")
+				return usage.Errorf("--value is required: a decimal number such as 1234.5")
 			}
 			now := a.now()
 			m.Time = at
@@ -52,7 +53,7 @@ not above the meter's last accepted one.`,
 			}
 			sm, err := meter.Sign(key, m)
 			if err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			if err := m.CheckPlausible(now); err != nil {
 				fmt.Fprintf(a.stderr, "pki: warning: the ledger will refuse this measurement: %v\n", err)
@@ -100,7 +101,7 @@ all the same.`,
 			}
 			items, batch, err := parseDeliveries(b)
 			if err != nil {
-				return usagef("%s: %v", args[0], err)
+				return usage.Errorf("%s: %v", args[0], err)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -266,10 +267,10 @@ Exit status 1 when the measurement would be refused.`,
 			}
 			items, batch, err := parseDeliveries(b)
 			if err != nil {
-				return usagef("%s: %v", args[0], err)
+				return usage.Errorf("%s: %v", args[0], err)
 			}
 			if batch {
-				return usagef("%s holds %d measurements; verify takes one", args[0], len(items))
+				return usage.Errorf("%s holds %d measurements; verify takes one", args[0], len(items))
 			}
 			sm := items[0]
 			var v *meter.Verification

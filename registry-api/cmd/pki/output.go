@@ -10,6 +10,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 // print writes v as JSON with --output json, else what text writes.
@@ -112,7 +113,7 @@ func (a *app) readInput(name string) ([]byte, error) {
 	}
 	b, err := os.ReadFile(name)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, usage.Errorf("%v", err)
 	}
 	return b, nil
 }

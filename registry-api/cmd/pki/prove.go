@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) proveCommand() *cobra.Command {
@@ -53,21 +54,21 @@ Nothing is sent anywhere: private keys never leave this machine.`,
 			single, batch := keyFile != "" || meterID != "", keysDir != "" || csvFile != ""
 			switch {
 			case single && batch:
-				return usagef("give --key and --meter for one meter, or --keys and --csv for a delivery list, not both")
+				return usage.Errorf("give --key and --meter for one meter, or --keys and --csv for a delivery list, not both")
 			case batch && (keysDir == "" || csvFile == ""):
-				return usagef("--keys and --csv go together: the directory of the meters' private keys and the CSV to fill")
+				return usage.Errorf("--keys and --csv go together: the directory of the meters' private keys and the CSV to fill")
 			case batch:
 				if a.output == outputJSON {
-					return usagef("--csv writes CSV; -o json does not go with it")
+					return usage.Errorf("--csv writes CSV; -o json does not go with it")
 				}
 				return a.proveCSV(csvFile, keysDir, nmi)
 			case keyFile == "":
-				return usagef("--key is required: the meter's private key (or give --keys and --csv)")
+				return usage.Errorf("--key is required: the meter's private key (or give --keys and --csv)")
 			case meterID == "":
-				return usagef("--meter is required: the ID the meter is registered under")
+				return usage.Errorf("--meter is required: the ID the meter is registered under")
 			}
 			if err := meter.ValidateMeterID(meterID); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			key, err := a.readPrivateKey(keyFile)
 			if err != nil {
@@ -99,11 +100,11 @@ Nothing is sent anywhere: private keys never leave this machine.`,
 // written; a proof is bound to the exact ID.
 func checkMSPID(nmi string) error {
 	if nmi == "" {
-		return usagef("--nmi is required: the MSP ID of the NMI that registers the meter (e.g. PTBMSP; pki consortium shows it)")
+		return usage.Errorf("--nmi is required: the MSP ID of the NMI that registers the meter (e.g. PTBMSP; pki consortium shows it)")
 	}
 	for _, r := range nmi {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return usagef("--nmi %q holds a space or an unprintable character; an MSP ID is one word such as PTBMSP", nmi)
+			return usage.Errorf("--nmi %q holds a space or an unprintable character; an MSP ID is one word such as PTBMSP", nmi)
 		}
 	}
 	return nil
@@ -126,7 +127,7 @@ func (a *app) proveCSV(file, dir, nmi string) error {
 	r := csv.NewReader(bytes.NewReader(b))
 	header, err := r.Read()
 	if err != nil {
-		return usagef("%s: no CSV header row: %v", file, err)
+		return usage.Errorf("%s: no CSV header row: %v", file, err)
 	}
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	col := map[string]int{}
@@ -135,7 +136,7 @@ func (a *app) proveCSV(file, dir, nmi string) error {
 	}
 	for _, need := range []string{"meterId", "publicKey"} {
 		if _, ok := col[need]; !ok {
-			return usagef("%s: the CSV lacks the column %q; its header names %s", file, need, strings.Join(header, ", "))
+			return usage.Errorf("%s: the CSV lacks the column %q; its header names %s", file, need, strings.Join(header, ", "))
 		}
 	}
 	proofCol, ok := col["proof"]
@@ -151,7 +152,7 @@ func (a *app) proveCSV(file, dir, nmi string) error {
 			break
 		}
 		if err != nil {
-			return usagef("%s: %v", file, err)
+			return usage.Errorf("%s: %v", file, err)
 		}
 		line, _ := r.FieldPos(0)
 		id := strings.TrimSpace(rec[col["meterId"]])
@@ -165,7 +166,7 @@ func (a *app) proveCSV(file, dir, nmi string) error {
 		rows = append(rows, rec)
 	}
 	if len(rows) == 1 {
-		return usagef("%s lists no meters", file)
+		return usage.Errorf("%s lists no meters", file)
 	}
 	if n := len(refused); n > 0 {
 		if n > 20 {
@@ -216,14 +217,14 @@ func proveRow(id, publicKey string, keys map[string]*meter.PrivateKey, nmi strin
 func (a *app) readPrivateKeys(dir string) (map[string]*meter.PrivateKey, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err != nil {
-		return nil, usagef("--keys %s: %v", dir, err)
+		return nil, usage.Errorf("--keys %s: %v", dir, err)
 	}
 	keys := map[string]*meter.PrivateKey{}
 	var readable []string
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, usage.Errorf("%v", err)
 		}
 		if !strings.Contains(string(b), "PRIVATE KEY-----") {
 			continue
@@ -238,7 +239,7 @@ func (a *app) readPrivateKeys(dir string) (map[string]*meter.PrivateKey, error) 
 		}
 	}
 	if len(keys) == 0 {
-		return nil, usagef("--keys %s holds no PEM private key (*.pem)", dir)
+		return nil, usage.Errorf("--keys %s holds no PEM private key (*.pem)", dir)
 	}
 	if len(readable) > 0 {
 		fmt.Fprintf(a.stderr, "pki: warning: %d private keys in %s are readable by others than their owner (%s first); make them private: chmod 600 %s/*.pem\n",

@@ -10,6 +10,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 // minBlockFlag adds --min-block to a read command.
@@ -20,7 +21,7 @@ func minBlockFlag(c *cobra.Command, r *client.Read) {
 // meterArg checks the meter ID argument.
 func meterArg(id string) error {
 	if err := meter.ValidateMeterID(id); err != nil {
-		return &usageError{err}
+		return usage.Wrap(err)
 	}
 	return nil
 }
@@ -71,10 +72,10 @@ stderr; --all follows the cursors to the end.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := meter.ParseStatus(o.Status); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			if o.Limit < 0 {
-				return usagef("--limit must not be negative")
+				return usage.Errorf("--limit must not be negative")
 			}
 			c, err := a.client()
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
 func (a *app) registerCommand() *cobra.Command {
@@ -41,7 +42,7 @@ serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
 			if csvFile != "" {
 				for _, name := range []string{"id", "key", "proof", "manufacturer", "model", "serial", "software-id", "software-checksum", "identity"} {
 					if cmd.Flags().Changed(name) {
-						return usagef("--csv registers the meters the file lists; --%s does not go with it", name)
+						return usage.Errorf("--csv registers the meters the file lists; --%s does not go with it", name)
 					}
 				}
 				return a.registerCSV(cmd, csvFile)
@@ -53,7 +54,7 @@ serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
 				}
 			}
 			if len(missing) > 0 {
-				return usagef("missing %s (or give --csv)", strings.Join(missing, ", "))
+				return usage.Errorf("missing %s (or give --csv)", strings.Join(missing, ", "))
 			}
 			key, err := readPublicKey(keyFile)
 			if err != nil {
@@ -61,14 +62,14 @@ serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
 			}
 			reg.PublicKey = key.PEM()
 			if _, err := reg.Validate(); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			b, err := a.readInput(proofFile)
 			if err != nil {
 				return err
 			}
 			if reg.Proof, err = proofText(b); err != nil {
-				return usagef("--proof %s: %v (make it with pki meter prove)", proofFile, err)
+				return usage.Errorf("--proof %s: %v (make it with pki meter prove)", proofFile, err)
 			}
 			c, err := a.client()
 			if err != nil {
@@ -134,18 +135,18 @@ is computed here and only the hash is sent.`,
 			hashSet, identitySet := cmd.Flags().Changed("identity-hash"), cmd.Flags().Changed("identity")
 			switch {
 			case req.MeterID == "":
-				return usagef("--id is required")
+				return usage.Errorf("--id is required")
 			case hashSet == identitySet:
-				return usagef("give exactly one of --identity-hash and --identity")
+				return usage.Errorf("give exactly one of --identity-hash and --identity")
 			case identitySet:
 				req.IdentityHash = meter.IdentityHash(identity)
 			}
 			req.IdentityHash = strings.ToLower(strings.TrimSpace(req.IdentityHash))
 			if err := meter.ValidateMeterID(req.MeterID); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			if err := meter.ValidateHash(req.IdentityHash); err != nil {
-				return &usageError{err}
+				return usage.Wrap(err)
 			}
 			c, err := a.client()
 			if err != nil {
