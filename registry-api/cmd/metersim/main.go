@@ -246,9 +246,9 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	curve, err := parseCurve(c.curve)
+	curve, err := meter.ParseCurve(c.curve)
 	if err != nil {
-		return err
+		return usage.Wrap(err)
 	}
 	now := e.now()
 	sched, err := c.schedule(now)
@@ -417,18 +417,6 @@ func firstSet(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-func parseCurve(s string) (meter.Curve, error) {
-	switch strings.ToLower(strings.ReplaceAll(s, "-", "")) {
-	case "p256", "prime256v1", "secp256r1":
-		return meter.P256, nil
-	case "p384", "secp384r1":
-		return meter.P384, nil
-	case "secp256k1":
-		return meter.Secp256k1, nil
-	}
-	return "", usage.Errorf("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
 }
 
 // warnImplausible says when part of the period lies where the registry will

@@ -44,9 +44,9 @@ elements that offer only those.`,
   pki meter keygen --curve secp256k1 --out k1.key.pem -o json`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cv, err := parseCurve(curve)
+			cv, err := meter.ParseCurve(curve)
 			if err != nil {
-				return err
+				return usage.Wrap(err)
 			}
 			if out == "" {
 				return usage.Errorf("--out is required: the file for the private key")
@@ -116,20 +116,6 @@ or the private key (whose public half is then used); - reads stdin.`,
 			})
 		},
 	}
-}
-
-// parseCurve accepts the curve names meter.Curves use, and the aliases
-// openssl knows them by.
-func parseCurve(s string) (meter.Curve, error) {
-	switch strings.ToLower(strings.ReplaceAll(s, "-", "")) {
-	case "p256", "prime256v1", "secp256r1":
-		return meter.P256, nil
-	case "p384", "secp384r1":
-		return meter.P384, nil
-	case "secp256k1":
-		return meter.Secp256k1, nil
-	}
-	return "", usage.Errorf("curve %q is not accepted: use P-256, P-384 or secp256k1", s)
 }
 
 // parseAnyKey reads a public key, or a private key's public half.
