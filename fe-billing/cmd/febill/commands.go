@@ -58,6 +58,46 @@ func (p *periodFlags) params() (fe.Params, error) {
 	return params, params.Validate()
 }
 
+// periodCommand is what every command on a meter's billing period takes:
+// the period's flags and the registry's.
+type periodCommand struct {
+	periodFlags
+	conn
+}
+
+// flags adds the period flags (all of them if full) and the registry flags.
+func (pc *periodCommand) flags(cmd *cobra.Command, full bool) {
+	pc.periodFlags.flags(cmd, full)
+	pc.conn.flags(cmd)
+}
+
+// open is the preamble of a command on a bound period: it checks the
+// period flags, then connects to the registry.
+func (pc *periodCommand) open() (*client.Client, error) {
+	if err := pc.check(); err != nil {
+		return nil, err
+	}
+	return pc.client()
+}
+
+// openNew is the preamble of the command that makes a period: it checks
+// the period flags and reads the period's parameters from them, then
+// connects to the registry.
+func (pc *periodCommand) openNew() (fe.Params, *client.Client, error) {
+	if err := pc.check(); err != nil {
+		return fe.Params{}, nil, err
+	}
+	params, err := pc.params()
+	if err != nil {
+		return fe.Params{}, nil, err
+	}
+	cl, err := pc.client()
+	if err != nil {
+		return fe.Params{}, nil, err
+	}
+	return params, cl, nil
+}
+
 func ctx() context.Context { return context.Background() }
 
 func say(cmd *cobra.Command, format string, args ...any) {
@@ -65,8 +105,7 @@ func say(cmd *cobra.Command, format string, args ...any) {
 }
 
 func customerKeygen() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, meterKeyFile string
 	cmd := &cobra.Command{
 		Use:   "keygen",
@@ -78,14 +117,7 @@ whoever holds the meter can take its billing period first.`,
 		Example: "  febill customer keygen --meter PTB-0001 --period 2026-11-20 --start 2026-11-20T00:00:00Z --slots 96 \\\n" +
 			"      --meter-key meter.key.pem --dir customer --api https://127.0.0.1:8081 --token-file customer.token --ca tls-ca.pem",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			params, err := p.params()
-			if err != nil {
-				return err
-			}
-			cl, err := c.client()
+			params, cl, err := p.openNew()
 			if err != nil {
 				return err
 			}
@@ -130,15 +162,13 @@ whoever holds the meter can take its billing period first.`,
 		},
 	}
 	p.flags(cmd, true)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "customer", "the customer's directory")
 	cmd.Flags().StringVar(&meterKeyFile, "meter-key", "", "the meter's private key (PEM), which signs its consent to the binding (required)")
 	return cmd
 }
 
 func utilityTariff() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, currency string
 	var peakFrom, peakTo int
 	var peak, offPeak uint64
@@ -147,10 +177,7 @@ func utilityTariff() *cobra.Command {
 		Short: "Make a time-of-use tariff for a bound period and sign it",
 		Long:  "The tariff's weights are milli-cents per Wh for each slot: peak in the UTC hours [peak-from, peak-to), off-peak otherwise.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -182,7 +209,6 @@ func utilityTariff() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "utility", "the utility's directory")
 	cmd.Flags().StringVar(&currency, "currency", "EUR", "currency of the bill")
 	cmd.Flags().IntVar(&peakFrom, "peak-from", 7, "first peak hour (UTC)")
@@ -204,17 +230,13 @@ func boundParams(cl *client.Client, meterID, period string) (fe.Params, error) {
 }
 
 func customerAgree() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, tariffFile, utilityKey, utilitySig string
 	cmd := &cobra.Command{
 		Use:   "agree",
 		Short: "Check a tariff with the privacy guard, countersign the utility's signature, record the agreement",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -251,7 +273,6 @@ func customerAgree() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "customer", "the customer's directory")
 	cmd.Flags().StringVar(&tariffFile, "tariff", "", "the utility's tariff file")
 	cmd.Flags().StringVar(&utilityKey, "utility-key", "", "the utility's public key (PEM)")
@@ -260,8 +281,7 @@ func customerAgree() *cobra.Command {
 }
 
 func customerDerive() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, tariffFile, out string
 	var override bool
 	cmd := &cobra.Command{
@@ -271,10 +291,7 @@ func customerDerive() *cobra.Command {
 			"used on fewer than 4 slots) and a second key for another tariff in the same period; --override-privacy-guard\n" +
 			"overrides it, on the customer's own decision.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -313,7 +330,6 @@ func customerDerive() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "customer", "the customer's directory")
 	cmd.Flags().StringVar(&tariffFile, "tariff", "", "the agreed tariff file")
 	cmd.Flags().StringVar(&out, "out", "", "where to write the functional key")
@@ -322,8 +338,7 @@ func customerDerive() *cobra.Command {
 }
 
 func meterStream() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var keyFile, publicFile string
 	var seed uint64
 	var batch int
@@ -334,10 +349,7 @@ func meterStream() *cobra.Command {
 		Long: "The meter publishes the ciphertext header, then one encrypted reading per slot, each a signed\n" +
 			"measurement without plaintext value; its sequence numbers count minutes since 2020, like metersim's.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -362,7 +374,6 @@ func meterStream() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&keyFile, "key", "", "the meter's signing key (PEM)")
 	cmd.Flags().StringVar(&publicFile, "public", "", "the customer's public key for the period")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the simulated household")
@@ -419,17 +430,13 @@ func Stream(cl *client.Client, meterID string, key *meter.PrivateKey, pk *fe.Pub
 }
 
 func utilityBill() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, keyFile, tariffFile string
 	cmd := &cobra.Command{
 		Use:   "bill",
 		Short: "Compute the period's bill from the ledger's ciphertexts with the functional key, and record it",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -470,7 +477,6 @@ func utilityBill() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "utility", "the utility's directory")
 	cmd.Flags().StringVar(&keyFile, "function-key", "", "the functional key from the customer")
 	cmd.Flags().StringVar(&tariffFile, "tariff", "", "the agreed tariff")
@@ -478,17 +484,13 @@ func utilityBill() *cobra.Command {
 }
 
 func customerCheck() *cobra.Command {
-	var p periodFlags
-	var c conn
+	var p periodCommand
 	var dir, tariffFile string
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Decrypt the period's readings with the master key and check the recorded bill against them",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := p.check(); err != nil {
-				return err
-			}
-			cl, err := c.client()
+			cl, err := p.open()
 			if err != nil {
 				return err
 			}
@@ -529,7 +531,6 @@ func customerCheck() *cobra.Command {
 		},
 	}
 	p.flags(cmd, false)
-	c.flags(cmd)
 	cmd.Flags().StringVar(&dir, "dir", "customer", "the customer's directory")
 	cmd.Flags().StringVar(&tariffFile, "tariff", "", "the agreed tariff")
 	return cmd
