@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 )
 
@@ -173,7 +174,7 @@ func (nw *Network) launchChaincode(n *topology.NMI) error {
 	if profiling() {
 		env = append(env, "CHAINCODE_PPROF_ADDRESS="+profileAddress(n, n.ChaincodeServer.Port))
 	}
-	_, err = nw.start(process{name: chaincodeProc(n), bin: nw.bin("pki-chaincode"), dir: nw.chaincodeDir(n), netns: nw.namespace(n), env: env})
+	_, err = nw.procs().Start(supervise.Process{Name: chaincodeProc(n), Bin: nw.bin("pki-chaincode"), Dir: nw.chaincodeDir(n), Netns: nw.namespace(n), Env: env})
 	return err
 }
 

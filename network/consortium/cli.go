@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 )
 
@@ -20,7 +21,7 @@ func (l Layout) run(ctx context.Context, ns string, env []string, tool string, a
 	if ns != "" {
 		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, l.bin(tool)}, args...)...)
 	}
-	cmd.Env = append(baseEnv(), env...)
+	cmd.Env = append(supervise.BaseEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

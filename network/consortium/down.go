@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // marker identifies a directory as a consortium run directory, so that a
@@ -35,25 +34,9 @@ func (l Layout) claimRoot() error {
 // and orderers last, and with clean also deletes the run directory:
 // crypto material, ledgers and logs.
 func (l Layout) Down(ctx context.Context, clean bool) ([]string, error) {
-	var stopped []string
-	var errs []error
 	order := map[string]int{"explorer": 0, "registry": 0, "chaincode": 1, "peer": 2, "orderer": 3}
-	names := l.processNames()
-	for pass := 0; pass < len(order); pass++ {
-		for _, name := range names {
-			if order[suffix(name)] != pass {
-				continue
-			}
-			ok, err := l.stop(ctx, name, 10*time.Second)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if ok {
-				stopped = append(stopped, name)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil || !clean {
+	stopped, err := l.procs().StopAll(ctx, stopGrace, func(name string) int { return order[suffix(name)] })
+	if err != nil || !clean {
 		return stopped, err
 	}
 	if _, err := os.Stat(filepath.Join(l.Root, marker)); err != nil {

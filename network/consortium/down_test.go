@@ -39,31 +39,3 @@ func TestClaimRoot(t *testing.T) {
 		}
 	})
 }
-
-// A PID record names one process: the running test process matches its own
-// record, and the same PID with another start time (a recycled PID) does not.
-func TestPIDRecord(t *testing.T) {
-	_, start, err := procStat(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := pidRecord{pid: os.Getpid(), bin: "/not/this/binary", start: start}
-	if !self.alive() {
-		t.Fatal("the running process does not match its own record")
-	}
-	recycled := self
-	recycled.start = start + "0"
-	if recycled.alive() {
-		t.Fatal("a record with another start time matches")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !(pidRecord{pid: os.Getpid(), bin: exe}).alive() {
-		t.Fatal("a record without start time does not match by binary")
-	}
-	if (pidRecord{pid: os.Getpid(), bin: "/not/this/binary"}).alive() {
-		t.Fatal("a record without start time matches another binary")
-	}
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/network/msp"
+	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/auth"
@@ -115,8 +116,8 @@ func (nw *Network) startExplorer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := nw.start(process{name: explorerProc, bin: nw.bin("explorer"), dir: nw.explorerDir(), args: []string{"-config", path},
-		netns: nw.namespace(ExplorerHost(nw.Topology))}); err != nil {
+	if _, err := nw.procs().Start(supervise.Process{Name: explorerProc, Bin: nw.bin("explorer"), Dir: nw.explorerDir(), Args: []string{"-config", path},
+		Netns: nw.namespace(ExplorerHost(nw.Topology))}); err != nil {
 		return err
 	}
 	return nw.waitFor(ctx, explorerProc, nodeStartTimeout, func(ctx context.Context) error {

@@ -96,32 +96,9 @@ func tlsReachable(ctx context.Context, address, rootCert, certFile, keyFile stri
 }
 
 // waitFor polls check until it succeeds, the process dies or the deadline
-// passes. Polling a health endpoint is the readiness signal; there are no
-// fixed sleeps.
+// passes (see supervise.Dir.WaitFor).
 func (l Layout) waitFor(ctx context.Context, proc string, timeout time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if last = check(ctx); last == nil {
-			return nil
-		}
-		if proc != "" {
-			if _, alive := l.running(proc); !alive {
-				return fmt.Errorf("%s exited; see %s", proc, l.LogFile(proc))
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("%s not ready after %s: %w (log: %s)", proc, timeout, last, l.LogFile(proc))
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return l.procs().WaitFor(ctx, proc, timeout, check)
 }
 
 // Health of one node, for Status.
@@ -186,7 +163,7 @@ func (l Layout) chaincodeReachable(ctx context.Context, n *topology.NMI) error {
 
 func (l Layout) health(ctx context.Context, proc, role, nmi, addr string, check func(context.Context) error) Health {
 	h := Health{Process: proc, Role: role, NMI: nmi, Address: addr}
-	h.PID, h.Running = l.running(proc)
+	h.PID, h.Running = l.procs().Running(proc)
 	if !h.Running {
 		h.Detail = "not running"
 		return h
@@ -205,7 +182,7 @@ func (nw *Network) Leader(ctx context.Context) (string, error) {
 	orderers := nw.Topology.Orderers()
 	var errs []error
 	for _, n := range orderers {
-		if _, ok := nw.running(ordererProc(n)); !ok {
+		if _, ok := nw.procs().Running(ordererProc(n)); !ok {
 			continue
 		}
 		id, err := nw.leaderSeenBy(ctx, n)

@@ -168,7 +168,7 @@ func (nw *Network) Submit(ctx context.Context, p *governance.Proposal, as string
 		if err != nil || other.Name == n.Name {
 			continue
 		}
-		if _, running := nw.running(peerProc(other)); running {
+		if _, running := nw.procs().Running(peerProc(other)); running {
 			errs = append(errs, nw.waitConfig(ctx, other, sequence))
 		}
 	}
@@ -267,7 +267,7 @@ func (nw *Network) LeaveNMI(ctx context.Context, name string) error {
 		{"chaincode definition without " + gone.Name, func() error { return nw.deployDefinition(ctx) }},
 		{gone.Name + "'s nodes stopped", func() error {
 			for _, proc := range []string{registryProc(&gone), chaincodeProc(&gone), peerProc(&gone)} {
-				if _, err := nw.stop(ctx, proc, 10*time.Second); err != nil {
+				if _, err := nw.procs().Stop(ctx, proc, stopGrace); err != nil {
 					return err
 				}
 			}
@@ -289,7 +289,7 @@ func isMember(cfg *channel.Config, mspID string) bool {
 }
 
 func (nw *Network) restartExplorer(ctx context.Context) error {
-	if _, err := nw.stop(ctx, explorerProc, 10*time.Second); err != nil {
+	if _, err := nw.procs().Stop(ctx, explorerProc, stopGrace); err != nil {
 		return err
 	}
 	return nw.startExplorer(ctx)

@@ -100,7 +100,7 @@ func (nw *Network) hostNetwork() netns.Network {
 func (nw *Network) checkPorts() error {
 	var busy []string
 	try := func(proc, what, addr string) {
-		if _, running := nw.running(proc); running {
+		if _, running := nw.procs().Running(proc); running {
 			return
 		}
 		ln, err := net.Listen("tcp", addr)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/network/governance"
@@ -208,7 +207,7 @@ func (nw *Network) RetireOrderer(ctx context.Context, name string) error {
 			return nil
 		}},
 		{n.Name + " orderer stopped", func() error {
-			if _, err := nw.stop(ctx, ordererProc(&n), 10*time.Second); err != nil {
+			if _, err := nw.procs().Stop(ctx, ordererProc(&n), stopGrace); err != nil {
 				return err
 			}
 			t := *nw.Topology

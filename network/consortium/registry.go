@@ -8,6 +8,7 @@ import (
 
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/network/msp"
+	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/auth"
@@ -93,8 +94,8 @@ func (nw *Network) launchRegistry(n *topology.NMI) error {
 	if profiling() {
 		env = append(env, "REGISTRY_PPROF_ADDRESS="+profileAddress(n, n.Registry.Port))
 	}
-	_, err = nw.start(process{name: registryProc(n), bin: nw.bin("registry-api"), dir: nw.registryDir(n), netns: nw.namespace(n),
-		args: []string{"-config", path}, env: env})
+	_, err = nw.procs().Start(supervise.Process{Name: registryProc(n), Bin: nw.bin("registry-api"), Dir: nw.registryDir(n), Netns: nw.namespace(n),
+		Args: []string{"-config", path}, Env: env})
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
+	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 )
 
@@ -151,8 +152,8 @@ func (nw *Network) StartOrderer(ctx context.Context, name string) error {
 		return fmt.Errorf("%s runs no orderer", n.Name)
 	}
 	proc := ordererProc(n)
-	if _, err := nw.start(process{name: proc, bin: nw.bin("orderer"), dir: nw.ordererDir(n), netns: nw.namespace(n),
-		env: []string{"FABRIC_CFG_PATH=" + nw.ordererDir(n), "FABRIC_LOGGING_SPEC=info"}}); err != nil {
+	if _, err := nw.procs().Start(supervise.Process{Name: proc, Bin: nw.bin("orderer"), Dir: nw.ordererDir(n), Netns: nw.namespace(n),
+		Env: []string{"FABRIC_CFG_PATH=" + nw.ordererDir(n), "FABRIC_LOGGING_SPEC=info"}}); err != nil {
 		return err
 	}
 	return nw.waitFor(ctx, proc, nodeStartTimeout, func(ctx context.Context) error {
@@ -166,7 +167,7 @@ func (nw *Network) StopOrderer(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = nw.stop(ctx, ordererProc(n), 10*time.Second)
+	_, err = nw.procs().Stop(ctx, ordererProc(n), stopGrace)
 	return err
 }
 
@@ -207,8 +208,8 @@ func (nw *Network) startPeer(ctx context.Context, n *topology.NMI) error {
 }
 
 func (nw *Network) launchPeer(n *topology.NMI) error {
-	_, err := nw.start(process{name: peerProc(n), bin: nw.bin("peer"), args: []string{"node", "start"}, dir: nw.peerDir(n), netns: nw.namespace(n),
-		env: []string{"FABRIC_CFG_PATH=" + nw.peerDir(n), "FABRIC_LOGGING_SPEC=info"}})
+	_, err := nw.procs().Start(supervise.Process{Name: peerProc(n), Bin: nw.bin("peer"), Args: []string{"node", "start"}, Dir: nw.peerDir(n), Netns: nw.namespace(n),
+		Env: []string{"FABRIC_CFG_PATH=" + nw.peerDir(n), "FABRIC_LOGGING_SPEC=info"}})
 	return err
 }
 
