@@ -18,7 +18,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
-	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
 // Unit is the unit of the encrypted readings: energy per slot.
@@ -155,10 +155,10 @@ func (m *Meter) Reading(seq uint64, slot int, wh uint64) (meter.SignedMeasuremen
 func (m *Meter) Close() { m.stream.Close() }
 
 // Consumption is a household's energy per slot over the period (Wh), from
-// the simulator's London load shape.
+// the London household load shape.
 func Consumption(seed uint64, meterID string, p fe.Period) ([]uint64, error) {
-	prof := simulator.London()
-	sched := simulator.Schedule{Start: p.Start.Add(-p.Interval), Interval: p.Interval, Slots: p.Slots + 1}
+	prof := loadprofile.London()
+	sched := loadprofile.Schedule{Start: p.Start.Add(-p.Interval), Interval: p.Interval, Slots: p.Slots + 1}
 	readings, err := prof.Readings(prof.Household(seed, meterID), sched)
 	if err != nil {
 		return nil, err

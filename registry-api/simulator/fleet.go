@@ -16,6 +16,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
 // Meter is a simulated meter: its ID and the private key in its secure element.
@@ -243,8 +244,8 @@ func (d KeyDir) SetLastSeq(seq uint64) error {
 
 // SeqOffset is the offset that lifts a schedule's first sequence number above
 // last, the highest one an earlier run used; 0 if it is above already.
-func SeqOffset(s Schedule, last uint64) uint64 {
-	first := SeqAt(s.Time(0))
+func SeqOffset(s loadprofile.Schedule, last uint64) uint64 {
+	first := loadprofile.SeqAt(s.Time(0))
 	if first > last {
 		return 0
 	}

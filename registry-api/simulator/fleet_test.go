@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -164,5 +166,29 @@ func TestRegister(t *testing.T) {
 	n, err = simulator.Register(context.Background(), r, "PTBMSP", f, 2, nil)
 	if n != 0 || !errors.As(err, &p) || p.Code != string(meter.CodeBadSignature) {
 		t.Errorf("Register with proofs for PTBMSP at CMIMSP = %d, %v; want BAD_SIGNATURE", n, err)
+	}
+}
+
+// day0 is a Monday midnight, a start on every interval boundary.
+var day0 = time.Date(2026, time.March, 2, 0, 0, 0, 0, time.UTC)
+
+func TestSeqOffset(t *testing.T) {
+	s := loadprofile.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 4}
+	first := loadprofile.SeqAt(s.Time(0))
+	for _, tc := range []struct{ last, want uint64 }{
+		{0, 0}, {first - 1, 0}, {first, 1}, {first + 1000, 1001},
+	} {
+		if got := simulator.SeqOffset(s, tc.last); got != tc.want {
+			t.Errorf("SeqOffset(last %d) = %d, want %d", tc.last, got, tc.want)
+		}
+	}
+	s.SeqOffset = simulator.SeqOffset(s, first+5)
+	p := loadprofile.London()
+	rs, err := p.Readings(p.Household(1, "M-1"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Seq != first+6 {
+		t.Errorf("first seq %d, want %d", rs[0].Seq, first+6)
 	}
 }

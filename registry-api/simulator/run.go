@@ -20,6 +20,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
 // Delivery modes.
@@ -41,12 +42,12 @@ type Options struct {
 	// Fleet are the meters; they must be registered for their readings to
 	// be accepted.
 	Fleet Fleet
-	// Profile is the load shape; the zero Profile means London().
-	Profile Profile
+	// Profile is the load shape; the zero Profile means loadprofile.London().
+	Profile loadprofile.Profile
 	// Seed makes the readings reproducible: the same seed, meters and
 	// schedule give the same values.
 	Seed     uint64
-	Schedule Schedule
+	Schedule loadprofile.Schedule
 	// Batch is the number of measurements per concentrator batch (at most
 	// api.MaxMeasurementBatch); 0 delivers each measurement alone.
 	Batch int
@@ -118,7 +119,7 @@ func (o *Options) validate() error {
 		seen[m.ID] = true
 	}
 	if o.Profile.DailyKWh == 0 {
-		o.Profile = London()
+		o.Profile = loadprofile.London()
 	}
 	if err := o.Profile.Validate(); err != nil {
 		return err
@@ -324,7 +325,7 @@ func (r *run) concentrators(ctx context.Context) error {
 // concentrate delivers a share's readings slot by slot, as a concentrator
 // collects them, in batches of up to Batch.
 func (r *run) concentrate(ctx context.Context, share Fleet) error {
-	readings := make([][]Reading, len(share))
+	readings := make([][]loadprofile.Reading, len(share))
 	for i, m := range share {
 		var err error
 		if readings[i], err = r.o.Profile.Readings(r.o.Profile.Household(r.o.Seed, m.ID), r.o.Schedule); err != nil {

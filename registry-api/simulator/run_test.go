@@ -14,6 +14,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -175,8 +176,8 @@ func reply(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func schedule(slots int) simulator.Schedule {
-	return simulator.LastSlots(time.Now(), 15*time.Minute, slots)
+func schedule(slots int) loadprofile.Schedule {
+	return loadprofile.LastSlots(time.Now(), 15*time.Minute, slots)
 }
 
 // checkOrder fails unless each meter's accepted seqs arrived strictly
@@ -305,7 +306,7 @@ func TestRunValidates(t *testing.T) {
 		"no fleet":     {Submitter: c, Schedule: schedule(1)},
 		"no submitter": {Fleet: f, Schedule: schedule(1)},
 		"big batch":    {Submitter: c, Fleet: f, Schedule: schedule(1), Batch: api.MaxMeasurementBatch + 1},
-		"bad interval": {Submitter: c, Fleet: f, Schedule: simulator.Schedule{Start: day0, Interval: time.Minute, Slots: 1}},
+		"bad interval": {Submitter: c, Fleet: f, Schedule: loadprofile.Schedule{Start: day0, Interval: time.Minute, Slots: 1}},
 		"twice":        {Submitter: c, Fleet: append(f, f[0]), Schedule: schedule(1)},
 	} {
 		if _, err := simulator.Run(context.Background(), o); err == nil {

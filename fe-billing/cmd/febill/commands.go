@@ -15,7 +15,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
-	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/usage"
 )
 
@@ -394,7 +394,7 @@ func Stream(cl *client.Client, meterID string, key *meter.PrivateKey, pk *fe.Pub
 		return "", err
 	}
 	defer m.Close()
-	head, err := m.Header(simulator.SeqAt(period.Start))
+	head, err := m.Header(loadprofile.SeqAt(period.Start))
 	if err != nil {
 		return "", err
 	}
@@ -408,7 +408,7 @@ func Stream(cl *client.Client, meterID string, key *meter.PrivateKey, pk *fe.Pub
 		if skip[slot] {
 			continue
 		}
-		sm, err := m.Reading(simulator.SeqAt(period.SlotEnd(slot)), slot, x)
+		sm, err := m.Reading(loadprofile.SeqAt(period.SlotEnd(slot)), slot, x)
 		if err != nil {
 			return "", err
 		}

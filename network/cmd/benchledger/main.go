@@ -36,6 +36,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	regclient "github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -174,7 +175,7 @@ func measure(ctx context.Context, nw *consortium.Network, ledger *client.Network
 	cpuBefore := cpuByKind(nw)
 	sum, err := simulator.Run(ctx, simulator.Options{
 		Submitter: ingest, Fleet: fleet, Seed: 11,
-		Schedule: simulator.LastSlots(time.Now(), 15*time.Minute, sc.Slots),
+		Schedule: loadprofile.LastSlots(time.Now(), 15*time.Minute, sc.Slots),
 		Batch:    sc.Batch, Concurrency: sc.Concurrency, Rate: sc.Rate,
 	})
 	if err != nil {

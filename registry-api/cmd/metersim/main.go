@@ -26,6 +26,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 	"github.com/inter-nmi/pki/registry-api/usage"
 )
@@ -196,11 +197,11 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 }
 
 // schedule is the period the flags ask for.
-func (c *config) schedule(now time.Time) (simulator.Schedule, error) {
+func (c *config) schedule(now time.Time) (loadprofile.Schedule, error) {
 	if c.start != "" && c.day != "" {
-		return simulator.Schedule{}, usage.Errorf("give --start or --day, not both")
+		return loadprofile.Schedule{}, usage.Errorf("give --start or --day, not both")
 	}
-	s := simulator.LastSlots(now, c.interval, c.slots)
+	s := loadprofile.LastSlots(now, c.interval, c.slots)
 	switch {
 	case c.start != "":
 		t, err := time.Parse(time.RFC3339, c.start)
@@ -315,7 +316,7 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 			return err
 		}
 		sched.SeqOffset = simulator.SeqOffset(sched, last)
-		if err := dir.SetLastSeq(simulator.SeqAt(sched.End()) + sched.SeqOffset); err != nil {
+		if err := dir.SetLastSeq(loadprofile.SeqAt(sched.End()) + sched.SeqOffset); err != nil {
 			return err
 		}
 	}
@@ -421,7 +422,7 @@ func firstSet(vs ...string) string {
 
 // warnImplausible says when part of the period lies where the registry will
 // refuse the readings as IMPLAUSIBLE_TIME.
-func warnImplausible(w io.Writer, s simulator.Schedule, now time.Time) {
+func warnImplausible(w io.Writer, s loadprofile.Schedule, now time.Time) {
 	if s.End().After(now.Add(meter.MaxClockAhead)) {
 		fmt.Fprintf(w, "metersim: warning: readings after %s are in the future; the registry will refuse them (IMPLAUSIBLE_TIME)\n",
 			now.Add(meter.MaxClockAhead).UTC().Format(time.RFC3339))

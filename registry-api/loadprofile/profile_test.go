@@ -1,4 +1,4 @@
-package simulator_test
+package loadprofile_test
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
 var day0 = time.Date(2026, time.March, 2, 0, 0, 0, 0, time.UTC)
 
-func readings(t *testing.T, p simulator.Profile, seed uint64, id string, s simulator.Schedule) []simulator.Reading {
+func readings(t *testing.T, p loadprofile.Profile, seed uint64, id string, s loadprofile.Schedule) []loadprofile.Reading {
 	t.Helper()
 	rs, err := p.Readings(p.Household(seed, id), s)
 	if err != nil {
@@ -26,10 +26,10 @@ func readings(t *testing.T, p simulator.Profile, seed uint64, id string, s simul
 // households and days, in Wh.
 func meanLoad(t *testing.T) [96]float64 {
 	var sum [96]float64
-	p := simulator.London()
+	p := loadprofile.London()
 	const homes, days = 100, 7
 	for h := range homes {
-		rs := readings(t, p, 1, fmt.Sprintf("H-%03d", h), simulator.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 96 * days})
+		rs := readings(t, p, 1, fmt.Sprintf("H-%03d", h), loadprofile.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 96 * days})
 		prev := rs[0].RegisterWh
 		for i, r := range rs[1:] {
 			sum[(i+1)%96] += float64(r.RegisterWh - prev)
@@ -92,10 +92,10 @@ func TestLoadShapePeaks(t *testing.T) {
 }
 
 func TestDailyEnergyPlausible(t *testing.T) {
-	p := simulator.London()
+	p := loadprofile.London()
 	var daily []float64
 	for h := range 400 {
-		rs := readings(t, p, 7, fmt.Sprintf("H-%03d", h), simulator.Schedule{Start: day0.Add(-15 * time.Minute), Interval: 15 * time.Minute, Slots: 1 + 96*3})
+		rs := readings(t, p, 7, fmt.Sprintf("H-%03d", h), loadprofile.Schedule{Start: day0.Add(-15 * time.Minute), Interval: 15 * time.Minute, Slots: 1 + 96*3})
 		kwh := float64(rs[len(rs)-1].RegisterWh-rs[0].RegisterWh) / 1000 / 3
 		if kwh < 1 || kwh > 100 {
 			t.Errorf("household %d uses %.1f kWh a day", h, kwh)
@@ -116,11 +116,11 @@ func TestDailyEnergyPlausible(t *testing.T) {
 var valueRE = regexp.MustCompile(`^[0-9]+\.[0-9]{3}$`)
 
 func TestRegisterStrictlyIncreasing(t *testing.T) {
-	p := simulator.London()
+	p := loadprofile.London()
 	for _, interval := range []time.Duration{5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 24 * time.Hour} {
 		t.Run(interval.String(), func(t *testing.T) {
 			start := day0.Add(-interval * 7) // crosses midnight
-			s := simulator.Schedule{Start: start, Interval: interval, Slots: 300}
+			s := loadprofile.Schedule{Start: start, Interval: interval, Slots: 300}
 			for h := range 20 {
 				id := fmt.Sprintf("H-%02d", h)
 				rs := readings(t, p, 3, id, s)
@@ -151,8 +151,8 @@ func TestRegisterStrictlyIncreasing(t *testing.T) {
 }
 
 func TestReadingsDeterministic(t *testing.T) {
-	p := simulator.London()
-	s := simulator.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 200}
+	p := loadprofile.London()
+	s := loadprofile.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 200}
 	a, b := readings(t, p, 42, "M-1", s), readings(t, p, 42, "M-1", s)
 	if !slices.Equal(a, b) {
 		t.Error("the same seed gave different readings")
@@ -165,7 +165,7 @@ func TestReadingsDeterministic(t *testing.T) {
 	}
 	// The register is a function of time: a later, overlapping run reads
 	// the same values at the same times.
-	later := simulator.Schedule{Start: day0.Add(37 * 15 * time.Minute), Interval: 15 * time.Minute, Slots: 200}
+	later := loadprofile.Schedule{Start: day0.Add(37 * 15 * time.Minute), Interval: 15 * time.Minute, Slots: 200}
 	for _, r := range readings(t, p, 42, "M-1", later) {
 		for _, q := range a {
 			if q.Time.Equal(r.Time) && q.RegisterWh != r.RegisterWh {
@@ -178,16 +178,16 @@ func TestReadingsDeterministic(t *testing.T) {
 func TestScheduleValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		s    simulator.Schedule
+		s    loadprofile.Schedule
 		want string
 	}{
-		{"good", simulator.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 96}, ""},
-		{"too short", simulator.Schedule{Start: day0, Interval: 4 * time.Minute, Slots: 96}, "interval"},
-		{"not whole minutes", simulator.Schedule{Start: day0, Interval: 450 * time.Second, Slots: 96}, "interval"},
-		{"does not divide a day", simulator.Schedule{Start: day0, Interval: 7 * time.Minute, Slots: 96}, "interval"},
-		{"no slots", simulator.Schedule{Start: day0, Interval: 15 * time.Minute}, "slots"},
-		{"before epoch", simulator.Schedule{Start: simulator.Epoch.Add(-24 * time.Hour), Interval: 15 * time.Minute, Slots: 1}, "installed"},
-		{"misaligned", simulator.Schedule{Start: day0.Add(time.Minute), Interval: 15 * time.Minute, Slots: 1}, "boundary"},
+		{"good", loadprofile.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 96}, ""},
+		{"too short", loadprofile.Schedule{Start: day0, Interval: 4 * time.Minute, Slots: 96}, "interval"},
+		{"not whole minutes", loadprofile.Schedule{Start: day0, Interval: 450 * time.Second, Slots: 96}, "interval"},
+		{"does not divide a day", loadprofile.Schedule{Start: day0, Interval: 7 * time.Minute, Slots: 96}, "interval"},
+		{"no slots", loadprofile.Schedule{Start: day0, Interval: 15 * time.Minute}, "slots"},
+		{"before epoch", loadprofile.Schedule{Start: loadprofile.Epoch.Add(-24 * time.Hour), Interval: 15 * time.Minute, Slots: 1}, "installed"},
+		{"misaligned", loadprofile.Schedule{Start: day0.Add(time.Minute), Interval: 15 * time.Minute, Slots: 1}, "boundary"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.s.Validate()
@@ -200,7 +200,7 @@ func TestScheduleValidate(t *testing.T) {
 
 func TestLastSlots(t *testing.T) {
 	now := time.Date(2026, 5, 21, 10, 7, 30, 0, time.UTC)
-	s := simulator.LastSlots(now, 15*time.Minute, 96)
+	s := loadprofile.LastSlots(now, 15*time.Minute, 96)
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -211,43 +211,26 @@ func TestLastSlots(t *testing.T) {
 		t.Errorf("first reading at %s, want %s", s.Time(0), want)
 	}
 	for i := range s.Slots {
-		m := simulator.Reading{Time: s.Time(i), Seq: 1, RegisterWh: 1}.Measurement("M-1")
+		m := loadprofile.Reading{Time: s.Time(i), Seq: 1, RegisterWh: 1}.Measurement("M-1")
 		if err := m.CheckPlausible(now); err != nil {
 			t.Fatalf("reading %d: %v", i, err)
 		}
 	}
 }
 
-func TestSeqOffset(t *testing.T) {
-	s := simulator.Schedule{Start: day0, Interval: 15 * time.Minute, Slots: 4}
-	first := simulator.SeqAt(s.Time(0))
-	for _, tc := range []struct{ last, want uint64 }{
-		{0, 0}, {first - 1, 0}, {first, 1}, {first + 1000, 1001},
-	} {
-		if got := simulator.SeqOffset(s, tc.last); got != tc.want {
-			t.Errorf("SeqOffset(last %d) = %d, want %d", tc.last, got, tc.want)
-		}
-	}
-	s.SeqOffset = simulator.SeqOffset(s, first+5)
-	rs := readings(t, simulator.London(), 1, "M-1", s)
-	if rs[0].Seq != first+6 {
-		t.Errorf("first seq %d, want %d", rs[0].Seq, first+6)
-	}
-}
-
 func TestProfileValidate(t *testing.T) {
-	p := simulator.London()
+	p := loadprofile.London()
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	bad := []func(*simulator.Profile){
-		func(p *simulator.Profile) { p.HalfHours[3] = 0 },
-		func(p *simulator.Profile) { p.DailyKWh = 0.5 },
-		func(p *simulator.Profile) { p.Spread = -1 },
-		func(p *simulator.Profile) { p.DayNoise = 0.5 },
+	bad := []func(*loadprofile.Profile){
+		func(p *loadprofile.Profile) { p.HalfHours[3] = 0 },
+		func(p *loadprofile.Profile) { p.DailyKWh = 0.5 },
+		func(p *loadprofile.Profile) { p.Spread = -1 },
+		func(p *loadprofile.Profile) { p.DayNoise = 0.5 },
 	}
 	for i, f := range bad {
-		q := simulator.London()
+		q := loadprofile.London()
 		f(&q)
 		if err := q.Validate(); err == nil {
 			t.Errorf("case %d: Validate accepted %+v", i, q)

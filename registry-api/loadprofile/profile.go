@@ -1,4 +1,10 @@
-package simulator
+// Package loadprofile models a household's electricity use as a smart
+// meter records it: the load shape of a day (London's smart meter data), the
+// households drawn around it, the schedule of reading times and the strictly
+// increasing energy register read at each, with its sequence number (minutes
+// since Epoch). The load simulator delivers these readings to a registry;
+// the billing workflow encrypts them.
+package loadprofile
 
 import (
 	"fmt"
