@@ -1,5 +1,5 @@
 // Command pki-chaincode serves the meter-PKI contract, and beside it the
-// billing contract (fe-billing/chaincode, called as "billing:<transaction>"),
+// billing contract (fe-billing/contract, called as "billing:<transaction>"),
 // as an external chaincode service (chaincode as a service): the NMI runs it
 // as its own process and its peer connects to it over mutual TLS.
 //
@@ -28,7 +28,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
+	billing "github.com/inter-nmi/pki/fe-billing/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 )
 
@@ -71,7 +71,7 @@ func run(log *slog.Logger) error {
 	}
 	// The pki contract comes first: it stays the default, so its transactions
 	// keep answering without a contract prefix.
-	cc, err := contractapi.NewChaincode(contract.New(), chaincode.New())
+	cc, err := contractapi.NewChaincode(contract.New(), billing.New())
 	if err != nil {
 		return fmt.Errorf("build chaincode: %w", err)
 	}
@@ -96,6 +96,6 @@ func run(log *slog.Logger) error {
 	}
 	server := &shim.ChaincodeServer{CCID: cfg.id, Address: cfg.address, CC: cc, TLSProps: tls}
 	log.Info("serving meter-PKI chaincode", "address", cfg.address, "package", cfg.id, "tls", !tls.Disabled,
-		"version", contract.Version, "billingVersion", chaincode.Version)
+		"version", contract.Version, "billingVersion", billing.Version)
 	return server.Start()
 }

@@ -15,13 +15,9 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"google.golang.org/protobuf/proto"
 )
-
-// RoleAttribute is the certificate attribute that carries a client's role. It
-// must equal contract.RoleAttribute (a test checks it); it is repeated here so
-// that the explorer does not link the chaincode and its contract API.
-const RoleAttribute = "pki.role"
 
 // ParseBytes decodes a block as the peer returns it (protobuf common.Block)
 // and parses it.
@@ -179,7 +175,7 @@ func parseIdentity(raw []byte) (identity, error) {
 	if err != nil {
 		return id, fmt.Errorf("attributes of %s: %w", id.subject, err)
 	}
-	id.role, _, _ = attrs.Value(RoleAttribute)
+	id.role, _, _ = attrs.Value(wire.RoleAttribute)
 	return id, nil
 }
 

@@ -11,18 +11,12 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // The five NMIs of the consortium.
 var nmis = []string{"CMIMSP", "INMETROMSP", "NMIJMSP", "NMIMMSP", "PTBMSP"}
-
-func TestRoleAttributeMatchesContract(t *testing.T) {
-	if RoleAttribute != contract.RoleAttribute {
-		t.Fatalf("RoleAttribute = %q, the contract reads %q", RoleAttribute, contract.RoleAttribute)
-	}
-}
 
 // find returns the transactions of the chain that match.
 func find(chain []*Block, match func(*Tx) bool) []*Tx {
@@ -132,7 +126,7 @@ func TestParseRegisterMeter(t *testing.T) {
 		t.Fatal("no RegisterMeter by PTBMSP")
 	}
 	for _, tx := range regs {
-		if tx.CreatorRole != contract.RoleRegistrar || !strings.HasPrefix(tx.CreatorSubject, "CN=registrar@ptb.nmi.test") {
+		if tx.CreatorRole != wire.RoleRegistrar || !strings.HasPrefix(tx.CreatorSubject, "CN=registrar@ptb.nmi.test") {
 			t.Errorf("%s: submitted by %s with role %q", tx.ID, tx.CreatorSubject, tx.CreatorRole)
 		}
 		if distinct := len(slices.Compact(slices.Sorted(slices.Values(tx.Endorsers)))); distinct < 2 {
@@ -165,8 +159,8 @@ func TestParseRegisterMeter(t *testing.T) {
 		}) {
 			t.Errorf("%s: metadata writes %v, want the key-level policy of %s", tx.ID, tx.MetadataWrites, key)
 		}
-		var ev contract.Enrolment
-		if len(tx.Events) != 1 || tx.Events[0].Name != contract.EventMeterRegistered || json.Unmarshal(tx.Events[0].Payload, &ev) != nil ||
+		var ev wire.Enrolment
+		if len(tx.Events) != 1 || tx.Events[0].Name != wire.EventMeterRegistered || json.Unmarshal(tx.Events[0].Payload, &ev) != nil ||
 			!slices.Equal(ev.MeterIDs, []string{reg.MeterID}) {
 			t.Errorf("%s: events %v", tx.ID, tx.Events)
 		}
@@ -182,7 +176,7 @@ func TestParseSubmitMeasurementsWithRejections(t *testing.T) {
 		t.Fatal("no SubmitMeasurements")
 	}
 	tx := batches[0]
-	if !tx.Valid() || tx.CreatorRole != contract.RoleIngest {
+	if !tx.Valid() || tx.CreatorRole != wire.RoleIngest {
 		t.Errorf("batch %s: code %s, role %q", tx.ID, tx.Code, tx.CreatorRole)
 	}
 	var rejections []meter.Rejection
@@ -207,7 +201,7 @@ func TestParseSubmitMeasurementsWithRejections(t *testing.T) {
 		t.Errorf("rejection codes %v", codes)
 	}
 	var res meter.BatchResult
-	if len(tx.Events) != 1 || tx.Events[0].Name != contract.EventMeasurementsSubmitted || json.Unmarshal(tx.Events[0].Payload, &res) != nil ||
+	if len(tx.Events) != 1 || tx.Events[0].Name != wire.EventMeasurementsSubmitted || json.Unmarshal(tx.Events[0].Payload, &res) != nil ||
 		res.Accepted != 1 || res.Rejected != 2 {
 		t.Errorf("events %v", tx.Events)
 	}
@@ -241,9 +235,9 @@ func TestParseEventNames(t *testing.T) {
 		}
 	}
 	want := []string{
-		contract.EventMeterRegistered, contract.EventMeasurementAccepted, contract.EventMeasurementsSubmitted,
-		contract.EventKeyRotated, contract.EventMeasurementAccepted, contract.EventMeterRevoked,
-		contract.EventMeterRegistered, contract.EventMeterRevoked,
+		wire.EventMeterRegistered, wire.EventMeasurementAccepted, wire.EventMeasurementsSubmitted,
+		wire.EventKeyRotated, wire.EventMeasurementAccepted, wire.EventMeterRevoked,
+		wire.EventMeterRegistered, wire.EventMeterRevoked,
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("events %v, want %v", names, want)

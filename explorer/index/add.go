@@ -22,9 +22,6 @@ import (
 // numbers): bbolt's default of half-full pages would double their size.
 const appendOnly = 0.95
 
-// Namespace is the chaincode whose state the explorer indexes.
-const Namespace = "pki"
-
 // BlockSummary is a block as the block pages show it.
 type BlockSummary struct {
 	Number       uint64            `json:"number"`
@@ -331,7 +328,7 @@ func (a *adder) transaction(t *chain.Tx) error {
 	if err := a.writes(t); err != nil {
 		return err
 	}
-	if t.Chaincode != Namespace {
+	if t.Chaincode != wire.Namespace {
 		return nil
 	}
 	if t.Function == wire.TxAttestMeter {
@@ -388,12 +385,12 @@ func (a *adder) writes(t *chain.Tx) error {
 	written := map[string]meter.Meter{} // records this transaction wrote, as applied
 	var keyVersions []chain.Write
 	for _, w := range t.Writes {
-		if w.Namespace != Namespace || w.Delete {
+		if w.Namespace != wire.Namespace || w.Delete {
 			continue
 		}
-		kind, rest, _ := strings.Cut(w.Key, "/")
+		kind, rest := wire.KeyKind(w.Key)
 		switch kind {
-		case "meter":
+		case wire.KindMeter:
 			m, err := a.meter(t, w.Key, rest, w.Value)
 			if err != nil {
 				return fmt.Errorf("write %s: %w", w.Key, err)
@@ -401,12 +398,12 @@ func (a *adder) writes(t *chain.Tx) error {
 			if m != nil {
 				written[m.ID] = *m
 			}
-		case "keyver":
+		case wire.KindKeyVersion:
 			keyVersions = append(keyVersions, w)
 		}
 	}
 	for _, w := range keyVersions {
-		_, rest, _ := strings.Cut(w.Key, "/")
+		_, rest := wire.KeyKind(w.Key)
 		if err := a.keyVersion(t, w.Key, rest, w.Value, written); err != nil {
 			return fmt.Errorf("write %s: %w", w.Key, err)
 		}
@@ -473,7 +470,7 @@ func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, 
 func (a *adder) keyVersion(t *chain.Tx, key, rest string, value []byte, written map[string]meter.Meter) error {
 	id, num, _ := cutLast(rest, "/")
 	version, err := strconv.Atoi(num)
-	if meter.ValidateMeterID(id) != nil || err != nil || version < 1 || fmt.Sprintf("%06d", version) != num {
+	if meter.ValidateMeterID(id) != nil || err != nil || version < 1 || wire.KeyVersionKey(id, version) != key {
 		return a.find(t, FindingKey, key, "the key is not keyver/<meter ID>/<version of 6 or more digits>; the key version was not applied")
 	}
 	var k meter.KeyVersion

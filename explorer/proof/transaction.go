@@ -248,7 +248,7 @@ func checkRWSet(raw []byte, meterID, where string) (RecordVersion, error) {
 	if err := proto.Unmarshal(raw, &set); err != nil {
 		return RecordVersion{}, refuse(ErrRecord, where, "the read-write set does not decode: %v", err)
 	}
-	meterKey, markKey := "meter/"+meterID, "att/"+meterID
+	meterKey, markKey := wire.MeterKey(meterID), wire.AttestKey(meterID)
 	var version *RecordVersion
 	for _, ns := range set.GetNsRwset() {
 		var kv kvrwset.KVRWSet

@@ -9,8 +9,8 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
 	"github.com/inter-nmi/pki/network/topology"
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // recordMembers writes the channel's members (nmis) to the ledger's
@@ -37,7 +37,7 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 	current, err := c.EvaluateTransaction("GetMembers")
 	switch {
 	case err == nil:
-		var m contract.Members
+		var m wire.Members
 		if err := json.Unmarshal(current, &m); err != nil {
 			return fmt.Errorf("recorded members: %w", err)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/inter-nmi/pki/network/consortium"
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -211,7 +210,7 @@ func TestMeterLifecycle(t *testing.T) {
 		}
 		late := reading(id, 30, "1300.0")
 		ingest.refused(t, meter.CodeMeterRevoked, "SubmitMeasurement", id, b64(late), b64(opensslSign(t, priv, late)))
-		history := decode[[]contract.MeterVersion](t, cmiAuditor.evaluate(t, "GetMeterHistory", id))
+		history := decode[[]wire.MeterVersion](t, cmiAuditor.evaluate(t, "GetMeterHistory", id))
 		if len(history) != 3 || history[0].TxID != reg.txID || history[2].Meter.Status != meter.StatusRevoked {
 			t.Fatalf("history has %d versions: %+v", len(history), history)
 		}

@@ -16,8 +16,6 @@ type attestMark struct {
 	At   string `json:"at"`
 }
 
-func attestKey(id string) string { return "att/" + id }
-
 // AttestMeter returns the meter's record for an attestation bundle. Any
 // client but an auditor may ask; it changes nothing about the meter.
 func (r *Registry) AttestMeter(ctx contractapi.TransactionContextInterface, meterID string) (*wire.Attestation, error) {
@@ -37,10 +35,10 @@ func (r *Registry) AttestMeter(ctx contractapi.TransactionContextInterface, mete
 	}
 	// Read before writing, so that a second attestation in the same block
 	// conflicts with the first.
-	if _, _, err := state.Get[attestMark](ctx, attestKey(meterID)); err != nil {
+	if _, _, err := state.Get[attestMark](ctx, wire.AttestKey(meterID)); err != nil {
 		return nil, err
 	}
-	if err := state.Put(ctx, attestKey(meterID), attestMark{TxID: t.id, At: t.stamp()}); err != nil {
+	if err := state.Put(ctx, wire.AttestKey(meterID), attestMark{TxID: t.id, At: t.stamp()}); err != nil {
 		return nil, err
 	}
 	return &wire.Attestation{Type: wire.AttestationType, Meter: m, TxID: t.id, At: t.stamp()}, nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -102,7 +101,7 @@ func BenchmarkRegisterMeters1000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for n := range b.N {
-		res, _, err := run(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+		res, _, err := run(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 			return w.cc.RegisterMeters(ctx, reqs[n])
 		})
 		if err != nil {

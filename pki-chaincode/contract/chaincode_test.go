@@ -68,7 +68,7 @@ func TestChaincode(t *testing.T) {
 	if m.ID != "PTB-0001" || m.NMI != "PTBMSP" || m.Metadata.Model != "EM-3000" {
 		t.Fatalf("registered %+v", m)
 	}
-	var enr contract.Enrolment
+	var enr wire.Enrolment
 	decode(call(w.ptb, "pki:RegisterMeters", mustJSON(t, []meter.Registration{
 		registration("PTB-0002", pubPEM(t, "p384")), registration("PTB-0003", pubPEM(t, "secp256k1"))})), &enr)
 	if strings.Join(enr.MeterIDs, ",") != "PTB-0002,PTB-0003" {
@@ -82,7 +82,7 @@ func TestChaincode(t *testing.T) {
 	}
 
 	decode(call(w.auditor, "GetMeter", "PTB-0001"), &m)
-	var page contract.MeterPage
+	var page wire.MeterPage
 	decode(call(w.auditor, "ListMeters", "PTBMSP", "active", "2", ""), &page)
 	if len(page.Meters) != 2 || page.Bookmark == "" {
 		t.Fatalf("page %s", mustJSON(t, page))
@@ -136,7 +136,7 @@ func TestChaincode(t *testing.T) {
 	}
 	var keys []meter.KeyVersion
 	decode(call(w.auditor, "GetMeterKeys", "PTB-0001"), &keys)
-	var hist []contract.MeterVersion
+	var hist []wire.MeterVersion
 	decode(call(w.auditor, "GetMeterHistory", "PTB-0001"), &hist)
 	if len(keys) != 2 || len(hist) != 4 {
 		t.Fatalf("%d keys, %d versions", len(keys), len(hist))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // The consortium on the ledger: which NMIs are members, and the decisions a
@@ -26,72 +27,8 @@ import (
 // tooling whenever the channel's membership changes; the record itself can
 // only be changed by a majority of the members it names.
 
-// Event names.
-const (
-	EventMembersRecorded = "MembersRecorded"
-	EventVoteCast        = "ConsortiumVoteCast"
-	// EventPreEnrolmentReleased: a majority released a pre-enrolment.
-	EventPreEnrolmentReleased = "PreEnrolmentReleased"
-)
-
-// Consortium actions a majority of the members may take by voting.
-const (
-	// ActionRevoke revokes any meter (its owner may have left the
-	// consortium, or registered a meter ID that is not its own).
-	ActionRevoke = "revoke"
-	// ActionRelease removes a pre-enrolment before it expires.
-	ActionRelease = "release"
-)
-
-// MaxVoteReason bounds a release vote's stated reason.
-const MaxVoteReason = 256
-
-// Members is the ledger's record of the consortium's member NMIs.
-type Members struct {
-	MSPIDs []string `json:"mspIds"`
-	TxID   string   `json:"txId"`
-	At     string   `json:"at"`
-}
-
-// Majority is how many of the members make a majority.
-func (m *Members) Majority() int { return len(m.MSPIDs)/2 + 1 }
-
-func (m *Members) has(mspID string) bool { return slices.Contains(m.MSPIDs, mspID) }
-
-// Vote is one member's vote for a consortium action on a meter ID.
-type Vote struct {
-	Action  string `json:"action"`
-	MeterID string `json:"meterId"`
-	Voter   string `json:"voter"`
-	// Reason: for a revocation, the RFC 5280 reason; for a release, why.
-	Reason string `json:"reason"`
-	TxID   string `json:"txId"`
-	At     string `json:"at"`
-}
-
-// Tally is the state of a consortium action after a vote.
-type Tally struct {
-	Action  string `json:"action"`
-	MeterID string `json:"meterId"`
-	// Voters are the members that voted for it, this vote included.
-	Voters []string `json:"voters"`
-	// Needed is the majority of the members.
-	Needed int `json:"needed"`
-	// Applied: this vote made the majority and the action was taken.
-	Applied bool `json:"applied"`
-	// Meter is the revoked meter's record, once a revocation is applied.
-	Meter *meter.Meter `json:"meter,omitempty" metadata:",optional"`
-	// PreEnrolment is the released pre-enrolment, once a release is applied.
-	PreEnrolment *meter.PreEnrolment `json:"preEnrolment,omitempty" metadata:",optional"`
-}
-
-const membersKey = "consortium/members"
-
-func voteKey(action, meterID, voter string) string { return votePrefix(action, meterID) + voter }
-func votePrefix(action, meterID string) string     { return "vote/" + action + "/" + meterID + "/" }
-
-func loadMembers(ctx contractapi.TransactionContextInterface) (*Members, bool, error) {
-	m, found, err := state.Get[Members](ctx, membersKey)
+func loadMembers(ctx contractapi.TransactionContextInterface) (*wire.Members, bool, error) {
+	m, found, err := state.Get[wire.Members](ctx, wire.MembersKey)
 	return &m, found, err
 }
 
@@ -100,7 +37,7 @@ func loadMembers(ctx contractapi.TransactionContextInterface) (*Members, bool, e
 // member may submit it; the first record is endorsed under the chaincode's
 // policy, every later one needs peers of a majority of the members
 // recorded before, so no minority can add or remove NMIs here.
-func (r *Registry) SetMembers(ctx contractapi.TransactionContextInterface, mspIDs string) (*Members, error) {
+func (r *Registry) SetMembers(ctx contractapi.TransactionContextInterface, mspIDs string) (*wire.Members, error) {
 	c, err := callerOf(ctx)
 	if err != nil {
 		return nil, err
@@ -138,22 +75,22 @@ func (r *Registry) SetMembers(ctx contractapi.TransactionContextInterface, mspID
 	if found && slices.Equal(current.MSPIDs, ids) {
 		return current, nil
 	}
-	m := &Members{MSPIDs: ids, TxID: t.id, At: t.stamp()}
-	if err := state.Put(ctx, membersKey, m); err != nil {
+	m := &wire.Members{MSPIDs: ids, TxID: t.id, At: t.stamp()}
+	if err := state.Put(ctx, wire.MembersKey, m); err != nil {
 		return nil, err
 	}
 	policy, err := majorityPolicy(ids)
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.GetStub().SetStateValidationParameter(membersKey, policy); err != nil {
-		return nil, state.Internal("set key-level policy on "+membersKey, err)
+	if err := ctx.GetStub().SetStateValidationParameter(wire.MembersKey, policy); err != nil {
+		return nil, state.Internal("set key-level policy on "+wire.MembersKey, err)
 	}
-	return m, state.Emit(ctx, EventMembersRecorded, m)
+	return m, state.Emit(ctx, wire.EventMembersRecorded, m)
 }
 
 // GetMembers returns the recorded members.
-func (r *Registry) GetMembers(ctx contractapi.TransactionContextInterface) (*Members, error) {
+func (r *Registry) GetMembers(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 	m, found, err := loadMembers(ctx)
 	if err != nil {
 		return nil, err
@@ -179,13 +116,13 @@ func isAdmin(ctx contractapi.TransactionContextInterface) bool {
 // same transaction (whose endorsement then needs peers of a majority, the
 // owner's records' policy) and clears the votes. Repeating a vote changes
 // nothing and answers the tally.
-func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, action, meterID, reason string) (*Tally, error) {
+func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, action, meterID, reason string) (*wire.Tally, error) {
 	c, err := registrar(ctx, "vote on consortium decisions")
 	if err != nil {
 		return nil, err
 	}
-	if action != ActionRevoke && action != ActionRelease {
-		return nil, malformed("action %q is unknown: use %s or %s", action, ActionRevoke, ActionRelease)
+	if action != wire.ActionRevoke && action != wire.ActionRelease {
+		return nil, malformed("action %q is unknown: use %s or %s", action, wire.ActionRevoke, wire.ActionRelease)
 	}
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
@@ -194,7 +131,7 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	if err != nil {
 		return nil, err
 	}
-	if !found || !members.has(c.nmi) {
+	if !found || !members.Has(c.nmi) {
 		return nil, meter.Errorf(meter.CodeNotMember, "%s is not a recorded member of the consortium and may not vote", c.nmi)
 	}
 	t, err := r.newTx(ctx)
@@ -204,7 +141,7 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	var target *meter.Meter
 	var pre *meter.PreEnrolment
 	switch action {
-	case ActionRevoke:
+	case wire.ActionRevoke:
 		why, err := meter.ParseReason(reason)
 		if err != nil {
 			return nil, err
@@ -216,12 +153,12 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 		if target.Status == meter.StatusRevoked {
 			return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is already revoked (%s since %s)", target.ID, target.Revocation.Reason, target.Revocation.RevokedAt)
 		}
-	case ActionRelease:
+	case wire.ActionRelease:
 		if reason == "" {
 			return nil, malformed("a release needs a reason")
 		}
-		if len(reason) > MaxVoteReason {
-			return nil, meter.Errorf(meter.CodeTooLarge, "reason is %d bytes, at most %d allowed", len(reason), MaxVoteReason)
+		if len(reason) > wire.MaxVoteReason {
+			return nil, meter.Errorf(meter.CodeTooLarge, "reason is %d bytes, at most %d allowed", len(reason), wire.MaxVoteReason)
 		}
 		if err := meter.CheckText("reason", reason); err != nil {
 			return nil, err
@@ -234,7 +171,7 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	if err != nil {
 		return nil, err
 	}
-	tally := &Tally{Action: action, MeterID: meterID, Needed: members.Majority()}
+	tally := &wire.Tally{Action: action, MeterID: meterID, Needed: members.Majority()}
 	for _, v := range votes {
 		tally.Voters = append(tally.Voters, v.Voter)
 	}
@@ -244,21 +181,21 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	tally.Voters = append(tally.Voters, c.nmi)
 	slices.Sort(tally.Voters)
 	if len(tally.Voters) < tally.Needed {
-		v := &Vote{Action: action, MeterID: meterID, Voter: c.nmi, Reason: reason, TxID: t.id, At: t.stamp()}
-		if err := t.putOwned(voteKey(action, meterID, c.nmi), v, c.nmi); err != nil {
+		v := &wire.Vote{Action: action, MeterID: meterID, Voter: c.nmi, Reason: reason, TxID: t.id, At: t.stamp()}
+		if err := t.putOwned(wire.VoteKey(action, meterID, c.nmi), v, c.nmi); err != nil {
 			return nil, err
 		}
-		return tally, state.Emit(ctx, EventVoteCast, v)
+		return tally, state.Emit(ctx, wire.EventVoteCast, v)
 	}
 	// The majority: take the action, clear the votes.
 	for _, v := range votes {
-		if err := ctx.GetStub().DelState(voteKey(action, meterID, v.Voter)); err != nil {
+		if err := ctx.GetStub().DelState(wire.VoteKey(action, meterID, v.Voter)); err != nil {
 			return nil, state.Internal("clear votes", err)
 		}
 	}
 	tally.Applied = true
 	switch action {
-	case ActionRevoke:
+	case wire.ActionRevoke:
 		target.Status = meter.StatusRevoked
 		target.Revocation = &meter.Revocation{Reason: meter.Reason(reason), RevokedAt: t.stamp(), TxID: t.id, DecidedBy: tally.Voters}
 		target.UpdatedTx, target.UpdatedAt = t.id, t.stamp()
@@ -266,20 +203,20 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 			return nil, err
 		}
 		tally.Meter = target
-		return tally, state.Emit(ctx, EventMeterRevoked, MeterEvent{NMI: target.NMI, MeterID: target.ID, KeyVersion: target.KeyVersion, Reason: reason})
+		return tally, state.Emit(ctx, wire.EventMeterRevoked, wire.MeterEvent{NMI: target.NMI, MeterID: target.ID, KeyVersion: target.KeyVersion, Reason: reason})
 	default:
-		if err := ctx.GetStub().DelState(preEnrolmentKey(meterID)); err != nil {
+		if err := ctx.GetStub().DelState(wire.PreEnrolmentKey(meterID)); err != nil {
 			return nil, state.Internal("release pre-enrolment", err)
 		}
 		tally.PreEnrolment = pre
-		return tally, state.Emit(ctx, EventPreEnrolmentReleased, MeterEvent{NMI: pre.NMI, MeterID: meterID, Reason: reason})
+		return tally, state.Emit(ctx, wire.EventPreEnrolmentReleased, wire.MeterEvent{NMI: pre.NMI, MeterID: meterID, Reason: reason})
 	}
 }
 
 // GetVotes returns the votes cast so far for an action on a meter ID.
-func (r *Registry) GetVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*Vote, error) {
-	if action != ActionRevoke && action != ActionRelease {
-		return nil, malformed("action %q is unknown: use %s or %s", action, ActionRevoke, ActionRelease)
+func (r *Registry) GetVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*wire.Vote, error) {
+	if action != wire.ActionRevoke && action != wire.ActionRelease {
+		return nil, malformed("action %q is unknown: use %s or %s", action, wire.ActionRevoke, wire.ActionRelease)
 	}
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
@@ -289,28 +226,28 @@ func (r *Registry) GetVotes(ctx contractapi.TransactionContextInterface, action,
 
 // votes are the recorded votes of current members for the action; a vote
 // of an NMI that has left counts no more.
-func (t tx) votes(action, meterID string, members *Members) ([]*Vote, error) {
+func (t tx) votes(action, meterID string, members *wire.Members) ([]*wire.Vote, error) {
 	all, err := readVotes(t.ctx, action, meterID)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(v *Vote) bool { return !members.has(v.Voter) }), nil
+	return slices.DeleteFunc(all, func(v *wire.Vote) bool { return !members.Has(v.Voter) }), nil
 }
 
-func readVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*Vote, error) {
-	prefix := votePrefix(action, meterID)
-	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+rangeEnd)
+func readVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*wire.Vote, error) {
+	prefix := wire.VotePrefix(action, meterID)
+	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+wire.RangeEnd)
 	if err != nil {
 		return nil, state.Internal("read votes", err)
 	}
 	defer it.Close()
-	out := []*Vote{}
+	out := []*wire.Vote{}
 	for it.HasNext() {
 		kv, err := it.Next()
 		if err != nil {
 			return nil, state.Internal("read votes", err)
 		}
-		v := new(Vote)
+		v := new(wire.Vote)
 		if err := json.Unmarshal(kv.Value, v); err != nil {
 			return nil, state.Internal("decode "+kv.Key, err)
 		}

@@ -10,9 +10,9 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 var five = []string{"CMIMSP", "INMETROMSP", "NMIJMSP", "NMIMMSP", "PTBMSP"}
@@ -57,17 +57,17 @@ func satisfied(t *testing.T, ep []byte, peersOf ...string) bool {
 	return eval(env.Rule, make([]bool, len(peersOf)))
 }
 
-func (w *world) setMembers(t *testing.T, admin *stubtest.Identity, members ...string) *contract.Members {
+func (w *world) setMembers(t *testing.T, admin *stubtest.Identity, members ...string) *wire.Members {
 	t.Helper()
-	m, _ := ok(w, admin, func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+	m, _ := ok(w, admin, func(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 		return w.cc.SetMembers(ctx, mustJSON(t, members))
 	})
 	return m
 }
 
-func (w *world) vote(who *stubtest.Identity, action, meterID, reason string) *contract.Tally {
+func (w *world) vote(who *stubtest.Identity, action, meterID, reason string) *wire.Tally {
 	w.t.Helper()
-	tally, _ := ok(w, who, func(ctx contractapi.TransactionContextInterface) (*contract.Tally, error) {
+	tally, _ := ok(w, who, func(ctx contractapi.TransactionContextInterface) (*wire.Tally, error) {
 		return w.cc.VoteConsortium(ctx, action, meterID, reason)
 	})
 	return tally
@@ -123,7 +123,7 @@ func TestSetMembers(t *testing.T) {
 		"not an MSP ID":             {admin, `["PTBMSP","CMI MSP"]`, meter.CodeMalformed},
 	} {
 		t.Run(name, func(t *testing.T) {
-			refused(w.in(t), c.who, c.code, func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+			refused(w.in(t), c.who, c.code, func(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 				return w.cc.SetMembers(ctx, c.members)
 			})
 		})
@@ -132,14 +132,14 @@ func TestSetMembers(t *testing.T) {
 	if !slices.Equal(m.MSPIDs, five) || m.Majority() != 3 {
 		t.Fatalf("recorded %+v", m)
 	}
-	got := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+	got := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 		return w.cc.GetMembers(ctx)
 	})
 	if !slices.Equal(got.MSPIDs, five) {
 		t.Fatalf("GetMembers %+v", got)
 	}
 	// The same list again writes nothing.
-	again := readOnly(w, admin, func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+	again := readOnly(w, admin, func(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 		return w.cc.SetMembers(ctx, mustJSON(t, five))
 	})
 	if again.TxID != m.TxID {
@@ -154,36 +154,36 @@ func TestConsortiumRevokesADepartedNMIsMeter(t *testing.T) {
 	w := newWorld(t)
 	admin := stubtest.Admin(t, "PTBMSP")
 	w.setMembers(t, admin, five...)
-	nmim := stubtest.Client(t, "NMIMMSP", contract.RoleRegistrar)
-	inmetro := stubtest.Client(t, "INMETROMSP", contract.RoleRegistrar)
+	nmim := stubtest.Client(t, "NMIMMSP", wire.RoleRegistrar)
+	inmetro := stubtest.Client(t, "INMETROMSP", wire.RoleRegistrar)
 	key := privateKey(t, "p256")
 	w.register(nmim, "NMIM-0001", key.Public().PEM())
 	ok(w, w.ingest, w.submit(reading(t, key, "NMIM-0001", 1, readingTime)))
 
 	w.setMembers(t, admin, "CMIMSP", "INMETROMSP", "NMIJMSP", "PTBMSP")
-	refused(w, nmim, meter.CodeNotMember, func(ctx contractapi.TransactionContextInterface) (*contract.Tally, error) {
-		return w.cc.VoteConsortium(ctx, contract.ActionRevoke, "NMIM-0001", "cessationOfOperation")
+	refused(w, nmim, meter.CodeNotMember, func(ctx contractapi.TransactionContextInterface) (*wire.Tally, error) {
+		return w.cc.VoteConsortium(ctx, wire.ActionRevoke, "NMIM-0001", "cessationOfOperation")
 	})
 	refused(w, w.ptb, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.RevokeMeter(ctx, "NMIM-0001", "cessationOfOperation", "")
 	})
-	refused(w, w.ptb, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*contract.Tally, error) {
+	refused(w, w.ptb, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*wire.Tally, error) {
 		return w.cc.VoteConsortium(ctx, "delete", "NMIM-0001", "cessationOfOperation")
 	})
 
-	if tally := w.vote(w.ptb, contract.ActionRevoke, "NMIM-0001", "cessationOfOperation"); tally.Applied || tally.Needed != 3 || !slices.Equal(tally.Voters, []string{"PTBMSP"}) {
+	if tally := w.vote(w.ptb, wire.ActionRevoke, "NMIM-0001", "cessationOfOperation"); tally.Applied || tally.Needed != 3 || !slices.Equal(tally.Voters, []string{"PTBMSP"}) {
 		t.Fatalf("first vote: %+v", tally)
 	}
-	if tally := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Tally, error) {
-		return w.cc.VoteConsortium(ctx, contract.ActionRevoke, "NMIM-0001", "cessationOfOperation")
+	if tally := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Tally, error) {
+		return w.cc.VoteConsortium(ctx, wire.ActionRevoke, "NMIM-0001", "cessationOfOperation")
 	}); len(tally.Voters) != 1 {
 		t.Fatalf("a repeated vote counted: %+v", tally)
 	}
-	w.vote(w.cmi, contract.ActionRevoke, "NMIM-0001", "cessationOfOperation")
+	w.vote(w.cmi, wire.ActionRevoke, "NMIM-0001", "cessationOfOperation")
 	// Two votes are no majority of four: the meter still reads.
 	ok(w, w.ingest, w.submit(reading(t, key, "NMIM-0001", 2, readingTime)))
 
-	tally := w.vote(inmetro, contract.ActionRevoke, "NMIM-0001", "cessationOfOperation")
+	tally := w.vote(inmetro, wire.ActionRevoke, "NMIM-0001", "cessationOfOperation")
 	if !tally.Applied || tally.Meter == nil || tally.Meter.Status != meter.StatusRevoked {
 		t.Fatalf("the majority's vote: %+v", tally)
 	}
@@ -207,8 +207,8 @@ func TestConsortiumHoldStaysWithTheConsortium(t *testing.T) {
 	w := newWorld(t)
 	w.setMembers(t, stubtest.Admin(t, "PTBMSP"), "CMIMSP", "PTBMSP", "NMIJMSP")
 	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
-	w.vote(w.cmi, contract.ActionRevoke, "PTB-0001", "certificateHold")
-	if tally := w.vote(stubtest.Client(t, "NMIJMSP", contract.RoleRegistrar), contract.ActionRevoke, "PTB-0001", "certificateHold"); !tally.Applied {
+	w.vote(w.cmi, wire.ActionRevoke, "PTB-0001", "certificateHold")
+	if tally := w.vote(stubtest.Client(t, "NMIJMSP", wire.RoleRegistrar), wire.ActionRevoke, "PTB-0001", "certificateHold"); !tally.Applied {
 		t.Fatalf("two of three: %+v", tally)
 	}
 	refused(w, w.ptb, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
@@ -248,12 +248,12 @@ func TestSquattedPreEnrolment(t *testing.T) {
 	refused(w, w.ptb, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
 		return w.cc.WithdrawPreEnrolment(ctx, "PTB-0100")
 	})
-	refused(w, w.ptb, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*contract.Tally, error) {
-		return w.cc.VoteConsortium(ctx, contract.ActionRelease, "PTB-0100", "")
+	refused(w, w.ptb, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*wire.Tally, error) {
+		return w.cc.VoteConsortium(ctx, wire.ActionRelease, "PTB-0100", "")
 	})
-	w.vote(w.ptb, contract.ActionRelease, "PTB-0100", "pre-enrolled by CMI with a hash of no meter of its own")
-	w.vote(stubtest.Client(t, "INMETROMSP", contract.RoleRegistrar), contract.ActionRelease, "PTB-0100", "squatted")
-	tally := w.vote(stubtest.Client(t, "NMIJMSP", contract.RoleRegistrar), contract.ActionRelease, "PTB-0100", "squatted")
+	w.vote(w.ptb, wire.ActionRelease, "PTB-0100", "pre-enrolled by CMI with a hash of no meter of its own")
+	w.vote(stubtest.Client(t, "INMETROMSP", wire.RoleRegistrar), wire.ActionRelease, "PTB-0100", "squatted")
+	tally := w.vote(stubtest.Client(t, "NMIJMSP", wire.RoleRegistrar), wire.ActionRelease, "PTB-0100", "squatted")
 	if !tally.Applied || tally.PreEnrolment == nil || tally.PreEnrolment.NMI != "CMIMSP" || w.state("pre/PTB-0100") != nil {
 		t.Fatalf("release: %+v", tally)
 	}
@@ -286,7 +286,7 @@ func TestSquattedPreEnrolment(t *testing.T) {
 // setMembersB records the five founders, for benchmarks.
 func (w *world) setMembersB(b *testing.B) {
 	b.Helper()
-	ok(w, stubtest.Admin(b, "PTBMSP"), func(ctx contractapi.TransactionContextInterface) (*contract.Members, error) {
+	ok(w, stubtest.Admin(b, "PTBMSP"), func(ctx contractapi.TransactionContextInterface) (*wire.Members, error) {
 		return w.cc.SetMembers(ctx, mustJSON(b, five))
 	})
 }

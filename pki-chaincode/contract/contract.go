@@ -14,20 +14,11 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Version is the contract's version, reported in its metadata.
 const Version = "1.0.0"
-
-// RoleAttribute is the certificate attribute that carries a client's role.
-const RoleAttribute = "pki.role"
-
-// Roles a client certificate may carry in RoleAttribute.
-const (
-	RoleRegistrar = "registrar" // registers, rotates and revokes its own NMI's meters
-	RoleIngest    = "ingest"    // delivers signed measurements (data concentrators)
-	RoleAuditor   = "auditor"   // reads everything, writes nothing
-)
 
 // Registry is the meter-PKI contract. Its exported methods are the chaincode's
 // transactions.
@@ -69,7 +60,7 @@ func (r *Registry) GetEvaluateTransactions() []string {
 // caller is the submitting client as the contract sees it.
 type caller struct {
 	nmi  string // MSP ID
-	role string // value of RoleAttribute, "" if absent
+	role string // value of wire.RoleAttribute, "" if absent
 }
 
 func callerOf(ctx contractapi.TransactionContextInterface) (caller, error) {
@@ -78,7 +69,7 @@ func callerOf(ctx contractapi.TransactionContextInterface) (caller, error) {
 	if err != nil {
 		return caller{}, meter.Errorf(meter.CodeForbidden, "cannot read the submitter's organisation: %v", err)
 	}
-	role, _, err := id.GetAttributeValue(RoleAttribute)
+	role, _, err := id.GetAttributeValue(wire.RoleAttribute)
 	if err != nil {
 		return caller{}, meter.Errorf(meter.CodeForbidden, "cannot read the submitter's role: %v", err)
 	}
@@ -91,7 +82,7 @@ func registrar(ctx contractapi.TransactionContextInterface, action string) (call
 	if err != nil {
 		return c, err
 	}
-	if c.role != RoleRegistrar {
+	if c.role != wire.RoleRegistrar {
 		return c, meter.Errorf(meter.CodeForbidden, "only an NMI registrar may %s; the submitter of %s has role %q", action, c.nmi, c.role)
 	}
 	return c, nil
@@ -103,7 +94,7 @@ func writer(ctx contractapi.TransactionContextInterface, action string) (caller,
 	if err != nil {
 		return c, err
 	}
-	if c.role == RoleAuditor {
+	if c.role == wire.RoleAuditor {
 		return c, meter.Errorf(meter.CodeForbidden, "auditors are read-only and may not %s", action)
 	}
 	return c, nil

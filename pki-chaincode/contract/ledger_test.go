@@ -7,7 +7,6 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -53,7 +52,7 @@ func TestLedgerFailure(t *testing.T) {
 	})
 
 	w.fault = failOn("GetHistoryForKey", "meter/")
-	refused(w, w.auditor, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) ([]*contract.MeterVersion, error) {
+	refused(w, w.auditor, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) ([]*wire.MeterVersion, error) {
 		return w.cc.GetMeterHistory(ctx, "PTB-0001")
 	})
 	w.fault = failOn("GetStateByRange", "keyver/")

@@ -14,12 +14,6 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
-// Event names for measurements.
-const (
-	EventMeasurementAccepted   = "MeasurementAccepted"
-	EventMeasurementsSubmitted = "MeasurementsSubmitted"
-)
-
 // World state holds, of measurements, only each meter's replay guard
 // (wire.Guard): a batch writes one key per meter whatever its size. The
 // measurements themselves, accepted and refused, are the transaction in the
@@ -65,7 +59,7 @@ func (v *verifier) load(items []meter.SignedMeasurement) error {
 	slices.Sort(ids)
 	keys := make([]string, 0, 2*len(ids))
 	for _, id := range ids {
-		keys = append(keys, meterKey(id), wire.GuardKey(id))
+		keys = append(keys, wire.MeterKey(id), wire.GuardKey(id))
 	}
 	if len(keys) == 0 {
 		return nil
@@ -224,7 +218,7 @@ func (v *verifier) duplicate(sm meter.SignedMeasurement, m meter.Measurement, st
 		return true, of, nil
 	}
 	for version := st.meter.KeyVersion - 1; version >= 1; version-- {
-		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, keyVersionKey(sm.MeterID, version))
+		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, wire.KeyVersionKey(sm.MeterID, version))
 		if err != nil || !found {
 			return false, "", err
 		}
@@ -301,7 +295,7 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	res := &meter.ItemResult{MeterID: m.MeterID, Seq: m.Seq, KeyVersion: st.meter.KeyVersion, Outcome: meter.OutcomeAccepted}
-	return res, state.Emit(ctx, EventMeasurementAccepted, res)
+	return res, state.Emit(ctx, wire.EventMeasurementAccepted, res)
 }
 
 // SubmitMeasurements takes a data concentrator's batch (a JSON array of
@@ -382,7 +376,7 @@ func (r *Registry) submitBatch(ctx contractapi.TransactionContextInterface, item
 	if err := v.save(); err != nil {
 		return nil, err
 	}
-	return out, state.Emit(ctx, EventMeasurementsSubmitted, out.Counts())
+	return out, state.Emit(ctx, wire.EventMeasurementsSubmitted, out.Counts())
 }
 
 // VerifyMeasurement answers whether a signed measurement would be accepted now

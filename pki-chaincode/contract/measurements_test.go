@@ -12,7 +12,6 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -36,7 +35,7 @@ func TestSubmitMeasurementOpenSSL(t *testing.T) {
 			if *res != want {
 				t.Fatalf("result %+v", res)
 			}
-			if e := event[meter.ItemResult](t, stub, contract.EventMeasurementAccepted); e != want {
+			if e := event[meter.ItemResult](t, stub, wire.EventMeasurementAccepted); e != want {
 				t.Errorf("event %+v", e)
 			}
 			// World state keeps only the replay guard: the evidence is the
@@ -219,7 +218,7 @@ func TestSubmitMeasurementsBatch(t *testing.T) {
 			}
 		}
 	}
-	if e := event[wire.Counts](t, stub, contract.EventMeasurementsSubmitted); e != res.Counts() {
+	if e := event[wire.Counts](t, stub, wire.EventMeasurementsSubmitted); e != res.Counts() {
 		t.Errorf("event %+v", e)
 	}
 	// One write per meter with an accepted item: its replay guard.

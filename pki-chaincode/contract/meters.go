@@ -12,41 +12,8 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
-
-// MaxBulkRegistration bounds RegisterMeters: larger enrolments are split by
-// the client, so that one transaction stays well under the block size limit.
-const MaxBulkRegistration = 1000
-
-// Event names.
-const (
-	EventMeterRegistered  = "MeterRegistered"
-	EventMeterPreEnrolled = "MeterPreEnrolled"
-	EventKeyRotated       = "KeyRotated"
-	EventMeterRevoked     = "MeterRevoked"
-	EventMeterReinstated  = "MeterReinstated"
-	// EventPreEnrolmentWithdrawn: its NMI withdrew a pre-enrolment.
-	EventPreEnrolmentWithdrawn = "PreEnrolmentWithdrawn"
-)
-
-// Enrolment is the answer to a registration and the payload of
-// EventMeterRegistered: which meters an NMI registered.
-type Enrolment struct {
-	NMI      string   `json:"nmi"`
-	MeterIDs []string `json:"meterIds"`
-	// Existing are meters of the request this NMI had registered already
-	// with exactly this key and metadata (a repeated request): nothing is
-	// written for them.
-	Existing []string `json:"existing,omitempty" metadata:",optional"`
-}
-
-// MeterEvent is the payload of the single-meter lifecycle events.
-type MeterEvent struct {
-	NMI        string `json:"nmi"`
-	MeterID    string `json:"meterId"`
-	KeyVersion int    `json:"keyVersion"`
-	Reason     string `json:"reason,omitempty"`
-}
 
 // RegisterMeter binds a public key to a meter under the submitting registrar's
 // NMI. request is a JSON meter.Registration.
@@ -71,13 +38,13 @@ func (r *Registry) RegisterMeter(ctx contractapi.TransactionContextInterface, re
 		// A repeated registration: the record as it stands, nothing written.
 		return m, nil
 	}
-	return m, state.Emit(ctx, EventMeterRegistered, Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
+	return m, state.Emit(ctx, wire.EventMeterRegistered, wire.Enrolment{NMI: c.nmi, MeterIDs: []string{m.ID}})
 }
 
-// RegisterMeters enrols up to MaxBulkRegistration meters at once, as an NMI
+// RegisterMeters enrols up to wire.MaxBulkRegistration meters at once, as an NMI
 // does from a manufacturer's delivery list. It is all or nothing: one invalid
 // entry refuses the whole batch, naming the entry, and nothing is written.
-func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, requests string) (*Enrolment, error) {
+func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, requests string) (*wire.Enrolment, error) {
 	c, err := registrar(ctx, "register meters")
 	if err != nil {
 		return nil, err
@@ -89,8 +56,8 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	if len(regs) == 0 {
 		return nil, malformed("the batch is empty")
 	}
-	if len(regs) > MaxBulkRegistration {
-		return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds %d meters, at most %d per transaction", len(regs), MaxBulkRegistration)
+	if len(regs) > wire.MaxBulkRegistration {
+		return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds %d meters, at most %d per transaction", len(regs), wire.MaxBulkRegistration)
 	}
 	t, err := r.newTx(ctx)
 	if err != nil {
@@ -101,7 +68,7 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	checked := make([]checkedRegistration, len(regs))
 	parallel(len(regs), func(i int) { checked[i] = check(c, regs[i]) })
 	seen := newBatchSeen()
-	out := &Enrolment{NMI: c.nmi, MeterIDs: make([]string, 0, len(regs))}
+	out := &wire.Enrolment{NMI: c.nmi, MeterIDs: make([]string, 0, len(regs))}
 	for i, reg := range regs {
 		m, existing, err := t.register(c, reg, checked[i], seen)
 		if err != nil {
@@ -119,7 +86,7 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 	if len(out.MeterIDs) == 0 {
 		return out, nil
 	}
-	return out, state.Emit(ctx, EventMeterRegistered, out)
+	return out, state.Emit(ctx, wire.EventMeterRegistered, out)
 }
 
 // batchSeen remembers what a transaction has written so far, since a
@@ -161,7 +128,7 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	if seen.ids[reg.MeterID] {
 		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s appears twice in the batch", reg.MeterID)
 	}
-	if m, found, err := state.Get[meter.Meter](t.ctx, meterKey(reg.MeterID)); err != nil {
+	if m, found, err := state.Get[meter.Meter](t.ctx, wire.MeterKey(reg.MeterID)); err != nil {
 		return nil, false, err
 	} else if found {
 		same, err := t.sameRegistration(c, reg, key, &m)
@@ -174,7 +141,7 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	if seen.fingerprints[fp] {
 		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
 	}
-	if owner, found, err := state.Get[string](t.ctx, fingerprintKey(fp)); err != nil {
+	if owner, found, err := state.Get[string](t.ctx, wire.FingerprintKey(fp)); err != nil {
 		return nil, false, err
 	} else if found {
 		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: every meter needs its own key", fp, owner)
@@ -193,10 +160,10 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	if err := t.writeMeter(m, ""); err != nil {
 		return nil, false, err
 	}
-	if err := t.putOwned(keyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
+	if err := t.putOwned(wire.KeyVersionKey(m.ID, 1), kv, c.nmi); err != nil {
 		return nil, false, err
 	}
-	if err := state.Put(t.ctx, fingerprintKey(fp), m.ID); err != nil {
+	if err := state.Put(t.ctx, wire.FingerprintKey(fp), m.ID); err != nil {
 		return nil, false, err
 	}
 	seen.ids[m.ID], seen.fingerprints[fp] = true, true
@@ -212,7 +179,7 @@ func (t tx) sameRegistration(c caller, reg meter.Registration, key *meter.Public
 	if (reg.Identity == "") != (m.IdentityHash == "") || (reg.Identity != "" && meter.IdentityHash(reg.Identity) != m.IdentityHash) {
 		return false, nil
 	}
-	first, found, err := state.Get[meter.KeyVersion](t.ctx, keyVersionKey(m.ID, 1))
+	first, found, err := state.Get[meter.KeyVersion](t.ctx, wire.KeyVersionKey(m.ID, 1))
 	if err != nil || !found {
 		return false, err
 	}
@@ -222,14 +189,14 @@ func (t tx) sameRegistration(c caller, reg meter.Registration, key *meter.Public
 // consumePreEnrolment checks a registration against a pre-enrolled identity
 // hash and removes the pre-enrolment. It returns the hash that was matched.
 func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error) {
-	pre, found, err := state.Get[meter.PreEnrolment](t.ctx, preEnrolmentKey(reg.MeterID))
+	pre, found, err := state.Get[meter.PreEnrolment](t.ctx, wire.PreEnrolmentKey(reg.MeterID))
 	if err != nil {
 		return "", err
 	}
 	if found && t.expired(&pre) {
 		// An expired pre-enrolment reserves nothing: it goes, and the
 		// meter is registered as one never pre-enrolled.
-		if err := t.ctx.GetStub().DelState(preEnrolmentKey(reg.MeterID)); err != nil {
+		if err := t.ctx.GetStub().DelState(wire.PreEnrolmentKey(reg.MeterID)); err != nil {
 			return "", state.Internal("remove expired pre-enrolment", err)
 		}
 		if reg.Identity != "" {
@@ -252,7 +219,7 @@ func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error
 	if meter.IdentityHash(reg.Identity) != pre.IdentityHash {
 		return "", meter.Errorf(meter.CodeIdentityMismatch, "the presented identity does not hash to the value pre-enrolled for meter %s", reg.MeterID)
 	}
-	if err := t.ctx.GetStub().DelState(preEnrolmentKey(reg.MeterID)); err != nil {
+	if err := t.ctx.GetStub().DelState(wire.PreEnrolmentKey(reg.MeterID)); err != nil {
 		return "", state.Internal("remove pre-enrolment", err)
 	}
 	return pre.IdentityHash, nil
@@ -261,7 +228,7 @@ func (t tx) consumePreEnrolment(c caller, reg meter.Registration) (string, error
 // writeMeter stores the record and keeps the listing indexes in step with its
 // status; previous is the status before this write ("" for a new meter).
 func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
-	if err := t.putOwned(meterKey(m.ID), m, m.NMI); err != nil {
+	if err := t.putOwned(wire.MeterKey(m.ID), m, m.NMI); err != nil {
 		return err
 	}
 	if previous == m.Status {
@@ -269,17 +236,17 @@ func (t tx) writeMeter(m *meter.Meter, previous meter.Status) error {
 	}
 	stub := t.ctx.GetStub()
 	if previous != "" {
-		if err := stub.DelState(nmiIndexKey(m.NMI, string(previous), m.ID)); err != nil {
+		if err := stub.DelState(wire.NMIIndexKey(m.NMI, string(previous), m.ID)); err != nil {
 			return state.Internal("update index", err)
 		}
-		if err := stub.DelState(statusIndexKey(string(previous), m.ID)); err != nil {
+		if err := stub.DelState(wire.StatusIndexKey(string(previous), m.ID)); err != nil {
 			return state.Internal("update index", err)
 		}
 	}
-	if err := state.Put(t.ctx, nmiIndexKey(m.NMI, string(m.Status), m.ID), m.ID); err != nil {
+	if err := state.Put(t.ctx, wire.NMIIndexKey(m.NMI, string(m.Status), m.ID), m.ID); err != nil {
 		return err
 	}
-	return state.Put(t.ctx, statusIndexKey(string(m.Status), m.ID), m.ID)
+	return state.Put(t.ctx, wire.StatusIndexKey(string(m.Status), m.ID), m.ID)
 }
 
 // PreEnrollMeter stores the SHA-256 (hex) of a meter's identity ahead of its
@@ -298,7 +265,7 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	if err := meter.ValidateHash(identityHash); err != nil {
 		return nil, err
 	}
-	if _, found, err := state.Get[meter.Meter](ctx, meterKey(meterID)); err != nil {
+	if _, found, err := state.Get[meter.Meter](ctx, wire.MeterKey(meterID)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered", meterID)
@@ -307,17 +274,17 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 	if err != nil {
 		return nil, err
 	}
-	if pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID)); err != nil {
+	if pre, found, err := state.Get[meter.PreEnrolment](ctx, wire.PreEnrolmentKey(meterID)); err != nil {
 		return nil, err
 	} else if found && !t.expired(&pre) {
 		return nil, meter.Errorf(meter.CodePreEnrolled, "meter %s is already pre-enrolled by %s until %s", meterID, pre.NMI, pre.Expiry())
 	}
 	pre := &meter.PreEnrolment{MeterID: meterID, NMI: c.nmi, IdentityHash: identityHash, TxID: t.id, At: t.stamp(),
 		ExpiresAt: formatTime(t.time.Add(meter.PreEnrolmentValidity))}
-	if err := t.putOwned(preEnrolmentKey(meterID), pre, c.nmi); err != nil {
+	if err := t.putOwned(wire.PreEnrolmentKey(meterID), pre, c.nmi); err != nil {
 		return nil, err
 	}
-	return pre, state.Emit(ctx, EventMeterPreEnrolled, MeterEvent{NMI: c.nmi, MeterID: meterID})
+	return pre, state.Emit(ctx, wire.EventMeterPreEnrolled, wire.MeterEvent{NMI: c.nmi, MeterID: meterID})
 }
 
 // expired reports whether a pre-enrolment no longer reserves its meter ID
@@ -343,10 +310,10 @@ func (r *Registry) WithdrawPreEnrolment(ctx contractapi.TransactionContextInterf
 	if _, err := r.newTx(ctx); err != nil {
 		return nil, err
 	}
-	if err := ctx.GetStub().DelState(preEnrolmentKey(meterID)); err != nil {
+	if err := ctx.GetStub().DelState(wire.PreEnrolmentKey(meterID)); err != nil {
 		return nil, state.Internal("remove pre-enrolment", err)
 	}
-	return pre, state.Emit(ctx, EventPreEnrolmentWithdrawn, MeterEvent{NMI: c.nmi, MeterID: meterID})
+	return pre, state.Emit(ctx, wire.EventPreEnrolmentWithdrawn, wire.MeterEvent{NMI: c.nmi, MeterID: meterID})
 }
 
 // GetPreEnrolment returns a pending pre-enrolment.
@@ -354,7 +321,7 @@ func (r *Registry) GetPreEnrolment(ctx contractapi.TransactionContextInterface, 
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	pre, found, err := state.Get[meter.PreEnrolment](ctx, preEnrolmentKey(meterID))
+	pre, found, err := state.Get[meter.PreEnrolment](ctx, wire.PreEnrolmentKey(meterID))
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +340,7 @@ func (r *Registry) GetMeter(ctx contractapi.TransactionContextInterface, meterID
 }
 
 func loadMeter(ctx contractapi.TransactionContextInterface, meterID string) (*meter.Meter, error) {
-	m, found, err := state.Get[meter.Meter](ctx, meterKey(meterID))
+	m, found, err := state.Get[meter.Meter](ctx, wire.MeterKey(meterID))
 	if err != nil {
 		return nil, err
 	}
@@ -383,19 +350,12 @@ func loadMeter(ctx contractapi.TransactionContextInterface, meterID string) (*me
 	return &m, nil
 }
 
-// MeterPage is one page of ListMeters.
-type MeterPage struct {
-	Meters []*meter.Meter `json:"meters"`
-	// Bookmark continues the listing; empty on the last page.
-	Bookmark string `json:"bookmark"`
-}
-
 var mspIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // ListMeters lists meters, optionally only those of one NMI (MSP ID) and/or
 // one status, pageSize at a time (default 100, at most 1000). The order is
 // by meter ID; filtered by NMI alone, active meters come before revoked ones.
-func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, status string, pageSize int32, bookmark string) (*MeterPage, error) {
+func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, status string, pageSize int32, bookmark string) (*wire.MeterPage, error) {
 	st, err := meter.ParseStatus(status)
 	if err != nil {
 		return nil, err
@@ -407,16 +367,16 @@ func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, 
 	indexed := true
 	switch {
 	case nmi != "" && st != "":
-		prefix = nmiIndexKey(nmi, string(st), "")
+		prefix = wire.NMIIndexKey(nmi, string(st), "")
 	case nmi != "":
-		prefix = "ix/nmi/" + nmi + "/"
+		prefix = wire.NMIIndexPrefix(nmi)
 	case st != "":
-		prefix = statusIndexKey(string(st), "")
+		prefix = wire.StatusIndexKey(string(st), "")
 	default:
-		prefix, indexed = meterKey(""), false
+		prefix, indexed = wire.MeterKey(""), false
 	}
-	out := &MeterPage{Meters: []*meter.Meter{}}
-	out.Bookmark, err = pageRange(ctx, prefix, prefix+rangeEnd, pageSize, bookmark, func(b []byte) error {
+	out := &wire.MeterPage{Meters: []*meter.Meter{}}
+	out.Bookmark, err = pageRange(ctx, prefix, prefix+wire.RangeEnd, pageSize, bookmark, func(b []byte) error {
 		if indexed {
 			// An index entry's value is the meter ID as a JSON string.
 			var id string
@@ -434,31 +394,24 @@ func (r *Registry) ListMeters(ctx contractapi.TransactionContextInterface, nmi, 
 	return out, err
 }
 
-// MeterVersion is one state of a meter record in the ledger's history.
-type MeterVersion struct {
-	TxID  string       `json:"txId"`
-	Time  string       `json:"time"`
-	Meter *meter.Meter `json:"meter"`
-}
-
 // GetMeterHistory returns every version of a meter's record, oldest first,
 // with the transaction that wrote it.
-func (r *Registry) GetMeterHistory(ctx contractapi.TransactionContextInterface, meterID string) ([]*MeterVersion, error) {
+func (r *Registry) GetMeterHistory(ctx contractapi.TransactionContextInterface, meterID string) ([]*wire.MeterVersion, error) {
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	it, err := ctx.GetStub().GetHistoryForKey(meterKey(meterID))
+	it, err := ctx.GetStub().GetHistoryForKey(wire.MeterKey(meterID))
 	if err != nil {
 		return nil, state.Internal("read history", err)
 	}
 	defer it.Close()
-	var out []*MeterVersion
+	var out []*wire.MeterVersion
 	for it.HasNext() {
 		h, err := it.Next()
 		if err != nil {
 			return nil, state.Internal("read history", err)
 		}
-		v := &MeterVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
+		v := &wire.MeterVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
 		if !h.IsDelete {
 			v.Meter = new(meter.Meter)
 			if err := json.Unmarshal(h.Value, v.Meter); err != nil {
@@ -482,8 +435,8 @@ func (r *Registry) GetMeterKeys(ctx contractapi.TransactionContextInterface, met
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	prefix := keyVersionPrefix(meterID)
-	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+rangeEnd)
+	prefix := wire.KeyVersionPrefix(meterID)
+	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+wire.RangeEnd)
 	if err != nil {
 		return nil, state.Internal("read key versions", err)
 	}
@@ -532,7 +485,7 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err != nil {
 		return nil, err
 	}
-	if owner, found, err := state.Get[string](ctx, fingerprintKey(newKey.Fingerprint())); err != nil {
+	if owner, found, err := state.Get[string](ctx, wire.FingerprintKey(newKey.Fingerprint())); err != nil {
 		return nil, err
 	} else if found {
 		return nil, meter.Errorf(meter.CodeKeyInUse, "key %s is already bound to meter %s: a rotation needs a fresh key", newKey.Fingerprint(), owner)
@@ -556,13 +509,13 @@ func (r *Registry) RotateKey(ctx contractapi.TransactionContextInterface, meterI
 	if err := t.writeMeter(m, m.Status); err != nil {
 		return nil, err
 	}
-	if err := t.putOwned(keyVersionKey(m.ID, version), kv, m.NMI); err != nil {
+	if err := t.putOwned(wire.KeyVersionKey(m.ID, version), kv, m.NMI); err != nil {
 		return nil, err
 	}
-	if err := state.Put(ctx, fingerprintKey(m.Fingerprint), m.ID); err != nil {
+	if err := state.Put(ctx, wire.FingerprintKey(m.Fingerprint), m.ID); err != nil {
 		return nil, err
 	}
-	return m, state.Emit(ctx, EventKeyRotated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: version})
+	return m, state.Emit(ctx, wire.EventKeyRotated, wire.MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: version})
 }
 
 // RevokeMeter revokes a meter's key with an RFC 5280 reason. invalidityDate
@@ -608,7 +561,7 @@ func (r *Registry) RevokeMeter(ctx contractapi.TransactionContextInterface, mete
 	if err := t.writeMeter(m, meter.StatusActive); err != nil {
 		return nil, err
 	}
-	return m, state.Emit(ctx, EventMeterRevoked, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion, Reason: string(why)})
+	return m, state.Emit(ctx, wire.EventMeterRevoked, wire.MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion, Reason: string(why)})
 }
 
 // ReinstateMeter lifts a certificateHold (RFC 5280 removeFromCRL). Any other
@@ -640,7 +593,7 @@ func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, m
 	if err := t.writeMeter(m, meter.StatusRevoked); err != nil {
 		return nil, err
 	}
-	return m, state.Emit(ctx, EventMeterReinstated, MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
+	return m, state.Emit(ctx, wire.EventMeterReinstated, wire.MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
 }
 
 // decodeStrict parses a JSON argument, refusing unknown fields and trailing data.

@@ -15,7 +15,6 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -60,7 +59,7 @@ func TestRegisterMeterEachCurve(t *testing.T) {
 					t.Errorf("%s not written", k)
 				}
 			}
-			e := event[contract.Enrolment](t, stub, contract.EventMeterRegistered)
+			e := event[wire.Enrolment](t, stub, wire.EventMeterRegistered)
 			if e.NMI != "PTBMSP" || len(e.MeterIDs) != 1 || e.MeterIDs[0] != tc.meterID {
 				t.Errorf("event %+v", e)
 			}
@@ -99,7 +98,7 @@ func TestRegisterMeterRepeated(t *testing.T) {
 	if *again != *first || again.RegisteredTx != first.RegisteredTx {
 		t.Fatalf("repeated registration answered %+v, first %+v", again, first)
 	}
-	bulk := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+	bulk := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 		return w.cc.RegisterMeters(ctx, "["+same+"]")
 	})
 	if len(bulk.MeterIDs) != 0 || len(bulk.Existing) != 1 || bulk.Existing[0] != "PTB-0001" {
@@ -176,13 +175,13 @@ func TestRegisterMeters(t *testing.T) {
 		regs = append(regs, registration(tc.meterID, pubPEM(t, tc.key)))
 	}
 	req := mustJSON(t, regs)
-	out, stub := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+	out, stub := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 		return w.cc.RegisterMeters(ctx, req)
 	})
 	if out.NMI != "PTBMSP" || strings.Join(out.MeterIDs, ",") != "PTB-0001,PTB-0002,PTB-0003" {
 		t.Fatalf("enrolment %+v", out)
 	}
-	if e := event[contract.Enrolment](t, stub, contract.EventMeterRegistered); mustJSON(t, e) != mustJSON(t, out) {
+	if e := event[wire.Enrolment](t, stub, wire.EventMeterRegistered); mustJSON(t, e) != mustJSON(t, out) {
 		t.Errorf("event %+v", e)
 	}
 	for _, tc := range curveFixtures {
@@ -205,7 +204,7 @@ func TestRegisterMetersRefused(t *testing.T) {
 		regs = append(regs[:at], append([]meter.Registration{extra}, regs[at:]...)...)
 		return mustJSON(t, regs)
 	}
-	many := make([]meter.Registration, contract.MaxBulkRegistration+1)
+	many := make([]meter.Registration, wire.MaxBulkRegistration+1)
 	for i := range many {
 		many[i] = registration(fmt.Sprintf("PTB-%05d", i), pubPEM(t, "other"))
 	}
@@ -226,7 +225,7 @@ func TestRegisterMetersRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := w.in(t)
-			err := refused(w, w.ptb, tc.code, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+			err := refused(w, w.ptb, tc.code, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 				return w.cc.RegisterMeters(ctx, tc.request)
 			})
 			if !strings.Contains(err.Error(), tc.entry) {
@@ -236,7 +235,7 @@ func TestRegisterMetersRefused(t *testing.T) {
 	}
 	t.Run("auditor", func(t *testing.T) {
 		w := w.in(t)
-		refused(w, w.auditor, meter.CodeForbidden, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+		refused(w, w.auditor, meter.CodeForbidden, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 			return w.cc.RegisterMeters(ctx, mustJSON(t, good))
 		})
 	})
@@ -323,7 +322,7 @@ func TestRotateKey(t *testing.T) {
 	if m.KeyVersion != 2 || m.Curve != meter.P384 || m.Fingerprint != next.Public().Fingerprint() || m.UpdatedTx != stub.GetTxID() || m.RegisteredTx == stub.GetTxID() {
 		t.Fatalf("rotated %+v", m)
 	}
-	if e := event[contract.MeterEvent](t, stub, contract.EventKeyRotated); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 2}) {
+	if e := event[wire.MeterEvent](t, stub, wire.EventKeyRotated); e != (wire.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 2}) {
 		t.Errorf("event %+v", e)
 	}
 	keys := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) ([]*meter.KeyVersion, error) {
@@ -418,7 +417,7 @@ func TestRevokeHoldAndReinstate(t *testing.T) {
 	if m.Status != meter.StatusRevoked || m.Revocation == nil || !reflect.DeepEqual(*m.Revocation, wantRev) {
 		t.Fatalf("revoked %s", mustJSON(t, m))
 	}
-	if e := event[contract.MeterEvent](t, stub, contract.EventMeterRevoked); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1, Reason: "certificateHold"}) {
+	if e := event[wire.MeterEvent](t, stub, wire.EventMeterRevoked); e != (wire.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1, Reason: "certificateHold"}) {
 		t.Errorf("event %+v", e)
 	}
 	if w.state("ix/status/active/PTB-0001") != nil || w.state("ix/nmi/PTBMSP/active/PTB-0001") != nil ||
@@ -448,7 +447,7 @@ func TestRevokeHoldAndReinstate(t *testing.T) {
 	if m.Status != meter.StatusActive || m.Revocation != nil || m.UpdatedTx != stub.GetTxID() {
 		t.Fatalf("reinstated %s", mustJSON(t, m))
 	}
-	if e := event[contract.MeterEvent](t, stub, contract.EventMeterReinstated); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1}) {
+	if e := event[wire.MeterEvent](t, stub, wire.EventMeterReinstated); e != (wire.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001", KeyVersion: 1}) {
 		t.Errorf("event %+v", e)
 	}
 	if w.state("ix/status/revoked/PTB-0001") != nil || w.state("ix/status/active/PTB-0001") == nil {
@@ -525,7 +524,7 @@ func TestPreEnrolment(t *testing.T) {
 		ExpiresAt: txTime.Add(meter.PreEnrolmentValidity).Format(time.RFC3339Nano)}) {
 		t.Fatalf("pre-enrolment %+v", pre)
 	}
-	if e := event[contract.MeterEvent](t, stub, contract.EventMeterPreEnrolled); e != (contract.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001"}) {
+	if e := event[wire.MeterEvent](t, stub, wire.EventMeterPreEnrolled); e != (wire.MeterEvent{NMI: "PTBMSP", MeterID: "PTB-0001"}) {
 		t.Errorf("event %+v", e)
 	}
 	got := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
@@ -593,12 +592,12 @@ func TestPreEnrolmentBulk(t *testing.T) {
 	a, b := registration("PTB-0001", pubPEM(t, "p256")), registration("PTB-0002", pubPEM(t, "p384"))
 	a.Identity, b.Identity = "urn:PTB-0001", "urn:PTB-0003"
 	wrong := mustJSON(t, []meter.Registration{a, b})
-	refused(w, w.ptb, meter.CodeIdentityMismatch, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+	refused(w, w.ptb, meter.CodeIdentityMismatch, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 		return w.cc.RegisterMeters(ctx, wrong)
 	})
 	b.Identity = "urn:PTB-0002"
 	right := mustJSON(t, []meter.Registration{a, b})
-	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*contract.Enrolment, error) {
+	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {
 		return w.cc.RegisterMeters(ctx, right)
 	})
 	if w.state("pre/PTB-0001") != nil || w.state("pre/PTB-0002") != nil {
@@ -633,13 +632,13 @@ func TestListMeters(t *testing.T) {
 			return w.cc.RevokeMeter(ctx, id, string(meter.ReasonCessationOfOperation), "")
 		})
 	}
-	list := func(w *world, nmi, status string, size int32, bookmark string) *contract.MeterPage {
+	list := func(w *world, nmi, status string, size int32, bookmark string) *wire.MeterPage {
 		w.t.Helper()
-		return readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*contract.MeterPage, error) {
+		return readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*wire.MeterPage, error) {
 			return w.cc.ListMeters(ctx, nmi, status, size, bookmark)
 		})
 	}
-	ids := func(p *contract.MeterPage) string {
+	ids := func(p *wire.MeterPage) string {
 		var out []string
 		for _, m := range p.Meters {
 			out = append(out, m.ID)
@@ -725,7 +724,7 @@ func TestListMeters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := w.in(t)
-			refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*contract.MeterPage, error) {
+			refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*wire.MeterPage, error) {
 				return w.cc.ListMeters(ctx, tc.nmi, tc.status, tc.size, tc.bookmark)
 			})
 		})
@@ -760,7 +759,7 @@ func TestGetMeterHistory(t *testing.T) {
 		w.now = txTime.Add(time.Duration(i+1) * time.Hour)
 		ok(w, w.ptb, step)
 	}
-	hist := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) ([]*contract.MeterVersion, error) {
+	hist := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) ([]*wire.MeterVersion, error) {
 		return w.cc.GetMeterHistory(ctx, "PTB-0001")
 	})
 	want := []struct {
@@ -776,7 +775,7 @@ func TestGetMeterHistory(t *testing.T) {
 			t.Errorf("version %d: %s, want key %d %s at %s", i, mustJSON(t, v), want[i].version, want[i].status, at)
 		}
 	}
-	refused(w, w.auditor, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) ([]*contract.MeterVersion, error) {
+	refused(w, w.auditor, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) ([]*wire.MeterVersion, error) {
 		return w.cc.GetMeterHistory(ctx, "PTB-0404")
 	})
 	refused(w, w.auditor, meter.CodeMeterNotFound, func(ctx contractapi.TransactionContextInterface) ([]*meter.KeyVersion, error) {

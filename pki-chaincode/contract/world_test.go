@@ -16,6 +16,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 const (
@@ -41,8 +42,8 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	return &world{t: t, ledger: stubtest.NewLedger(), cc: contract.New(contract.WithClock(nil)), now: txTime, txs: new(int),
-		ptb: stubtest.Client(t, "PTBMSP", contract.RoleRegistrar), cmi: stubtest.Client(t, "CMIMSP", contract.RoleRegistrar),
-		ingest: stubtest.Client(t, "PTBMSP", contract.RoleIngest), auditor: stubtest.Client(t, "CMIMSP", contract.RoleAuditor)}
+		ptb: stubtest.Client(t, "PTBMSP", wire.RoleRegistrar), cmi: stubtest.Client(t, "CMIMSP", wire.RoleRegistrar),
+		ingest: stubtest.Client(t, "PTBMSP", wire.RoleIngest), auditor: stubtest.Client(t, "CMIMSP", wire.RoleAuditor)}
 }
 
 // in returns a view of the world that reports to t, for a subtest.

@@ -36,7 +36,7 @@ const (
 	CodeNotMember           Code = "NOT_MEMBER"            // the caller's NMI is not a member of the consortium (as recorded on the ledger)
 	CodeInternal            Code = "INTERNAL"              // ledger access failed; nothing was written
 
-	// Refusals of the billing contract (fe-billing/chaincode).
+	// Refusals of the billing contract (fe-billing/contract).
 	CodePeriodExists    Code = "PERIOD_EXISTS"    // the meter's billing period is bound already
 	CodePeriodNotFound  Code = "PERIOD_NOT_FOUND" // the meter's billing period is not bound
 	CodePeriodMismatch  Code = "PERIOD_MISMATCH"  // a statement names another period than the one submitted for
@@ -90,7 +90,7 @@ func ParseError(msg string) (*Error, bool) {
 	// its text (a quoted PEM type, say).
 	var found *Error
 	at := len(msg)
-	for _, code := range allCodes {
+	for _, code := range Codes {
 		prefix := string(code) + ": "
 		for from := 0; from < at; {
 			i := strings.Index(msg[from:], prefix)
@@ -110,11 +110,14 @@ func ParseError(msg string) (*Error, bool) {
 
 func isCodeChar(c byte) bool { return c == '_' || (c >= 'A' && c <= 'Z') }
 
-var allCodes = []Code{
+// Codes lists every refusal code, in the order they are declared. Clients
+// (the registry's problem mapping, its OpenAPI document) check against it
+// that they know every code.
+var Codes = []Code{
 	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
-	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeForbidden, CodeNotOwner,
-	CodePreEnrolled, CodeIdentityMismatch, CodeInternal, CodeClockSkew, CodePreEnrolmentExpired, CodeNotMember,
+	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeClockSkew, CodeForbidden, CodeNotOwner,
+	CodePreEnrolled, CodeIdentityMismatch, CodePreEnrolmentExpired, CodeNotMember, CodeInternal,
 	CodePeriodExists, CodePeriodNotFound, CodePeriodMismatch, CodeAgreementExists, CodeNoAgreement,
 	CodeTariffMismatch, CodeKeyIssued, CodeBillExists, CodeSlotsMismatch,
 }

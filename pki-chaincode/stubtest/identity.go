@@ -17,9 +17,8 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 )
 
 // Identity is a client as Fabric presents it: a serialized MSP identity
@@ -44,7 +43,7 @@ var (
 )
 
 // Client returns the identity of a client of mspID whose certificate carries
-// role in contract.RoleAttribute ("" for a certificate without the
+// role in wire.RoleAttribute ("" for a certificate without the
 // attribute).
 func Client(t testing.TB, mspID, role string) *Identity {
 	t.Helper()
@@ -96,7 +95,7 @@ func identity(t testing.TB, mspID, role, ou string) *Identity {
 		KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	if role != "" {
-		attrs, err := json.Marshal(map[string]map[string]string{"attrs": {contract.RoleAttribute: role}})
+		attrs, err := json.Marshal(map[string]map[string]string{"attrs": {wire.RoleAttribute: role}})
 		if err != nil {
 			t.Fatal(err)
 		}

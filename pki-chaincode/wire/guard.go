@@ -10,7 +10,7 @@ import (
 )
 
 // GuardKey is the world-state key of a meter's replay guard.
-func GuardKey(meterID string) string { return "last/" + meterID }
+func GuardKey(meterID string) string { return KindGuard + "/" + meterID }
 
 // GuardWindow is how many of a meter's most recently accepted readings its
 // guard remembers by the hash of their signed bytes. A re-delivery of one of

@@ -9,6 +9,7 @@ import (
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Prefix is the versioned root of every API route.
@@ -97,12 +98,9 @@ type MeterList struct {
 	Next   string         `json:"next,omitempty"`
 }
 
-// MeterVersion is one state of a meter record.
-type MeterVersion struct {
-	TxID  string       `json:"txId"`
-	Time  string       `json:"time"`
-	Meter *meter.Meter `json:"meter"`
-}
+// MeterVersion is one state of a meter record, as the chaincode's
+// GetMeterHistory answers it.
+type MeterVersion = wire.MeterVersion
 
 // MeasurementReceipt answers one accepted measurement.
 type MeasurementReceipt struct {
@@ -236,38 +234,19 @@ const (
 	RoleUtility  Role = "utility"
 )
 
-// BillingPeriodRequest binds a customer's functional public key to a meter
-// and billing period.
-type BillingPeriodRequest struct {
-	Statement agreement.PeriodStatement `json:"statement"`
-	// CustomerKey is the customer's ECDSA public key (PEM).
-	CustomerKey       string `json:"customerKey"`
-	CustomerSignature string `json:"customerSignature"`
-	// MeterSignature is the meter's signature over the statement with its
-	// registered key: the meter's consent.
-	MeterSignature string `json:"meterSignature"`
-}
-
-// TariffAgreementRequest records the tariff both parties signed.
-type TariffAgreementRequest struct {
-	Statement agreement.TariffStatement `json:"statement"`
-	// UtilityKey is the utility's ECDSA public key (PEM).
-	UtilityKey        string `json:"utilityKey"`
-	CustomerSignature string `json:"customerSignature"`
-	UtilitySignature  string `json:"utilitySignature"`
-}
-
-// KeyIssuedRequest records that the customer issued the functional key.
-type KeyIssuedRequest struct {
-	Statement         agreement.KeyStatement `json:"statement"`
-	CustomerSignature string                 `json:"customerSignature"`
-}
-
-// BillRequest records the utility's bill.
-type BillRequest struct {
-	Statement        agreement.BillStatement `json:"statement"`
-	UtilitySignature string                  `json:"utilitySignature"`
-}
+// The billing bodies are the billing contract's requests (package
+// agreement): the registry checks a body and passes it on as it came.
+type (
+	// BillingPeriodRequest binds a customer's functional public key to a
+	// meter and billing period, with the meter's consent.
+	BillingPeriodRequest = agreement.PeriodRequest
+	// TariffAgreementRequest records the tariff both parties signed.
+	TariffAgreementRequest = agreement.TariffRequest
+	// KeyIssuedRequest records that the customer issued the functional key.
+	KeyIssuedRequest = agreement.KeyRequest
+	// BillRequest records the utility's bill.
+	BillRequest = agreement.BillRequest
+)
 
 // BillingReceipt answers a billing write with the period's whole record.
 type BillingReceipt struct {

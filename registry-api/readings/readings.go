@@ -230,7 +230,7 @@ func (x *Index) ConfigBlocks(block uint64) ([]uint64, error) {
 // wrote, to name it on the measurements it verifies.
 func (x *Index) keyVersions(tx *bolt.Tx, t *chain.Tx) error {
 	for _, w := range t.Writes {
-		if w.Namespace != x.chaincode || w.Delete || !strings.HasPrefix(w.Key, "keyver/") {
+		if w.Namespace != x.chaincode || w.Delete || !strings.HasPrefix(w.Key, wire.KindKeyVersion+"/") {
 			continue
 		}
 		var kv meter.KeyVersion

@@ -8,23 +8,22 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 // The billing endpoints record the statements of privacy-preserving billing
-// (fe-billing/chaincode, the chaincode's "billing" contract). A statement's
+// (fe-billing/contract, the chaincode's "billing" contract). A statement's
 // authority is its party's signature, so the registry checks what it can
 // without the ledger (with the chaincode's own rules) and submits as the
 // caller's role.
 
 // Transactions of the billing contract.
 const (
-	txBindPeriod       = chaincode.Name + ":BindPeriod"
-	txAgreeTariff      = chaincode.Name + ":AgreeTariff"
-	txRecordKeyIssued  = chaincode.Name + ":RecordKeyIssued"
-	txRecordBill       = chaincode.Name + ":RecordBill"
-	txGetBillingPeriod = chaincode.Name + ":GetBillingPeriod"
+	txBindPeriod       = agreement.Contract + ":BindPeriod"
+	txAgreeTariff      = agreement.Contract + ":AgreeTariff"
+	txRecordKeyIssued  = agreement.Contract + ":RecordKeyIssued"
+	txRecordBill       = agreement.Contract + ":RecordBill"
+	txGetBillingPeriod = agreement.Contract + ":GetBillingPeriod"
 )
 
 func (s *Server) bindPeriod(c *gin.Context) {
@@ -33,7 +32,7 @@ func (s *Server) bindPeriod(c *gin.Context) {
 		s.bodyError(c, err)
 		return
 	}
-	if _, err := chaincode.PeriodRequest(req).Check(); err != nil {
+	if _, err := req.Check(); err != nil {
 		s.failErr(c, err)
 		return
 	}
@@ -50,7 +49,7 @@ func (s *Server) agreeTariff(c *gin.Context) {
 		s.bodyError(c, err)
 		return
 	}
-	if _, err := chaincode.TariffRequest(req).Check(id, period); err != nil {
+	if _, err := req.Check(id, period); err != nil {
 		s.failErr(c, err)
 		return
 	}
@@ -67,7 +66,7 @@ func (s *Server) recordKeyIssued(c *gin.Context) {
 		s.bodyError(c, err)
 		return
 	}
-	if err := chaincode.KeyRequest(req).Check(id, period); err != nil {
+	if err := req.Check(id, period); err != nil {
 		s.failErr(c, err)
 		return
 	}
@@ -84,7 +83,7 @@ func (s *Server) recordBill(c *gin.Context) {
 		s.bodyError(c, err)
 		return
 	}
-	if err := chaincode.BillRequest(req).Check(id, period); err != nil {
+	if err := req.Check(id, period); err != nil {
 		s.failErr(c, err)
 		return
 	}

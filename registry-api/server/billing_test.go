@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -76,31 +75,31 @@ func TestBilling(t *testing.T) {
 		body, decoded any
 		check         func(t *testing.T, rec *agreement.Record)
 	}{
-		{"bind", post("/api/v1/billing/periods", customer, p.bind), "billing:BindPeriod", nil, p.bind, new(chaincode.PeriodRequest),
+		{"bind", post("/api/v1/billing/periods", customer, p.bind), "billing:BindPeriod", nil, p.bind, new(agreement.PeriodRequest),
 			func(t *testing.T, rec *agreement.Record) {
 				if rec.Period != p.bind.Statement || rec.CustomerKey != p.bind.CustomerKey {
 					t.Errorf("record %+v", rec)
 				}
 			}},
-		{"tariff by the customer", post(periodPath+"/tariff", customer, p.tariff), "billing:AgreeTariff", []string{billedMeter, billedPeriod}, p.tariff, new(chaincode.TariffRequest),
+		{"tariff by the customer", post(periodPath+"/tariff", customer, p.tariff), "billing:AgreeTariff", []string{billedMeter, billedPeriod}, p.tariff, new(agreement.TariffRequest),
 			func(t *testing.T, rec *agreement.Record) {
 				if rec.Tariff == nil || rec.Tariff.TariffSHA256 != p.tariffHash || rec.Tariff.UtilitySignature != p.tariff.UtilitySignature {
 					t.Errorf("record %+v", rec)
 				}
 			}},
-		{"tariff by the utility", post(periodPath+"/tariff", utility, p.tariff), "billing:AgreeTariff", []string{billedMeter, billedPeriod}, p.tariff, new(chaincode.TariffRequest),
+		{"tariff by the utility", post(periodPath+"/tariff", utility, p.tariff), "billing:AgreeTariff", []string{billedMeter, billedPeriod}, p.tariff, new(agreement.TariffRequest),
 			func(t *testing.T, rec *agreement.Record) {
 				if rec.Tariff == nil {
 					t.Errorf("record %+v", rec)
 				}
 			}},
-		{"key", post(periodPath+"/key", customer, p.key), "billing:RecordKeyIssued", []string{billedMeter, billedPeriod}, p.key, new(chaincode.KeyRequest),
+		{"key", post(periodPath+"/key", customer, p.key), "billing:RecordKeyIssued", []string{billedMeter, billedPeriod}, p.key, new(agreement.KeyRequest),
 			func(t *testing.T, rec *agreement.Record) {
 				if rec.Key == nil || rec.Key.CustomerSignature != p.key.CustomerSignature {
 					t.Errorf("record %+v", rec)
 				}
 			}},
-		{"bill", post(periodPath+"/bill", utility, p.bill), "billing:RecordBill", []string{billedMeter, billedPeriod}, p.bill, new(chaincode.BillRequest),
+		{"bill", post(periodPath+"/bill", utility, p.bill), "billing:RecordBill", []string{billedMeter, billedPeriod}, p.bill, new(agreement.BillRequest),
 			func(t *testing.T, rec *agreement.Record) {
 				if rec.Bill == nil || rec.Bill.Amount != 1234567 || rec.Bill.Slots != 96 {
 					t.Errorf("record %+v", rec)

@@ -54,12 +54,11 @@ var refusalStatus = map[meter.Code]int{
 // TestRefusals answers every chaincode refusal with its status, its code
 // and its message, for writes (Submit) and reads (Evaluate).
 func TestRefusals(t *testing.T) {
-	codes := meterCodes(t)
-	if len(refusalStatus) != len(codes) {
-		t.Errorf("refusalStatus covers %d codes; meter defines %d: %v", len(refusalStatus), len(codes), codes)
+	if len(refusalStatus) != len(meter.Codes) {
+		t.Errorf("refusalStatus covers %d codes; meter defines %d: %v", len(refusalStatus), len(meter.Codes), meter.Codes)
 	}
-	for _, c := range codes {
-		code := meter.Code(c)
+	for _, code := range meter.Codes {
+		c := string(code)
 		status, ok := refusalStatus[code]
 		if !ok {
 			t.Errorf("no expected status for %s", code)

@@ -88,7 +88,7 @@ func newFakeLedger() *fakeLedger {
 			if err := json.Unmarshal([]byte(args[0]), &regs); err != nil {
 				return nil, err
 			}
-			e := contract.Enrolment{NMI: "PTB", MeterIDs: []string{}}
+			e := wire.Enrolment{NMI: "PTB", MeterIDs: []string{}}
 			for _, r := range regs {
 				e.MeterIDs = append(e.MeterIDs, r.MeterID)
 			}
@@ -112,13 +112,13 @@ func newFakeLedger() *fakeLedger {
 			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z", ExpiresAt: "2027-05-20T10:20:00Z"}, nil
 		},
 		"VoteConsortium": func(_ context.Context, args []string) (any, error) {
-			return contract.Tally{Action: args[0], MeterID: args[1], Voters: []string{"PTBMSP"}, Needed: 3}, nil
+			return wire.Tally{Action: args[0], MeterID: args[1], Voters: []string{"PTBMSP"}, Needed: 3}, nil
 		},
 		"AttestMeter": func(_ context.Context, args []string) (any, error) {
 			return map[string]any{"type": "meterAttestation", "meter": meterRecord(args[0], "")}, nil
 		},
 		"GetVotes": func(_ context.Context, args []string) (any, error) {
-			return []contract.Vote{{Action: args[0], MeterID: args[1], Voter: "PTBMSP", Reason: "cessationOfOperation", TxID: "tx-vote", At: "2026-11-21T10:20:00Z"}}, nil
+			return []wire.Vote{{Action: args[0], MeterID: args[1], Voter: "PTBMSP", Reason: "cessationOfOperation", TxID: "tx-vote", At: "2026-11-21T10:20:00Z"}}, nil
 		},
 		"ReinstateMeter": func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
 		"GetMeter":       func(_ context.Context, args []string) (any, error) { return meterRecord(args[0], ""), nil },
@@ -133,7 +133,7 @@ func newFakeLedger() *fakeLedger {
 		"GetPreEnrolment": func(_ context.Context, args []string) (any, error) {
 			return meter.PreEnrolment{MeterID: args[0], NMI: "PTB", IdentityHash: meter.IdentityHash("id"), TxID: "tx-pre", At: "2026-11-21T10:20:00Z", ExpiresAt: "2027-05-20T10:20:00Z"}, nil
 		},
-		"ListMeters": returns(contract.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0001", "")}}),
+		"ListMeters": returns(wire.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0001", "")}}),
 		"SubmitMeasurement": func(_ context.Context, args []string) (any, error) {
 			m, err := measurementOf(args[1])
 			if err != nil {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
@@ -146,8 +146,8 @@ func (s *Server) registerMeters(c *gin.Context) {
 		return
 	}
 	var parts [][]string
-	for start := 0; start < len(regs); start += contract.MaxBulkRegistration {
-		end := min(start+contract.MaxBulkRegistration, len(regs))
+	for start := 0; start < len(regs); start += wire.MaxBulkRegistration {
+		end := min(start+wire.MaxBulkRegistration, len(regs))
 		parts = append(parts, []string{string(mustJSON(regs[start:end]))})
 	}
 	receipts, err := s.submitAll(c, api.RoleOperator, "RegisterMeters", parts)
@@ -157,7 +157,7 @@ func (s *Server) registerMeters(c *gin.Context) {
 	}
 	out := api.Enrolment{MeterIDs: make([]string, 0, len(regs)), Transactions: []api.BatchTx{}}
 	for _, r := range receipts {
-		var e contract.Enrolment
+		var e wire.Enrolment
 		if err := json.Unmarshal(r.Result, &e); err != nil {
 			s.failErr(c, fmt.Errorf("decode RegisterMeters result: %w", err))
 			return
@@ -241,14 +241,14 @@ func (s *Server) failBatch(c *gin.Context, err error, receipts []*ledger.Receipt
 	p := problemFor(err)
 	var part *ledger.PartError
 	if errors.As(err, &part) {
-		first := part.Part * contract.MaxBulkRegistration
+		first := part.Part * wire.MaxBulkRegistration
 		p.Detail = fmt.Sprintf("in the part starting at entry %d: %s", first, p.Detail)
 		if part.Committed {
 			var done []string
 			for i, r := range receipts {
 				if r != nil {
-					done = append(done, fmt.Sprintf("entries %d-%d in tx %s (block %d)", i*contract.MaxBulkRegistration,
-						min((i+1)*contract.MaxBulkRegistration, total)-1, r.TxID, r.Block))
+					done = append(done, fmt.Sprintf("entries %d-%d in tx %s (block %d)", i*wire.MaxBulkRegistration,
+						min((i+1)*wire.MaxBulkRegistration, total)-1, r.TxID, r.Block))
 				}
 			}
 			p.Errors = done
@@ -375,7 +375,7 @@ func (s *Server) listMeters(c *gin.Context) {
 	if !ok || !s.awaitMinBlock(c) {
 		return
 	}
-	var page contract.MeterPage
+	var page wire.MeterPage
 	if !s.evaluateInto(c, &page, "ListMeters", nmi, status, size, bookmark) {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -73,8 +74,8 @@ func TestRegisterMetersJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(part[0]), &p); err != nil {
 			t.Fatal(err)
 		}
-		if len(p) > contract.MaxBulkRegistration {
-			t.Errorf("part %d holds %d meters, over the chaincode's %d", i, len(p), contract.MaxBulkRegistration)
+		if len(p) > wire.MaxBulkRegistration {
+			t.Errorf("part %d holds %d meters, over the chaincode's %d", i, len(p), wire.MaxBulkRegistration)
 		}
 		sent = append(sent, p...)
 	}
@@ -415,7 +416,7 @@ func TestListCursor(t *testing.T) {
 	}{
 		{"/api/v1/meters?nmi=PTB&status=active", "ListMeters",
 			func(b string) any {
-				return contract.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0100", "")}, Bookmark: b}
+				return wire.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0100", "")}, Bookmark: b}
 			},
 			func(size, b string) []string { return []string{"PTB", "active", size, b} }},
 	}

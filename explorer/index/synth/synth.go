@@ -71,7 +71,7 @@ func value(v any) []byte {
 // Register makes a block with one transaction registering n new meters for
 // an NMI.
 func (c *Chain) Register(nmi string, n int) *chain.Block {
-	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: "RegisterMeters", Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]}}
 	for range n {
 		id := MeterID(len(c.meters) + 1)
@@ -84,8 +84,8 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 			RegisteredTx: "pending", RegisteredAt: c.start.Format(time.RFC3339)}
 		c.record[id] = m
 		tx.Writes = append(tx.Writes,
-			chain.Write{Namespace: "pki", Key: "meter/" + id, Value: value(m)},
-			chain.Write{Namespace: "pki", Key: "keyver/" + id + "/000001", Value: value(meter.KeyVersion{MeterID: id, Version: 1,
+			chain.Write{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)},
+			chain.Write{Namespace: wire.Namespace, Key: wire.KeyVersionKey(id, 1), Value: value(meter.KeyVersion{MeterID: id, Version: 1,
 				PublicKey: m.PublicKey, Curve: m.Curve, Fingerprint: m.Fingerprint})})
 	}
 	return c.block([]chain.Tx{tx})
@@ -96,7 +96,7 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 // The readings are the transaction's packed argument and its outcome, as
 // the chaincode answers (package wire); their signatures are not real.
 func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
-	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: "ingest", Chaincode: "pki",
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleIngest, Chaincode: wire.Namespace,
 		Function: wire.TxSubmitPacked, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
 	items := make([]meter.SignedMeasurement, n)
 	out := wire.Outcome{Items: n, KeyVersions: map[string]int{}}
@@ -136,9 +136,9 @@ func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
 	m.Status = meter.StatusRevoked
 	m.Revocation = &meter.Revocation{Reason: reason, RevokedAt: c.start.Add(time.Duration(c.next) * 2 * time.Second).Format(time.RFC3339)}
 	c.record[id] = m
-	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: "RevokeMeter", Args: []string{id, string(reason), ""},
-		Writes: []chain.Write{{Namespace: "pki", Key: "meter/" + id, Value: value(m)}}}
+		Writes: []chain.Write{{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)}}}
 	return c.block([]chain.Tx{tx})
 }
 
@@ -152,9 +152,9 @@ func (c *Chain) Record(id string) meter.Meter { return c.record[id] }
 // only, not by an owner's key-level policy. The chain's own records are not
 // changed.
 func (c *Chain) Forge(submitter, endorser, key string, value []byte) *chain.Block {
-	return c.Tx(chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: "registrar", Chaincode: "pki",
+	return c.Tx(chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: "RegisterMeter", Args: []string{`{}`}, Endorsers: []string{submitter, endorser},
-		Writes: []chain.Write{{Namespace: "pki", Key: key, Value: value}}})
+		Writes: []chain.Write{{Namespace: wire.Namespace, Key: key, Value: value}}})
 }
 
 // Value is v as the chaincode stores it (JSON).
@@ -166,9 +166,9 @@ func (c *Chain) Tx(tx chain.Tx) *chain.Block { return c.block([]chain.Tx{tx}) }
 
 // Invalid makes a block with one transaction the peers marked invalid.
 func (c *Chain) Invalid(nmi, id, code string) *chain.Block {
-	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: "registrar", Chaincode: "pki",
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: "RevokeMeter", Args: []string{id, "keyCompromise", ""}, Code: code,
-		Writes: []chain.Write{{Namespace: "pki", Key: "meter/" + id, Value: []byte(`{}`)}}}
+		Writes: []chain.Write{{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: []byte(`{}`)}}}
 	return c.block([]chain.Tx{tx})
 }
 

@@ -1,4 +1,4 @@
-package chaincode_test
+package contract_test
 
 import (
 	"crypto/sha256"
@@ -12,10 +12,11 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
+	billing "github.com/inter-nmi/pki/fe-billing/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // txTime is the time of the first transaction; each next one is a minute
@@ -29,7 +30,7 @@ type world struct {
 	t      testing.TB
 	ledger *stubtest.Ledger
 	pki    *contract.Registry
-	cc     *chaincode.Billing
+	cc     *billing.Billing
 	txs    *int // transactions so far, shared by the views of one world
 	fault  func(op, key string) error
 
@@ -40,10 +41,10 @@ type world struct {
 }
 
 func newWorld(t testing.TB) *world {
-	w := &world{t: t, ledger: stubtest.NewLedger(), pki: contract.New(contract.WithClock(nil)), cc: chaincode.New(chaincode.WithClock(nil)), txs: new(int),
-		registrar: stubtest.Client(t, "PTBMSP", contract.RoleRegistrar),
-		ingest:    stubtest.Client(t, "CMIMSP", contract.RoleIngest),
-		auditor:   stubtest.Client(t, "CMIMSP", contract.RoleAuditor),
+	w := &world{t: t, ledger: stubtest.NewLedger(), pki: contract.New(contract.WithClock(nil)), cc: billing.New(billing.WithClock(nil)), txs: new(int),
+		registrar: stubtest.Client(t, "PTBMSP", wire.RoleRegistrar),
+		ingest:    stubtest.Client(t, "CMIMSP", wire.RoleIngest),
+		auditor:   stubtest.Client(t, "CMIMSP", wire.RoleAuditor),
 		customer:  newKey(t), utility: newKey(t), other: newKey(t), meterKeys: map[string]*meter.PrivateKey{}}
 	for _, id := range []string{"PTB-0001", "PTB-0002"} {
 		w.meterKeys[id] = newKey(t)
@@ -97,9 +98,9 @@ func refused[T any](w *world, who *stubtest.Identity, want meter.Code, fn func(c
 }
 
 // event decodes the transaction's event, requiring its name.
-func event(t testing.TB, stub *stubtest.Stub, name string) chaincode.Event {
+func event(t testing.TB, stub *stubtest.Stub, name string) billing.Event {
 	t.Helper()
-	var v chaincode.Event
+	var v billing.Event
 	if stub.Event == nil {
 		t.Fatalf("no event, want %s", name)
 	}
@@ -176,12 +177,12 @@ func periodStatement(meterID, period string) agreement.PeriodStatement {
 
 // The requests of each step, signed as the parties would.
 
-func (w *world) bindRequest(st agreement.PeriodStatement) chaincode.PeriodRequest {
+func (w *world) bindRequest(st agreement.PeriodStatement) agreement.PeriodRequest {
 	mk := w.meterKeys[st.MeterID]
 	if mk == nil {
 		mk = newKey(w.t)
 	}
-	return chaincode.PeriodRequest{Statement: st, CustomerKey: w.customer.Public().PEM(), CustomerSignature: sign(w.t, w.customer, st),
+	return agreement.PeriodRequest{Statement: st, CustomerKey: w.customer.Public().PEM(), CustomerSignature: sign(w.t, w.customer, st),
 		MeterSignature: sign(w.t, mk, st)}
 }
 
@@ -189,8 +190,8 @@ func tariffStatement(meterID, period, hash string) agreement.TariffStatement {
 	return agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: meterID, Period: period, TariffSHA256: hash}
 }
 
-func (w *world) tariffRequest(st agreement.TariffStatement) chaincode.TariffRequest {
-	return chaincode.TariffRequest{Statement: st, UtilityKey: w.utility.Public().PEM(),
+func (w *world) tariffRequest(st agreement.TariffStatement) agreement.TariffRequest {
+	return agreement.TariffRequest{Statement: st, UtilityKey: w.utility.Public().PEM(),
 		CustomerSignature: sign(w.t, w.customer, st), UtilitySignature: sign(w.t, w.utility, st)}
 }
 
@@ -198,8 +199,8 @@ func keyStatement(meterID, period, hash string) agreement.KeyStatement {
 	return agreement.KeyStatement{Type: agreement.TypeKey, MeterID: meterID, Period: period, TariffSHA256: hash}
 }
 
-func (w *world) keyRequest(st agreement.KeyStatement) chaincode.KeyRequest {
-	return chaincode.KeyRequest{Statement: st, CustomerSignature: sign(w.t, w.customer, st)}
+func (w *world) keyRequest(st agreement.KeyStatement) agreement.KeyRequest {
+	return agreement.KeyRequest{Statement: st, CustomerSignature: sign(w.t, w.customer, st)}
 }
 
 func billStatement(meterID, period, hash string, slots int) agreement.BillStatement {
@@ -207,8 +208,8 @@ func billStatement(meterID, period, hash string, slots int) agreement.BillStatem
 		Amount: 1234567, Slots: slots}
 }
 
-func (w *world) billRequest(st agreement.BillStatement) chaincode.BillRequest {
-	return chaincode.BillRequest{Statement: st, UtilitySignature: sign(w.t, w.utility, st)}
+func (w *world) billRequest(st agreement.BillStatement) agreement.BillRequest {
+	return agreement.BillRequest{Statement: st, UtilitySignature: sign(w.t, w.utility, st)}
 }
 
 // Each step as a transaction of the contract, for run, ok and refused.

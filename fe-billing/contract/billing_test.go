@@ -1,4 +1,4 @@
-package chaincode_test
+package contract_test
 
 import (
 	"errors"
@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
+	billing "github.com/inter-nmi/pki/fe-billing/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
-	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 // TestFlow takes a period from its binding to its bill, each statement
@@ -30,7 +29,7 @@ func TestFlow(t *testing.T) {
 		if stored := w.stored(meterID, period); !reflect.DeepEqual(stored, want) {
 			t.Fatalf("%s: stored %s", name, mustJSON(t, stored))
 		}
-		if e := event(t, stub, eventName); e != (chaincode.Event{MeterID: meterID, Period: period}) {
+		if e := event(t, stub, eventName); e != (billing.Event{MeterID: meterID, Period: period}) {
 			t.Fatalf("%s: event %+v", name, e)
 		}
 		if len(stub.Writes) != 1 || len(stub.Params) != 0 {
@@ -42,25 +41,25 @@ func TestFlow(t *testing.T) {
 	bindReq := w.bindRequest(ps)
 	rec, stub := ok(w, w.ingest, w.bind(mustJSON(t, bindReq)))
 	want := &agreement.Record{Period: ps, CustomerKey: w.customer.Public().PEM(), CustomerSignature: bindReq.CustomerSignature, PeriodTx: stub.GetTxID()}
-	check("BindPeriod", rec, stub, want, chaincode.EventPeriodBound)
+	check("BindPeriod", rec, stub, want, billing.EventPeriodBound)
 
 	ts := tariffStatement(meterID, period, tariffHash)
 	tariffReq := w.tariffRequest(ts)
 	rec, stub = ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, tariffReq)))
 	want.Tariff = &agreement.TariffRecord{TariffSHA256: tariffHash, UtilityKey: w.utility.Public().PEM(),
 		CustomerSignature: tariffReq.CustomerSignature, UtilitySignature: tariffReq.UtilitySignature, TxID: stub.GetTxID(), At: stamp(stub)}
-	check("AgreeTariff", rec, stub, want, chaincode.EventTariffAgreed)
+	check("AgreeTariff", rec, stub, want, billing.EventTariffAgreed)
 
 	keyReq := w.keyRequest(keyStatement(meterID, period, tariffHash))
 	rec, stub = ok(w, w.ingest, w.keyIssued(meterID, period, mustJSON(t, keyReq)))
 	want.Key = &agreement.KeyRecord{TariffSHA256: tariffHash, CustomerSignature: keyReq.CustomerSignature, TxID: stub.GetTxID(), At: stamp(stub)}
-	check("RecordKeyIssued", rec, stub, want, chaincode.EventKeyIssued)
+	check("RecordKeyIssued", rec, stub, want, billing.EventKeyIssued)
 
 	billReq := w.billRequest(billStatement(meterID, period, tariffHash, 96))
 	rec, stub = ok(w, w.registrar, w.bill(meterID, period, mustJSON(t, billReq)))
 	want.Bill = &agreement.BillRecord{Amount: 1234567, TariffSHA256: tariffHash, Slots: 96,
 		UtilitySignature: billReq.UtilitySignature, TxID: stub.GetTxID(), At: stamp(stub)}
-	check("RecordBill", rec, stub, want, chaincode.EventBillRecorded)
+	check("RecordBill", rec, stub, want, billing.EventBillRecorded)
 
 	// Anyone, an auditor included, reads the record; reading writes nothing.
 	before := w.ledger.Snapshot()
@@ -95,7 +94,7 @@ func TestFlow(t *testing.T) {
 func TestBindPeriodRefusals(t *testing.T) {
 	w := newWorld(t)
 	good := w.bindRequest(periodStatement(meterID, period))
-	with := func(change func(*chaincode.PeriodRequest)) string {
+	with := func(change func(*agreement.PeriodRequest)) string {
 		r := good
 		change(&r)
 		return mustJSON(t, r)
@@ -116,18 +115,18 @@ func TestBindPeriodRefusals(t *testing.T) {
 		{"not JSON", w.ingest, `{"statement":`, meter.CodeMalformed},
 		{"unknown field", w.ingest, strings.TrimSuffix(mustJSON(t, good), "}") + `,"utilityKey":"x"}`, meter.CodeMalformed},
 		{"trailing data", w.ingest, mustJSON(t, good) + "{}", meter.CodeMalformed},
-		{"over 64 KiB", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerSignature = strings.Repeat("A", 64<<10) }), meter.CodeTooLarge},
+		{"over 64 KiB", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerSignature = strings.Repeat("A", 64<<10) }), meter.CodeTooLarge},
 		{"wrong statement type", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.Type = agreement.TypeTariff }), meter.CodeMalformed},
 		{"no slots", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.Slots = 0 }), meter.CodeMalformed},
 		{"invalid period", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.Period = "2026/11" }), meter.CodeMalformed},
 		{"invalid meter ID", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.MeterID = "-x" }), meter.CodeMalformed},
 		{"uppercase key hash", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.PublicKeySHA256 = strings.ToUpper(s.PublicKeySHA256) }), meter.CodeMalformed},
-		{"customer key not PEM", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerKey = "key" }), meter.CodeInvalidKey},
-		{"signed by another key", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerSignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
-		{"key of another party", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerKey = w.other.Public().PEM() }), meter.CodeBadSignature},
-		{"statement changed after signing", w.ingest, with(func(r *chaincode.PeriodRequest) { r.Statement.Slots = 95 }), meter.CodeBadSignature},
-		{"signature not base64", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerSignature = "%%%" }), meter.CodeMalformed},
-		{"no signature", w.ingest, with(func(r *chaincode.PeriodRequest) { r.CustomerSignature = "" }), meter.CodeMalformed},
+		{"customer key not PEM", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerKey = "key" }), meter.CodeInvalidKey},
+		{"signed by another key", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerSignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
+		{"key of another party", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerKey = w.other.Public().PEM() }), meter.CodeBadSignature},
+		{"statement changed after signing", w.ingest, with(func(r *agreement.PeriodRequest) { r.Statement.Slots = 95 }), meter.CodeBadSignature},
+		{"signature not base64", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerSignature = "%%%" }), meter.CodeMalformed},
+		{"no signature", w.ingest, with(func(r *agreement.PeriodRequest) { r.CustomerSignature = "" }), meter.CodeMalformed},
 		{"unknown meter", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.MeterID = "PTB-0009" }), meter.CodeMeterNotFound},
 		{"revoked meter", w.ingest, resigned(func(s *agreement.PeriodStatement) { s.MeterID = "PTB-0002" }), meter.CodeMeterRevoked},
 	}
@@ -169,7 +168,7 @@ func TestBindPeriodNeedsTheMeter(t *testing.T) {
 func TestAgreeTariffRefusals(t *testing.T) {
 	w := newWorld(t)
 	good := w.tariffRequest(tariffStatement(meterID, period, tariffHash))
-	with := func(change func(*chaincode.TariffRequest)) string {
+	with := func(change func(*agreement.TariffRequest)) string {
 		r := good
 		change(&r)
 		return mustJSON(t, r)
@@ -196,13 +195,13 @@ func TestAgreeTariffRefusals(t *testing.T) {
 		{"statement of another period", w.ingest, meterID, period, resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodMismatch},
 		{"tariff hash not hex", w.ingest, meterID, period, resigned(tariffStatement(meterID, period, "tariff")), meter.CodeMalformed},
 		{"unbound period of the meter", w.ingest, meterID, "2026-11-21", resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodNotFound},
-		{"utility key not PEM", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.UtilityKey = "" }), meter.CodeInvalidKey},
-		{"customer signature by another key", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.CustomerSignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
-		{"customer signature by the utility", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.CustomerSignature = r.UtilitySignature }), meter.CodeBadSignature},
-		{"utility signature by another key", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.UtilitySignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
-		{"utility key of another party", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.UtilityKey = w.other.Public().PEM() }), meter.CodeBadSignature},
-		{"utility signature not base64", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) { r.UtilitySignature = "*" }), meter.CodeMalformed},
-		{"the customer as the utility", w.ingest, meterID, period, with(func(r *chaincode.TariffRequest) {
+		{"utility key not PEM", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilityKey = "" }), meter.CodeInvalidKey},
+		{"customer signature by another key", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.CustomerSignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
+		{"customer signature by the utility", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.CustomerSignature = r.UtilitySignature }), meter.CodeBadSignature},
+		{"utility signature by another key", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilitySignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
+		{"utility key of another party", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilityKey = w.other.Public().PEM() }), meter.CodeBadSignature},
+		{"utility signature not base64", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilitySignature = "*" }), meter.CodeMalformed},
+		{"the customer as the utility", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) {
 			r.UtilityKey, r.UtilitySignature = w.customer.Public().PEM(), r.CustomerSignature
 		}), meter.CodeMalformed},
 	}
@@ -246,9 +245,9 @@ func TestRecordKeyIssuedRefusals(t *testing.T) {
 		{"statement of another meter", w.ingest, meterID, period, resigned(keyStatement("PTB-0003", period, tariffHash)), meter.CodeMeterMismatch},
 		{"statement of another period", w.ingest, meterID, period, resigned(keyStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodMismatch},
 		{"another tariff", w.ingest, meterID, period, resigned(keyStatement(meterID, period, sha("another tariff"))), meter.CodeTariffMismatch},
-		{"signed by the utility", w.ingest, meterID, period, mustJSON(t, chaincode.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.utility, good.Statement)}), meter.CodeBadSignature},
-		{"signed by another key", w.ingest, meterID, period, mustJSON(t, chaincode.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.other, good.Statement)}), meter.CodeBadSignature},
-		{"no signature", w.ingest, meterID, period, mustJSON(t, chaincode.KeyRequest{Statement: good.Statement}), meter.CodeMalformed},
+		{"signed by the utility", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.utility, good.Statement)}), meter.CodeBadSignature},
+		{"signed by another key", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.other, good.Statement)}), meter.CodeBadSignature},
+		{"no signature", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement}), meter.CodeMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +275,7 @@ func TestRecordBillRefusals(t *testing.T) {
 	ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, w.tariffRequest(tariffStatement(meterID, period, tariffHash)))))
 	resigned := func(st agreement.BillStatement) string { return mustJSON(t, w.billRequest(st)) }
 	signedBy := func(key *meter.PrivateKey) string {
-		return mustJSON(t, chaincode.BillRequest{Statement: good.Statement, UtilitySignature: sign(t, key, good.Statement)})
+		return mustJSON(t, agreement.BillRequest{Statement: good.Statement, UtilitySignature: sign(t, key, good.Statement)})
 	}
 	cases := []struct {
 		name            string
@@ -296,7 +295,7 @@ func TestRecordBillRefusals(t *testing.T) {
 		{"a slot short", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 95)), meter.CodeSlotsMismatch},
 		{"a slot over", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 97)), meter.CodeSlotsMismatch},
 		{"no slots", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 0)), meter.CodeMalformed},
-		{"signature not base64", w.ingest, meterID, period, mustJSON(t, chaincode.BillRequest{Statement: good.Statement, UtilitySignature: "a b"}), meter.CodeMalformed},
+		{"signature not base64", w.ingest, meterID, period, mustJSON(t, agreement.BillRequest{Statement: good.Statement, UtilitySignature: "a b"}), meter.CodeMalformed},
 		{"signed by another key", w.ingest, meterID, period, signedBy(w.other), meter.CodeBadSignature},
 		{"signed by the customer", w.ingest, meterID, period, signedBy(w.customer), meter.CodeBadSignature},
 		{"amount changed after signing", w.ingest, meterID, period, strings.Replace(mustJSON(t, good), `"amount":1234567`, `"amount":1`, 1), meter.CodeBadSignature},
@@ -346,28 +345,4 @@ func TestLedgerFailure(t *testing.T) {
 	w.bound()
 	w.ledger.State[agreement.Key(meterID, period)] = []byte("{")
 	refused(w, w.auditor, meter.CodeInternal, w.read(meterID, period))
-}
-
-// The requests are the registry API's bodies: the registry passes a body on
-// as it came.
-func TestRequestsMirrorAPI(t *testing.T) {
-	for _, pair := range [][2]reflect.Type{
-		{reflect.TypeFor[chaincode.PeriodRequest](), reflect.TypeFor[api.BillingPeriodRequest]()},
-		{reflect.TypeFor[chaincode.TariffRequest](), reflect.TypeFor[api.TariffAgreementRequest]()},
-		{reflect.TypeFor[chaincode.KeyRequest](), reflect.TypeFor[api.KeyIssuedRequest]()},
-		{reflect.TypeFor[chaincode.BillRequest](), reflect.TypeFor[api.BillRequest]()},
-	} {
-		ours, theirs := pair[0], pair[1]
-		if ours.NumField() != theirs.NumField() {
-			t.Errorf("%v has %d fields, %v %d", ours, ours.NumField(), theirs, theirs.NumField())
-			continue
-		}
-		for i := range ours.NumField() {
-			a, b := ours.Field(i), theirs.Field(i)
-			if a.Name != b.Name || a.Type != b.Type || a.Tag.Get("json") != b.Tag.Get("json") {
-				t.Errorf("%v.%s (%v, json %q) differs from %v.%s (%v, json %q)", ours, a.Name, a.Type, a.Tag.Get("json"),
-					theirs, b.Name, b.Type, b.Tag.Get("json"))
-			}
-		}
-	}
 }

@@ -1,4 +1,4 @@
-// Package chaincode is the billing contract, served beside the meter-PKI
+// Package contract is the billing contract, served beside the meter-PKI
 // contract in the same chaincode: it records the statements of
 // privacy-preserving billing (package agreement) — a meter's period bound to
 // the customer's functional public key, the tariff both parties agreed to,
@@ -7,7 +7,7 @@
 //
 // Any client of the consortium but an auditor may submit a statement; the
 // statements' signatures carry the parties' authority.
-package chaincode
+package contract
 
 import (
 	"time"
@@ -20,9 +20,6 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
 )
-
-// Name is the contract's name; its transactions are called as "billing:<transaction>".
-const Name = "billing"
 
 // Version is the contract's version, reported in its metadata.
 const Version = "1.0.0"
@@ -65,7 +62,7 @@ func New(opts ...Option) *Billing {
 	for _, o := range opts {
 		o(b)
 	}
-	b.Name = Name
+	b.Name = agreement.Contract
 	b.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI privacy-preserving billing",
 		Description: "Signed statements of functional-encryption billing: period keys, tariff agreements, key issue, bills",
@@ -80,7 +77,7 @@ func (b *Billing) GetEvaluateTransactions() []string {
 }
 
 // BindPeriod binds the customer's functional public key (by its hash) to an
-// active meter and a billing period. request is a JSON PeriodRequest; the
+// active meter and a billing period. request is a JSON agreement.PeriodRequest; the
 // customer's signature over the statement must verify against customerKey,
 // which the period's later statements are then checked against, and the
 // meter's against its registered key (the meter consents: no one else can
@@ -89,7 +86,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 	if err := writer(ctx, "bind billing periods"); err != nil {
 		return nil, err
 	}
-	var req PeriodRequest
+	var req agreement.PeriodRequest
 	if err := decodeStrict(request, &req); err != nil {
 		return nil, err
 	}
@@ -109,7 +106,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 	if err != nil {
 		return nil, state.Internal("stored key of "+m.ID, err)
 	}
-	if err := verify(mk, st, "meterSignature", req.MeterSignature, "meter "+m.ID+"'s registered key: only the meter itself may consent to binding its billing period"); err != nil {
+	if err := agreement.VerifyField(mk, st, "meterSignature", req.MeterSignature, "meter "+m.ID+"'s registered key: only the meter itself may consent to binding its billing period"); err != nil {
 		return nil, err
 	}
 	key := agreement.Key(st.MeterID, st.Period)
@@ -130,7 +127,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 }
 
 // AgreeTariff records the tariff (by its hash) customer and utility agreed
-// for a bound period. request is a JSON TariffRequest; the customer's
+// for a bound period. request is a JSON agreement.TariffRequest; the customer's
 // signature must verify against the key bound with the period, the utility's
 // against utilityKey, which the bill is then checked against. A period has
 // one agreement.
@@ -138,7 +135,7 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 	if err := writer(ctx, "agree tariffs"); err != nil {
 		return nil, err
 	}
-	var req TariffRequest
+	var req agreement.TariffRequest
 	if err := decodeStrict(request, &req); err != nil {
 		return nil, err
 	}
@@ -157,7 +154,7 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 	if utility.Equal(customer) {
 		return nil, malformed("utilityKey is the customer's own key: a tariff is agreed by two parties")
 	}
-	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
+	if err := agreement.VerifyField(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
 	t, err := b.newTx(ctx)
@@ -173,13 +170,13 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 }
 
 // RecordKeyIssued records that the customer issued the functional key for
-// the agreed tariff. request is a JSON KeyRequest, signed by the customer.
+// the agreed tariff. request is a JSON agreement.KeyRequest, signed by the customer.
 // It is recorded once.
 func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, meterID, period, request string) (*agreement.Record, error) {
 	if err := writer(ctx, "record functional keys"); err != nil {
 		return nil, err
 	}
-	var req KeyRequest
+	var req agreement.KeyRequest
 	if err := decodeStrict(request, &req); err != nil {
 		return nil, err
 	}
@@ -194,7 +191,7 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 	if rec.Key != nil {
 		return nil, meter.Errorf(meter.CodeKeyIssued, "the functional key of period %s of meter %s is recorded already (tx %s)", period, meterID, rec.Key.TxID)
 	}
-	if err := verify(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
+	if err := agreement.VerifyField(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
 	t, err := b.newTx(ctx)
@@ -209,13 +206,13 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 }
 
 // RecordBill records the utility's bill for the period. request is a JSON
-// BillRequest, signed with the utility key of the agreement, over the agreed
+// agreement.BillRequest, signed with the utility key of the agreement, over the agreed
 // tariff and every slot of the period. A period has one bill.
 func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterID, period, request string) (*agreement.Record, error) {
 	if err := writer(ctx, "record bills"); err != nil {
 		return nil, err
 	}
-	var req BillRequest
+	var req agreement.BillRequest
 	if err := decodeStrict(request, &req); err != nil {
 		return nil, err
 	}
@@ -237,7 +234,7 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 	if err != nil {
 		return nil, state.Internal("stored utility key of "+agreement.Key(meterID, period), err)
 	}
-	if err := verify(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
+	if err := agreement.VerifyField(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
 		return nil, err
 	}
 	t, err := b.newTx(ctx)
@@ -254,7 +251,7 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 
 // GetBillingPeriod returns everything the ledger holds of a meter's period.
 func (b *Billing) GetBillingPeriod(ctx contractapi.TransactionContextInterface, meterID, period string) (*agreement.Record, error) {
-	if err := validateIDs(meterID, period); err != nil {
+	if err := agreement.ValidateIDs(meterID, period); err != nil {
 		return nil, err
 	}
 	rec, _, err := load(ctx, meterID, period)

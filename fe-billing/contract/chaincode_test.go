@@ -1,4 +1,4 @@
-package chaincode_test
+package contract_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/fe-billing/agreement"
-	"github.com/inter-nmi/pki/fe-billing/chaincode"
+	billing "github.com/inter-nmi/pki/fe-billing/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
@@ -19,7 +19,7 @@ import (
 // contract stays the default, billing transactions carry the "billing:"
 // prefix, and every result passes contractapi's check against the metadata.
 func TestChaincode(t *testing.T) {
-	cc, err := contractapi.NewChaincode(contract.New(contract.WithClock(nil)), chaincode.New(chaincode.WithClock(nil)))
+	cc, err := contractapi.NewChaincode(contract.New(contract.WithClock(nil)), billing.New(billing.WithClock(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestChaincode(t *testing.T) {
 		t.Fatal(err)
 	}
 	tags := map[string]string{}
-	for _, tx := range md.Contracts[chaincode.Name].Transactions {
+	for _, tx := range md.Contracts[agreement.Contract].Transactions {
 		tags[tx.Name] = strings.Join(tx.Tag, ",")
 	}
 	want := map[string]string{"BindPeriod": "SUBMIT", "AgreeTariff": "SUBMIT", "RecordKeyIssued": "SUBMIT",

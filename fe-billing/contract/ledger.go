@@ -1,4 +1,4 @@
-package chaincode
+package contract
 
 import (
 	"bytes"
@@ -8,19 +8,19 @@ import (
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // writer admits any client that is not read-only: the statements' signatures,
 // not the submitter, carry the parties' authority.
 func writer(ctx contractapi.TransactionContextInterface, action string) error {
-	role, _, err := ctx.GetClientIdentity().GetAttributeValue(contract.RoleAttribute)
+	role, _, err := ctx.GetClientIdentity().GetAttributeValue(wire.RoleAttribute)
 	if err != nil {
 		return meter.Errorf(meter.CodeForbidden, "cannot read the submitter's role: %v", err)
 	}
-	if role == contract.RoleAuditor {
+	if role == wire.RoleAuditor {
 		return meter.Errorf(meter.CodeForbidden, "auditors are read-only and may not %s", action)
 	}
 	return nil

@@ -1,21 +1,24 @@
-package chaincode
+package agreement
 
 import (
 	"encoding/base64"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
-// The requests mirror the registry API's billing bodies field for field, so
-// the registry passes a body on as it came, and the registry checks a body
-// with the requests' Check before it costs a transaction. Check applies
-// every rule that needs no ledger state; the transaction applies the rest.
+// Contract is the name of the billing contract in the chaincode: its
+// transactions are invoked as "billing:<transaction>".
+const Contract = "billing"
+
+// The requests are the billing contract's arguments and the registry API's
+// billing bodies alike: the registry checks a body with its Check before it
+// costs a transaction and passes it on as it came. Check applies every rule
+// that needs no ledger state; the transaction applies the rest.
 
 // PeriodRequest binds a customer's functional public key to a meter and
 // period: BindPeriod's argument.
 type PeriodRequest struct {
-	Statement agreement.PeriodStatement `json:"statement"`
+	Statement PeriodStatement `json:"statement"`
 	// CustomerKey is the customer's ECDSA public key (PEM).
 	CustomerKey       string `json:"customerKey"`
 	CustomerSignature string `json:"customerSignature"`
@@ -36,7 +39,7 @@ func (r PeriodRequest) Check() (*meter.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(customer, r.Statement, "customerSignature", r.CustomerSignature, "customerKey"); err != nil {
+	if err := VerifyField(customer, r.Statement, "customerSignature", r.CustomerSignature, "customerKey"); err != nil {
 		return nil, err
 	}
 	if err := checkSignature("meterSignature", r.MeterSignature); err != nil {
@@ -47,7 +50,7 @@ func (r PeriodRequest) Check() (*meter.PublicKey, error) {
 
 // TariffRequest is AgreeTariff's argument: the tariff both parties signed.
 type TariffRequest struct {
-	Statement agreement.TariffStatement `json:"statement"`
+	Statement TariffStatement `json:"statement"`
 	// UtilityKey is the utility's ECDSA public key (PEM).
 	UtilityKey        string `json:"utilityKey"`
 	CustomerSignature string `json:"customerSignature"`
@@ -59,7 +62,7 @@ type TariffRequest struct {
 // ledger), and returns the utility's key.
 func (r TariffRequest) Check(meterID, period string) (*meter.PublicKey, error) {
 	st := r.Statement
-	if err := checkStatement(st.Type, agreement.TypeTariff, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+	if err := checkStatement(st.Type, TypeTariff, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
 		return nil, err
 	}
 	if err := checkSignature("customerSignature", r.CustomerSignature); err != nil {
@@ -69,7 +72,7 @@ func (r TariffRequest) Check(meterID, period string) (*meter.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := verify(utility, st, "utilitySignature", r.UtilitySignature, "utilityKey"); err != nil {
+	if err := VerifyField(utility, st, "utilitySignature", r.UtilitySignature, "utilityKey"); err != nil {
 		return nil, err
 	}
 	return utility, nil
@@ -77,15 +80,15 @@ func (r TariffRequest) Check(meterID, period string) (*meter.PublicKey, error) {
 
 // KeyRequest is RecordKeyIssued's argument.
 type KeyRequest struct {
-	Statement         agreement.KeyStatement `json:"statement"`
-	CustomerSignature string                 `json:"customerSignature"`
+	Statement         KeyStatement `json:"statement"`
+	CustomerSignature string       `json:"customerSignature"`
 }
 
 // Check validates the statement for the meter and period and the form of the
 // customer's signature.
 func (r KeyRequest) Check(meterID, period string) error {
 	st := r.Statement
-	if err := checkStatement(st.Type, agreement.TypeKey, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+	if err := checkStatement(st.Type, TypeKey, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
 		return err
 	}
 	return checkSignature("customerSignature", r.CustomerSignature)
@@ -93,15 +96,15 @@ func (r KeyRequest) Check(meterID, period string) error {
 
 // BillRequest is RecordBill's argument.
 type BillRequest struct {
-	Statement        agreement.BillStatement `json:"statement"`
-	UtilitySignature string                  `json:"utilitySignature"`
+	Statement        BillStatement `json:"statement"`
+	UtilitySignature string        `json:"utilitySignature"`
 }
 
 // Check validates the statement for the meter and period and the form of the
 // utility's signature.
 func (r BillRequest) Check(meterID, period string) error {
 	st := r.Statement
-	if err := checkStatement(st.Type, agreement.TypeBill, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
+	if err := checkStatement(st.Type, TypeBill, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
 		return err
 	}
 	if st.Slots < 1 {
@@ -114,7 +117,7 @@ func (r BillRequest) Check(meterID, period string) error {
 // and that the statement is of the expected type, speaks of them, and names
 // a tariff hash.
 func checkStatement(typ, wantType, stMeter, stPeriod, tariffHash, meterID, period string) error {
-	if err := validateIDs(meterID, period); err != nil {
+	if err := ValidateIDs(meterID, period); err != nil {
 		return err
 	}
 	switch {
@@ -125,14 +128,15 @@ func checkStatement(typ, wantType, stMeter, stPeriod, tariffHash, meterID, perio
 	case stPeriod != period:
 		return meter.Errorf(meter.CodePeriodMismatch, "the statement names period %q but was submitted for period %q", stPeriod, period)
 	}
-	return agreement.ValidateHash("tariffSha256", tariffHash)
+	return ValidateHash("tariffSha256", tariffHash)
 }
 
-func validateIDs(meterID, period string) error {
+// ValidateIDs checks a meter ID and a billing period name.
+func ValidateIDs(meterID, period string) error {
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return err
 	}
-	return agreement.ValidatePeriod(period)
+	return ValidatePeriod(period)
 }
 
 // checkSignature refuses a signature that is not even a candidate: empty or
@@ -144,14 +148,18 @@ func checkSignature(field, signature string) error {
 	return nil
 }
 
-// verify checks a party's signature over a statement; field names the
+// VerifyField checks a party's signature over a statement; field names the
 // signature and against the key, for a refusal a person can act on.
-func verify(key *meter.PublicKey, statement any, field, signature, against string) error {
+func VerifyField(key *meter.PublicKey, statement any, field, signature, against string) error {
 	if err := checkSignature(field, signature); err != nil {
 		return err
 	}
-	if agreement.Verify(key, statement, signature) != nil {
+	if Verify(key, statement, signature) != nil {
 		return meter.Errorf(meter.CodeBadSignature, "%s does not verify against %s", field, against)
 	}
 	return nil
+}
+
+func malformed(format string, args ...any) error {
+	return meter.Errorf(meter.CodeMalformed, format, args...)
 }
