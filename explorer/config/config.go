@@ -4,17 +4,14 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"os"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/inter-nmi/pki/explorer/health"
+	"github.com/inter-nmi/pki/network/configfile"
 	"github.com/inter-nmi/pki/network/gateway"
 )
 
@@ -42,20 +39,12 @@ type Config struct {
 	LogLevel string        `yaml:"logLevel"`
 }
 
-// Load reads and checks a configuration file.
+// Load reads and checks a configuration file: configfile.Load refuses
+// unknown settings and runs Validate.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	c, err := configfile.Load[Config](path)
 	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("configuration %s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration %s: %w", path, err)
+		return nil, err
 	}
 	return &c, nil
 }
@@ -66,13 +55,9 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
 	}
-	for name, v := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "channel": c.Channel,
+	errs = append(errs, configfile.Required(map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "channel": c.Channel,
 		"peer.address": c.Peer.Address, "peer.tlsRootCert": c.Peer.TLSRootCert, "identity.mspId": c.Identity.MSPID,
-		"identity.cert": c.Identity.Cert, "identity.key": c.Identity.Key, "data": c.Data} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", name))
-		}
-	}
+		"identity.cert": c.Identity.Cert, "identity.key": c.Identity.Key, "data": c.Data})...)
 	if _, err := c.GenesisHash(); err != nil {
 		errs = append(errs, err)
 	}
@@ -96,9 +81,5 @@ func (c *Config) GenesisHash() ([]byte, error) {
 
 // Save writes the configuration.
 func (c *Config) Save(path string) error {
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return configfile.Save(path, c, 0o644)
 }

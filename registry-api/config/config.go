@@ -4,16 +4,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/inter-nmi/pki/network/configfile"
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
@@ -58,20 +55,12 @@ type Config struct {
 	LogLevel    string        `yaml:"logLevel"`
 }
 
-// Load reads and checks a configuration file.
+// Load reads and checks a configuration file: configfile.Load refuses
+// unknown settings and runs Validate.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	c, err := configfile.Load[Config](path)
 	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("configuration %s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration %s: %w", path, err)
+		return nil, err
 	}
 	return &c, nil
 }
@@ -89,13 +78,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("operations %q is the API's address: the metrics must be served apart from the API", c.Operations))
 		}
 	}
-	for name, v := range map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,
+	errs = append(errs, configfile.Required(map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,
 		"channel": c.Channel, "chaincode": c.Chaincode, "peer.address": c.Peer.Address,
-		"peer.tlsRootCert": c.Peer.TLSRootCert, "credentials": c.Credentials, "data": c.Data} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", name))
-		}
-	}
+		"peer.tlsRootCert": c.Peer.TLSRootCert, "credentials": c.Credentials, "data": c.Data})...)
 	for _, r := range api.Roles {
 		id, ok := c.Identities[r]
 		if !ok {
@@ -111,11 +96,7 @@ func (c *Config) Validate() error {
 
 // Save writes the configuration.
 func (c *Config) Save(path string) error {
-	b, err := yaml.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return configfile.Save(path, c, 0o644)
 }
 
 // Ledger is the ledger configuration of the registry.
