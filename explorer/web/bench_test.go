@@ -17,8 +17,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
-	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/network/credentials"
 )
 
 // The benchmark index: 100,000 meters over 10,000 blocks, alternately a
@@ -125,11 +124,11 @@ func generate() error {
 	if bench.store, err = index.Open(path); err != nil {
 		return err
 	}
-	token, cred, err := auth.NewToken("bench-auditor", api.RoleAuditor)
+	token, cred, err := credentials.NewToken("bench-auditor", credentials.RoleAuditor)
 	if err != nil {
 		return err
 	}
-	creds, err := auth.New([]auth.Credential{cred})
+	creds, err := credentials.New([]credentials.Credential{cred})
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/network/credentials"
 )
 
 // sessionTTL is how long a sign-in lasts: a working day, then the auditor
@@ -33,7 +32,7 @@ type sessions struct {
 }
 
 type session struct {
-	principal auth.Principal
+	principal credentials.Principal
 	expires   time.Time
 }
 
@@ -42,7 +41,7 @@ func newSessions(ttl time.Duration, now func() time.Time) *sessions {
 }
 
 // start opens a session and returns its ID and expiry.
-func (ss *sessions) start(p auth.Principal) (string, time.Time) {
+func (ss *sessions) start(p credentials.Principal) (string, time.Time) {
 	id := rand.Text() // 26 base32 characters: 128 random bits
 	now := ss.now()
 	ss.mu.Lock()
@@ -58,16 +57,16 @@ func (ss *sessions) start(p auth.Principal) (string, time.Time) {
 }
 
 // get returns the principal of a live session.
-func (ss *sessions) get(id string) (auth.Principal, bool) {
+func (ss *sessions) get(id string) (credentials.Principal, bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	v, ok := ss.byID[id]
 	if !ok {
-		return auth.Principal{}, false
+		return credentials.Principal{}, false
 	}
 	if !ss.now().Before(v.expires) {
 		delete(ss.byID, id)
-		return auth.Principal{}, false
+		return credentials.Principal{}, false
 	}
 	return v.principal, true
 }
@@ -83,8 +82,8 @@ type (
 	sessionKey   struct{}
 )
 
-func principalFrom(ctx context.Context) (auth.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(auth.Principal)
+func principalFrom(ctx context.Context) (credentials.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(credentials.Principal)
 	return p, ok
 }
 
@@ -167,7 +166,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusUnauthorized, "This token is not valid. Paste the auditor token your NMI issued to you.")
 		return
 	}
-	if p.Role != api.RoleAuditor {
+	if p.Role != credentials.RoleAuditor {
 		s.log.Warn("sign-in refused: not an auditor", "credential", p.ID, "role", p.Role, "remote", r.RemoteAddr)
 		refuse(http.StatusForbidden, "This token belongs to the "+string(p.Role)+" role. The explorer admits auditors only.")
 		return

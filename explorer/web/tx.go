@@ -3,10 +3,10 @@ package web
 import (
 	"errors"
 	"fmt"
-	"github.com/inter-nmi/pki/explorer/chain"
 	"net/http"
 	"strings"
 
+	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
 )
 

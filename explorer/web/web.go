@@ -24,14 +24,14 @@ import (
 	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/proof"
-	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/network/credentials"
 )
 
 // Options configure a Server.
 type Options struct {
 	Store *index.Store
 	// Credentials authenticate sign-ins; only the auditor role is admitted.
-	Credentials *auth.Store
+	Credentials *credentials.Store
 	// Health reports the consortium's nodes; nil if the explorer checks none.
 	Health Health
 	Log    *slog.Logger
@@ -55,7 +55,7 @@ type Health interface {
 // Server serves the explorer's pages.
 type Server struct {
 	store    *index.Store
-	creds    *auth.Store
+	creds    *credentials.Store
 	health   Health
 	log      *slog.Logger
 	now      func() time.Time

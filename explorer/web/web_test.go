@@ -23,9 +23,8 @@ import (
 	"github.com/inter-nmi/pki/explorer/index/synth"
 	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
-	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
 )
 
 var start = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -147,20 +146,20 @@ func newFixtureWith(t *testing.T, broken *index.Break, blocks []*chain.Block, pe
 			t.Fatalf("add block %d: %v", b.Number, err)
 		}
 	}
-	var creds []auth.Credential
+	var creds []credentials.Credential
 	for _, tc := range []struct {
 		id   string
-		role api.Role
+		role credentials.Role
 		dst  *string
-	}{{"ptb-auditor", api.RoleAuditor, &f.auditor}, {"ptb-operator", api.RoleOperator, &f.operator}} {
-		token, cred, err := auth.NewToken(tc.id, tc.role)
+	}{{"ptb-auditor", credentials.RoleAuditor, &f.auditor}, {"ptb-operator", credentials.RoleOperator, &f.operator}} {
+		token, cred, err := credentials.NewToken(tc.id, tc.role)
 		if err != nil {
 			t.Fatal(err)
 		}
 		*tc.dst = token
 		creds = append(creds, cred)
 	}
-	credentials, err := auth.New(creds)
+	credentials, err := credentials.New(creds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/config"
 	"github.com/inter-nmi/pki/explorer/health"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/network/msp"
 	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
 )
 
 // The explorer runs beside the first NMI of the topology, reads the channel
@@ -55,7 +55,7 @@ func (nw *Network) prepareExplorer() (string, error) {
 		return "", fmt.Errorf("explorer TLS: %w", err)
 	}
 	surveillance := filepath.Join(dir, "surveillance-credentials.json")
-	if err := auth.ProvisionRoles("surveillance", surveillance, nw.SurveillanceCredentialsDir(), api.RoleAuditor); err != nil {
+	if err := credentials.ProvisionRoles("surveillance", surveillance, nw.SurveillanceCredentialsDir(), api.RoleAuditor); err != nil {
 		return "", fmt.Errorf("explorer credentials: %w", err)
 	}
 	genesis, err := nw.genesisHash(t.Channel)

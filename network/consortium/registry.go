@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/network/msp"
 	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
 	"github.com/inter-nmi/pki/registry-api/config"
 )
 
@@ -43,7 +43,7 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 	if err := org.ServerTLSPair(filepath.Join(dir, "tls"), host, uniq(host, n.Host, "localhost", "127.0.0.1")); err != nil {
 		return "", fmt.Errorf("%s registry TLS: %w", n.Name, err)
 	}
-	if err := auth.Provision(n.Name, filepath.Join(dir, "credentials.json"), nw.CredentialsDir(n)); err != nil {
+	if err := credentials.Provision(n.Name, filepath.Join(dir, "credentials.json"), nw.CredentialsDir(n)); err != nil {
 		return "", fmt.Errorf("%s registry credentials: %w", n.Name, err)
 	}
 	cfg := &config.Config{

@@ -8,6 +8,7 @@ package api
 import (
 	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -15,18 +16,21 @@ import (
 // Prefix is the versioned root of every API route.
 const Prefix = "/api/v1"
 
-// Role is what a credential allows.
-type Role string
+// Role is what a credential allows (package network/credentials, which
+// maps each to the Fabric identity the registry acts with).
+type Role = credentials.Role
 
 // Roles of the registry's clients.
 const (
-	RoleOperator Role = "operator" // registers, rotates, revokes the NMI's meters
-	RoleIngest   Role = "ingest"   // delivers signed measurements
-	RoleAuditor  Role = "auditor"  // reads
+	RoleOperator = credentials.RoleOperator
+	RoleIngest   = credentials.RoleIngest
+	RoleAuditor  = credentials.RoleAuditor
+	RoleCustomer = credentials.RoleCustomer
+	RoleUtility  = credentials.RoleUtility
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleOperator, RoleIngest, RoleAuditor, RoleCustomer, RoleUtility}
+var Roles = credentials.Roles
 
 // Limits of the API.
 const (
@@ -223,15 +227,6 @@ const (
 	// CodeTxInvalid: the transaction was ordered and committed as invalid
 	// for a reason a new attempt would not change; nothing was written.
 	CodeTxInvalid = "TRANSACTION_INVALID"
-)
-
-// Billing roles: the parties of privacy-preserving billing. Their authority
-// on the ledger comes from their signatures on billing statements; their
-// credential lets them call the billing endpoints and read, and the registry
-// submits for them as its ingest identity.
-const (
-	RoleCustomer Role = "customer"
-	RoleUtility  Role = "utility"
 )
 
 // The billing bodies are the billing contract's requests (package

@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 	"github.com/inter-nmi/pki/registry-api/readings"
@@ -49,7 +49,7 @@ type Options struct {
 	// Channel is the channel's name, which attestation bundles carry.
 	Channel     string
 	Ledger      Ledger
-	Credentials *auth.Store
+	Credentials *credentials.Store
 	Idempotency *idempotency.Store
 	Log         *slog.Logger
 	// Metrics registers the server's metrics; the operations handler's
@@ -244,7 +244,7 @@ func (s *Server) observe(c *gin.Context) {
 	attrs := []any{"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
 		"ms", elapsed.Milliseconds(), "request", c.GetString(keyRequestID)}
 	if p, ok := c.Get(keyPrincipal); ok {
-		attrs = append(attrs, "principal", p.(auth.Principal).ID)
+		attrs = append(attrs, "principal", p.(credentials.Principal).ID)
 	}
 	if route == "/healthz" || route == "/readyz" {
 		s.log.Debug("request", attrs...)
@@ -282,9 +282,9 @@ func (s *Server) authenticate(c *gin.Context) {
 	c.Next()
 }
 
-func principal(c *gin.Context) auth.Principal {
+func principal(c *gin.Context) credentials.Principal {
 	p, _ := c.Get(keyPrincipal)
-	return p.(auth.Principal)
+	return p.(credentials.Principal)
 }
 
 // allow admits only the given roles.

@@ -18,9 +18,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
-	"github.com/inter-nmi/pki/registry-api/auth"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/readings"
 )
@@ -43,7 +43,7 @@ var roleOf = map[string]api.Role{operator: api.RoleOperator, operator2: api.Role
 type fixture struct {
 	t        *testing.T
 	ledger   *fakeLedger
-	creds    *auth.Store
+	creds    *credentials.Store
 	tokens   map[string]string
 	dbPath   string
 	store    *idempotency.Store
@@ -57,9 +57,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ledger: newFakeLedger(), tokens: map[string]string{},
 		dbPath: filepath.Join(t.TempDir(), "idempotency.db")}
-	var creds []auth.Credential
+	var creds []credentials.Credential
 	for id, role := range roleOf {
-		token, cred, err := auth.NewToken(id, role)
+		token, cred, err := credentials.NewToken(id, role)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 		creds = append(creds, cred)
 	}
 	var err error
-	if f.creds, err = auth.New(creds); err != nil {
+	if f.creds, err = credentials.New(creds); err != nil {
 		t.Fatal(err)
 	}
 	if f.store, err = idempotency.Open(f.dbPath); err != nil {

@@ -34,8 +34,8 @@ import (
 	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/web"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/network/gateway"
-	"github.com/inter-nmi/pki/registry-api/auth"
 )
 
 func main() {
@@ -91,15 +91,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var creds []auth.Credential
+	var creds []credentials.Credential
 	for _, f := range cfg.Credentials {
-		file, err := auth.ReadFile(f)
+		file, err := credentials.ReadFile(f)
 		if err != nil {
 			return err
 		}
 		creds = append(creds, file.Credentials...)
 	}
-	credentials, err := auth.New(creds)
+	credentials, err := credentials.New(creds)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/inter-nmi/pki/registry-api/auth"
+	"github.com/inter-nmi/pki/network/credentials"
 	"github.com/inter-nmi/pki/registry-api/config"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
@@ -59,7 +59,7 @@ func main() {
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	creds, err := auth.Load(cfg.Credentials)
+	creds, err := credentials.Load(cfg.Credentials)
 	if err != nil {
 		return err
 	}

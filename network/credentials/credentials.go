@@ -1,10 +1,11 @@
-// Package auth holds the registry's credentials: bearer tokens, each bound to
-// one role of one NMI, of which the registry keeps only the SHA-256.
+// Package credentials holds the bearer tokens of the registry's and the
+// explorer's clients, each bound to one role of one NMI, of which the
+// servers keep only the SHA-256. The consortium tool provisions them.
 //
 // A token is 32 random bytes, so a plain hash is enough: there is nothing to
 // guess that a slow password hash would protect, and checking a request
 // costs one SHA-256. A leaked credentials file reveals no token.
-package auth
+package credentials
 
 import (
 	"crypto/rand"
@@ -20,8 +21,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 // TokenPrefix starts every token, so a leaked one is easy to recognise
@@ -31,16 +30,16 @@ const TokenPrefix = "nmipki_"
 // Credential is a token's stored form.
 type Credential struct {
 	// ID names the credential in logs and audit trails (never the token).
-	ID      string   `json:"id"`
-	Role    api.Role `json:"role"`
-	SHA256  string   `json:"sha256"`
-	Created string   `json:"created"`
+	ID      string `json:"id"`
+	Role    Role   `json:"role"`
+	SHA256  string `json:"sha256"`
+	Created string `json:"created"`
 }
 
 // Principal is the authenticated caller.
 type Principal struct {
 	ID   string
-	Role api.Role
+	Role Role
 }
 
 // Store answers which principal a token belongs to.
@@ -81,7 +80,7 @@ var hashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func New(creds []Credential) (*Store, error) {
 	s := &Store{byHash: map[string]Principal{}}
 	for _, c := range creds {
-		if !slices.Contains(api.Roles, c.Role) {
+		if !slices.Contains(Roles, c.Role) {
 			return nil, fmt.Errorf("credential %q: unknown role %q", c.ID, c.Role)
 		}
 		if !hashRE.MatchString(c.SHA256) {
@@ -114,7 +113,7 @@ func Hash(token string) string {
 }
 
 // NewToken makes a token and its credential.
-func NewToken(id string, role api.Role) (string, Credential, error) {
+func NewToken(id string, role Role) (string, Credential, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return "", Credential{}, err
@@ -127,11 +126,11 @@ func NewToken(id string, role api.Role) (string, Credential, error) {
 // exists: it writes the hashes to credentialsFile and each token, readable
 // only by its owner, to tokenDir/<role>.token.
 func Provision(nmi, credentialsFile, tokenDir string) error {
-	return ProvisionRoles(nmi, credentialsFile, tokenDir, api.Roles...)
+	return ProvisionRoles(nmi, credentialsFile, tokenDir, Roles...)
 }
 
 // ProvisionRoles is Provision for the given roles only.
-func ProvisionRoles(owner, credentialsFile, tokenDir string, roles ...api.Role) error {
+func ProvisionRoles(owner, credentialsFile, tokenDir string, roles ...Role) error {
 	if _, err := os.Stat(credentialsFile); err == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package auth
+package credentials
 
 import (
 	"encoding/json"
@@ -10,27 +10,25 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 var tokenRE = regexp.MustCompile(`^nmipki_[A-Za-z0-9_-]{43}$`)
 
 func TestNewToken(t *testing.T) {
-	token, cred, err := NewToken("ptb-operator", api.RoleOperator)
+	token, cred, err := NewToken("ptb-operator", RoleOperator)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !tokenRE.MatchString(token) {
 		t.Errorf("token %q is not nmipki_ and 32 bytes of base64url", token)
 	}
-	if cred.ID != "ptb-operator" || cred.Role != api.RoleOperator || cred.SHA256 != Hash(token) || strings.Contains(cred.SHA256, token) {
+	if cred.ID != "ptb-operator" || cred.Role != RoleOperator || cred.SHA256 != Hash(token) || strings.Contains(cred.SHA256, token) {
 		t.Errorf("credential = %+v", cred)
 	}
 	if _, err := time.Parse(time.RFC3339, cred.Created); err != nil {
 		t.Errorf("created %q: %v", cred.Created, err)
 	}
-	other, _, err := NewToken("ptb-operator", api.RoleOperator)
+	other, _, err := NewToken("ptb-operator", RoleOperator)
 	if err != nil || other == token {
 		t.Errorf("a second token %q (%v) equals the first", other, err)
 	}
@@ -45,8 +43,8 @@ func TestHash(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	var creds []Credential
-	tokens := map[api.Role]string{}
-	for _, role := range api.Roles {
+	tokens := map[Role]string{}
+	for _, role := range Roles {
 		token, cred, err := NewToken("ptb-"+string(role), role)
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +62,7 @@ func TestAuthenticate(t *testing.T) {
 			t.Errorf("Authenticate(%s token) = %+v, %v", role, p, err)
 		}
 	}
-	unknown, _, err := NewToken("elsewhere", api.RoleOperator)
+	unknown, _, err := NewToken("elsewhere", RoleOperator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +71,9 @@ func TestAuthenticate(t *testing.T) {
 		unknown     bool
 	}{
 		{"unknown token", unknown, true},
-		{"token changed", tokens[api.RoleAuditor][:len(tokens[api.RoleAuditor])-1] + "x", true},
+		{"token changed", tokens[RoleAuditor][:len(tokens[RoleAuditor])-1] + "x", true},
 		{"prefix alone", TokenPrefix, true},
-		{"no prefix", strings.TrimPrefix(tokens[api.RoleAuditor], TokenPrefix), false},
+		{"no prefix", strings.TrimPrefix(tokens[RoleAuditor], TokenPrefix), false},
 		{"the stored hash", creds[0].SHA256, false},
 		{"empty", "", false},
 	}
@@ -104,21 +102,21 @@ func TestNewRefuses(t *testing.T) {
 		{"unknown role", Credential{ID: "a", Role: "admin", SHA256: good}},
 		{"no role", Credential{ID: "a", SHA256: good}},
 		{"role in capitals", Credential{ID: "a", Role: "Operator", SHA256: good}},
-		{"uppercase hash", Credential{ID: "a", Role: api.RoleAuditor, SHA256: strings.ToUpper(good)}},
-		{"short hash", Credential{ID: "a", Role: api.RoleAuditor, SHA256: good[:63]}},
-		{"hash not hex", Credential{ID: "a", Role: api.RoleAuditor, SHA256: strings.Repeat("g", 64)}},
-		{"a token for a hash", Credential{ID: "a", Role: api.RoleAuditor, SHA256: "nmipki_x"}},
-		{"no hash", Credential{ID: "a", Role: api.RoleAuditor}},
+		{"uppercase hash", Credential{ID: "a", Role: RoleAuditor, SHA256: strings.ToUpper(good)}},
+		{"short hash", Credential{ID: "a", Role: RoleAuditor, SHA256: good[:63]}},
+		{"hash not hex", Credential{ID: "a", Role: RoleAuditor, SHA256: strings.Repeat("g", 64)}},
+		{"a token for a hash", Credential{ID: "a", Role: RoleAuditor, SHA256: "nmipki_x"}},
+		{"no hash", Credential{ID: "a", Role: RoleAuditor}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ok := Credential{ID: "ok", Role: api.RoleOperator, SHA256: Hash("nmipki_ok")}
+			ok := Credential{ID: "ok", Role: RoleOperator, SHA256: Hash("nmipki_ok")}
 			if _, err := New([]Credential{ok, c.cred}); err == nil || !strings.Contains(err.Error(), `"a"`) {
 				t.Errorf("New accepted %+v (err %v); want an error naming the credential", c.cred, err)
 			}
 		})
 	}
-	if _, err := New([]Credential{{ID: "a", Role: api.RoleIngest, SHA256: good}}); err != nil {
+	if _, err := New([]Credential{{ID: "a", Role: RoleIngest, SHA256: good}}); err != nil {
 		t.Errorf("New refused a good credential: %v", err)
 	}
 }
@@ -141,15 +139,15 @@ func TestProvision(t *testing.T) {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Credentials) != len(api.Roles) {
+	if len(f.Credentials) != len(Roles) {
 		t.Fatalf("credentials = %+v, want one per role", f.Credentials)
 	}
 	store, err := Load(credFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := map[api.Role]string{}
-	for i, role := range api.Roles {
+	tokens := map[Role]string{}
+	for i, role := range Roles {
 		path := filepath.Join(tokenDir, string(role)+".token")
 		fi, err := os.Stat(path)
 		if err != nil {
