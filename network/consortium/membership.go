@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/fabricconfig"
 	"github.com/inter-nmi/pki/network/governance"
 	"github.com/inter-nmi/pki/network/topology"
 )
@@ -69,7 +70,7 @@ func (nw *Network) writeOrgDefinition(ctx context.Context, n *topology.NMI) (str
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	b, err := yaml.Marshal(map[string]any{"Organizations": []organization{nw.orgDefinition(n)}})
+	b, err := fabricconfig.OrgConfigTx(nw.orgDefinition(n))
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
+	"github.com/inter-nmi/pki/network/fabricconfig"
 	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 )
@@ -111,7 +112,7 @@ func (nw *Network) genesis(ctx context.Context) error {
 		return err
 	}
 	_, err = nw.run(ctx, "", []string{"FABRIC_CFG_PATH=" + dir}, "configtxgen",
-		"-profile", "Metrology", "-channelID", nw.Topology.Channel, "-outputBlock", block)
+		"-profile", fabricconfig.Profile, "-channelID", nw.Topology.Channel, "-outputBlock", block)
 	return err
 }
 
