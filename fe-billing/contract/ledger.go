@@ -1,9 +1,6 @@
 package contract
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -43,22 +40,7 @@ func (b *Billing) newTx(ctx contractapi.TransactionContextInterface) (tx, error)
 // maxRequest bounds a request: statements, a PEM key and signatures.
 const maxRequest = 64 << 10
 
-// decodeStrict parses a JSON argument, refusing unknown fields and trailing data.
-func decodeStrict(s string, v any) error {
-	if len(s) > maxRequest {
-		return meter.Errorf(meter.CodeTooLarge, "request is %d bytes, at most %d", len(s), maxRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return malformed("request is not valid JSON for this transaction: %v", err)
-	}
-	// More() misses a stray '}' or ']'; anything but the end of input is trailing data.
-	if _, err := dec.Token(); err != io.EOF {
-		return malformed("request has data after its JSON value")
-	}
-	return nil
-}
+func decodeStrict(s string, v any) error { return state.DecodeRequest(s, v, maxRequest) }
 
 func malformed(format string, args ...any) error {
 	return meter.Errorf(meter.CodeMalformed, format, args...)

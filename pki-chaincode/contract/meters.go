@@ -1,11 +1,9 @@
 package contract
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"regexp"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -596,22 +594,11 @@ func (r *Registry) ReinstateMeter(ctx contractapi.TransactionContextInterface, m
 	return m, state.Emit(ctx, wire.EventMeterReinstated, wire.MeterEvent{NMI: m.NMI, MeterID: m.ID, KeyVersion: m.KeyVersion})
 }
 
-// decodeStrict parses a JSON argument, refusing unknown fields and trailing data.
-func decodeStrict(s string, v any) error {
-	if len(s) > 16<<20 {
-		return meter.Errorf(meter.CodeTooLarge, "request is %d bytes, at most 16 MiB", len(s))
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return malformed("request is not valid JSON for this transaction: %v", err)
-	}
-	// More() misses a stray '}' or ']'; anything but the end of input is trailing data.
-	if _, err := dec.Token(); err != io.EOF {
-		return malformed("request has data after its JSON value")
-	}
-	return nil
-}
+// maxRequest bounds a request: a bulk registration of MaxBulkRegistration
+// meters with their keys, proofs and metadata, or a batch of measurements.
+const maxRequest = 16 << 20
+
+func decodeStrict(s string, v any) error { return state.DecodeRequest(s, v, maxRequest) }
 
 func decodeBase64(field, s string) ([]byte, error) {
 	b, err := base64.StdEncoding.DecodeString(s)

@@ -6,6 +6,9 @@ package state
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -88,4 +91,34 @@ func TxTime(ctx contractapi.TransactionContextInterface, now func() time.Time) (
 		}
 	}
 	return t, nil
+}
+
+// DecodeRequest parses a transaction's JSON argument into v, refusing a
+// request over limit bytes (TOO_LARGE), unknown fields and trailing data
+// (MALFORMED): a contract acts on exactly what its request type declares.
+func DecodeRequest(s string, v any, limit int) error {
+	if len(s) > limit {
+		return meter.Errorf(meter.CodeTooLarge, "request is %d bytes, at most %s", len(s), bytesText(limit))
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return meter.Errorf(meter.CodeMalformed, "request is not valid JSON for this transaction: %v", err)
+	}
+	// More() misses a stray '}' or ']'; anything but the end of input is trailing data.
+	if _, err := dec.Token(); err != io.EOF {
+		return meter.Errorf(meter.CodeMalformed, "request has data after its JSON value")
+	}
+	return nil
+}
+
+// bytesText names a limit in the largest binary unit that divides it.
+func bytesText(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
