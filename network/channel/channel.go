@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
@@ -104,7 +105,7 @@ func Parse(cfg *common.Config) (*Config, error) {
 	if app == nil {
 		return nil, errors.New("channel configuration has no Application group")
 	}
-	for _, name := range sortedKeys(app.GetGroups()) {
+	for _, name := range slices.Sorted(maps.Keys(app.GetGroups())) {
 		m, err := parseMember(name, app.GetGroups()[name])
 		if err != nil {
 			return nil, err
@@ -288,13 +289,4 @@ func subject(certPEM []byte) string {
 		return ""
 	}
 	return cert.Subject.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 
@@ -67,7 +68,7 @@ func mspID(org *common.ConfigGroup) string {
 
 // orgByMSPID finds the organisation of a group by its MSP ID.
 func orgByMSPID(g *common.ConfigGroup, id string) (string, *common.ConfigGroup) {
-	for _, name := range sortedKeys(g.GetGroups()) {
+	for _, name := range slices.Sorted(maps.Keys(g.GetGroups())) {
 		if org := g.GetGroups()[name]; mspID(org) == id {
 			return name, org
 		}
@@ -160,13 +161,4 @@ func certPool(pems [][]byte) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

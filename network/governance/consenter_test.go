@@ -2,6 +2,7 @@ package governance
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func TestAddConsenter(t *testing.T) {
 				t.Fatalf("BlockValidation in the write set: %v", pol)
 			}
 			metas := w.Groups["METAS"]
-			if got := sortedKeys(metas.GetValues()); !slices.Equal(got, []string{endpointsKey, mspKey}) {
+			if got := slices.Sorted(maps.Keys(metas.GetValues())); !slices.Equal(got, []string{endpointsKey, mspKey}) {
 				t.Fatalf("Orderer/METAS values %v", got)
 			}
 			var ep common.OrdererAddresses
@@ -193,7 +194,7 @@ func TestRemoveConsenter(t *testing.T) {
 	u := update(t, p)
 	w := u.WriteSet.Groups[ordererGroup]
 	if w.Version != 2 || w.Groups["METAS"] != nil || w.Values[orderersKey].GetVersion() != 2 || w.Policies[blockValidationKey].GetVersion() != 2 {
-		t.Errorf("Orderer write set: version %d, groups %v", w.Version, sortedKeys(w.Groups))
+		t.Errorf("Orderer write set: version %d, groups %v", w.Version, slices.Sorted(maps.Keys(w.Groups)))
 	}
 	four := apply(t, five, p)
 	if got := consenterIDs(t, four); !slices.Equal(got, []uint32{1, 2, 3, 4}) {
@@ -203,7 +204,7 @@ func TestRemoveConsenter(t *testing.T) {
 	if !proto.Equal(four.ChannelGroup.Groups[ordererGroup].Policies[blockValidationKey].Policy, genesis.ChannelGroup.Groups[ordererGroup].Policies[blockValidationKey].Policy) {
 		t.Error("BlockValidation is not the genesis policy again")
 	}
-	if got := sortedKeys(four.ChannelGroup.Groups[ordererGroup].Groups); !slices.Equal(got, []string{"CMI", "INMETRO", "NMIJ", "PTB"}) {
+	if got := slices.Sorted(maps.Keys(four.ChannelGroup.Groups[ordererGroup].Groups)); !slices.Equal(got, []string{"CMI", "INMETRO", "NMIJ", "PTB"}) {
 		t.Errorf("Orderer organisations %v", got)
 	}
 }

@@ -2,6 +2,8 @@ package governance
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
@@ -64,7 +66,7 @@ func RemoveOrg(cfg *common.Config, channel, name string) (*Proposal, error) {
 	}
 	org := app.GetGroups()[name]
 	if org == nil {
-		return nil, fmt.Errorf("remove organisation %s: %w in the Application group (members: %v)", name, ErrUnknownOrg, sortedKeys(app.GetGroups()))
+		return nil, fmt.Errorf("remove organisation %s: %w in the Application group (members: %v)", name, ErrUnknownOrg, slices.Sorted(maps.Keys(app.GetGroups())))
 	}
 	if len(app.GetGroups()) == 1 {
 		return nil, fmt.Errorf("remove organisation %s: it is the channel's last member", name)

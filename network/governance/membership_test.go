@@ -2,6 +2,7 @@ package governance
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -39,10 +40,10 @@ func TestAddOrg(t *testing.T) {
 	if metas == nil || metas.Version != 0 || rApp.Groups["METAS"] != nil {
 		t.Fatalf("write set METAS %v, read set METAS %v", metas, rApp.Groups["METAS"])
 	}
-	if got := sortedKeys(metas.Values); !slices.Equal(got, []string{anchorPeersKey, mspKey}) {
+	if got := slices.Sorted(maps.Keys(metas.Values)); !slices.Equal(got, []string{anchorPeersKey, mspKey}) {
 		t.Errorf("METAS values %v", got)
 	}
-	if got := sortedKeys(metas.Policies); !slices.Equal(got, []string{adminsPolicy, "Endorsement", "Readers", "Writers"}) {
+	if got := slices.Sorted(maps.Keys(metas.Policies)); !slices.Equal(got, []string{adminsPolicy, "Endorsement", "Readers", "Writers"}) {
 		t.Errorf("METAS policies %v", got)
 	}
 	// The others are carried at their version, unchanged: the read set pins them.
@@ -55,7 +56,7 @@ func TestAddOrg(t *testing.T) {
 	if !proto.Equal(next.ChannelGroup.Groups[applicationGroup].Groups["METAS"], def) {
 		t.Error("the resulting Application/METAS is not the definition")
 	}
-	if got := sortedKeys(next.ChannelGroup.Groups[applicationGroup].Groups); len(got) != 6 {
+	if got := slices.Sorted(maps.Keys(next.ChannelGroup.Groups[applicationGroup].Groups)); len(got) != 6 {
 		t.Errorf("members after the update: %v", got)
 	}
 }
@@ -68,7 +69,7 @@ func TestAddOrgDropsEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	metas := update(t, p).WriteSet.Groups[applicationGroup].Groups["METAS"]
-	if got := sortedKeys(metas.Values); !slices.Equal(got, []string{mspKey}) {
+	if got := slices.Sorted(maps.Keys(metas.Values)); !slices.Equal(got, []string{mspKey}) {
 		t.Errorf("METAS values %v", got)
 	}
 }
@@ -114,10 +115,10 @@ func TestRemoveOrg(t *testing.T) {
 	u := update(t, p)
 	wApp := u.WriteSet.Groups[applicationGroup]
 	if wApp.Version != 1 || wApp.Groups["NMIM"] != nil || len(wApp.Groups) != 4 {
-		t.Errorf("Application write set version %d, members %v", wApp.Version, sortedKeys(wApp.Groups))
+		t.Errorf("Application write set version %d, members %v", wApp.Version, slices.Sorted(maps.Keys(wApp.Groups)))
 	}
 	next := apply(t, cfg, p)
-	if got := sortedKeys(next.ChannelGroup.Groups[applicationGroup].Groups); !slices.Equal(got, []string{"CMI", "INMETRO", "NMIJ", "PTB"}) {
+	if got := slices.Sorted(maps.Keys(next.ChannelGroup.Groups[applicationGroup].Groups)); !slices.Equal(got, []string{"CMI", "INMETRO", "NMIJ", "PTB"}) {
 		t.Errorf("members after the update: %v", got)
 	}
 	if !strings.Contains(Describe(u), "Channel/Application: members now CMI, INMETRO, NMIJ, PTB") {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 
 	"github.com/hyperledger/fabric-config/protolator"
 	"github.com/hyperledger/fabric-config/protolator/protoext/ordererext"
@@ -74,7 +76,7 @@ func ValidateOrgDefinition(org *common.ConfigGroup) error {
 	if org.GetModPolicy() == "" {
 		return malformed("the organisation has no mod_policy")
 	}
-	for _, key := range sortedKeys(org.GetValues()) {
+	for _, key := range slices.Sorted(maps.Keys(org.GetValues())) {
 		switch key {
 		case mspKey, anchorPeersKey, endpointsKey:
 		default:

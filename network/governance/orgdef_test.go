@@ -2,8 +2,10 @@ package governance
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +33,7 @@ func TestReadOrgDefinitionGood(t *testing.T) {
 			_, hasEndpoints := org.Values[endpointsKey]
 			_, hasAnchors := org.Values[anchorPeersKey]
 			if hasEndpoints != tc.endpoints || hasAnchors == tc.endpoints {
-				t.Errorf("values %v", sortedKeys(org.Values))
+				t.Errorf("values %v", slices.Sorted(maps.Keys(org.Values)))
 			}
 		})
 	}

@@ -3,7 +3,9 @@ package governance
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hyperledger/fabric-config/configtx"
@@ -156,7 +158,7 @@ func Describe(u *common.ConfigUpdate) string {
 	var walk func(path string, r, w *common.ConfigGroup)
 	walk = func(path string, r, w *common.ConfigGroup) {
 		var added, changed []string
-		for _, k := range sortedKeys(w.GetGroups()) {
+		for _, k := range slices.Sorted(maps.Keys(w.GetGroups())) {
 			rg, ok := r.GetGroups()[k]
 			if !ok {
 				added = append(added, k)
@@ -164,12 +166,12 @@ func Describe(u *common.ConfigUpdate) string {
 			}
 			walk(path+"/"+k, rg, w.GetGroups()[k])
 		}
-		for _, k := range sortedKeys(w.GetValues()) {
+		for _, k := range slices.Sorted(maps.Keys(w.GetValues())) {
 			if rv, ok := r.GetValues()[k]; !ok || rv.GetVersion() != w.GetValues()[k].GetVersion() {
 				changed = append(changed, k)
 			}
 		}
-		for _, k := range sortedKeys(w.GetPolicies()) {
+		for _, k := range slices.Sorted(maps.Keys(w.GetPolicies())) {
 			if rp, ok := r.GetPolicies()[k]; !ok || rp.GetVersion() != w.GetPolicies()[k].GetVersion() {
 				changed = append(changed, "policy "+k)
 			}
@@ -182,7 +184,7 @@ func Describe(u *common.ConfigUpdate) string {
 			s = append(s, "sets "+strings.Join(changed, ", "))
 		}
 		if len(added) == 0 && r != nil && w.GetVersion() != r.GetVersion() && len(r.GetGroups()) == len(w.GetGroups()) {
-			s = append(s, "members now "+strings.Join(sortedKeys(w.GetGroups()), ", "))
+			s = append(s, "members now "+strings.Join(slices.Sorted(maps.Keys(w.GetGroups())), ", "))
 		}
 		if len(s) > 0 {
 			parts = append(parts, path+": "+strings.Join(s, "; "))

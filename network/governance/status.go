@@ -2,6 +2,7 @@ package governance
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -107,7 +108,7 @@ func (p *Proposal) Status(cfg *common.Config) Status {
 	s.Signatures = checks
 	current := flatten(cfg.GetChannelGroup())
 	read, write := flatten(u.GetReadSet()), flatten(u.GetWriteSet())
-	for _, key := range sortedKeys(read) {
+	for _, key := range slices.Sorted(maps.Keys(read)) {
 		have, ok := current[key]
 		switch {
 		case !ok:
@@ -118,7 +119,7 @@ func (p *Proposal) Status(cfg *common.Config) Status {
 	}
 	byPolicy := map[string]*Requirement{}
 	var order []string
-	for _, key := range sortedKeys(write) {
+	for _, key := range slices.Sorted(maps.Keys(write)) {
 		w := write[key]
 		if r, ok := read[key]; ok && r.version == w.version {
 			continue
@@ -237,7 +238,7 @@ func evaluate(root *common.ConfigGroup, where []string, name string, ids []*iden
 			return r
 		}
 		r.Rule = fmt.Sprintf("%s %s", imp.GetRule(), imp.GetSubPolicy())
-		r.Members = sortedKeys(g.GetGroups())
+		r.Members = slices.Sorted(maps.Keys(g.GetGroups()))
 		r.Required = threshold(imp.GetRule(), len(r.Members))
 		for _, m := range r.Members {
 			if e.policy(g.GetGroups()[m], imp.GetSubPolicy()) {
