@@ -108,7 +108,6 @@ func New(opts Options) *Server {
 	if opts.GroupWindow == 0 {
 		opts.GroupWindow = 5 * time.Millisecond
 	}
-	gin.SetMode(gin.ReleaseMode)
 	s := &Server{opts: opts, log: opts.Log, engine: gin.New(), metrics: newHTTPMetrics(opts.Metrics)}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inter-nmi/pki/network/credentials"
@@ -427,4 +428,11 @@ func TestTimeout(t *testing.T) {
 		return nil, ctx.Err()
 	})
 	problemOf(t, f.do(get("/api/v1/meters/PTB-0001", auditor)), http.StatusGatewayTimeout, api.CodeTimeout)
+}
+
+// TestMain quiets gin as the registry's main does: the mode is the
+// program's choice, not the server package's.
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -85,6 +86,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}()
 
+	// gin's debug mode prints every route at start-up and warns on every
+	// request; the registry logs its own way.
+	gin.SetMode(gin.ReleaseMode)
 	srv := server.New(server.Options{Channel: cfg.Channel, NMI: cfg.NMI, Ledger: fabric, Credentials: creds, Idempotency: store, Log: log,
 		Metrics: reg, Gatherer: reg, Readings: index, GroupSlots: cfg.GroupSlots, GroupWindow: cfg.GroupWindow})
 	defer srv.Close()
