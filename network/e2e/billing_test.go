@@ -13,7 +13,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
-	"github.com/inter-nmi/pki/registry-api/simulator"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
 // billedMeter registers a meter at PTB and binds a day's billing period of
@@ -99,7 +99,7 @@ func (b *billedMeter) stream(t *testing.T, withhold ...int) uint64 {
 	}
 	defer m.Close()
 	period := b.pk.Params.Period
-	head, err := m.Header(simulator.SeqAt(period.Start))
+	head, err := m.Header(loadprofile.SeqAt(period.Start))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func (b *billedMeter) stream(t *testing.T, withhold ...int) uint64 {
 		if skip[slot] {
 			continue
 		}
-		sm, err := m.Reading(simulator.SeqAt(period.SlotEnd(slot)), slot, x)
+		sm, err := m.Reading(loadprofile.SeqAt(period.SlotEnd(slot)), slot, x)
 		if err != nil {
 			t.Fatal(err)
 		}

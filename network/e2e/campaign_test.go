@@ -26,6 +26,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	regclient "github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -89,7 +90,7 @@ func TestFaultCampaign(t *testing.T) {
 	batch := c.fleet(ctx, run+"-B", p.batchMeters)
 	slots := func(meters int, rate float64) int {
 		// Enough readings for the whole campaign at the rate, and more.
-		return min(simulator.MaxSlots, int(rate*(10*time.Minute).Seconds())/meters+2)
+		return min(loadprofile.MaxSlots, int(rate*(10*time.Minute).Seconds())/meters+2)
 	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var loads sync.WaitGroup
@@ -101,7 +102,7 @@ func TestFaultCampaign(t *testing.T) {
 		loads.Go(func() {
 			sum, err := simulator.Run(loadCtx, simulator.Options{
 				Submitter: c.client(api.RoleIngest), Fleet: l.fleet, Seed: 7,
-				Schedule: simulator.LastSlots(time.Now(), 5*time.Minute, slots(len(l.fleet), l.rate)),
+				Schedule: loadprofile.LastSlots(time.Now(), 5*time.Minute, slots(len(l.fleet), l.rate)),
 				Batch:    l.batch, Concurrency: l.con, Rate: l.rate, Acknowledged: c.acknowledge,
 			})
 			if sum != nil {

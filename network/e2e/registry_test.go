@@ -24,6 +24,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
+	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -410,7 +411,7 @@ func TestSimulatorDay(t *testing.T) {
 	}
 	summary, err := simulator.Run(ctx, simulator.Options{
 		Submitter: registry(t, "INMETRO", api.RoleIngest), Fleet: fleet, Seed: 7,
-		Schedule: simulator.LastSlots(time.Now(), 15*time.Minute, 96),
+		Schedule: loadprofile.LastSlots(time.Now(), 15*time.Minute, 96),
 		Batch:    500, Concurrency: 2, Replay: true,
 	})
 	if err != nil {
