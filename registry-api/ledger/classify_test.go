@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	gatewaypb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -20,7 +21,18 @@ func TestClassify(t *testing.T) {
 		is        error      // or this sentinel
 		retryable bool
 	}{
-		{"endorsement refusal", status.Error(codes.Aborted, "failed to endorse transaction, see attached details for more info\nDetails:\n  - Address: 127.0.0.1:7151\n    MspId: PTBMSP\n    Message: chaincode response 500, METER_EXISTS: meter PTB-1 is already registered"), meter.CodeMeterExists, nil, false},
+		{"endorsement refusal", endorseError(codes.Aborted, "failed to endorse transaction, see attached details for more info",
+			"chaincode response 500, METER_EXISTS: meter PTB-1 is already registered"), meter.CodeMeterExists, nil, false},
+		{"refusal by a second endorser", endorseError(codes.Aborted, "failed to collect enough transaction endorsements, see attached details for more info",
+			"rpc error: code = Unavailable desc = connection refused", "chaincode response 500, NOT_OWNER: meter PTB-1 belongs to PTBMSP"), meter.CodeNotOwner, nil, false},
+		{"an endorser behind", endorseError(codes.Aborted, "failed to collect enough transaction endorsements, see attached details for more info",
+			"ProposalResponsePayloads do not match"), "", ErrConflict, true},
+		{"an endorser down", endorseError(codes.Aborted, "failed to collect enough transaction endorsements, see attached details for more info",
+			"rpc error: code = Unavailable desc = connection refused"), "", ErrUnavailable, true},
+		{"endorsement failed otherwise", endorseError(codes.Aborted, "failed to endorse transaction, see attached details for more info",
+			"chaincode response 500, Function Frobnicate not found in contract Registry"), "", nil, false},
+		{"responses differ at assembly", status.Error(codes.Aborted, "failed to assemble transaction: ProposalResponsePayloads do not match (base64): 'CiA=' vs 'CiE='"), "", ErrConflict, true},
+		{"no peer to evaluate", status.Error(codes.Unavailable, "no peers available to evaluate chaincode pki in channel metrology"), "", ErrUnavailable, true},
 		{"evaluate refusal", status.Error(codes.Unknown, "evaluate call to endorser returned error: chaincode response 500, METER_NOT_FOUND: meter X is not registered"), meter.CodeMeterNotFound, nil, false},
 		{"refusal as such", meter.Errorf(meter.CodeReplay, "seq 1"), meter.CodeReplay, nil, false},
 		{"discovery not ready", status.Error(codes.FailedPrecondition, "no combination of peers can be derived which satisfy the endorsement policy"), "", ErrUnavailable, true},
@@ -52,4 +64,19 @@ func TestClassify(t *testing.T) {
 	if classify(nil) != nil {
 		t.Fatal("classify(nil) is not nil")
 	}
+}
+
+// endorseError is the error fabric-gateway's client returns from an
+// endorsement: a gRPC status with one ErrorDetail per failed endorser,
+// behind the client's own wrapping.
+func endorseError(code codes.Code, message string, answers ...string) error {
+	st := status.New(code, message)
+	for i, a := range answers {
+		var err error
+		st, err = st.WithDetails(&gatewaypb.ErrorDetail{Address: fmt.Sprintf("127.0.0.1:%d", 7151+100*i), MspId: "PTBMSP", Message: a})
+		if err != nil {
+			panic(err)
+		}
+	}
+	return fmt.Errorf("endorse error: %w", st.Err())
 }

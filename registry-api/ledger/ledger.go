@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	gatewaypb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -215,7 +217,11 @@ func (f *Fabric) withRetry(ctx context.Context, tx string, attempt func() error)
 }
 
 // classify turns a gateway error into a refusal, ErrUnavailable, ErrConflict
-// or, failing those, itself.
+// or, failing those, itself. It reads what fabric-gateway types: the gRPC
+// status every gateway call fails with (an EndorseError, SubmitError or
+// CommitStatusError carries it, an evaluation returns it as is) and its
+// details, one gateway.ErrorDetail per endorser that failed, with the
+// endorser's own answer.
 func classify(err error) error {
 	if err == nil {
 		return nil
@@ -224,31 +230,76 @@ func classify(err error) error {
 	if errors.As(err, &refusal) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict) {
 		return err
 	}
-	msg := err.Error()
-	if r, ok := meter.ParseError(msg); ok {
+	// status.FromError would answer the whole wrapped text as the message.
+	var grpcErr interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &grpcErr) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	st := grpcErr.GRPCStatus()
+	if r := refusalIn(st); r != nil {
 		return r
 	}
-	switch {
-	case strings.Contains(msg, "no combination of peers can be derived"),
-		strings.Contains(msg, "failed to collect enough transaction endorsements"),
-		strings.Contains(msg, "no peers available"):
-		return fmt.Errorf("%w: %v", ErrUnavailable, firstLine(msg))
-	case strings.Contains(msg, "ProposalResponsePayloads do not match"),
-		strings.Contains(msg, "endorsement responses do not match"):
-		// Two peers read different state: one has not committed the latest
-		// block yet. Endorsing again resolves it.
-		return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
-	}
-	if st, ok := status.FromError(err); ok {
-		switch st.Code() {
-		case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
-			return fmt.Errorf("%w: %v", ErrUnavailable, firstLine(msg))
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return fmt.Errorf("%w: %v", ErrUnavailable, st.Message())
+	case codes.FailedPrecondition:
+		// The gateway found no set of peers that satisfies the endorsement
+		// policy: discovery does not know enough of them yet.
+		return fmt.Errorf("%w: %v", ErrUnavailable, st.Message())
+	case codes.Aborted:
+		// The gateway aborts three outcomes with the same code and tells
+		// them apart only in its message: endorsers answered differently
+		// (one peer has not committed the latest block yet: endorsing again
+		// resolves it), too few endorsed (a peer or its chaincode failed:
+		// again), or the first endorsers failed (with no refusal, an answer
+		// that trying again does not change).
+		switch msg := st.Message(); {
+		case strings.Contains(msg, payloadsDiffer):
+			return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
+		case strings.HasPrefix(msg, tooFewEndorsements):
+			if slices.ContainsFunc(endorsers(st), func(d *gatewaypb.ErrorDetail) bool { return strings.Contains(d.GetMessage(), payloadsDiffer) }) {
+				return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
+			}
+			return fmt.Errorf("%w: %v", ErrUnavailable, msg)
 		}
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
 	return err
+}
+
+// The Fabric gateway's messages for outcomes it gives no code of their own
+// (internal/pkg/gateway: endorse.go, endorsement.go).
+const (
+	tooFewEndorsements = "failed to collect enough transaction endorsements"
+	payloadsDiffer     = "ProposalResponsePayloads do not match"
+)
+
+// endorsers are the answers of the endorsers that failed, as the gateway
+// attaches them to its status.
+func endorsers(st *status.Status) []*gatewaypb.ErrorDetail {
+	var out []*gatewaypb.ErrorDetail
+	for _, d := range st.Details() {
+		if e, ok := d.(*gatewaypb.ErrorDetail); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// refusalIn finds the chaincode's refusal ("CODE: message") in an
+// endorser's answer or, for an evaluation, in the status message.
+func refusalIn(st *status.Status) *meter.Error {
+	for _, d := range endorsers(st) {
+		if r, ok := meter.ParseError(d.GetMessage()); ok {
+			return r
+		}
+	}
+	if r, ok := meter.ParseError(st.Message()); ok {
+		return r
+	}
+	return nil
 }
 
 func retryable(err error) bool {
@@ -266,7 +317,7 @@ func outcome(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	if _, ok := meter.ParseError(err.Error()); ok {
+	if meter.CodeOf(classify(err)) != "" {
 		return "refused"
 	}
 	return "error"
