@@ -209,7 +209,7 @@ func (f *Fabric) withRetry(ctx context.Context, tx string, attempt func() error)
 		wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v (last: %v)", ErrUnavailable, ctx.Err(), err)
+			return fmt.Errorf("%w: %w (last: %v)", ErrUnavailable, ctx.Err(), err)
 		case <-time.After(wait):
 		}
 	}

@@ -382,7 +382,7 @@ func (s *Server) readingsQuery(c *gin.Context) (readings.Query, bool) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), maxBlockWait)
 		defer cancel()
 		if err := s.opts.Readings.Await(ctx, block); err != nil {
-			s.failErr(c, fmt.Errorf("%w: %v", ledger.ErrUnavailable, err))
+			s.failErr(c, fmt.Errorf("%w: %w", ledger.ErrUnavailable, err))
 			return q, false
 		}
 	}
