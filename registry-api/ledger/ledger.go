@@ -209,6 +209,8 @@ func (f *Fabric) withRetry(ctx context.Context, tx string, attempt func() error)
 		wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
 		select {
 		case <-ctx.Done():
+			// The last attempt's error is told, not wrapped: it may be
+			// ErrConflict, and the answer is that the time ran out.
 			return fmt.Errorf("%w: %w (last: %v)", ErrUnavailable, ctx.Err(), err)
 		case <-time.After(wait):
 		}
