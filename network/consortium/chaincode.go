@@ -1,13 +1,8 @@
 package consortium
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/consortium/ccaas"
 	"github.com/inter-nmi/pki/network/supervise"
 	"github.com/inter-nmi/pki/network/topology"
 )
@@ -60,8 +56,7 @@ func (nw *Network) chaincodePackage(n *topology.NMI) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	sum := sha256.Sum256(b)
-	return path, nw.chaincodeLabel() + ":" + hex.EncodeToString(sum[:]), nil
+	return path, ccaas.ID(nw.chaincodeLabel(), b), nil
 }
 
 func (nw *Network) writeChaincodePackage(n *topology.NMI, path string) error {
@@ -82,21 +77,7 @@ func (nw *Network) writeChaincodePackage(n *topology.NMI, path string) error {
 	if err != nil {
 		return err
 	}
-	connection, _ := json.MarshalIndent(map[string]any{
-		"address":              n.ChaincodeAddress(),
-		"dial_timeout":         "10s",
-		"tls_required":         true,
-		"client_auth_required": true,
-		"client_key":           key,
-		"client_cert":          cert,
-		"root_cert":            root,
-	}, "", "  ")
-	code, err := targz(map[string][]byte{"connection.json": connection})
-	if err != nil {
-		return err
-	}
-	metadata, _ := json.Marshal(map[string]string{"type": "ccaas", "label": nw.chaincodeLabel()})
-	pkg, err := targz(map[string][]byte{"metadata.json": metadata, "code.tar.gz": code})
+	pkg, err := ccaas.Package(nw.chaincodeLabel(), ccaas.Connection{Address: n.ChaincodeAddress(), ClientKey: key, ClientCert: cert, RootCert: root})
 	if err != nil {
 		return err
 	}
@@ -105,35 +86,6 @@ func (nw *Network) writeChaincodePackage(n *topology.NMI, path string) error {
 	}
 	// The package holds the peer's client key for the chaincode service.
 	return os.WriteFile(path, pkg, 0o600)
-}
-
-// targz writes files in name order, with fixed metadata, so a package's
-// bytes (and so its ID) depend only on its content.
-func targz(files map[string][]byte) ([]byte, error) {
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for _, name := range names {
-		body := files[name]
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(body); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func (nw *Network) startChaincode(ctx context.Context) error {

@@ -1,13 +1,9 @@
 package consortium
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/consortium/ccaas"
 )
 
 func TestDefinitionPolicy(t *testing.T) {
@@ -134,8 +131,8 @@ func TestWantedDefinition(t *testing.T) {
 	}
 }
 
-// The chaincode package holds the NMI's connection details; its bytes, and
-// so its package ID, depend only on them.
+// The chaincode package holds the NMI's chaincode server address and the
+// credentials from its crypto directory; its package ID depends only on them.
 func TestChaincodePackage(t *testing.T) {
 	top := realTopology(t)
 	ptb := nmi(t, top, "PTB")
@@ -176,50 +173,11 @@ func TestChaincodePackage(t *testing.T) {
 		t.Fatalf("the same connection details packaged as %s and %s", id, again)
 	}
 
-	outer := untar(t, pkg)
-	var metadata map[string]string
-	if err := json.Unmarshal(outer["metadata.json"], &metadata); err != nil {
-		t.Fatal(err)
-	}
-	if metadata["type"] != "ccaas" || metadata["label"] != label {
-		t.Fatalf("metadata %v", metadata)
-	}
-	var connection map[string]any
-	if err := json.Unmarshal(untar(t, outer["code.tar.gz"])["connection.json"], &connection); err != nil {
-		t.Fatal(err)
-	}
-	if connection["address"] != ptb.ChaincodeAddress() || connection["client_key"] != "client key" || connection["root_cert"] != "tls root" ||
-		connection["tls_required"] != true || connection["client_auth_required"] != true {
-		t.Fatalf("connection %v", connection)
-	}
-}
-
-func untar(t *testing.T, b []byte) map[string][]byte {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(b))
+	want, err := ccaas.Package(label, ccaas.Connection{Address: ptb.ChaincodeAddress(), ClientKey: "client key", ClientCert: "client cert", RootCert: "tls root"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := tar.NewReader(gz)
-	files := map[string][]byte{}
-	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[h.Name] = body
-		names = append(names, h.Name)
+	if !bytes.Equal(pkg, want) {
+		t.Fatal("the package does not hold the NMI's chaincode server address and credentials")
 	}
-	if !slices.IsSorted(names) {
-		t.Fatalf("archive entries not in name order: %v", names)
-	}
-	return files
 }
