@@ -14,6 +14,7 @@ import (
 
 	"github.com/inter-nmi/pki/network/msp"
 	"github.com/inter-nmi/pki/network/topology"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Layout places everything a consortium run writes.
@@ -40,16 +41,14 @@ func (l Layout) namespace(n *topology.NMI) string {
 	return "pki-" + strings.ToLower(n.Name)
 }
 
-// Users every NMI enrols, and their roles.
+// Users every NMI enrols: its admin, and one user per role the chaincode
+// knows, named after the role its certificate carries.
 const (
 	UserAdmin     = "Admin"
-	UserRegistrar = "registrar"
-	UserAuditor   = "auditor"
-	UserIngest    = "ingest"
+	UserRegistrar = wire.RoleRegistrar
+	UserAuditor   = wire.RoleAuditor
+	UserIngest    = wire.RoleIngest
 )
-
-// RoleAttribute is the certificate attribute chaincode reads the role from.
-const RoleAttribute = "pki.role"
 
 func (l Layout) nmiDir(n *topology.NMI) string {
 	return filepath.Join(l.Root, "nmi", strings.ToLower(n.Name))
@@ -135,7 +134,7 @@ func registryProc(n *topology.NMI) string  { return strings.ToLower(n.Name) + "-
 // identities each NMI enrols besides its nodes.
 var users = []msp.Identity{
 	{Name: UserAdmin, OU: msp.OUAdmin},
-	{Name: UserRegistrar, OU: msp.OUClient, Attributes: map[string]string{RoleAttribute: "registrar"}},
-	{Name: UserAuditor, OU: msp.OUClient, Attributes: map[string]string{RoleAttribute: "auditor"}},
-	{Name: UserIngest, OU: msp.OUClient, Attributes: map[string]string{RoleAttribute: "ingest"}},
+	{Name: UserRegistrar, OU: msp.OUClient, Attributes: map[string]string{wire.RoleAttribute: wire.RoleRegistrar}},
+	{Name: UserAuditor, OU: msp.OUClient, Attributes: map[string]string{wire.RoleAttribute: wire.RoleAuditor}},
+	{Name: UserIngest, OU: msp.OUClient, Attributes: map[string]string{wire.RoleAttribute: wire.RoleIngest}},
 }

@@ -42,7 +42,7 @@ func New(opts ...Option) *Registry {
 	for _, o := range opts {
 		o(r)
 	}
-	r.Name = "pki"
+	r.Name = wire.Contract
 	r.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI meter PKI",
 		Description: "Registry of smart-meter public keys and verifier of signed measurements",

@@ -42,6 +42,11 @@ const (
 // namespace and the name transactions invoke it by.
 const Namespace = "pki"
 
+// Contract is the meter-PKI contract's name in the chaincode's metadata.
+// It is the chaincode's default contract: its transactions are invoked
+// without a prefix (the billing contract's as "billing:<transaction>").
+const Contract = "pki"
+
 // TxAttestMeter takes a meter ID and returns the meter's record for an
 // attestation bundle (package explorer/proof); the registry and the
 // explorer find attestations in the blocks by this name.

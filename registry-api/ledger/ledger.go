@@ -29,6 +29,7 @@ import (
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/network/gateway"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -398,7 +399,7 @@ func (f *Fabric) Consortium(ctx context.Context) (*api.Consortium, error) {
 		Channel: f.cfg.Channel, Height: height, Members: cfg.Members, ConsensusType: cfg.ConsensusType,
 		Orderers: cfg.Consenters, ConfigSeq: cfg.Sequence, NMI: f.cfg.Identities[api.RoleAuditor].MSPID,
 		Chaincode: api.Chaincode{Name: def.Name, Version: def.Version, Sequence: def.Sequence,
-			ContractVersion: m.Contracts["pki"].Info.Version},
+			ContractVersion: m.Contracts[wire.Contract].Info.Version},
 	}, nil
 }
 
