@@ -259,14 +259,12 @@ func classify(err error) error {
 		// resolves it), too few endorsed (a peer or its chaincode failed:
 		// again), or the first endorsers failed (with no refusal, an answer
 		// that trying again does not change).
-		switch msg := st.Message(); {
-		case strings.Contains(msg, payloadsDiffer):
+		disagree := func(m string) bool { return strings.Contains(m, payloadsDiffer) }
+		switch {
+		case disagree(st.Message()) || slices.ContainsFunc(endorsers(st), func(d *gatewaypb.ErrorDetail) bool { return disagree(d.GetMessage()) }):
 			return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
-		case strings.HasPrefix(msg, tooFewEndorsements):
-			if slices.ContainsFunc(endorsers(st), func(d *gatewaypb.ErrorDetail) bool { return strings.Contains(d.GetMessage(), payloadsDiffer) }) {
-				return fmt.Errorf("%w: endorsing peers disagree (one is behind)", ErrConflict)
-			}
-			return fmt.Errorf("%w: %v", ErrUnavailable, msg)
+		case strings.HasPrefix(st.Message(), tooFewEndorsements):
+			return fmt.Errorf("%w: %v", ErrUnavailable, st.Message())
 		}
 	}
 	return err
