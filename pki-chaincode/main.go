@@ -1,5 +1,5 @@
 // Command pki-chaincode serves the meter-PKI contract, and beside it the
-// billing contract (fe-billing/contract, called as "billing:<transaction>"),
+// billing contract (package billing, called as "billing:<transaction>"),
 // as an external chaincode service (chaincode as a service): the NMI runs it
 // as its own process and its peer connects to it over mutual TLS.
 //
@@ -28,7 +28,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	billing "github.com/inter-nmi/pki/fe-billing/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/billing"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 )
 

@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/fe-billing/fe"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"

@@ -11,7 +11,8 @@ import (
 // CLI, explorer) can tell refusals apart without parsing prose.
 type Code string
 
-// The refusal codes. Their spelling is part of the public interface: never
+// The refusal codes of the meter-PKI contract; the billing contract uses
+// those that mean the same and adds its own (agreement.Codes). Their spelling is part of the public interface: never
 // rename one, only add.
 const (
 	CodeMalformed           Code = "MALFORMED"             // request cannot be parsed or a field is invalid
@@ -36,16 +37,6 @@ const (
 	CodeNotMember           Code = "NOT_MEMBER"            // the caller's NMI is not a member of the consortium (as recorded on the ledger)
 	CodeInternal            Code = "INTERNAL"              // ledger access failed; nothing was written
 
-	// Refusals of the billing contract (fe-billing/contract).
-	CodePeriodExists    Code = "PERIOD_EXISTS"    // the meter's billing period is bound already
-	CodePeriodNotFound  Code = "PERIOD_NOT_FOUND" // the meter's billing period is not bound
-	CodePeriodMismatch  Code = "PERIOD_MISMATCH"  // a statement names another period than the one submitted for
-	CodeAgreementExists Code = "AGREEMENT_EXISTS" // the period's tariff is agreed already
-	CodeNoAgreement     Code = "NO_AGREEMENT"     // the period has no agreed tariff yet
-	CodeTariffMismatch  Code = "TARIFF_MISMATCH"  // a statement names another tariff than the agreed one
-	CodeKeyIssued       Code = "KEY_ISSUED"       // the period's functional key is recorded as issued already
-	CodeBillExists      Code = "BILL_EXISTS"      // the period's bill is recorded already
-	CodeSlotsMismatch   Code = "SLOTS_MISMATCH"   // a bill counts other slots than the period has
 )
 
 // Error is a refusal with a stable code and a message a person can act on.
@@ -82,15 +73,20 @@ func CodeOf(err error) Code {
 	return ""
 }
 
-// ParseError recovers a refusal from a message that crossed the chaincode
-// boundary, where it may have been wrapped by Fabric ("chaincode response 500,
-// CODE: message"). It reports false when the message carries no known code.
-func ParseError(msg string) (*Error, bool) {
+// ParseError recovers a refusal of the meter-PKI contract from a message that
+// crossed the chaincode boundary, where it may have been wrapped by Fabric
+// ("chaincode response 500, CODE: message"). It reports false when the
+// message carries none of Codes.
+func ParseError(msg string) (*Error, bool) { return ParseErrorIn(msg, Codes) }
+
+// ParseErrorIn is ParseError over another list of codes: a client of both
+// contracts passes the billing contract's codes beside these.
+func ParseErrorIn(msg string, codes []Code) (*Error, bool) {
 	// The first code in the message is the refusal's; a later one is part of
 	// its text (a quoted PEM type, say).
 	var found *Error
 	at := len(msg)
-	for _, code := range Codes {
+	for _, code := range codes {
 		prefix := string(code) + ": "
 		for from := 0; from < at; {
 			i := strings.Index(msg[from:], prefix)
@@ -110,14 +106,13 @@ func ParseError(msg string) (*Error, bool) {
 
 func isCodeChar(c byte) bool { return c == '_' || (c >= 'A' && c <= 'Z') }
 
-// Codes lists every refusal code, in the order they are declared. Clients
-// (the registry's problem mapping, its OpenAPI document) check against it
-// that they know every code.
+// Codes lists every refusal code of the meter-PKI contract, in the order
+// they are declared. Clients (the registry's problem mapping, its OpenAPI
+// document) check against it that they know every code. The billing
+// contract's codes are its own (agreement.Codes).
 var Codes = []Code{
 	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
 	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeClockSkew, CodeForbidden, CodeNotOwner,
 	CodePreEnrolled, CodeIdentityMismatch, CodePreEnrolmentExpired, CodeNotMember, CodeInternal,
-	CodePeriodExists, CodePeriodNotFound, CodePeriodMismatch, CodeAgreementExists, CodeNoAgreement,
-	CodeTariffMismatch, CodeKeyIssued, CodeBillExists, CodeSlotsMismatch,
 }

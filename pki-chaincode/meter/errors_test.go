@@ -33,15 +33,6 @@ var codeSpelling = []struct {
 	{meter.CodePreEnrolled, "PRE_ENROLLED"},
 	{meter.CodeIdentityMismatch, "IDENTITY_MISMATCH"},
 	{meter.CodeInternal, "INTERNAL"},
-	{meter.CodePeriodExists, "PERIOD_EXISTS"},
-	{meter.CodePeriodNotFound, "PERIOD_NOT_FOUND"},
-	{meter.CodePeriodMismatch, "PERIOD_MISMATCH"},
-	{meter.CodeAgreementExists, "AGREEMENT_EXISTS"},
-	{meter.CodeNoAgreement, "NO_AGREEMENT"},
-	{meter.CodeTariffMismatch, "TARIFF_MISMATCH"},
-	{meter.CodeKeyIssued, "KEY_ISSUED"},
-	{meter.CodeBillExists, "BILL_EXISTS"},
-	{meter.CodeSlotsMismatch, "SLOTS_MISMATCH"},
 }
 
 func TestCodeSpelling(t *testing.T) {

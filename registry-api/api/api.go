@@ -6,9 +6,9 @@
 package api
 
 import (
-	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )

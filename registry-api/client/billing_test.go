@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
 )

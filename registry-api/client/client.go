@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )

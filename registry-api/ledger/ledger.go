@@ -28,6 +28,7 @@ import (
 
 	"github.com/inter-nmi/pki/network/channel"
 	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -293,15 +294,18 @@ func endorsers(st *status.Status) []*gatewaypb.ErrorDetail {
 // endorser's answer or, for an evaluation, in the status message.
 func refusalIn(st *status.Status) *meter.Error {
 	for _, d := range endorsers(st) {
-		if r, ok := meter.ParseError(d.GetMessage()); ok {
+		if r, ok := meter.ParseErrorIn(d.GetMessage(), refusalCodes); ok {
 			return r
 		}
 	}
-	if r, ok := meter.ParseError(st.Message()); ok {
+	if r, ok := meter.ParseErrorIn(st.Message(), refusalCodes); ok {
 		return r
 	}
 	return nil
 }
+
+// refusalCodes are the codes of both contracts the registry submits to.
+var refusalCodes = slices.Concat(meter.Codes, agreement.Codes)
 
 func retryable(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict)

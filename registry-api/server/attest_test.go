@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
-	"google.golang.org/protobuf/proto"
 )
 
 func emptyBlocks(from, to uint64) []*chain.Block {

@@ -7,12 +7,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 // The billing endpoints record the statements of privacy-preserving billing
-// (fe-billing/contract, the chaincode's "billing" contract). A statement's
+// (pki-chaincode/billing, the chaincode's "billing" contract). A statement's
 // authority is its party's signature, so the registry checks what it can
 // without the ledger (with the chaincode's own rules) and submits as the
 // caller's role.

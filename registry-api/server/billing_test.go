@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -161,8 +161,8 @@ func TestGetBillingPeriod(t *testing.T) {
 			t.Errorf("read by %s evaluated as %s", as, c[len(c)-1].Role)
 		}
 	}
-	f.ledger.on("billing:GetBillingPeriod", fails(meter.Errorf(meter.CodePeriodNotFound, "period 2026-11-21 of meter PTB-0001 is not bound")))
-	problemOf(t, f.do(get("/api/v1/billing/periods/PTB-0001/2026-11-21", auditor)), http.StatusNotFound, string(meter.CodePeriodNotFound))
+	f.ledger.on("billing:GetBillingPeriod", fails(meter.Errorf(agreement.CodePeriodNotFound, "period 2026-11-21 of meter PTB-0001 is not bound")))
+	problemOf(t, f.do(get("/api/v1/billing/periods/PTB-0001/2026-11-21", auditor)), http.StatusNotFound, string(agreement.CodePeriodNotFound))
 }
 
 // TestBillingRefusals answers the billing contract's refusals with their
@@ -176,17 +176,17 @@ func TestBillingRefusals(t *testing.T) {
 		code   meter.Code
 		status int
 	}{
-		{"billing:BindPeriod", post("/api/v1/billing/periods", customer, p.bind), meter.CodePeriodExists, http.StatusConflict},
+		{"billing:BindPeriod", post("/api/v1/billing/periods", customer, p.bind), agreement.CodePeriodExists, http.StatusConflict},
 		{"billing:BindPeriod", post("/api/v1/billing/periods", customer, p.bind), meter.CodeMeterNotFound, http.StatusNotFound},
 		{"billing:BindPeriod", post("/api/v1/billing/periods", customer, p.bind), meter.CodeMeterRevoked, http.StatusConflict},
-		{"billing:AgreeTariff", post(periodPath+"/tariff", utility, p.tariff), meter.CodePeriodNotFound, http.StatusNotFound},
-		{"billing:AgreeTariff", post(periodPath+"/tariff", utility, p.tariff), meter.CodeAgreementExists, http.StatusConflict},
+		{"billing:AgreeTariff", post(periodPath+"/tariff", utility, p.tariff), agreement.CodePeriodNotFound, http.StatusNotFound},
+		{"billing:AgreeTariff", post(periodPath+"/tariff", utility, p.tariff), agreement.CodeAgreementExists, http.StatusConflict},
 		{"billing:AgreeTariff", post(periodPath+"/tariff", utility, p.tariff), meter.CodeBadSignature, http.StatusUnprocessableEntity},
-		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), meter.CodeNoAgreement, http.StatusConflict},
-		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), meter.CodeKeyIssued, http.StatusConflict},
-		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), meter.CodeTariffMismatch, http.StatusUnprocessableEntity},
-		{"billing:RecordBill", post(periodPath+"/bill", utility, p.bill), meter.CodeBillExists, http.StatusConflict},
-		{"billing:RecordBill", post(periodPath+"/bill", utility, p.bill), meter.CodeSlotsMismatch, http.StatusUnprocessableEntity},
+		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), agreement.CodeNoAgreement, http.StatusConflict},
+		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), agreement.CodeKeyIssued, http.StatusConflict},
+		{"billing:RecordKeyIssued", post(periodPath+"/key", customer, p.key), agreement.CodeTariffMismatch, http.StatusUnprocessableEntity},
+		{"billing:RecordBill", post(periodPath+"/bill", utility, p.bill), agreement.CodeBillExists, http.StatusConflict},
+		{"billing:RecordBill", post(periodPath+"/bill", utility, p.bill), agreement.CodeSlotsMismatch, http.StatusUnprocessableEntity},
 		{"billing:RecordBill", post(periodPath+"/bill", utility, p.bill), meter.CodeForbidden, http.StatusForbidden},
 	}
 	for _, c := range cases {

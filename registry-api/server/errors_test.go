@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -40,24 +42,25 @@ var refusalStatus = map[meter.Code]int{
 	meter.CodePreEnrolmentExpired: http.StatusConflict,
 	meter.CodeNotMember:           http.StatusForbidden,
 	meter.CodeInternal:            http.StatusInternalServerError,
-	meter.CodePeriodExists:        http.StatusConflict,
-	meter.CodePeriodNotFound:      http.StatusNotFound,
-	meter.CodePeriodMismatch:      http.StatusUnprocessableEntity,
-	meter.CodeAgreementExists:     http.StatusConflict,
-	meter.CodeNoAgreement:         http.StatusConflict,
-	meter.CodeTariffMismatch:      http.StatusUnprocessableEntity,
-	meter.CodeKeyIssued:           http.StatusConflict,
-	meter.CodeBillExists:          http.StatusConflict,
-	meter.CodeSlotsMismatch:       http.StatusUnprocessableEntity,
+	agreement.CodePeriodExists:    http.StatusConflict,
+	agreement.CodePeriodNotFound:  http.StatusNotFound,
+	agreement.CodePeriodMismatch:  http.StatusUnprocessableEntity,
+	agreement.CodeAgreementExists: http.StatusConflict,
+	agreement.CodeNoAgreement:     http.StatusConflict,
+	agreement.CodeTariffMismatch:  http.StatusUnprocessableEntity,
+	agreement.CodeKeyIssued:       http.StatusConflict,
+	agreement.CodeBillExists:      http.StatusConflict,
+	agreement.CodeSlotsMismatch:   http.StatusUnprocessableEntity,
 }
 
 // TestRefusals answers every chaincode refusal with its status, its code
 // and its message, for writes (Submit) and reads (Evaluate).
 func TestRefusals(t *testing.T) {
-	if len(refusalStatus) != len(meter.Codes) {
-		t.Errorf("refusalStatus covers %d codes; meter defines %d: %v", len(refusalStatus), len(meter.Codes), meter.Codes)
+	codes := slices.Concat(meter.Codes, agreement.Codes)
+	if len(refusalStatus) != len(codes) {
+		t.Errorf("refusalStatus covers %d codes; the contracts define %d: %v", len(refusalStatus), len(codes), codes)
 	}
-	for _, code := range meter.Codes {
+	for _, code := range codes {
 		c := string(code)
 		status, ok := refusalStatus[code]
 		if !ok {

@@ -18,8 +18,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/inter-nmi/pki/explorer/proof"
-	"github.com/inter-nmi/pki/fe-billing/agreement"
 	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -249,13 +249,13 @@ func TestOpenAPIProblemCodes(t *testing.T) {
 		refusals = append(refusals, c.(string))
 	}
 	var codes []string
-	for _, c := range meter.Codes {
+	for _, c := range slices.Concat(meter.Codes, agreement.Codes) {
 		codes = append(codes, string(c))
 	}
 	sort.Strings(refusals)
 	sort.Strings(codes)
 	if !slices.Equal(refusals, codes) {
-		t.Errorf("RefusalCode enum %v\ndiffers from the meter codes %v", refusals, codes)
+		t.Errorf("RefusalCode enum %v\ndiffers from the contracts' codes %v", refusals, codes)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
@@ -37,15 +38,15 @@ var statusOf = map[string]int{
 	string(meter.CodePreEnrolmentExpired): http.StatusConflict,
 	string(meter.CodeNotMember):           http.StatusForbidden,
 	string(meter.CodeInternal):            http.StatusInternalServerError,
-	string(meter.CodePeriodExists):        http.StatusConflict,
-	string(meter.CodePeriodNotFound):      http.StatusNotFound,
-	string(meter.CodePeriodMismatch):      http.StatusUnprocessableEntity,
-	string(meter.CodeAgreementExists):     http.StatusConflict,
-	string(meter.CodeNoAgreement):         http.StatusConflict,
-	string(meter.CodeTariffMismatch):      http.StatusUnprocessableEntity,
-	string(meter.CodeKeyIssued):           http.StatusConflict,
-	string(meter.CodeBillExists):          http.StatusConflict,
-	string(meter.CodeSlotsMismatch):       http.StatusUnprocessableEntity,
+	string(agreement.CodePeriodExists):    http.StatusConflict,
+	string(agreement.CodePeriodNotFound):  http.StatusNotFound,
+	string(agreement.CodePeriodMismatch):  http.StatusUnprocessableEntity,
+	string(agreement.CodeAgreementExists): http.StatusConflict,
+	string(agreement.CodeNoAgreement):     http.StatusConflict,
+	string(agreement.CodeTariffMismatch):  http.StatusUnprocessableEntity,
+	string(agreement.CodeKeyIssued):       http.StatusConflict,
+	string(agreement.CodeBillExists):      http.StatusConflict,
+	string(agreement.CodeSlotsMismatch):   http.StatusUnprocessableEntity,
 	api.CodeUnauthenticated:               http.StatusUnauthorized,
 	api.CodeNotFound:                      http.StatusNotFound,
 	api.CodeMethodNotAllowed:              http.StatusMethodNotAllowed,

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
@@ -260,7 +260,7 @@ func TestBadRequests(t *testing.T) {
 		{"tariff of an invalid period", post("/api/v1/billing/periods/"+billedMeter+"/-x/tariff", utility, parties.tariff), 400, malformed},
 		{"tariff of a period of 33 characters", post("/api/v1/billing/periods/"+billedMeter+"/"+strings.Repeat("p", 33)+"/tariff", utility, parties.tariff), 400, malformed},
 		{"tariff naming another meter", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.MeterID = "PTB-0002" })), 422, string(meter.CodeMeterMismatch)},
-		{"tariff naming another period", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.Period = "2026-11-21" })), 422, string(meter.CodePeriodMismatch)},
+		{"tariff naming another period", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.Period = "2026-11-21" })), 422, string(agreement.CodePeriodMismatch)},
 		{"tariff of the wrong statement type", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) { r.Statement.Type = agreement.TypePeriod })), 400, malformed},
 		{"tariff hash in uppercase", post(periodPath+"/tariff", utility, tariff(func(r *api.TariffAgreementRequest) {
 			r.Statement.TariffSHA256 = strings.ToUpper(r.Statement.TariffSHA256)
@@ -277,7 +277,7 @@ func TestBadRequests(t *testing.T) {
 		{"key with a tariff hash not hex", post(periodPath+"/key", customer, keyIssued(func(r *api.KeyIssuedRequest) { r.Statement.TariffSHA256 = "" })), 400, malformed},
 		{"key without signature", post(periodPath+"/key", customer, keyIssued(func(r *api.KeyIssuedRequest) { r.CustomerSignature = "" })), 400, malformed},
 		{"key with the functional key itself", post(periodPath+"/key", customer, withBillingField(parties.key)), 400, malformed},
-		{"bill naming another period", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.Statement.Period = "2026-11-21" })), 422, string(meter.CodePeriodMismatch)},
+		{"bill naming another period", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.Statement.Period = "2026-11-21" })), 422, string(agreement.CodePeriodMismatch)},
 		{"bill of no slots", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.Statement.Slots = 0 })), 400, malformed},
 		{"bill of a negative amount", post(periodPath+"/bill", utility, strings.Replace(jsonText(parties.bill), `"amount":1234567`, `"amount":-1`, 1)), 400, malformed},
 		{"bill signature not base64", post(periodPath+"/bill", utility, bill(func(r *api.BillRequest) { r.UtilitySignature = "*" })), 400, malformed},

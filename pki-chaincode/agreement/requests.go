@@ -126,7 +126,7 @@ func checkStatement(typ, wantType, stMeter, stPeriod, tariffHash, meterID, perio
 	case stMeter != meterID:
 		return meter.Errorf(meter.CodeMeterMismatch, "the statement names meter %q but was submitted for meter %q", stMeter, meterID)
 	case stPeriod != period:
-		return meter.Errorf(meter.CodePeriodMismatch, "the statement names period %q but was submitted for period %q", stPeriod, period)
+		return meter.Errorf(CodePeriodMismatch, "the statement names period %q but was submitted for period %q", stPeriod, period)
 	}
 	return ValidateHash("tariffSha256", tariffHash)
 }

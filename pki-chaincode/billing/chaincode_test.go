@@ -1,15 +1,16 @@
-package contract_test
+package billing_test
 
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
-	billing "github.com/inter-nmi/pki/fe-billing/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/billing"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
@@ -92,14 +93,14 @@ func TestChaincode(t *testing.T) {
 		args []string
 		code meter.Code
 	}{
-		{"billing:RecordBill", []string{meterID, period, mustJSON(t, w.billRequest(billStatement(meterID, period, tariffHash, 96)))}, meter.CodeBillExists},
-		{"billing:GetBillingPeriod", []string{meterID, "2026-11-21"}, meter.CodePeriodNotFound},
+		{"billing:RecordBill", []string{meterID, period, mustJSON(t, w.billRequest(billStatement(meterID, period, tariffHash, 96)))}, agreement.CodeBillExists},
+		{"billing:GetBillingPeriod", []string{meterID, "2026-11-21"}, agreement.CodePeriodNotFound},
 		// Without the prefix the name is the pki contract's, which has no such transaction.
 		{"BindPeriod", []string{mustJSON(t, w.bindRequest(periodStatement(meterID, "2026-11-21")))}, ""},
 		{"billing:AgreeTariff", []string{meterID, period}, ""},
 	} {
 		resp := w.invoke(cc, w.ingest, c.fn, c.args...)
-		e, found := meter.ParseError("chaincode response 500, " + resp.Message)
+		e, found := meter.ParseErrorIn("chaincode response 500, "+resp.Message, slices.Concat(meter.Codes, agreement.Codes))
 		if resp.Status != 500 || found != (c.code != "") || (found && e.Code != c.code) {
 			t.Errorf("%s: %d %q, want a refusal with code %q", c.fn, resp.Status, resp.Message, c.code)
 		}

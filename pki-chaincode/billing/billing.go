@@ -1,4 +1,4 @@
-// Package contract is the billing contract, served beside the meter-PKI
+// Package billing is the billing contract, served beside the meter-PKI
 // contract in the same chaincode: it records the statements of
 // privacy-preserving billing (package agreement) — a meter's period bound to
 // the customer's functional public key, the tariff both parties agreed to,
@@ -7,7 +7,7 @@
 //
 // Any client of the consortium but an auditor may submit a statement; the
 // statements' signatures carry the parties' authority.
-package contract
+package billing
 
 import (
 	"time"
@@ -15,7 +15,7 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-contract-api-go/v2/metadata"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/state"
@@ -113,7 +113,7 @@ func (b *Billing) BindPeriod(ctx contractapi.TransactionContextInterface, reques
 	if _, found, err := state.Get[agreement.Record](ctx, key); err != nil {
 		return nil, err
 	} else if found {
-		return nil, meter.Errorf(meter.CodePeriodExists, "period %s of meter %s is bound already", st.Period, st.MeterID)
+		return nil, meter.Errorf(agreement.CodePeriodExists, "period %s of meter %s is bound already", st.Period, st.MeterID)
 	}
 	t, err := b.newTx(ctx)
 	if err != nil {
@@ -149,7 +149,7 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 		return nil, err
 	}
 	if rec.Tariff != nil {
-		return nil, meter.Errorf(meter.CodeAgreementExists, "period %s of meter %s has an agreed tariff already (%s, tx %s)", period, meterID, rec.Tariff.TariffSHA256, rec.Tariff.TxID)
+		return nil, meter.Errorf(agreement.CodeAgreementExists, "period %s of meter %s has an agreed tariff already (%s, tx %s)", period, meterID, rec.Tariff.TariffSHA256, rec.Tariff.TxID)
 	}
 	if utility.Equal(customer) {
 		return nil, malformed("utilityKey is the customer's own key: a tariff is agreed by two parties")
@@ -189,7 +189,7 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 		return nil, err
 	}
 	if rec.Key != nil {
-		return nil, meter.Errorf(meter.CodeKeyIssued, "the functional key of period %s of meter %s is recorded already (tx %s)", period, meterID, rec.Key.TxID)
+		return nil, meter.Errorf(agreement.CodeKeyIssued, "the functional key of period %s of meter %s is recorded already (tx %s)", period, meterID, rec.Key.TxID)
 	}
 	if err := agreement.VerifyField(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
@@ -225,10 +225,10 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 		return nil, err
 	}
 	if rec.Bill != nil {
-		return nil, meter.Errorf(meter.CodeBillExists, "period %s of meter %s is billed already (tx %s)", period, meterID, rec.Bill.TxID)
+		return nil, meter.Errorf(agreement.CodeBillExists, "period %s of meter %s is billed already (tx %s)", period, meterID, rec.Bill.TxID)
 	}
 	if st.Slots != rec.Period.Slots {
-		return nil, meter.Errorf(meter.CodeSlotsMismatch, "the bill counts %d slots; period %s of meter %s has %d", st.Slots, period, meterID, rec.Period.Slots)
+		return nil, meter.Errorf(agreement.CodeSlotsMismatch, "the bill counts %d slots; period %s of meter %s has %d", st.Slots, period, meterID, rec.Period.Slots)
 	}
 	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
 	if err != nil {
@@ -266,7 +266,7 @@ func load(ctx contractapi.TransactionContextInterface, meterID, period string) (
 		return nil, nil, err
 	}
 	if !found {
-		return nil, nil, meter.Errorf(meter.CodePeriodNotFound, "period %s of meter %s is not bound", period, meterID)
+		return nil, nil, meter.Errorf(agreement.CodePeriodNotFound, "period %s of meter %s is not bound", period, meterID)
 	}
 	customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
 	if err != nil {
@@ -283,10 +283,10 @@ func loadAgreed(ctx contractapi.TransactionContextInterface, meterID, period, ta
 		return nil, nil, err
 	}
 	if rec.Tariff == nil {
-		return nil, nil, meter.Errorf(meter.CodeNoAgreement, "period %s of meter %s has no agreed tariff yet", period, meterID)
+		return nil, nil, meter.Errorf(agreement.CodeNoAgreement, "period %s of meter %s has no agreed tariff yet", period, meterID)
 	}
 	if tariffHash != rec.Tariff.TariffSHA256 {
-		return nil, nil, meter.Errorf(meter.CodeTariffMismatch, "the statement names tariff %s; the agreed tariff of period %s of meter %s is %s", tariffHash, period, meterID, rec.Tariff.TariffSHA256)
+		return nil, nil, meter.Errorf(agreement.CodeTariffMismatch, "the statement names tariff %s; the agreed tariff of period %s of meter %s is %s", tariffHash, period, meterID, rec.Tariff.TariffSHA256)
 	}
 	return rec, customer, nil
 }

@@ -1,4 +1,4 @@
-package contract_test
+package billing_test
 
 import (
 	"crypto/sha256"
@@ -11,8 +11,8 @@ import (
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
-	billing "github.com/inter-nmi/pki/fe-billing/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/billing"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"

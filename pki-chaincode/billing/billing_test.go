@@ -1,4 +1,4 @@
-package contract_test
+package billing_test
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/fe-billing/agreement"
-	billing "github.com/inter-nmi/pki/fe-billing/contract"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/billing"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 )
@@ -139,13 +139,13 @@ func TestBindPeriodRefusals(t *testing.T) {
 	t.Run("second binding", func(t *testing.T) {
 		w := w.in(t)
 		ok(w, w.ingest, w.bind(mustJSON(t, good)))
-		refused(w, w.ingest, meter.CodePeriodExists, w.bind(mustJSON(t, good)))
+		refused(w, w.ingest, agreement.CodePeriodExists, w.bind(mustJSON(t, good)))
 		// Not even with another key: the period stays bound to the first.
 		other := good
 		other.Statement.PublicKeySHA256 = sha("another functional key")
 		other.CustomerKey, other.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, other.Statement)
 		other.MeterSignature = sign(t, w.meterKeys[meterID], other.Statement)
-		refused(w, w.ingest, meter.CodePeriodExists, w.bind(mustJSON(t, other)))
+		refused(w, w.ingest, agreement.CodePeriodExists, w.bind(mustJSON(t, other)))
 	})
 }
 
@@ -175,7 +175,7 @@ func TestAgreeTariffRefusals(t *testing.T) {
 	}
 	resigned := func(st agreement.TariffStatement) string { return mustJSON(t, w.tariffRequest(st)) }
 	t.Run("period not bound", func(t *testing.T) {
-		refused(w.in(t), w.ingest, meter.CodePeriodNotFound, w.agree(meterID, period, mustJSON(t, good)))
+		refused(w.in(t), w.ingest, agreement.CodePeriodNotFound, w.agree(meterID, period, mustJSON(t, good)))
 	})
 	w.bound()
 	cases := []struct {
@@ -192,9 +192,9 @@ func TestAgreeTariffRefusals(t *testing.T) {
 		{"unknown field", w.ingest, meterID, period, strings.TrimSuffix(mustJSON(t, good), "}") + `,"amount":1}`, meter.CodeMalformed},
 		{"wrong statement type", w.ingest, meterID, period, resigned(agreement.TariffStatement{Type: agreement.TypeKey, MeterID: meterID, Period: period, TariffSHA256: tariffHash}), meter.CodeMalformed},
 		{"statement of another meter", w.ingest, meterID, period, resigned(tariffStatement("PTB-0003", period, tariffHash)), meter.CodeMeterMismatch},
-		{"statement of another period", w.ingest, meterID, period, resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodMismatch},
+		{"statement of another period", w.ingest, meterID, period, resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), agreement.CodePeriodMismatch},
 		{"tariff hash not hex", w.ingest, meterID, period, resigned(tariffStatement(meterID, period, "tariff")), meter.CodeMalformed},
-		{"unbound period of the meter", w.ingest, meterID, "2026-11-21", resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodNotFound},
+		{"unbound period of the meter", w.ingest, meterID, "2026-11-21", resigned(tariffStatement(meterID, "2026-11-21", tariffHash)), agreement.CodePeriodNotFound},
 		{"utility key not PEM", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilityKey = "" }), meter.CodeInvalidKey},
 		{"customer signature by another key", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.CustomerSignature = sign(t, w.other, r.Statement) }), meter.CodeBadSignature},
 		{"customer signature by the utility", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.CustomerSignature = r.UtilitySignature }), meter.CodeBadSignature},
@@ -214,8 +214,8 @@ func TestAgreeTariffRefusals(t *testing.T) {
 	t.Run("second agreement", func(t *testing.T) {
 		w := w.in(t)
 		ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, good)))
-		refused(w, w.ingest, meter.CodeAgreementExists, w.agree(meterID, period, mustJSON(t, good)))
-		refused(w, w.ingest, meter.CodeAgreementExists, w.agree(meterID, period, resigned(tariffStatement(meterID, period, sha("cheaper")))))
+		refused(w, w.ingest, agreement.CodeAgreementExists, w.agree(meterID, period, mustJSON(t, good)))
+		refused(w, w.ingest, agreement.CodeAgreementExists, w.agree(meterID, period, resigned(tariffStatement(meterID, period, sha("cheaper")))))
 	})
 }
 
@@ -223,11 +223,11 @@ func TestRecordKeyIssuedRefusals(t *testing.T) {
 	w := newWorld(t)
 	good := w.keyRequest(keyStatement(meterID, period, tariffHash))
 	t.Run("period not bound", func(t *testing.T) {
-		refused(w.in(t), w.ingest, meter.CodePeriodNotFound, w.keyIssued(meterID, period, mustJSON(t, good)))
+		refused(w.in(t), w.ingest, agreement.CodePeriodNotFound, w.keyIssued(meterID, period, mustJSON(t, good)))
 	})
 	w.bound()
 	t.Run("no agreement", func(t *testing.T) {
-		refused(w.in(t), w.ingest, meter.CodeNoAgreement, w.keyIssued(meterID, period, mustJSON(t, good)))
+		refused(w.in(t), w.ingest, agreement.CodeNoAgreement, w.keyIssued(meterID, period, mustJSON(t, good)))
 	})
 	ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, w.tariffRequest(tariffStatement(meterID, period, tariffHash)))))
 	resigned := func(st agreement.KeyStatement) string { return mustJSON(t, w.keyRequest(st)) }
@@ -243,8 +243,8 @@ func TestRecordKeyIssuedRefusals(t *testing.T) {
 		{"unknown field", w.ingest, meterID, period, strings.TrimSuffix(mustJSON(t, good), "}") + `,"key":"secret"}`, meter.CodeMalformed},
 		{"wrong statement type", w.ingest, meterID, period, resigned(agreement.KeyStatement{Type: agreement.TypeBill, MeterID: meterID, Period: period, TariffSHA256: tariffHash}), meter.CodeMalformed},
 		{"statement of another meter", w.ingest, meterID, period, resigned(keyStatement("PTB-0003", period, tariffHash)), meter.CodeMeterMismatch},
-		{"statement of another period", w.ingest, meterID, period, resigned(keyStatement(meterID, "2026-11-21", tariffHash)), meter.CodePeriodMismatch},
-		{"another tariff", w.ingest, meterID, period, resigned(keyStatement(meterID, period, sha("another tariff"))), meter.CodeTariffMismatch},
+		{"statement of another period", w.ingest, meterID, period, resigned(keyStatement(meterID, "2026-11-21", tariffHash)), agreement.CodePeriodMismatch},
+		{"another tariff", w.ingest, meterID, period, resigned(keyStatement(meterID, period, sha("another tariff"))), agreement.CodeTariffMismatch},
 		{"signed by the utility", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.utility, good.Statement)}), meter.CodeBadSignature},
 		{"signed by another key", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement, CustomerSignature: sign(t, w.other, good.Statement)}), meter.CodeBadSignature},
 		{"no signature", w.ingest, meterID, period, mustJSON(t, agreement.KeyRequest{Statement: good.Statement}), meter.CodeMalformed},
@@ -258,7 +258,7 @@ func TestRecordKeyIssuedRefusals(t *testing.T) {
 	t.Run("second record", func(t *testing.T) {
 		w := w.in(t)
 		ok(w, w.ingest, w.keyIssued(meterID, period, mustJSON(t, good)))
-		refused(w, w.ingest, meter.CodeKeyIssued, w.keyIssued(meterID, period, mustJSON(t, good)))
+		refused(w, w.ingest, agreement.CodeKeyIssued, w.keyIssued(meterID, period, mustJSON(t, good)))
 	})
 }
 
@@ -266,11 +266,11 @@ func TestRecordBillRefusals(t *testing.T) {
 	w := newWorld(t)
 	good := w.billRequest(billStatement(meterID, period, tariffHash, 96))
 	t.Run("period not bound", func(t *testing.T) {
-		refused(w.in(t), w.ingest, meter.CodePeriodNotFound, w.bill(meterID, period, mustJSON(t, good)))
+		refused(w.in(t), w.ingest, agreement.CodePeriodNotFound, w.bill(meterID, period, mustJSON(t, good)))
 	})
 	w.bound()
 	t.Run("no agreement", func(t *testing.T) {
-		refused(w.in(t), w.ingest, meter.CodeNoAgreement, w.bill(meterID, period, mustJSON(t, good)))
+		refused(w.in(t), w.ingest, agreement.CodeNoAgreement, w.bill(meterID, period, mustJSON(t, good)))
 	})
 	ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, w.tariffRequest(tariffStatement(meterID, period, tariffHash)))))
 	resigned := func(st agreement.BillStatement) string { return mustJSON(t, w.billRequest(st)) }
@@ -290,10 +290,10 @@ func TestRecordBillRefusals(t *testing.T) {
 		{"negative amount", w.ingest, meterID, period, strings.Replace(mustJSON(t, good), `"amount":1234567`, `"amount":-1`, 1), meter.CodeMalformed},
 		{"wrong statement type", w.ingest, meterID, period, resigned(agreement.BillStatement{Type: agreement.TypeKey, MeterID: meterID, Period: period, TariffSHA256: tariffHash, Slots: 96}), meter.CodeMalformed},
 		{"statement of another meter", w.ingest, meterID, period, resigned(billStatement("PTB-0003", period, tariffHash, 96)), meter.CodeMeterMismatch},
-		{"statement of another period", w.ingest, meterID, period, resigned(billStatement(meterID, "2026-11-21", tariffHash, 96)), meter.CodePeriodMismatch},
-		{"another tariff", w.ingest, meterID, period, resigned(billStatement(meterID, period, sha("another tariff"), 96)), meter.CodeTariffMismatch},
-		{"a slot short", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 95)), meter.CodeSlotsMismatch},
-		{"a slot over", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 97)), meter.CodeSlotsMismatch},
+		{"statement of another period", w.ingest, meterID, period, resigned(billStatement(meterID, "2026-11-21", tariffHash, 96)), agreement.CodePeriodMismatch},
+		{"another tariff", w.ingest, meterID, period, resigned(billStatement(meterID, period, sha("another tariff"), 96)), agreement.CodeTariffMismatch},
+		{"a slot short", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 95)), agreement.CodeSlotsMismatch},
+		{"a slot over", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 97)), agreement.CodeSlotsMismatch},
 		{"no slots", w.ingest, meterID, period, resigned(billStatement(meterID, period, tariffHash, 0)), meter.CodeMalformed},
 		{"signature not base64", w.ingest, meterID, period, mustJSON(t, agreement.BillRequest{Statement: good.Statement, UtilitySignature: "a b"}), meter.CodeMalformed},
 		{"signed by another key", w.ingest, meterID, period, signedBy(w.other), meter.CodeBadSignature},
@@ -309,16 +309,16 @@ func TestRecordBillRefusals(t *testing.T) {
 	t.Run("second bill", func(t *testing.T) {
 		w := w.in(t)
 		ok(w, w.ingest, w.bill(meterID, period, mustJSON(t, good)))
-		refused(w, w.ingest, meter.CodeBillExists, w.bill(meterID, period, mustJSON(t, good)))
+		refused(w, w.ingest, agreement.CodeBillExists, w.bill(meterID, period, mustJSON(t, good)))
 		lower := billStatement(meterID, period, tariffHash, 96)
 		lower.Amount = 1
-		refused(w, w.ingest, meter.CodeBillExists, w.bill(meterID, period, resigned(lower)))
+		refused(w, w.ingest, agreement.CodeBillExists, w.bill(meterID, period, resigned(lower)))
 	})
 }
 
 func TestGetBillingPeriod(t *testing.T) {
 	w := newWorld(t)
-	refused(w, w.auditor, meter.CodePeriodNotFound, w.read(meterID, period))
+	refused(w, w.auditor, agreement.CodePeriodNotFound, w.read(meterID, period))
 	refused(w, w.auditor, meter.CodeMalformed, w.read("-x", period))
 	refused(w, w.auditor, meter.CodeMalformed, w.read(meterID, strings.Repeat("p", 33)))
 	w.agreed()
