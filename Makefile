@@ -18,7 +18,7 @@ TEST_RUN  ?= .run-test
 # The test consortium runs beside a `make up` one, every port shifted.
 TEST_PORT_OFFSET ?= 10000
 
-FABRIC_TOOLS := network/tools
+FABRIC_TOOLS := network/fabric
 FABRIC_STAMP := $(BIN)/.fabric-$(shell sed -n 's/.*hyperledger\/fabric \(v[^ ]*\).*/\1/p' $(FABRIC_TOOLS)/go.mod)
 FABRIC_CMDS  := peer orderer configtxgen osnadmin configtxlator
 
@@ -74,7 +74,7 @@ prerequisites:
 		echo "make test needs these Debian packages: $$missing (Chromium runs the explorer's browser test)"; \
 		echo "  install them with: sudo apt-get install -y --no-install-recommends $$missing   (.ci/run does it)"; exit 1; fi
 
-# Tools are tool directives of go.mod (staticcheck) and network/tools/go.mod
+# Tools are tool directives of go.mod (staticcheck) and network/fabric/go.mod
 # (Fabric), run with `go tool`: their versions are exact module versions and
 # go.sum checks them like any dependency. check-pins first resolves every
 # pinned version from an empty module cache, so a pin a new machine cannot

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/inter-nmi/pki/explorer/health"
-	"github.com/inter-nmi/pki/network/configfile"
-	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/network/pkg/configfile"
+	"github.com/inter-nmi/pki/network/pkg/gateway"
+	"github.com/inter-nmi/pki/network/pkg/health"
 )
 
 // Config of the explorer.

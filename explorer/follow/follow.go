@@ -18,9 +18,9 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
-	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/channel"
 )
 
 // Blocks opens a stream of blocks from a block number on; a

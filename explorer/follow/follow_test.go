@@ -16,17 +16,17 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/follow"
 	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 )
 
-// realBlocks are blocks 0-12 of a fresh channel (see ../chain/testdata).
+// realBlocks are blocks 0-12 of a fresh channel (testdata/blocks at the repository root).
 func realBlocks(t *testing.T) []*common.Block {
 	t.Helper()
 	var out []*common.Block
 	for i := 0; ; i++ {
-		raw, err := os.ReadFile(filepath.Join("..", "chain", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
 		if os.IsNotExist(err) {
 			break
 		}

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )

@@ -14,9 +14,9 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index/synth"
-	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -25,7 +25,7 @@ import (
 // assembles from its peer's blocks: it verifies offline. The peer here
 // serves the real blocks of a bundle made on a test consortium.
 func TestAttestationBundle(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "proof", "testdata", "fresh.json"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "attestations", "fresh.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

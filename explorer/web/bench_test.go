@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
 )
 
 // The benchmark index: 100,000 meters over 10,000 blocks, alternately a

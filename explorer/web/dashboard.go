@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
-	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/health"
 )
 
 // Windows of the dashboard's statistics.

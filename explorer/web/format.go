@@ -12,8 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 )
 
 // funcs are the templates' helpers.

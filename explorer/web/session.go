@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
 )
 
 // sessionTTL is how long a sign-in lasts: a working day, then the auditor

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/index"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 )
 
 // maxIDLen bounds the IDs a URL or a search may carry.

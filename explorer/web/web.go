@@ -21,10 +21,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
-	"github.com/inter-nmi/pki/explorer/proof"
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
+	"github.com/inter-nmi/pki/network/pkg/health"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 )
 
 // Options configure a Server.

@@ -17,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/index/synth"
-	"github.com/inter-nmi/pki/explorer/proof"
-	"github.com/inter-nmi/pki/network/channel"
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
+	"github.com/inter-nmi/pki/network/pkg/health"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 

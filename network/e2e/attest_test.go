@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,15 +17,17 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"
 )
 
-var updateAttestations = flag.Bool("update-attestations", false,
-	"write the bundles TestAttestation makes to explorer/proof/testdata (the verifier's test data)")
+// envFixtures names a directory where TestAttestation also writes the
+// bundles it made, for testdata/generate.sh; the tests never write to the
+// repository's testdata themselves.
+const envFixtures = "PKI_FIXTURES"
 
 // genesisHash is the pinned hash of the test consortium's block 0.
 func genesisHash(t *testing.T) []byte {
@@ -146,8 +147,8 @@ func TestAttestation(t *testing.T) {
 		t.Fatalf("the explorer offers attestation %s, the latest is %s", st.TxID, revoked.TxID)
 	}
 
-	if *updateAttestations {
-		dir := filepath.Join("..", "..", "explorer", "proof", "testdata")
+	if out := os.Getenv(envFixtures); out != "" {
+		dir := filepath.Join(out, "attestations")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}

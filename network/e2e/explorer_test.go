@@ -19,7 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/inter-nmi/pki/network/consortium"
+	"github.com/inter-nmi/pki/network/internal/consortium"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )

@@ -22,8 +22,8 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
-	"github.com/inter-nmi/pki/network/consortium"
-	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/network/internal/consortium"
+	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/network/consortium"
+	"github.com/inter-nmi/pki/network/internal/consortium"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/client"

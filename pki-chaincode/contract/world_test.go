@@ -20,8 +20,8 @@ import (
 )
 
 const (
-	keysDir = "../testdata/keys"
-	msmtDir = "../testdata/measurements"
+	keysDir = "../../testdata/keys"
+	msmtDir = "../../testdata/measurements"
 )
 
 // txTime is the transaction time the fixtures were made for; their

@@ -20,5 +20,5 @@
 //
 // It imports nothing of Fabric: a program that checks a meter certificate
 // offline needs only this package and the attestation verifier
-// (explorer/proof).
+// (network/pkg/proof).
 package meter

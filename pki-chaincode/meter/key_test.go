@@ -22,7 +22,7 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in ../testdata (generate.sh uses it)")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ (the repository's testdata/generate.sh uses it)")
 
 func TestParsePublicKeyPEMGood(t *testing.T) {
 	for _, tc := range append(testCurves, struct {
@@ -435,14 +435,14 @@ func TestPrivateKeyPEMGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(keysDir, tc.name+".pkcs8-go.pem")
+			golden := filepath.Join("testdata", tc.name+".pkcs8-go.pem")
 			if *update {
 				if err := os.WriteFile(golden, []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if want := string(readFile(t, golden)); text != want {
-				t.Errorf("PKCS#8 encoding changed; rerun testdata/generate.sh so openssl checks it\ngot\n%s\nwant\n%s", text, want)
+				t.Errorf("PKCS#8 encoding changed; rerun the repository's testdata/generate.sh so openssl checks it\ngot\n%s\nwant\n%s", text, want)
 			}
 			back, err := meter.ParsePrivateKeyPEM(text)
 			if err != nil {

@@ -11,10 +11,10 @@ import (
 )
 
 // The fixtures are shared with the contract package and made by
-// ../testdata/generate.sh with the openssl command line.
+// the repository's testdata/generate.sh with the openssl command line.
 const (
-	keysDir = "../testdata/keys"
-	msmtDir = "../testdata/measurements"
+	keysDir = "../../testdata/keys"
+	msmtDir = "../../testdata/measurements"
 )
 
 // testCurves names the fixture of each accepted curve.

@@ -48,7 +48,7 @@ const Namespace = "pki"
 const Contract = "pki"
 
 // TxAttestMeter takes a meter ID and returns the meter's record for an
-// attestation bundle (package explorer/proof); the registry and the
+// attestation bundle (package network/pkg/proof); the registry and the
 // explorer find attestations in the blocks by this name.
 const TxAttestMeter = "AttestMeter"
 

@@ -6,8 +6,8 @@
 package api
 
 import (
-	"github.com/inter-nmi/pki/network/channel"
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -16,7 +16,7 @@ import (
 // Prefix is the versioned root of every API route.
 const Prefix = "/api/v1"
 
-// Role is what a credential allows (package network/credentials, which
+// Role is what a credential allows (package network/pkg/credentials, which
 // maps each to the Fabric identity the registry acts with).
 type Role = credentials.Role
 

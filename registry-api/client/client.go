@@ -313,7 +313,7 @@ func (c *Client) RevokeMeter(ctx context.Context, id string, req api.RevokeReque
 }
 
 // Attest has the consortium attest the meter now and returns the
-// attestation bundle, as package explorer/proof parses and verifies it;
+// attestation bundle, as package network/pkg/proof parses and verifies it;
 // withChain false leaves the configuration chain out.
 func (c *Client) Attest(ctx context.Context, id string, withChain bool) ([]byte, error) {
 	var raw json.RawMessage

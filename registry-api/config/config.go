@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/inter-nmi/pki/network/configfile"
-	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/network/pkg/configfile"
+	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )

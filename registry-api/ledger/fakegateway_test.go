@@ -26,7 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	netgw "github.com/inter-nmi/pki/network/gateway"
+	netgw "github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 

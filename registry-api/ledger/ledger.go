@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/inter-nmi/pki/network/channel"
-	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"

@@ -29,7 +29,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )

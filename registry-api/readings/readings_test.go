@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/readings"

@@ -9,14 +9,14 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/readings"
 )
 
-// attestations assembles attestation bundles (package explorer/proof):
+// attestations assembles attestation bundles (package network/pkg/proof):
 // the attestation transaction's block and the configuration chain, read
 // from the NMI's peer. Configuration blocks never change; they are kept.
 type attestations struct {

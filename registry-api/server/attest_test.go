@@ -10,8 +10,8 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
@@ -49,7 +49,7 @@ func TestAttestations(t *testing.T) {
 	}
 	b := bundleOf(t, rec.Body.Bytes())
 	// The bundle carries the peer's genesis block, its signed parts.
-	raw, err := os.ReadFile(filepath.Join("..", "..", "explorer", "chain", "testdata", "blocks", "0000.block"))
+	raw, err := os.ReadFile(filepath.Join(testdata, "blocks", "0000.block"))
 	if err != nil {
 		t.Fatal(err)
 	}

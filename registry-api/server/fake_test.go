@@ -16,8 +16,8 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/contract"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -27,7 +27,7 @@ import (
 )
 
 // testdata is the chaincode's openssl-made fixtures.
-const testdata = "../../pki-chaincode/testdata"
+const testdata = "../../testdata"
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
@@ -353,11 +353,11 @@ func (f *fakeLedger) AwaitBlock(ctx context.Context, block uint64) error {
 	return f.optional(ctx, "AwaitBlock")
 }
 
-// Block answers the recorded chain's blocks (explorer/chain/testdata) and,
+// Block answers the recorded chain's blocks (testdata/blocks) and,
 // past them, an empty block of the number asked.
 func (f *fakeLedger) Block(ctx context.Context, n uint64) (*common.Block, error) {
 	f.record(call{Method: "Block", Block: n})
-	raw, err := os.ReadFile(filepath.Join("..", "..", "explorer", "chain", "testdata", "blocks", fmt.Sprintf("%04d.block", n)))
+	raw, err := os.ReadFile(filepath.Join(testdata, "blocks", fmt.Sprintf("%04d.block", n)))
 	if errors.Is(err, os.ErrNotExist) {
 		return &common.Block{Header: &common.BlockHeader{Number: n}}, nil
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/xeipuuv/gojsonschema"
 	"gopkg.in/yaml.v3"
 
-	"github.com/inter-nmi/pki/explorer/proof"
-	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"

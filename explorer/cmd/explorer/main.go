@@ -28,14 +28,14 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
 	"github.com/inter-nmi/pki/explorer/config"
 	"github.com/inter-nmi/pki/explorer/follow"
-	"github.com/inter-nmi/pki/explorer/health"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/explorer/web"
-	"github.com/inter-nmi/pki/network/credentials"
-	"github.com/inter-nmi/pki/network/gateway"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
+	"github.com/inter-nmi/pki/network/pkg/gateway"
+	"github.com/inter-nmi/pki/network/pkg/health"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/inter-nmi/pki/explorer/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )

@@ -30,9 +30,9 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/network/channel"
-	"github.com/inter-nmi/pki/network/consortium"
+	"github.com/inter-nmi/pki/network/internal/consortium"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	regclient "github.com/inter-nmi/pki/registry-api/client"

@@ -12,9 +12,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/inter-nmi/pki/network/consortium"
-	"github.com/inter-nmi/pki/network/governance"
-	"github.com/inter-nmi/pki/network/topology"
+	"github.com/inter-nmi/pki/network/internal/consortium"
+	"github.com/inter-nmi/pki/network/pkg/governance"
+	"github.com/inter-nmi/pki/network/pkg/topology"
 )
 
 // The membership workflow: a newcomer defines itself, a member proposes the

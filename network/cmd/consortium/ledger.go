@@ -7,12 +7,18 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/inter-nmi/pki/network/consortium"
-	"github.com/inter-nmi/pki/network/reconcile"
+	"github.com/hyperledger/fabric-gateway/pkg/client"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/network/internal/consortium"
+	"github.com/inter-nmi/pki/network/internal/reconcile"
+	"github.com/inter-nmi/pki/network/pkg/channel"
 )
 
 // ledgerCommand reads every member's peer's ledger and says what it holds
@@ -21,12 +27,18 @@ import (
 func ledgerCommand(ctx context.Context, nw *consortium.Network, args []string, out io.Writer) (int, error) {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	prefix := fs.String("meters", "", "count only meters whose ID starts with this (a metersim run's prefix)")
+	save := fs.String("save", "", "also write the first NMI's peer's blocks to this directory, one protobuf file per block (0000.block, ...)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	profile, err := consortium.LoadProfile(nw.ProfileFile())
 	if err != nil {
 		return 1, err
+	}
+	if *save != "" {
+		if err := saveBlocks(ctx, nw, profile, *save); err != nil {
+			return 1, err
+		}
 	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PEER\tHEIGHT\tACCEPTED\tACCEPTED TWICE\tREJECTIONS\tREJECTIONS OF ACCEPTED\tINVALID TXS")
@@ -96,4 +108,50 @@ func invalid(counts map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", c, counts[c]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// saveBlocks writes every block of the channel, as the first NMI's peer
+// returns them, to dir: the raw chain, for testdata/generate.sh and for an
+// auditor who wants the blocks themselves.
+func saveBlocks(ctx context.Context, nw *consortium.Network, profile *consortium.Profile, dir string) error {
+	np, err := profile.NMI(nw.Topology.NMIs[0].Name)
+	if err != nil {
+		return err
+	}
+	conn, err := np.Dial(consortium.UserAuditor)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	network := conn.GetNetwork(profile.Channel)
+	height, err := channel.Height(ctx, network)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks, err := network.BlockEvents(ctx, client.WithStartBlock(0))
+	if err != nil {
+		return fmt.Errorf("read blocks: %w", err)
+	}
+	for n := uint64(0); n < height; n++ {
+		b, ok := <-blocks
+		if !ok {
+			return fmt.Errorf("the block stream ended at block %d, before %d", n, height)
+		}
+		if got := b.GetHeader().GetNumber(); got != n {
+			return fmt.Errorf("block %d arrived where block %d was expected", got, n)
+		}
+		raw, err := proto.Marshal(b)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%04d.block", n)), raw, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -29,8 +29,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/inter-nmi/pki/network/consortium"
-	"github.com/inter-nmi/pki/network/topology"
+	"github.com/inter-nmi/pki/network/internal/consortium"
+	"github.com/inter-nmi/pki/network/pkg/topology"
 )
 
 // EnvNetwork names the run directory of the consortium a command executed by

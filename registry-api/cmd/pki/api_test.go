@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/inter-nmi/pki/network/channel"
+	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 )

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/inter-nmi/pki/explorer/chain"
-	"github.com/inter-nmi/pki/explorer/proof"
+	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/client"
 	"github.com/inter-nmi/pki/registry-api/usage"

@@ -11,7 +11,7 @@ import (
 )
 
 // The bundles the verifier's own tests use: made on a real consortium.
-const proofData = "../../../explorer/proof/testdata"
+const proofData = "../../../testdata/attestations"
 
 func proofFile(t *testing.T, name string) string {
 	t.Helper()

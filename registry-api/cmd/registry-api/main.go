@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/inter-nmi/pki/network/credentials"
+	"github.com/inter-nmi/pki/network/pkg/credentials"
 	"github.com/inter-nmi/pki/registry-api/config"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"

@@ -1,0 +1,90 @@
+package consortium
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/hyperledger/fabric-gateway/pkg/client"
+
+	"github.com/inter-nmi/pki/network/pkg/topology"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+)
+
+// recordMembers writes the channel's members (nmis) to the ledger's
+// membership record, which the chaincode counts majorities against
+// (contract.SetMembers), unless it holds them already. via's admin submits
+// it, endorsed by every member's peer: a change of the record needs a
+// majority of the members recorded before.
+func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []*topology.NMI) error {
+	want := make([]string, len(nmis))
+	for i, n := range nmis {
+		want[i] = n.MSPID
+	}
+	slices.Sort(want)
+	np, err := nw.profile(nw.Topology).NMI(via.Name)
+	if err != nil {
+		return err
+	}
+	conn, err := np.Dial(UserAdmin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c := conn.GetNetwork(nw.Topology.Channel).GetContract(nw.Topology.Chaincode.Name)
+	current, err := c.EvaluateTransaction("GetMembers")
+	switch {
+	case err == nil:
+		var m wire.Members
+		if err := json.Unmarshal(current, &m); err != nil {
+			return fmt.Errorf("recorded members: %w", err)
+		}
+		if slices.Equal(m.MSPIDs, want) {
+			nw.say("    members recorded already: %v", want)
+			return nil
+		}
+	default:
+		if r, ok := meter.ParseError(err.Error()); !ok || r.Code != meter.CodeNotMember {
+			return fmt.Errorf("read the recorded members: %w", err)
+		}
+	}
+	arg, _ := json.Marshal(want)
+	proposal, err := c.NewProposal("SetMembers", client.WithArguments(string(arg)))
+	if err != nil {
+		return err
+	}
+	// The gateway gathers the endorsements the record's policy asks for
+	// (a majority of the members recorded before); until gossip has told
+	// via's peer about every member's peer it may find too few: endorsing
+	// writes nothing, so it is tried again.
+	var tx *client.Transaction
+	var refused error
+	if err := nw.waitFor(ctx, peerProc(via), lifecycleTimeout, func(context.Context) error {
+		tx, err = proposal.Endorse()
+		if r, ok := meter.ParseError(fmt.Sprint(err)); err != nil && ok {
+			refused = r // the chaincode's answer: trying again changes nothing
+			return nil
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	if refused != nil {
+		return fmt.Errorf("record the members %v: %w", want, refused)
+	}
+	commit, err := tx.Submit()
+	if err != nil {
+		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	status, err := commit.Status()
+	if err != nil {
+		return fmt.Errorf("record the members %v: %w", want, err)
+	}
+	if !status.Successful {
+		return fmt.Errorf("record the members %v: transaction %s committed as %s", want, status.TransactionID, status.Code)
+	}
+	nw.say("    members recorded: %v", want)
+	return nil
+}

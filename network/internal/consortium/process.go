@@ -1,0 +1,86 @@
+package consortium
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/inter-nmi/pki/network/pkg/netns"
+	"github.com/inter-nmi/pki/network/pkg/supervise"
+)
+
+// procs is the run's supervised processes: pids/ and logs/ of the run
+// directory.
+func (l Layout) procs() supervise.Dir { return supervise.Dir{Root: l.Root} }
+
+// stopGrace is how long a node has to exit after SIGTERM before it is killed.
+const stopGrace = 10 * time.Second
+
+// LogFile is where a process writes its output.
+func (l Layout) LogFile(name string) string { return l.procs().LogFile(name) }
+
+// The nodes an NMI runs, as Signal names them.
+const (
+	NodePeer      = "peer"
+	NodeOrderer   = "orderer"
+	NodeChaincode = "chaincode"
+	NodeRegistry  = "registry"
+)
+
+// Signal sends sig to one of an NMI's running nodes, as a crash (SIGKILL)
+// or a stalled machine (SIGSTOP, SIGCONT) would, and returns its PID.
+func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return 0, err
+	}
+	name := strings.ToLower(n.Name) + "-" + node
+	pid, ok := nw.procs().Running(name)
+	if !ok {
+		return 0, fmt.Errorf("%s is not running", name)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return pid, fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
+	}
+	return pid, nil
+}
+
+// Start starts one of an NMI's nodes if it is not running (after a crash,
+// say) and waits until it is healthy; the registry restarts on its data.
+func (nw *Network) Start(ctx context.Context, nmi, node string) error {
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return err
+	}
+	switch node {
+	case NodePeer:
+		return nw.startPeer(ctx, n)
+	case NodeOrderer:
+		return nw.StartOrderer(ctx, n.Name)
+	case NodeChaincode:
+		return nw.StartChaincode(ctx, n.Name)
+	case NodeRegistry:
+		return nw.startRegistry(ctx, n)
+	}
+	return fmt.Errorf("no node %q: peer, orderer, chaincode or registry", node)
+}
+
+// SetLink takes an NMI's host off the network (up false) or back on, in a
+// run where each NMI has a host of its own (Namespaces).
+func (nw *Network) SetLink(nmi string, up bool) error {
+	if !nw.Namespaces {
+		return errors.New("only an NMI on a host of its own (a namespace run) can be cut off")
+	}
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return err
+	}
+	return netns.SetLink(nw.namespace(n), up)
+}
+
+// Processes are the PIDs of the nodes the consortium started that still
+// run, by process name (ptb-peer, cmi-orderer, explorer, ...).
+func (l Layout) Processes() map[string]int { return l.procs().Processes() }
