@@ -12,7 +12,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,31 +28,26 @@ func main() {
 
 // conn are the registry flags every command that talks to the ledger takes.
 type conn struct {
-	api, tokenFile, ca string
+	registry *client.Flags
+	token    *client.Credential
 }
 
 func (c *conn) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.api, "api", os.Getenv("PKI_API"), "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
-	cmd.Flags().StringVar(&c.tokenFile, "token-file", os.Getenv("PKI_TOKEN_FILE"), "file holding this party's registry token (env PKI_TOKEN_FILE)")
-	cmd.Flags().StringVar(&c.ca, "ca", os.Getenv("PKI_CA"), "PEM file of the registry's TLS CA (env PKI_CA)")
+	c.registry = client.NewFlags(nil)
+	c.registry.Register(cmd.Flags())
+	c.token = c.registry.Credential(cmd.Flags(), "token", "this party's registry token")
 }
 
 func (c *conn) client() (*client.Client, error) {
-	if c.api == "" || c.tokenFile == "" {
-		return nil, usage.Errorf("--api and --token-file are required")
-	}
-	token, err := os.ReadFile(c.tokenFile)
-	if err != nil {
-		return nil, err
-	}
-	return client.New(client.Options{BaseURL: c.api, Token: strings.TrimSpace(string(token)), CACert: c.ca})
+	return c.registry.Connect(c.token, client.Options{})
 }
 
 func root() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:           "febill",
-		Short:         "Privacy-preserving billing by functional encryption",
-		Long:          "febill runs the billing of seed 000's model: the customer owns the readings and the master key,\nthe meter encrypts each reading, the utility computes only the tariff-weighted sum.",
+		Use:   "febill",
+		Short: "Privacy-preserving billing by functional encryption",
+		Long: "febill runs the billing of seed 000's model: the customer owns the readings and the master key,\n" +
+			"the meter encrypts each reading, the utility computes only the tariff-weighted sum.\n\n" + client.FlagsHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

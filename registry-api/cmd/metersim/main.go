@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -65,8 +64,9 @@ const (
 
 // config is the command line.
 type config struct {
-	api, token, tokenFile, opToken, opTokenFile, ca string
-	timeout                                         time.Duration
+	registry         *client.Flags
+	ingest, operator *client.Credential
+	timeout          time.Duration
 
 	meters        int
 	prefix, runID string
@@ -90,7 +90,7 @@ type config struct {
 // run executes the command line args (args[0] is the program) and returns
 // the exit code.
 func run(ctx context.Context, args []string, e env) int {
-	var cfg config
+	cfg := config{registry: client.NewFlags(e.getenv)}
 	cmd := command(&cfg, e, args)
 	cmd.SetArgs(args[1:])
 	cmd.SetOut(e.stdout)
@@ -140,6 +140,10 @@ A progress line goes to stderr every second; the summary to stdout, and with
 --json also to a file. --replay sends the last request again after the run, to
 show the registry answering a re-delivery as a duplicate of what it accepted.
 
+` + client.FlagsHelp + `
+The operator token of --register comes the same way from --operator-token-file
+(PKI_OPERATOR_TOKEN_FILE) or --operator-token (PKI_OPERATOR_TOKEN).
+
 Exit status: 0 when every measurement got the registry's verdict (accepted or
 refused), 1 when requests failed (no answer, 5xx), registration failed, or the run
 was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
@@ -160,17 +164,14 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.slotsGiven = cmd.Flags().Changed("slots")
-			return cfg.run(cmd.Context(), e, redact(args))
+			return cfg.run(cmd.Context(), e, cfg.registry.Redact(args))
 		},
 	}
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage.Wrap(err) })
 	f := cmd.Flags()
-	f.StringVar(&cfg.api, "api", "", "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
-	f.StringVar(&cfg.tokenFile, "token-file", "", "file holding the ingest token that delivers measurements (env PKI_TOKEN_FILE)")
-	f.StringVar(&cfg.token, "token", "", "ingest token; prefer --token-file (env PKI_TOKEN)")
-	f.StringVar(&cfg.opTokenFile, "operator-token-file", "", "file holding the operator token, for --register (env PKI_OPERATOR_TOKEN_FILE)")
-	f.StringVar(&cfg.opToken, "operator-token", "", "operator token; prefer --operator-token-file (env PKI_OPERATOR_TOKEN)")
-	f.StringVar(&cfg.ca, "ca", "", "PEM file of the CA of the registry's TLS certificate (env PKI_CA)")
+	cfg.registry.Register(f)
+	cfg.ingest = cfg.registry.Credential(f, "token", "ingest token that delivers measurements")
+	cfg.operator = cfg.registry.Credential(f, "operator-token", "operator token, for --register")
 	f.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "bound on one request, retries apart")
 
 	f.IntVar(&cfg.meters, "meters", 10, "number of meters")
@@ -266,13 +267,13 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {
 		return usage.Errorf("--prefix and --run make invalid meter IDs: %v", err)
 	}
-	ingest, err := c.client(e, "token", c.token, c.tokenFile, "PKI_TOKEN", "PKI_TOKEN_FILE")
+	ingest, err := c.client(c.ingest)
 	if err != nil {
 		return err
 	}
 	var operator *client.Client
 	if c.register {
-		if operator, err = c.client(e, "operator-token", c.opToken, c.opTokenFile, "PKI_OPERATOR_TOKEN", "PKI_OPERATOR_TOKEN_FILE"); err != nil {
+		if operator, err = c.client(c.operator); err != nil {
 			return err
 		}
 	}
@@ -380,44 +381,10 @@ func (c *config) fleet(prefix string, curve meter.Curve) (fleet, fresh simulator
 	return append(loaded, fresh...), fresh, nil
 }
 
-// client connects with the credential named by flag (token or file), then
-// by the environment.
-func (c *config) client(e env, flag, token, file, tokenEnv, fileEnv string) (*client.Client, error) {
-	base := firstSet(c.api, e.getenv("PKI_API"))
-	if base == "" {
-		return nil, usage.Errorf("no registry address: set --api or PKI_API")
-	}
-	if token != "" && file != "" {
-		return nil, usage.Errorf("give --%s or --%s-file, not both", flag, flag)
-	}
-	if token == "" && file == "" {
-		token, file = e.getenv(tokenEnv), e.getenv(fileEnv)
-	}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, usage.Errorf("read --%s-file: %v", flag, err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if token == "" {
-		return nil, usage.Errorf("no credential: set --%s-file (or %s)", flag, fileEnv)
-	}
-	cl, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(c.ca, e.getenv("PKI_CA")),
-		Timeout: c.timeout, MaxConns: max(c.concurrency*2, 10)})
-	if err != nil {
-		return nil, usage.Errorf("%v", err)
-	}
-	return cl, nil
-}
-
-func firstSet(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+// client connects with the credential cred, with connections for the
+// concurrency asked for.
+func (c *config) client(cred *client.Credential) (*client.Client, error) {
+	return c.registry.Connect(cred, client.Options{Timeout: c.timeout, MaxConns: max(c.concurrency*2, 10)})
 }
 
 // warnImplausible says when part of the period lies where the registry will
@@ -431,24 +398,4 @@ func warnImplausible(w io.Writer, s loadprofile.Schedule, now time.Time) {
 		fmt.Fprintf(w, "metersim: warning: readings before %s are older than %s; the registry will refuse them (IMPLAUSIBLE_TIME)\n",
 			now.Add(-meter.MaxAge).UTC().Format(time.RFC3339), meter.MaxAge)
 	}
-}
-
-// redact renders the command line with the values of token flags hidden.
-func redact(args []string) string {
-	out := make([]string, len(args))
-	hide := false
-	for i, a := range args {
-		switch {
-		case hide:
-			out[i], hide = "***", false
-		case a == "--token" || a == "--operator-token":
-			out[i], hide = a, true
-		case strings.HasPrefix(a, "--token=") || strings.HasPrefix(a, "--operator-token="):
-			name, _, _ := strings.Cut(a, "=")
-			out[i] = name + "=***"
-		default:
-			out[i] = a
-		}
-	}
-	return strings.Join(out, " ")
 }

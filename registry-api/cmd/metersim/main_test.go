@@ -311,19 +311,6 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	for in, want := range map[string]string{
-		"metersim --token abc --meters 3":               "metersim --token *** --meters 3",
-		"metersim --operator-token=abc --token-file f":  "metersim --operator-token=*** --token-file f",
-		"metersim --token=abc --operator-token xyz":     "metersim --token=*** --operator-token ***",
-		"metersim --operator-token-file op.token --api": "metersim --operator-token-file op.token --api",
-	} {
-		if got := redact(strings.Fields(in)); got != want {
-			t.Errorf("redact(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 // Two runs started in the same second (through two NMIs' registries, say)
 // must not draw the same meter IDs.
 func TestDefaultRunNamesDiffer(t *testing.T) {

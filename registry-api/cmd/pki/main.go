@@ -53,7 +53,7 @@ const (
 
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, e env) int {
-	a := &app{env: e}
+	a := &app{env: e, registry: client.NewFlags(e.getenv)}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(e.stdin)
@@ -69,7 +69,9 @@ func run(ctx context.Context, args []string, e env) int {
 // app holds the global flags and builds the client on demand.
 type app struct {
 	env
-	api, token, tokenFile, ca, output string
+	registry *client.Flags
+	token    *client.Credential
+	output   string
 }
 
 // Output formats.
@@ -89,9 +91,10 @@ them, registers meters (one by one or from a manufacturer's CSV), rotates, revok
 and reinstates their keys, reads the registry, and signs, submits and verifies
 measurements in the project's signing format (docs/signing-format.md).
 
-The registry is reached over HTTPS with a bearer token: the operator role registers
-and changes meters, the ingest role delivers measurements, the auditor role reads.
-Every flag that names the registry or the credential also comes from the environment.
+The operator role registers and changes meters, the ingest role delivers
+measurements, the auditor role reads.
+
+` + client.FlagsHelp + `
 
 Exit status: 0 on success, 1 when the registry refuses or cannot be reached (the
 problem's code and detail go to stderr), 2 on a usage error.`,
@@ -114,10 +117,8 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&a.api, "api", "", "registry address, e.g. https://127.0.0.1:8081 (env PKI_API)")
-	f.StringVar(&a.tokenFile, "token-file", "", "file holding the bearer token (env PKI_TOKEN_FILE)")
-	f.StringVar(&a.token, "token", "", "bearer token; prefer --token-file, which keeps it out of the process list (env PKI_TOKEN)")
-	f.StringVar(&a.ca, "ca", "", "PEM file of the CA of the registry's TLS certificate; default the system roots (env PKI_CA)")
+	a.registry.Register(f)
+	a.token = a.registry.Credential(f, "token", "bearer token")
 	f.StringVarP(&a.output, "output", "o", outputText, "output format: text (tables) or json (the registry's answer)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage.Wrap(err) })
 
@@ -131,55 +132,7 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 
 // client connects to the registry named by the flags or the environment.
 func (a *app) client() (*client.Client, error) {
-	base := firstSet(a.api, a.getenv("PKI_API"))
-	if base == "" {
-		return nil, usage.Errorf("no registry address: set --api or PKI_API (e.g. https://127.0.0.1:8081)")
-	}
-	token, err := a.credential()
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(client.Options{BaseURL: base, Token: token, CACert: firstSet(a.ca, a.getenv("PKI_CA"))})
-	if err != nil {
-		return nil, usage.Errorf("%v", err)
-	}
-	return c, nil
-}
-
-// credential is the bearer token: --token-file or --token, then
-// PKI_TOKEN_FILE or PKI_TOKEN. It is never printed.
-func (a *app) credential() (string, error) {
-	if a.token != "" && a.tokenFile != "" {
-		return "", usage.Errorf("give --token or --token-file, not both")
-	}
-	file, token := a.tokenFile, a.token
-	if file == "" && token == "" {
-		file, token = a.getenv("PKI_TOKEN_FILE"), a.getenv("PKI_TOKEN")
-	}
-	if file == "" {
-		if token == "" {
-			return "", usage.Errorf("no credential: set --token-file (or PKI_TOKEN_FILE) to a file holding the bearer token")
-		}
-		return token, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", usage.Errorf("read token file: %v", err)
-	}
-	token = strings.TrimSpace(string(b))
-	if token == "" {
-		return "", usage.Errorf("token file %s is empty", file)
-	}
-	return token, nil
-}
-
-func firstSet(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return a.registry.Connect(a.token, client.Options{})
 }
 
 // exitError ends the command with a status after its output was written,

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/registry-api/client"
 )
 
 // now is the clock the tests give the commands.
@@ -162,7 +163,7 @@ func TestUsageErrors(t *testing.T) {
 // does something.
 func TestHelp(t *testing.T) {
 	var cmds []*cobra.Command
-	for _, c := range (&app{}).rootCommand().Commands() {
+	for _, c := range (&app{registry: client.NewFlags(nil)}).rootCommand().Commands() {
 		if c.Name() != "help" && c.Name() != "completion" {
 			cmds = append(append(cmds, c), c.Commands()...)
 		}
