@@ -78,10 +78,12 @@ prerequisites:
 # (Fabric), run with `go tool`: their versions are exact module versions and
 # go.sum checks them like any dependency. check-pins first resolves every
 # pinned version from an empty module cache, so a pin a new machine cannot
-# fetch fails here, on a warm machine too.
+# fetch fails here, on a warm machine too. layers checks that imports follow
+# the floor plan of docs/structure.md.
 .PHONY: lint
 lint:
 	@.ci/check-pins
+	@.ci/layers
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./network/e2e/...
