@@ -7,7 +7,7 @@
 #                                 command line (seconds, offline)
 #   testdata/generate.sh ledger   blocks/ and attestations/, recorded on a
 #                                 fresh test consortium (needs `make bin`;
-#                                 a few minutes; ports shifted by 30000)
+#                                 a few minutes; ports shifted by 15000)
 #
 # Every run makes new keys, so fingerprints, signatures, blocks and bundles
 # all change: the tests that pin what a fixture holds (chainLength in
@@ -176,11 +176,11 @@ echo "keys and measurements regenerated in $here"
 # block 0. The network is taken down and wiped afterwards.
 ledger() {
 	cd "$repo"
-	local run=.run-fixtures out
+	local run=.run-fixtures
 	out=$(mktemp -d)
 	trap 'rm -rf "$out"' EXIT
 	local e2e="go test -tags e2e -count=1 -p 1 -timeout 15m ./network/e2e/ -run"
-	bin/consortium -run "$run" -port-offset 30000 exec -- bash -euo pipefail -c "
+	bin/consortium -run "$run" -port-offset 15000 exec -- bash -euo pipefail -c "
 		$e2e '^(TestMeterLifecycle|TestKeyLevelPolicy)\$'
 		bin/consortium -run $run ledger -save $out/blocks
 		$e2e '^TestConsortiumMembership\$'
