@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/inter-nmi/pki/network/pkg/audit"
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -132,25 +132,16 @@ type Refusal struct {
 }
 
 // Finding kinds: what is wrong with a write of a valid transaction, or with
-// a measurement transaction, that the index did not apply.
+// a measurement transaction, that the index did not apply (package audit).
 const (
-	// FindingValue: the value does not decode as the record its key holds.
-	FindingValue = "value"
-	// FindingKey: the key is not one the chaincode writes (no valid meter
-	// ID, or a key version number not written as 6 or more digits).
-	FindingKey = "key"
-	// FindingMismatch: the value names another meter or key version than
-	// the key it was written under.
-	FindingMismatch = "mismatch"
-	// FindingUnbound: a key version written without its meter's record at
-	// that version in the same transaction.
-	FindingUnbound = "unbound"
-	// FindingOwner: a record whose owner is not the NMI that submitted its
-	// registration, or that changes a meter's owner.
-	FindingOwner = "owner"
-	// FindingMeasurements: a measurement transaction that cannot be
-	// decoded; its measurements are not indexed.
-	FindingMeasurements = "measurements"
+	FindingValue        = audit.KindValue
+	FindingKey          = audit.KindKey
+	FindingMismatch     = audit.KindMismatch
+	FindingUnbound      = audit.KindUnbound
+	FindingOwner        = audit.KindOwner
+	FindingFunction     = audit.KindFunction
+	FindingSignature    = audit.KindSignature
+	FindingMeasurements = audit.KindMeasurements
 )
 
 // Finding is an integrity finding: something a transaction the peers
@@ -331,6 +322,9 @@ func (a *adder) transaction(t *chain.Tx) error {
 	if t.Chaincode != wire.Namespace {
 		return nil
 	}
+	if f := audit.Function(t.Function); f != nil {
+		return a.find(t, f.Kind, "", f.Problem)
+	}
 	if t.Function == wire.TxAttestMeter {
 		if len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
 			return putJSON(a.tx.Bucket(bAttests), []byte(t.Args[0]), Attested{Block: a.block.Number, TxID: t.ID, Time: t.Time})
@@ -415,32 +409,23 @@ func (a *adder) writes(t *chain.Tx) error {
 // chaincode could have written there, and returns it; otherwise it records
 // a finding and returns nil.
 func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, error) {
-	if meter.ValidateMeterID(id) != nil {
-		return nil, a.find(t, FindingKey, key, fmt.Sprintf("%q is not a meter ID; the record was not applied", id))
-	}
-	var m meter.Meter
-	if err := json.Unmarshal(value, &m); err != nil {
-		return nil, a.find(t, FindingValue, key, "the value is not a meter record ("+err.Error()+"); it was not applied")
-	}
-	if m.ID != id {
-		return nil, a.find(t, FindingMismatch, key, fmt.Sprintf("the value is the record of meter %q, written under the key of meter %q; it was not applied to either", m.ID, id))
-	}
 	meters := a.tx.Bucket(bMeters)
 	var prev MeterState
-	had := meters.Get([]byte(id)) != nil
+	had := meter.ValidateMeterID(id) == nil && meters.Get([]byte(id)) != nil
 	if had {
 		if err := getJSON(meters, []byte(id), &prev); err != nil {
 			return nil, err
 		}
 	}
-	// The chaincode makes the submitter's NMI the owner of a new meter and
-	// never changes an owner.
-	switch {
-	case !had && m.NMI != t.CreatorMSP:
-		return nil, a.find(t, FindingOwner, key, fmt.Sprintf("the new meter's record names %q as its owner, but %q submitted it; it was not applied", m.NMI, t.CreatorMSP))
-	case had && m.NMI != prev.Meter.NMI:
-		return nil, a.find(t, FindingOwner, key, fmt.Sprintf("the record changes the meter's owner from %q to %q; it was not applied", prev.Meter.NMI, m.NMI))
+	var before *meter.Meter
+	if had {
+		before = &prev.Meter
 	}
+	applied, f := audit.Record(key, id, value, before, t.CreatorMSP)
+	if f != nil {
+		return nil, a.find(t, f.Kind, key, f.Problem)
+	}
+	m := *applied
 	c := a.totals.ByNMI[m.NMI]
 	if c == nil {
 		c = &Count{}
@@ -468,24 +453,11 @@ func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, 
 // that version and key (a registration or a rotation). Otherwise it records
 // a finding.
 func (a *adder) keyVersion(t *chain.Tx, key, rest string, value []byte, written map[string]meter.Meter) error {
-	id, num, _ := cutLast(rest, "/")
-	version, err := strconv.Atoi(num)
-	if meter.ValidateMeterID(id) != nil || err != nil || version < 1 || wire.KeyVersionKey(id, version) != key {
-		return a.find(t, FindingKey, key, "the key is not keyver/<meter ID>/<version of 6 or more digits>; the key version was not applied")
+	k, f := audit.KeyVersion(key, rest, value, written)
+	if f != nil {
+		return a.find(t, f.Kind, key, f.Problem)
 	}
-	var k meter.KeyVersion
-	if err := json.Unmarshal(value, &k); err != nil {
-		return a.find(t, FindingValue, key, "the value is not a key version ("+err.Error()+"); it was not applied")
-	}
-	if k.MeterID != id || k.Version != version {
-		return a.find(t, FindingMismatch, key, fmt.Sprintf("the value is version %d of meter %q, written under the key of version %d of meter %q; it was not applied to either",
-			k.Version, k.MeterID, version, id))
-	}
-	if m, ok := written[id]; !ok || m.KeyVersion != version || m.Fingerprint != k.Fingerprint {
-		return a.find(t, FindingUnbound, key, fmt.Sprintf("key version %d of meter %q was written without the meter's record at that version and key in the same transaction, as the chaincode writes them; it was not applied",
-			version, id))
-	}
-	return putJSON(a.tx.Bucket(bKeys), join([]byte(id), u32(uint32(version))), KeyVersion{KeyVersion: k, Block: a.block.Number})
+	return putJSON(a.tx.Bucket(bKeys), join([]byte(k.MeterID), u32(uint32(k.Version))), KeyVersion{KeyVersion: *k, Block: a.block.Number})
 }
 
 // maxProblemBytes bounds a finding's text: a decoding error may quote
@@ -503,14 +475,6 @@ func cutText(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// cutLast slices s around the last sep.
-func cutLast(s, sep string) (before, after string, found bool) {
-	if i := strings.LastIndex(s, sep); i >= 0 {
-		return s[:i], s[i+len(sep):], true
-	}
-	return s, "", false
-}
-
 // find records an integrity finding about the transaction.
 func (a *adder) find(t *chain.Tx, kind, key, problem string) error {
 	a.totals.Findings++
@@ -524,6 +488,12 @@ func (a *adder) find(t *chain.Tx, kind, key, problem string) error {
 }
 
 func (a *adder) accepted(t *chain.Tx, it wire.Item) error {
+	if f, err := a.forged(it); err != nil || f != nil {
+		if err != nil {
+			return err
+		}
+		return a.find(t, f.Kind, wire.GuardKey(it.Signed.MeterID), f.Problem)
+	}
 	a.totals.Accepted++
 	if err := a.countHour(t.Time, 1, 0); err != nil {
 		return err
@@ -532,6 +502,27 @@ func (a *adder) accepted(t *chain.Tx, it wire.Item) error {
 	r := Reading{Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, KeyVersion: it.Result.KeyVersion,
 		Outcome: meter.OutcomeAccepted, TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
 	return a.reading(m.MeterID, t, it.Index, r)
+}
+
+// forged says why an item the endorsers marked accepted is not a reading
+// the chaincode accepts (audit.Accepted), nil when it is one.
+func (a *adder) forged(it wire.Item) (*audit.Finding, error) {
+	id := it.Signed.MeterID
+	var st MeterState
+	raw := a.tx.Bucket(bMeters).Get([]byte(id))
+	if raw == nil {
+		return audit.Accepted(it, nil, ""), nil
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	var kv KeyVersion
+	if st.Meter.KeyVersion == it.Result.KeyVersion {
+		if err := getJSON(a.tx.Bucket(bKeys), join([]byte(id), u32(uint32(st.Meter.KeyVersion))), &kv); err != nil {
+			return nil, err
+		}
+	}
+	return audit.Accepted(it, &st.Meter, kv.PublicKey), nil
 }
 
 func (a *adder) rejected(t *chain.Tx, it wire.Item) error {

@@ -10,6 +10,7 @@
 package billing
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -63,6 +64,7 @@ func New(opts ...Option) *Billing {
 		o(b)
 	}
 	b.Name = agreement.Contract
+	b.BeforeTransaction = state.ExactName(agreement.Transactions)
 	b.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI privacy-preserving billing",
 		Description: "Signed statements of functional-encryption billing: period keys, tariff agreements, key issue, bills",
@@ -73,7 +75,11 @@ func New(opts ...Option) *Billing {
 
 // GetEvaluateTransactions marks the read-only transactions in the metadata.
 func (b *Billing) GetEvaluateTransactions() []string {
-	return []string{"GetBillingPeriod"}
+	var names []string
+	for _, tx := range agreement.EvaluateTransactions {
+		names = append(names, strings.TrimPrefix(tx, agreement.Contract+":"))
+	}
+	return names
 }
 
 // BindPeriod binds the customer's functional public key (by its hash) to an

@@ -95,8 +95,9 @@ func TestChaincode(t *testing.T) {
 	}{
 		{"billing:RecordBill", []string{meterID, period, mustJSON(t, w.billRequest(billStatement(meterID, period, tariffHash, 96)))}, agreement.CodeBillExists},
 		{"billing:GetBillingPeriod", []string{meterID, "2026-11-21"}, agreement.CodePeriodNotFound},
-		// Without the prefix the name is the pki contract's, which has no such transaction.
-		{"BindPeriod", []string{mustJSON(t, w.bindRequest(periodStatement(meterID, "2026-11-21")))}, ""},
+		// Without the prefix the name is the pki contract's, which refuses
+		// any name but its own transactions'.
+		{"BindPeriod", []string{mustJSON(t, w.bindRequest(periodStatement(meterID, "2026-11-21")))}, meter.CodeMalformed},
 		{"billing:AgreeTariff", []string{meterID, period}, ""},
 	} {
 		resp := w.invoke(cc, w.ingest, c.fn, c.args...)

@@ -69,7 +69,7 @@ func TestChaincode(t *testing.T) {
 		t.Fatalf("registered %+v", m)
 	}
 	var enr wire.Enrolment
-	decode(call(w.ptb, "pki:RegisterMeters", mustJSON(t, []meter.Registration{
+	decode(call(w.ptb, "RegisterMeters", mustJSON(t, []meter.Registration{
 		registration("PTB-0002", pubPEM(t, "p384")), registration("PTB-0003", pubPEM(t, "secp256k1"))})), &enr)
 	if strings.Join(enr.MeterIDs, ",") != "PTB-0002,PTB-0003" {
 		t.Fatalf("enrolled %+v", enr)

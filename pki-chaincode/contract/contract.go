@@ -43,6 +43,7 @@ func New(opts ...Option) *Registry {
 		o(r)
 	}
 	r.Name = wire.Contract
+	r.BeforeTransaction = state.ExactName(wire.Transactions)
 	r.Info = metadata.InfoMetadata{
 		Title:       "Inter-NMI meter PKI",
 		Description: "Registry of smart-meter public keys and verifier of signed measurements",
@@ -52,10 +53,7 @@ func New(opts ...Option) *Registry {
 }
 
 // GetEvaluateTransactions marks the read-only transactions in the metadata.
-func (r *Registry) GetEvaluateTransactions() []string {
-	return []string{"GetMeter", "ListMeters", "GetMeterHistory", "GetMeterKeys", "GetPreEnrolment",
-		"VerifyMeasurement", "GetMembers", "GetVotes"}
-}
+func (r *Registry) GetEvaluateTransactions() []string { return wire.EvaluateTransactions }
 
 // caller is the submitting client as the contract sees it.
 type caller struct {

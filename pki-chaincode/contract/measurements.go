@@ -2,6 +2,8 @@ package contract
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strconv"
@@ -30,8 +32,9 @@ type meterState struct {
 
 // verifier checks signed measurements within one transaction. It reads
 // every meter of the transaction in one round trip, verifies the
-// signatures on every core, then judges the items in input order, seeing
-// the sequence numbers the transaction itself accepted.
+// signatures on every core, reads the replay guards of the meters whose
+// items are signed by them in a second, then judges the items in input
+// order, seeing the sequence numbers the transaction itself accepted.
 type verifier struct {
 	t      tx
 	meters map[string]*meterState
@@ -45,9 +48,23 @@ func newVerifier(t tx) *verifier {
 	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]wire.Hash{}}
 }
 
-// load reads the records and replay guards of the items' meters, in one
-// request to the peer.
-func (v *verifier) load(items []meter.SignedMeasurement) error {
+// opened is an item checked ahead of judging: its form and its signature
+// against its meter's current key (err), or, for a meter that rotated its
+// key, against an earlier key (oldKey).
+type opened struct {
+	m      meter.Measurement
+	err    error
+	oldKey bool
+}
+
+// load reads what judging the items needs and checks every item's form and
+// signature. It reads the records of the items' meters, then the replay
+// guards of only those meters with an item that one of the meter's keys
+// signed: an item no key of its meter signed puts nothing into the
+// transaction's read set but the meter's record, which changes rarely, so
+// junk naming a busy meter cannot make the honest transactions that carry
+// its readings conflict on its guard.
+func (v *verifier) load(items []meter.SignedMeasurement) ([]opened, error) {
 	seen := map[string]bool{}
 	var ids []string
 	for _, sm := range items {
@@ -57,37 +74,95 @@ func (v *verifier) load(items []meter.SignedMeasurement) error {
 		}
 	}
 	slices.Sort(ids)
-	keys := make([]string, 0, 2*len(ids))
-	for _, id := range ids {
-		keys = append(keys, wire.MeterKey(id), wire.GuardKey(id))
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = wire.MeterKey(id)
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	values, err := v.t.ctx.GetStub().GetMultipleStates(keys...)
+	records, err := v.readAll(keys)
 	if err != nil {
-		return state.Internal("read meters", err)
+		return nil, err
 	}
 	for i, id := range ids {
-		rec, guard := values[2*i], values[2*i+1]
-		if rec == nil {
+		if records[i] == nil {
 			continue
 		}
 		m := new(meter.Meter)
-		if err := json.Unmarshal(rec, m); err != nil {
-			return state.Internal("decode meter "+id, err)
+		if err := json.Unmarshal(records[i], m); err != nil {
+			return nil, state.Internal("decode meter "+id, err)
 		}
 		key, err := parsedKey(m.PublicKey)
 		if err != nil {
-			return state.Internal("stored key of "+id, err)
+			return nil, state.Internal("stored key of "+id, err)
 		}
-		g, err := wire.UnmarshalGuard(guard)
-		if err != nil {
-			return state.Internal("replay guard of "+id, err)
-		}
-		v.meters[id] = &meterState{meter: m, key: key, guard: g}
+		v.meters[id] = &meterState{meter: m, key: key}
 	}
-	return nil
+	checked := v.open(items)
+	signed := map[string]bool{}
+	for i, sm := range items {
+		st := v.meters[sm.MeterID]
+		if st == nil {
+			continue
+		}
+		if checked[i].err != nil && st.meter.KeyVersion > 1 && meter.CodeOf(checked[i].err) == meter.CodeBadSignature {
+			if checked[i].oldKey, err = v.signedEarlier(sm, st); err != nil {
+				return nil, err
+			}
+		}
+		if checked[i].err == nil || checked[i].oldKey {
+			signed[sm.MeterID] = true
+		}
+	}
+	guarded := slices.Sorted(maps.Keys(signed))
+	for i, id := range guarded {
+		keys[i] = wire.GuardKey(id)
+	}
+	guards, err := v.readAll(keys[:len(guarded)])
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range guarded {
+		if v.meters[id].guard, err = wire.UnmarshalGuard(guards[i]); err != nil {
+			return nil, state.Internal("replay guard of "+id, err)
+		}
+	}
+	return checked, nil
+}
+
+// readAll reads keys in one request to the peer. The peer must answer one
+// value per key (nil for a key not set): a storage failure answered as no
+// values must fail the endorsement, never read as "no replay guard".
+func (v *verifier) readAll(keys []string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	values, err := v.t.ctx.GetStub().GetMultipleStates(keys...)
+	if err != nil {
+		return nil, state.Internal("read meters", err)
+	}
+	if len(values) != len(keys) {
+		return nil, state.Internal("read meters", fmt.Errorf("the peer answered %d values for %d keys", len(values), len(keys)))
+	}
+	return values, nil
+}
+
+// signedEarlier reports whether one of the meter's earlier keys signed the
+// item: a reading accepted before a rotation and delivered again. Key
+// versions are written once and never change.
+func (v *verifier) signedEarlier(sm meter.SignedMeasurement, st *meterState) (bool, error) {
+	for version := st.meter.KeyVersion - 1; version >= 1; version-- {
+		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, wire.KeyVersionKey(sm.MeterID, version))
+		if err != nil || !found {
+			return false, err
+		}
+		key, err := parsedKey(kv.PublicKey)
+		if err != nil {
+			return false, state.Internal("stored key of "+sm.MeterID, err)
+		}
+		if key.Verify(sm.Payload, sm.Signature) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // keyCache keeps parsed meter keys by their PEM, a pure function of it,
@@ -106,16 +181,10 @@ func parsedKey(pem string) (*meter.PublicKey, error) {
 	return k, nil
 }
 
-// opened is an item parsed and its signature checked against its meter's
-// current key, ahead of judging.
-type opened struct {
-	m   meter.Measurement
-	err error // parsing, meter mismatch or signature
-}
-
-// open parses every item and verifies its signature, on every core. The
-// results depend on nothing but the items and the meters read, and are
-// kept in input order, so every endorsing peer reaches the same verdicts.
+// open checks every item's form and signature (meter.SignedMeasurement.Open,
+// the one rule), on every core. The results depend on nothing but the
+// items and the meters read, and are kept in input order, so every
+// endorsing peer reaches the same verdicts.
 func (v *verifier) open(items []meter.SignedMeasurement) []opened {
 	out := make([]opened, len(items))
 	work := func(i int) {
@@ -124,13 +193,7 @@ func (v *verifier) open(items []meter.SignedMeasurement) []opened {
 		if st == nil {
 			return
 		}
-		m, err := meter.ParseMeasurement(sm.Payload)
-		if err == nil && m.MeterID != sm.MeterID {
-			err = meter.Errorf(meter.CodeMeterMismatch, "payload is signed for meter %q but was submitted for meter %q", m.MeterID, sm.MeterID)
-		}
-		if err == nil {
-			err = st.key.Verify(sm.Payload, sm.Signature)
-		}
+		m, err := sm.Open(st.key)
 		out[i] = opened{m: m, err: err}
 	}
 	parallel(len(items), work)
@@ -176,8 +239,8 @@ func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurem
 	}
 	m = o.m
 	if m.Seq != 0 && m.MeterID == sm.MeterID && m.Seq <= st.guard.Last {
-		if dup, of, err := v.duplicate(sm, m, st, o.err); err != nil || dup {
-			return m, st, dup, of, err
+		if dup, of := v.duplicate(sm, m, st, o); dup {
+			return m, st, true, of, nil
 		}
 	}
 	if st.meter.Status == meter.StatusRevoked {
@@ -203,34 +266,16 @@ func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurem
 // m.Seq: the same hash, and a signature that verifies, with the meter's
 // current key or one it held before (it may have rotated since). The same
 // seq with other bytes is no duplicate: the caller refuses it as a replay.
-func (v *verifier) duplicate(sm meter.SignedMeasurement, m meter.Measurement, st *meterState, sigErr error) (bool, string, error) {
+func (v *verifier) duplicate(sm meter.SignedMeasurement, m meter.Measurement, st *meterState, o opened) (bool, string) {
+	if o.err != nil && !o.oldKey {
+		return false, ""
+	}
 	h := wire.HashOf(sm.Payload)
-	of := ""
 	if acc, ok := v.accepted[itemKey(sm.MeterID, m.Seq)]; ok {
-		if acc != h {
-			return false, "", nil
-		}
-		of = v.t.id
-	} else if acc, ok := st.guard.Find(m.Seq); !ok || acc.Hash != h {
-		return false, "", nil
+		return acc == h, v.t.id
 	}
-	if sigErr == nil {
-		return true, of, nil
-	}
-	for version := st.meter.KeyVersion - 1; version >= 1; version-- {
-		kv, found, err := state.Get[meter.KeyVersion](v.t.ctx, wire.KeyVersionKey(sm.MeterID, version))
-		if err != nil || !found {
-			return false, "", err
-		}
-		key, err := parsedKey(kv.PublicKey)
-		if err != nil {
-			return false, "", state.Internal("stored key of "+sm.MeterID, err)
-		}
-		if key.Verify(sm.Payload, sm.Signature) == nil {
-			return true, of, nil
-		}
-	}
-	return false, "", nil
+	acc, ok := st.guard.Find(m.Seq)
+	return ok && acc.Hash == h, ""
 }
 
 func itemKey(meterID string, seq uint64) string {
@@ -280,11 +325,11 @@ func (r *Registry) SubmitMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	v := newVerifier(t)
-	items := []meter.SignedMeasurement{sm}
-	if err := v.load(items); err != nil {
+	checked, err := v.load([]meter.SignedMeasurement{sm})
+	if err != nil {
 		return nil, err
 	}
-	m, st, dup, dupOf, err := v.judge(sm, v.open(items)[0])
+	m, st, dup, dupOf, err := v.judge(sm, checked[0])
 	if err != nil {
 		return nil, err
 	}
@@ -339,10 +384,10 @@ func (r *Registry) submitBatch(ctx contractapi.TransactionContextInterface, item
 		return nil, err
 	}
 	v := newVerifier(t)
-	if err := v.load(items); err != nil {
+	checked, err := v.load(items)
+	if err != nil {
 		return nil, err
 	}
-	checked := v.open(items)
 	out := &wire.Outcome{TxID: t.id, Items: len(items), KeyVersions: map[string]int{}}
 	for i, sm := range items {
 		m, st, dup, dupOf, err := v.judge(sm, checked[i])
@@ -391,11 +436,11 @@ func (r *Registry) VerifyMeasurement(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	v := newVerifier(t)
-	items := []meter.SignedMeasurement{sm}
-	if err := v.load(items); err != nil {
+	checked, err := v.load([]meter.SignedMeasurement{sm})
+	if err != nil {
 		return nil, err
 	}
-	m, st, dup, dupOf, err := v.judge(sm, v.open(items)[0])
+	m, st, dup, dupOf, err := v.judge(sm, checked[0])
 	out := &meter.Verification{MeterID: meterID, Seq: m.Seq}
 	if st != nil {
 		out.KeyVersion = st.meter.KeyVersion

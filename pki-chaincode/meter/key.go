@@ -178,7 +178,7 @@ func (k *PublicKey) Verify(msg, sig []byte) error {
 	if len(sig) == 0 {
 		return Errorf(CodeBadSignature, "signature is empty")
 	}
-	if len(sig) > 2*48+8 {
+	if len(sig) > MaxSignatureBytes {
 		return Errorf(CodeBadSignature, "signature is %d bytes, too long for ECDSA on %s", len(sig), k.curve)
 	}
 	digest := sha256.Sum256(msg)
@@ -199,6 +199,18 @@ func (k *PublicKey) Verify(msg, sig []byte) error {
 		return Errorf(CodeBadSignature, "signature does not verify against the meter's %s key", k.curve)
 	}
 	return nil
+}
+
+// checkSignatureForm refuses what can be no signature of any accepted
+// curve: empty, longer than MaxSignatureBytes, or not DER.
+func checkSignatureForm(sig []byte) error {
+	if len(sig) == 0 {
+		return Errorf(CodeBadSignature, "signature is empty")
+	}
+	if len(sig) > MaxSignatureBytes {
+		return Errorf(CodeBadSignature, "signature is %d bytes, at most %d for ECDSA on the accepted curves", len(sig), MaxSignatureBytes)
+	}
+	return checkDERSignature(sig)
 }
 
 // checkDERSignature tells a truncated or non-DER signature apart from one that

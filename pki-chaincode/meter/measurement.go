@@ -17,6 +17,9 @@ const (
 	MaxBatch           = 1000     // measurements in one concentrator batch
 	MaxValueLen        = 32
 	MaxUnitLen         = 16
+	// MaxSignatureBytes bounds a DER ECDSA signature: two integers of the
+	// largest accepted curve (P-384, 48 bytes each) with their headers.
+	MaxSignatureBytes = 2*48 + 8
 )
 
 // Plausibility window of the meter's clock against the transaction time. The
@@ -294,16 +297,33 @@ func Sign(key *PrivateKey, m Measurement) (SignedMeasurement, error) {
 	return SignedMeasurement{MeterID: m.MeterID, Payload: payload, Signature: sig}, nil
 }
 
-// Open parses the payload, checks that it names the meter it was submitted
-// for and that the signature verifies against key. It does not judge replay,
-// revocation or time; the ledger does.
-func (s SignedMeasurement) Open(key *PublicKey) (Measurement, error) {
+// CheckForm checks all of a delivered measurement that needs neither the
+// meter's key nor the ledger: the meter ID, the payload (parsed strictly),
+// that the payload names the meter it was delivered for, and that the
+// signature is one DER-encoded ECDSA signature of at most
+// MaxSignatureBytes. It is the one rule of an item's form: the registry
+// refuses what it refuses before the item shares a transaction with
+// others' items, and the chaincode refuses such an item alone.
+func (s SignedMeasurement) CheckForm() (Measurement, error) {
+	if err := ValidateMeterID(s.MeterID); err != nil {
+		return Measurement{}, err
+	}
 	m, err := ParseMeasurement(s.Payload)
 	if err != nil {
 		return m, err
 	}
 	if m.MeterID != s.MeterID {
-		return m, Errorf(CodeMeterMismatch, "payload is signed for meter %q but was submitted for meter %q", m.MeterID, s.MeterID)
+		return m, Errorf(CodeMeterMismatch, "payload is signed for meter %q but was submitted for meter %q", truncate(m.MeterID), s.MeterID)
+	}
+	return m, checkSignatureForm(s.Signature)
+}
+
+// Open checks the form (CheckForm) and that the signature verifies against
+// key. It does not judge replay, revocation or time; the ledger does.
+func (s SignedMeasurement) Open(key *PublicKey) (Measurement, error) {
+	m, err := s.CheckForm()
+	if err != nil {
+		return m, err
 	}
 	return m, key.Verify(s.Payload, s.Signature)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,4 +122,27 @@ func bytesText(n int) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// ExactName is a contract's BeforeTransaction: it refuses a transaction
+// invoked by any name but its one name (names, as the client invokes
+// them). Fabric's contract API would also answer the name with its first
+// letter in lower case and, for the default contract, with the contract's
+// name as a prefix; a transaction committed under such a name would be
+// read by no index, its accepted readings missing everywhere.
+func ExactName(names []string) func(contractapi.TransactionContextInterface) error {
+	return func(ctx contractapi.TransactionContextInterface) error {
+		fn, _ := ctx.GetStub().GetFunctionAndParameters()
+		if slices.Contains(names, fn) {
+			return nil
+		}
+		return meter.Errorf(meter.CodeMalformed, "transaction %q is not one of the contract's; invoke it by its exact name", cut(fn, 64))
+	}
+}
+
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }

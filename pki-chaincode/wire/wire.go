@@ -77,6 +77,12 @@ var packMagic = []byte("PKM1")
 // and a DER signature, with their length prefixes.
 const maxPackedItem = 64 + meter.MaxPayloadBytes + 160
 
+// maxPackedField bounds one field of a packed item. It is a bound of the
+// framing, not of an item's form: an item whose meter ID, payload or
+// signature is longer than its form allows still unpacks, and the
+// chaincode refuses that item alone (meter.SignedMeasurement.CheckForm).
+const maxPackedField = meter.MaxPayloadBytes + 1
+
 // Pack encodes a batch compactly: a magic, then gzip of each item's meter
 // ID, payload and signature, each prefixed by its length. The payloads of a
 // batch are JSON of one shape and compress well; the signatures do not.
@@ -108,7 +114,9 @@ var ErrPacked = errors.New("packed batch")
 
 // Unpack decodes a packed batch of at most meter.MaxBatch items. It never
 // reads more than the largest such batch could decompress to, so a crafted
-// argument cannot exhaust the endorsing peers' chaincode.
+// argument cannot exhaust the endorsing peers' chaincode. It judges the
+// framing only, never an item's form: one item cannot make the batch
+// unreadable.
 func Unpack(b []byte) ([]meter.SignedMeasurement, error) {
 	if !bytes.HasPrefix(b, packMagic) {
 		return nil, meter.Errorf(meter.CodeMalformed, "%v: it does not start with %q", ErrPacked, packMagic)
@@ -143,11 +151,11 @@ func Unpack(b []byte) ([]meter.SignedMeasurement, error) {
 		if len(items) == meter.MaxBatch {
 			return nil, meter.Errorf(meter.CodeTooLarge, "the batch holds more than %d measurements", meter.MaxBatch)
 		}
-		id, err := field(256)
+		id, err := field(maxPackedField)
 		if err == nil {
 			var p, s []byte
-			if p, err = field(meter.MaxPayloadBytes + 1); err == nil {
-				if s, err = field(1024); err == nil {
+			if p, err = field(maxPackedField); err == nil {
+				if s, err = field(maxPackedField); err == nil {
 					items = append(items, meter.SignedMeasurement{MeterID: string(id), Payload: p, Signature: s})
 					continue
 				}

@@ -6,6 +6,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/network/pkg/credentials"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
@@ -157,6 +159,28 @@ const (
 type MeasurementList struct {
 	Measurements []*meter.MeasurementRecord `json:"measurements"`
 	Next         string                     `json:"next,omitempty"`
+}
+
+// Finding is an integrity finding of the registry's index: a valid
+// transaction of the chaincode it did not believe (package
+// network/pkg/audit), which honest chaincode never commits.
+type Finding struct {
+	// Kind is what is wrong: function, signature, measurements, key, value,
+	// mismatch, unbound or owner.
+	Kind     string `json:"kind"`
+	Problem  string `json:"problem"`
+	Block    uint64 `json:"block"`
+	TxID     string `json:"txId"`
+	Function string `json:"function"`
+	// Endorsers are the NMIs whose peers endorsed the transaction.
+	Endorsers []string  `json:"endorsers"`
+	Time      time.Time `json:"time"`
+}
+
+// FindingList is one page of integrity findings, oldest first.
+type FindingList struct {
+	Findings []Finding `json:"findings"`
+	Next     string    `json:"next,omitempty"`
 }
 
 // RejectionList is one page of a meter's refused batch items.

@@ -22,16 +22,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+
+	"github.com/inter-nmi/pki/network/pkg/audit"
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
+	"github.com/inter-nmi/pki/registry-api/api"
 )
 
 var (
@@ -39,7 +41,9 @@ var (
 	bReadings = []byte("readings") // meter, 0, meter time, seq → MeasurementRecord
 	bSeqs     = []byte("seqs")     // meter, 0, seq → accepted: hash, block, tx ID
 	bRefused  = []byte("refused")  // meter (or "-"), 0, block, tx, item → Rejection
-	bFprints  = []byte("fprints")  // meter, 0, key version → fingerprint
+	bMeters   = []byte("meters")   // meter → its record (meter.Meter), as the checks of package audit applied it
+	bKeys     = []byte("keys")     // meter, 0, key version → meter.KeyVersion
+	bFindings = []byte("findings") // block, tx, n → audit.Finding with where it was found
 	bConfigs  = []byte("configs")  // block → "" for each configuration block
 	bAttests  = []byte("attests")  // meter → Attested, its latest attestation
 	kNext     = []byte("next")
@@ -48,7 +52,7 @@ var (
 
 // version is the index's layout; an index of an older layout is rebuilt
 // from block 0 when opened, since it may lack what a newer one keeps.
-const version = 2
+const version = 3
 
 // Attested is a meter's latest valid attestation transaction.
 type Attested struct {
@@ -63,6 +67,7 @@ const Unattributed = "-"
 type Index struct {
 	db        *bolt.DB
 	chaincode string
+	log       *slog.Logger
 
 	mu      sync.Mutex
 	next    uint64
@@ -75,8 +80,10 @@ func Open(path, chaincode string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open readings index %s: %w", path, err)
 	}
-	x := &Index{db: db, chaincode: chaincode, changed: make(chan struct{})}
-	buckets := [][]byte{bMeta, bReadings, bSeqs, bRefused, bFprints, bConfigs, bAttests}
+	x := &Index{db: db, chaincode: chaincode, log: slog.Default(), changed: make(chan struct{})}
+	buckets := [][]byte{bMeta, bReadings, bSeqs, bRefused, bMeters, bKeys, bFindings, bConfigs, bAttests}
+	// Buckets of older layouts, dropped when an index is rebuilt.
+	buckets = append(buckets, []byte("fprints"))
 	err = db.Update(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bMeta); meta != nil {
 			if v := meta.Get(kVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != version {
@@ -90,7 +97,7 @@ func Open(path, chaincode string) (*Index, error) {
 				}
 			}
 		}
-		for _, b := range buckets {
+		for _, b := range buckets[:len(buckets)-1] {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -137,9 +144,10 @@ func (x *Index) Await(ctx context.Context, block uint64) error {
 	}
 }
 
-// Add indexes a block, which must be the next one. Accepted measurements,
-// refusals and key fingerprints of its valid transactions are written with
-// the new checkpoint in one database transaction.
+// Add indexes a block, which must be the next one. What its valid
+// transactions wrote of meters and keys, their accepted measurements and
+// refusals, and the integrity findings about them are written with the new
+// checkpoint in one database transaction.
 func (x *Index) Add(b *chain.Block) error {
 	if b.Number != x.Next() {
 		return fmt.Errorf("block %d given, the index expects %d", b.Number, x.Next())
@@ -155,29 +163,8 @@ func (x *Index) Add(b *chain.Block) error {
 			if !t.Valid() || t.Chaincode != x.chaincode {
 				continue
 			}
-			if err := x.keyVersions(tx, t); err != nil {
+			if err := x.tx(tx, b, t); err != nil {
 				return err
-			}
-			if t.Function == wire.TxAttestMeter && len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
-				v, _ := json.Marshal(Attested{Block: b.Number, TxID: t.ID})
-				if err := tx.Bucket(bAttests).Put([]byte(t.Args[0]), v); err != nil {
-					return err
-				}
-				continue
-			}
-			items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
-			if errors.Is(err, wire.ErrNotMeasurements) {
-				continue
-			}
-			if err != nil {
-				// A valid transaction the chaincode answered is decodable;
-				// one that is not is skipped, not a reason to stop.
-				continue
-			}
-			for _, it := range items {
-				if err := x.item(tx, b, t, it); err != nil {
-					return err
-				}
 			}
 		}
 		next := make([]byte, 8)
@@ -226,22 +213,146 @@ func (x *Index) ConfigBlocks(block uint64) ([]uint64, error) {
 	return out, err
 }
 
-// keyVersions remembers the fingerprint of every key version a transaction
-// wrote, to name it on the measurements it verifies.
-func (x *Index) keyVersions(tx *bolt.Tx, t *chain.Tx) error {
-	for _, w := range t.Writes {
-		if w.Namespace != x.chaincode || w.Delete || !strings.HasPrefix(w.Key, wire.KindKeyVersion+"/") {
-			continue
+// tx indexes one valid transaction of the chaincode, after the checks of
+// package audit: what fails one is a finding, and is not indexed.
+func (x *Index) tx(tx *bolt.Tx, b *chain.Block, t *chain.Tx) error {
+	if f := audit.Function(t.Function); f != nil {
+		return x.find(tx, b, t, f)
+	}
+	if err := x.writes(tx, b, t); err != nil {
+		return err
+	}
+	if t.Function == wire.TxAttestMeter {
+		if len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
+			v, _ := json.Marshal(Attested{Block: b.Number, TxID: t.ID})
+			return tx.Bucket(bAttests).Put([]byte(t.Args[0]), v)
 		}
-		var kv meter.KeyVersion
-		if json.Unmarshal(w.Value, &kv) != nil {
-			continue
-		}
-		if err := tx.Bucket(bFprints).Put(join([]byte(kv.MeterID), u64(uint64(kv.Version))), []byte(kv.Fingerprint)); err != nil {
+		return nil
+	}
+	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
+	switch {
+	case errors.Is(err, wire.ErrNotMeasurements):
+		return nil
+	case err != nil:
+		return x.find(tx, b, t, &audit.Finding{Kind: audit.KindMeasurements,
+			Problem: "the measurement transaction cannot be decoded, its measurements are not indexed: " + err.Error()})
+	}
+	for _, it := range items {
+		if err := x.item(tx, b, t, it); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writes applies the meter records and key versions a transaction wrote,
+// as far as the checks of package audit vouch for them: the index needs
+// each meter's status and the key of each version to check the readings
+// marked accepted.
+func (x *Index) writes(tx *bolt.Tx, b *chain.Block, t *chain.Tx) error {
+	written := map[string]meter.Meter{}
+	var keyVersions []chain.Write
+	meters := tx.Bucket(bMeters)
+	for _, w := range t.Writes {
+		if w.Namespace != x.chaincode || w.Delete {
+			continue
+		}
+		kind, rest := wire.KeyKind(w.Key)
+		switch kind {
+		case wire.KindMeter:
+			prev, err := meterOf(meters, rest)
+			if err != nil {
+				return err
+			}
+			m, f := audit.Record(w.Key, rest, w.Value, prev, t.CreatorMSP)
+			if f != nil {
+				if err := x.find(tx, b, t, f); err != nil {
+					return err
+				}
+				continue
+			}
+			written[m.ID] = *m
+			v, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if err := meters.Put([]byte(m.ID), v); err != nil {
+				return err
+			}
+		case wire.KindKeyVersion:
+			keyVersions = append(keyVersions, w)
+		}
+	}
+	for _, w := range keyVersions {
+		_, rest := wire.KeyKind(w.Key)
+		kv, f := audit.KeyVersion(w.Key, rest, w.Value, written)
+		if f != nil {
+			if err := x.find(tx, b, t, f); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := json.Marshal(kv)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bKeys).Put(join([]byte(kv.MeterID), u64(uint64(kv.Version))), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// meterOf is a meter's record as indexed, nil if it has none.
+func meterOf(meters *bolt.Bucket, id string) (*meter.Meter, error) {
+	v := meters.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	m := new(meter.Meter)
+	return m, json.Unmarshal(v, m)
+}
+
+// keyOf is a meter's key version as indexed, the zero value if it has none.
+func keyOf(keys *bolt.Bucket, id string, version int) (meter.KeyVersion, error) {
+	var kv meter.KeyVersion
+	v := keys.Get(join([]byte(id), u64(uint64(version))))
+	if v == nil {
+		return kv, nil
+	}
+	return kv, json.Unmarshal(v, &kv)
+}
+
+// find records a finding about a transaction, and logs it: an NMI's
+// operator must hear of it without asking.
+func (x *Index) find(tx *bolt.Tx, b *chain.Block, t *chain.Tx, f *audit.Finding) error {
+	x.log.Error("integrity finding", "block", b.Number, "tx", t.ID, "kind", f.Kind, "problem", f.Problem, "endorsers", t.Endorsers)
+	findings := tx.Bucket(bFindings)
+	n, err := findings.NextSequence()
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(api.Finding{Kind: f.Kind, Problem: f.Problem, Block: b.Number, TxID: t.ID, Function: t.Function,
+		Endorsers: append([]string{}, t.Endorsers...), Time: t.Time})
+	if err != nil {
+		return err
+	}
+	return findings.Put(join(u64(b.Number), u32(uint32(t.Index)), u64(n)), v)
+}
+
+// Findings lists the integrity findings, oldest first, a page at a time;
+// next is empty on the last page.
+func (x *Index) Findings(limit int, cursor []byte) (out []api.Finding, next []byte, err error) {
+	out = []api.Finding{}
+	next, err = x.page(bFindings, nil, []byte{0xff}, Query{Limit: limit, Cursor: cursor}, func(v []byte) error {
+		var f api.Finding
+		if err := json.Unmarshal(v, &f); err != nil {
+			return err
+		}
+		out = append(out, f)
+		return nil
+	})
+	return out, next, err
 }
 
 // accepted is what the index keeps of an accepted seq, to recognise a
@@ -265,8 +376,21 @@ func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) err
 	r := it.Result
 	switch r.Outcome {
 	case meter.OutcomeAccepted:
+		mtr, err := meterOf(tx.Bucket(bMeters), it.Signed.MeterID)
+		if err != nil {
+			return err
+		}
+		var kv meter.KeyVersion
+		if mtr != nil {
+			if kv, err = keyOf(tx.Bucket(bKeys), mtr.ID, mtr.KeyVersion); err != nil {
+				return err
+			}
+		}
+		if f := audit.Accepted(it, mtr, kv.PublicKey); f != nil {
+			return x.find(tx, b, t, f)
+		}
 		m := it.Measurement
-		fp := tx.Bucket(bFprints).Get(join([]byte(r.MeterID), u64(uint64(r.KeyVersion))))
+		fp := kv.Fingerprint
 		rec := meter.MeasurementRecord{MeterID: m.MeterID, Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit,
 			Ciphertext: m.Ciphertext, Payload: base64.StdEncoding.EncodeToString(it.Signed.Payload),
 			Signature: base64.StdEncoding.EncodeToString(it.Signed.Signature), KeyVersion: r.KeyVersion,
@@ -432,6 +556,7 @@ type Blocks func(ctx context.Context, from uint64) (<-chan *common.Block, error)
 // Follow indexes the channel's blocks from the checkpoint on until ctx
 // ends, reconnecting when the stream breaks.
 func (x *Index) Follow(ctx context.Context, blocks Blocks, log *slog.Logger) error {
+	x.log = log
 	backoff := 200 * time.Millisecond
 	for {
 		stream, err := blocks(ctx, x.Next())

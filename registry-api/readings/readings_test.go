@@ -45,14 +45,33 @@ func block(t *testing.T, n uint64, txID string, items []meter.SignedMeasurement,
 		o.KeyVersions[sm.MeterID] = 1
 	}
 	result, _ := json.Marshal(o)
-	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 1, Fingerprint: "fp1"})
 	return &chain.Block{Number: n, Txs: []chain.Tx{
-		{ID: "reg", Code: "VALID", Chaincode: "pki", Function: "RegisterMeter", Writes: []chain.Write{{Namespace: "pki", Key: "keyver/PTB-0001/000001", Value: kv}}},
+		registration(items),
 		{ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
 			CreatorMSP: "CMIMSP", Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)},
 		// An invalid transaction's items are not indexed.
 		{ID: "bad", Code: "MVCC_READ_CONFLICT", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result},
 	}}
+}
+
+// registration is the transaction that registered the items' meters with
+// key, as the chaincode writes it: each meter's record and its key version.
+func registration(items []meter.SignedMeasurement) chain.Tx {
+	tx := chain.Tx{ID: "reg", Code: "VALID", Chaincode: "pki", Function: wire.TxRegisterMeters, CreatorMSP: "PTBMSP"}
+	seen := map[string]bool{}
+	for _, sm := range items {
+		if seen[sm.MeterID] || meter.ValidateMeterID(sm.MeterID) != nil {
+			continue
+		}
+		seen[sm.MeterID] = true
+		pub := key.Public()
+		m, _ := json.Marshal(meter.Meter{ID: sm.MeterID, NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
+			KeyVersion: 1, Status: meter.StatusActive})
+		kv, _ := json.Marshal(meter.KeyVersion{MeterID: sm.MeterID, Version: 1, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+		tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: wire.KeyVersionKey(sm.MeterID, 1), Value: kv},
+			chain.Write{Namespace: "pki", Key: wire.MeterKey(sm.MeterID), Value: m})
+	}
+	return tx
 }
 
 func open(t *testing.T) *readings.Index {
@@ -122,7 +141,7 @@ func TestMeasurementsByTime(t *testing.T) {
 		t.Fatalf("another meter's cursor: %v", err)
 	}
 	rec := p1[0]
-	if rec.TxID != "tx0" || rec.Fingerprint != "fp1" || rec.KeyVersion != 1 || rec.AcceptedAt != "2026-11-21T10:20:00Z" || rec.Payload == "" || rec.Signature == "" {
+	if rec.TxID != "tx0" || rec.Fingerprint != key.Public().Fingerprint() || rec.KeyVersion != 1 || rec.AcceptedAt != "2026-11-21T10:20:00Z" || rec.Payload == "" || rec.Signature == "" {
 		t.Errorf("record %+v", rec)
 	}
 	if txID, block, found, err := x.Accepted(items[1], 2); err != nil || !found || txID != "tx0" || block != 0 {

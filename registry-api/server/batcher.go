@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -137,6 +138,15 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 	if errors.As(err, &part) {
 		err = part.Err
 	}
+	if err != nil && len(group) > 1 && wroteNothing(err) {
+		// The transaction failed as a whole and wrote nothing. The chaincode
+		// judges every item on its own, so that should not happen; if it
+		// does, one member's bytes must not decide the others' answers:
+		// each is sent on its own before anyone hears a refusal.
+		b.s.log.Warn("a group transaction failed as a whole; sending its members one by one", "members", len(group), "err", err)
+		b.alone(ctx, group)
+		return
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -151,6 +161,30 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 		r[i] = singleResult{item: results[i], receipt: receipts[0]}
 	}
 	answer(r)
+}
+
+// wroteNothing tells a failure after which nothing of the transaction can
+// be on the ledger: a refusal at endorsement, or a commit as invalid.
+// Outcomes not known (a timeout after the transaction was sent) are not:
+// sending the items again could write them twice.
+func wroteNothing(err error) bool {
+	var invalid *ledger.InvalidError
+	return meter.CodeOf(err) != "" || errors.As(err, &invalid)
+}
+
+// alone sends each member of a failed group as a group of its own, a few
+// at a time.
+func (b *batcher) alone(ctx context.Context, group []*single) {
+	limit := make(chan struct{}, cap(b.slots))
+	var wg sync.WaitGroup
+	for _, sg := range group {
+		limit <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-limit }()
+			b.send(ctx, []*single{sg})
+		})
+	}
+	wg.Wait()
 }
 
 // record notes the group's transaction under the Idempotency-Key of every

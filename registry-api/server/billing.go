@@ -17,15 +17,6 @@ import (
 // without the ledger (with the chaincode's own rules) and submits as the
 // caller's role.
 
-// Transactions of the billing contract.
-const (
-	txBindPeriod       = agreement.Contract + ":BindPeriod"
-	txAgreeTariff      = agreement.Contract + ":AgreeTariff"
-	txRecordKeyIssued  = agreement.Contract + ":RecordKeyIssued"
-	txRecordBill       = agreement.Contract + ":RecordBill"
-	txGetBillingPeriod = agreement.Contract + ":GetBillingPeriod"
-)
-
 func (s *Server) bindPeriod(c *gin.Context) {
 	var req api.BillingPeriodRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -36,7 +27,7 @@ func (s *Server) bindPeriod(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.submitBilling(c, req.Statement.MeterID, req.Statement.Period, txBindPeriod, string(mustJSON(req)))
+	s.submitBilling(c, req.Statement.MeterID, req.Statement.Period, agreement.TxBindPeriod, string(mustJSON(req)))
 }
 
 func (s *Server) agreeTariff(c *gin.Context) {
@@ -53,7 +44,7 @@ func (s *Server) agreeTariff(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.submitBilling(c, id, period, txAgreeTariff, id, period, string(mustJSON(req)))
+	s.submitBilling(c, id, period, agreement.TxAgreeTariff, id, period, string(mustJSON(req)))
 }
 
 func (s *Server) recordKeyIssued(c *gin.Context) {
@@ -70,7 +61,7 @@ func (s *Server) recordKeyIssued(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.submitBilling(c, id, period, txRecordKeyIssued, id, period, string(mustJSON(req)))
+	s.submitBilling(c, id, period, agreement.TxRecordKeyIssued, id, period, string(mustJSON(req)))
 }
 
 func (s *Server) recordBill(c *gin.Context) {
@@ -87,7 +78,7 @@ func (s *Server) recordBill(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.submitBilling(c, id, period, txRecordBill, id, period, string(mustJSON(req)))
+	s.submitBilling(c, id, period, agreement.TxRecordBill, id, period, string(mustJSON(req)))
 }
 
 // submitBilling submits a billing transaction as the caller's role and
@@ -109,7 +100,7 @@ func (s *Server) submitBilling(c *gin.Context, id, period, tx string, args ...st
 
 func (s *Server) getBillingPeriod(c *gin.Context) {
 	if id, period, ok := s.billingPeriod(c); ok && s.awaitMinBlock(c) {
-		evaluate[agreement.Record](s, c, txGetBillingPeriod, id, period)
+		evaluate[agreement.Record](s, c, agreement.TxGetBillingPeriod, id, period)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -17,7 +18,7 @@ func (s *Server) withdrawPreEnrolment(c *gin.Context) {
 	if !ok {
 		return
 	}
-	r, err := s.submit(c, api.RoleOperator, "WithdrawPreEnrolment", id)
+	r, err := s.submit(c, api.RoleOperator, wire.TxWithdrawPreEnrolment, id)
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -53,7 +54,7 @@ func (s *Server) voteConsortium(c *gin.Context) {
 		s.failErr(c, meter.Errorf(meter.CodeMalformed, "a release needs a reason"))
 		return
 	}
-	r, err := s.submit(c, api.RoleOperator, "VoteConsortium", req.Action, req.MeterID, req.Reason)
+	r, err := s.submit(c, api.RoleOperator, wire.TxVoteConsortium, req.Action, req.MeterID, req.Reason)
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -81,7 +82,7 @@ func (s *Server) listVotes(c *gin.Context) {
 		return
 	}
 	var votes []api.Vote
-	if !s.evaluateInto(c, &votes, "GetVotes", action, id) {
+	if !s.evaluateInto(c, &votes, wire.TxGetVotes, action, id) {
 		return
 	}
 	if votes == nil {

@@ -446,6 +446,42 @@ func acceptedBlock(t *testing.T, number uint64, txID string, items ...meter.Sign
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &chain.Block{Number: number, Txs: []chain.Tx{{ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked,
+	return &chain.Block{Number: number, Txs: []chain.Tx{registrationOf(t, items), {ID: txID, Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked,
 		Args: []string{string(packed)}, ResponsePayload: result, Time: time.Date(2026, 11, 21, 10, 20, 0, 0, time.UTC)}}}
+}
+
+// registrationOf is the transaction that registered the items' meters,
+// each with the fixture key that signed its item, as the chaincode writes
+// it: the index believes a reading marked accepted only if the meter's key
+// in force verifies it.
+func registrationOf(t *testing.T, items []meter.SignedMeasurement) chain.Tx {
+	t.Helper()
+	tx := chain.Tx{ID: "reg-" + items[0].MeterID, Code: "VALID", Chaincode: "pki", Function: wire.TxRegisterMeters, CreatorMSP: "PTBMSP"}
+	seen := map[string]bool{}
+	for _, sm := range items {
+		if seen[sm.MeterID] {
+			continue
+		}
+		seen[sm.MeterID] = true
+		var pub *meter.PublicKey
+		for _, name := range []string{"p256", "p384", "secp256k1", "other"} {
+			k, err := meter.ParsePublicKeyPEM(string(readTestdata(t, "keys/"+name+".good.pem")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Verify(sm.Payload, sm.Signature) == nil {
+				pub = k
+				break
+			}
+		}
+		if pub == nil {
+			t.Fatalf("no fixture key signed the item of %s", sm.MeterID)
+		}
+		m, _ := json.Marshal(meter.Meter{ID: sm.MeterID, NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
+			KeyVersion: 1, Status: meter.StatusActive})
+		kv, _ := json.Marshal(meter.KeyVersion{MeterID: sm.MeterID, Version: 1, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+		tx.Writes = append(tx.Writes, chain.Write{Namespace: "pki", Key: wire.KeyVersionKey(sm.MeterID, 1), Value: kv},
+			chain.Write{Namespace: "pki", Key: wire.MeterKey(sm.MeterID), Value: m})
+	}
+	return tx
 }

@@ -53,9 +53,10 @@ func (s *Server) submitMeasurement(c *gin.Context) {
 	if !ok {
 		return
 	}
-	// A payload that cannot be a measurement is refused here, before it
-	// costs a transaction.
-	m, err := meter.ParseMeasurement(sm.Payload)
+	// What the chaincode would refuse for its form alone is refused here,
+	// by the chaincode's own rule, before the delivery shares a
+	// transaction with other clients' deliveries.
+	m, err := sm.CheckForm()
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -313,7 +314,7 @@ func (s *Server) verifyMeasurement(c *gin.Context) {
 		fail(c, problem(string(meter.CodeMalformed), "payload and signature (both base64) are required"))
 		return
 	}
-	evaluate[meter.Verification](s, c, "VerifyMeasurement", sm.MeterID, b64(sm.Payload), b64(sm.Signature))
+	evaluate[meter.Verification](s, c, wire.TxVerifyMeasurement, sm.MeterID, b64(sm.Payload), b64(sm.Signature))
 }
 
 func (s *Server) listMeasurements(c *gin.Context) {
@@ -352,6 +353,25 @@ func (s *Server) listRejections(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, api.RejectionList{Rejections: list, Next: encodeCursor(string(next))})
+}
+
+// listFindings lists the integrity findings of the registry's index: valid
+// transactions of the chaincode it did not believe.
+func (s *Server) listFindings(c *gin.Context) {
+	size, cursor, ok := s.page(c)
+	if !ok {
+		return
+	}
+	var from []byte
+	if cursor != "" {
+		from = []byte(cursor)
+	}
+	list, next, err := s.opts.Readings.Findings(atoi(size), from)
+	if err != nil {
+		s.readingsError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, api.FindingList{Findings: list, Next: encodeCursor(string(next))})
 }
 
 // readingsQuery reads the meter, page and minBlock of a listing from the

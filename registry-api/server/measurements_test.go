@@ -101,9 +101,10 @@ func TestSingleDeliveriesGrouped(t *testing.T) {
 	gathered := make(chan int, 10)
 	f.srv.batcher.gathered = func(n int) { gathered <- n }
 	good := signedFixture(t, "p256", "PTB-0001")
-	bad := meter.SignedMeasurement{MeterID: "PTB-0002", Payload: good.Payload, Signature: good.Signature}
-	// The chaincode refuses the item delivered for PTB-0002 (its payload
-	// names PTB-0001), wherever in the group it lands.
+	bad := good
+	bad.Signature = readTestdata(t, "measurements/p256-otherkey.sig")
+	// The chaincode refuses the item signed with another key, wherever in
+	// the group it lands.
 	f.ledger.on(wire.TxSubmitPacked, func(_ context.Context, args []string) (any, error) {
 		items, err := wire.Unpack([]byte(args[0]))
 		if err != nil {
@@ -111,10 +112,10 @@ func TestSingleDeliveriesGrouped(t *testing.T) {
 		}
 		out := wire.Outcome{TxID: "tx-group", Items: len(items), KeyVersions: map[string]int{"PTB-0001": 3}}
 		for i, sm := range items {
-			if sm.MeterID == "PTB-0002" {
+			if string(sm.Signature) == string(bad.Signature) {
 				out.Rejected++
-				out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: "PTB-0002", Seq: 1,
-					Outcome: meter.OutcomeRejected, Code: meter.CodeMeterMismatch, Reason: "signed for PTB-0001"})
+				out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: "PTB-0001", Seq: 1,
+					Outcome: meter.OutcomeRejected, Code: meter.CodeBadSignature, Reason: "signature does not verify"})
 			} else {
 				out.Accepted++
 			}
@@ -150,7 +151,7 @@ func TestSingleDeliveriesGrouped(t *testing.T) {
 			t.Errorf("accepted delivery %d: %+v", i, r)
 		}
 	}
-	p := problemOf(t, recs[2], http.StatusUnprocessableEntity, string(meter.CodeMeterMismatch))
+	p := problemOf(t, recs[2], http.StatusUnprocessableEntity, string(meter.CodeBadSignature))
 	if p.TxID == "" {
 		t.Errorf("the refused delivery does not name the transaction that holds its refusal: %+v", p)
 	}

@@ -38,7 +38,7 @@ func (s *Server) registerMeter(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.submitMeter(c, http.StatusCreated, "RegisterMeter", string(mustJSON(reg)))
+	s.submitMeter(c, http.StatusCreated, wire.TxRegisterMeter, string(mustJSON(reg)))
 }
 
 // submitMeter submits a transaction that answers with a meter record.
@@ -150,7 +150,7 @@ func (s *Server) registerMeters(c *gin.Context) {
 		end := min(start+wire.MaxBulkRegistration, len(regs))
 		parts = append(parts, []string{string(mustJSON(regs[start:end]))})
 	}
-	receipts, err := s.submitAll(c, api.RoleOperator, "RegisterMeters", parts)
+	receipts, err := s.submitAll(c, api.RoleOperator, wire.TxRegisterMeters, parts)
 	if err != nil {
 		s.failBatch(c, err, receipts, len(regs))
 		return
@@ -277,7 +277,7 @@ func (s *Server) preEnrol(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	r, err := s.submit(c, api.RoleOperator, "PreEnrollMeter", req.MeterID, req.IdentityHash)
+	r, err := s.submit(c, api.RoleOperator, wire.TxPreEnrollMeter, req.MeterID, req.IdentityHash)
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -293,7 +293,7 @@ func (s *Server) preEnrol(c *gin.Context) {
 
 func (s *Server) getPreEnrolment(c *gin.Context) {
 	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
-		evaluate[meter.PreEnrolment](s, c, "GetPreEnrolment", id)
+		evaluate[meter.PreEnrolment](s, c, wire.TxGetPreEnrolment, id)
 	}
 }
 
@@ -315,7 +315,7 @@ func (s *Server) rotateKey(c *gin.Context) {
 		fail(c, problem(string(meter.CodeMalformed), "proof must be the meter's DER signature over the rotation statement, in standard base64"))
 		return
 	}
-	s.submitMeter(c, http.StatusOK, "RotateKey", id, req.PublicKey, req.Proof)
+	s.submitMeter(c, http.StatusOK, wire.TxRotateKey, id, req.PublicKey, req.Proof)
 }
 
 func (s *Server) revokeMeter(c *gin.Context) {
@@ -338,30 +338,30 @@ func (s *Server) revokeMeter(c *gin.Context) {
 			return
 		}
 	}
-	s.submitMeter(c, http.StatusOK, "RevokeMeter", id, string(req.Reason), req.InvalidityDate)
+	s.submitMeter(c, http.StatusOK, wire.TxRevokeMeter, id, string(req.Reason), req.InvalidityDate)
 }
 
 func (s *Server) reinstateMeter(c *gin.Context) {
 	if id, ok := s.meterID(c); ok {
-		s.submitMeter(c, http.StatusOK, "ReinstateMeter", id)
+		s.submitMeter(c, http.StatusOK, wire.TxReinstateMeter, id)
 	}
 }
 
 func (s *Server) getMeter(c *gin.Context) {
 	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
-		evaluate[meter.Meter](s, c, "GetMeter", id)
+		evaluate[meter.Meter](s, c, wire.TxGetMeter, id)
 	}
 }
 
 func (s *Server) meterHistory(c *gin.Context) {
 	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
-		evaluate[[]api.MeterVersion](s, c, "GetMeterHistory", id)
+		evaluate[[]api.MeterVersion](s, c, wire.TxGetMeterHistory, id)
 	}
 }
 
 func (s *Server) meterKeys(c *gin.Context) {
 	if id, ok := s.meterID(c); ok && s.awaitMinBlock(c) {
-		evaluate[[]meter.KeyVersion](s, c, "GetMeterKeys", id)
+		evaluate[[]meter.KeyVersion](s, c, wire.TxGetMeterKeys, id)
 	}
 }
 
@@ -376,7 +376,7 @@ func (s *Server) listMeters(c *gin.Context) {
 		return
 	}
 	var page wire.MeterPage
-	if !s.evaluateInto(c, &page, "ListMeters", nmi, status, size, bookmark) {
+	if !s.evaluateInto(c, &page, wire.TxListMeters, nmi, status, size, bookmark) {
 		return
 	}
 	c.JSON(http.StatusOK, api.MeterList{Meters: page.Meters, Next: encodeCursor(page.Bookmark)})

@@ -328,6 +328,8 @@ var schemaTypes = map[string]reflect.Type{
 	"MeasurementList":        reflect.TypeFor[api.MeasurementList](),
 	"Rejection":              reflect.TypeFor[meter.Rejection](),
 	"RejectionList":          reflect.TypeFor[api.RejectionList](),
+	"Finding":                reflect.TypeFor[api.Finding](),
+	"FindingList":            reflect.TypeFor[api.FindingList](),
 	"Member":                 reflect.TypeFor[channel.Member](),
 	"Consenter":              reflect.TypeFor[channel.Consenter](),
 	"Chaincode":              reflect.TypeFor[api.Chaincode](),

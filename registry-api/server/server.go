@@ -204,6 +204,7 @@ func (s *Server) routes() {
 	v1.POST("/billing/periods/:id/:period/key", customer, small, write, s.idempotent, s.recordKeyIssued)
 	v1.POST("/billing/periods/:id/:period/bill", utility, small, write, s.idempotent, s.recordBill)
 
+	v1.GET("/findings", anyone, read, s.listFindings)
 	v1.GET("/transactions/:txId", anyone, read, s.transactionStatus)
 	v1.GET("/consortium", anyone, read, s.consortium)
 	v1.POST("/consortium/votes", operator, small, write, s.idempotent, s.voteConsortium)

@@ -27,11 +27,12 @@ type Chain struct {
 	meters []string
 	seq    map[string]uint64
 	record map[string]meter.Meter
+	keys   map[string]*meter.PrivateKey
 }
 
 // New starts a chain whose first block is at start.
 func New(start time.Time) *Chain {
-	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}}
+	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}, keys: map[string]*meter.PrivateKey{}}
 }
 
 // Meters returns the IDs of the meters registered so far.
@@ -72,13 +73,17 @@ func value(v any) []byte {
 // an NMI.
 func (c *Chain) Register(nmi string, n int) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
-		Function: "RegisterMeters", Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]}}
+		Function: wire.TxRegisterMeters, Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]}}
 	for range n {
 		id := MeterID(len(c.meters) + 1)
 		c.meters = append(c.meters, id)
-		fp := sha256.Sum256([]byte(id))
-		m := meter.Meter{ID: id, NMI: nmi, PublicKey: "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----\n",
-			Curve: meter.P256, Fingerprint: hex.EncodeToString(fp[:]), KeyVersion: 1, Status: meter.StatusActive,
+		key, err := meter.GenerateKey(meter.P256)
+		if err != nil {
+			panic(err)
+		}
+		c.keys[id] = key
+		m := meter.Meter{ID: id, NMI: nmi, PublicKey: key.Public().PEM(),
+			Curve: meter.P256, Fingerprint: key.Public().Fingerprint(), KeyVersion: 1, Status: meter.StatusActive,
 			Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN" + id,
 				SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"},
 			RegisteredTx: "pending", RegisteredAt: c.start.Format(time.RFC3339)}
@@ -94,7 +99,7 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 // Measurements makes a block with one concentrator batch of n readings of
 // the given meters in turn, every refuseEvery-th one refused as a replay.
 // The readings are the transaction's packed argument and its outcome, as
-// the chaincode answers (package wire); their signatures are not real.
+// the chaincode answers (package wire), signed with the meters' keys.
 func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleIngest, Chaincode: wire.Namespace,
 		Function: wire.TxSubmitPacked, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
@@ -111,7 +116,11 @@ func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery i
 		if err != nil {
 			panic(err)
 		}
-		items[i] = meter.SignedMeasurement{MeterID: id, Payload: payload, Signature: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}}
+		sig, err := c.keys[id].Sign(payload)
+		if err != nil {
+			panic(err)
+		}
+		items[i] = meter.SignedMeasurement{MeterID: id, Payload: payload, Signature: sig}
 		if refused {
 			out.Rejected++
 			out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeRejected,
@@ -137,10 +146,13 @@ func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
 	m.Revocation = &meter.Revocation{Reason: reason, RevokedAt: c.start.Add(time.Duration(c.next) * 2 * time.Second).Format(time.RFC3339)}
 	c.record[id] = m
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
-		Function: "RevokeMeter", Args: []string{id, string(reason), ""},
+		Function: wire.TxRevokeMeter, Args: []string{id, string(reason), ""},
 		Writes: []chain.Write{{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)}}}
 	return c.block([]chain.Tx{tx})
 }
+
+// Key returns a meter's private key.
+func (c *Chain) Key(id string) *meter.PrivateKey { return c.keys[id] }
 
 // Record returns a meter's record as the chain last wrote it.
 func (c *Chain) Record(id string) meter.Meter { return c.record[id] }
@@ -153,7 +165,7 @@ func (c *Chain) Record(id string) meter.Meter { return c.record[id] }
 // changed.
 func (c *Chain) Forge(submitter, endorser, key string, value []byte) *chain.Block {
 	return c.Tx(chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
-		Function: "RegisterMeter", Args: []string{`{}`}, Endorsers: []string{submitter, endorser},
+		Function: wire.TxRegisterMeter, Args: []string{`{}`}, Endorsers: []string{submitter, endorser},
 		Writes: []chain.Write{{Namespace: wire.Namespace, Key: key, Value: value}}})
 }
 
@@ -167,7 +179,7 @@ func (c *Chain) Tx(tx chain.Tx) *chain.Block { return c.block([]chain.Tx{tx}) }
 // Invalid makes a block with one transaction the peers marked invalid.
 func (c *Chain) Invalid(nmi, id, code string) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
-		Function: "RevokeMeter", Args: []string{id, "keyCompromise", ""}, Code: code,
+		Function: wire.TxRevokeMeter, Args: []string{id, "keyCompromise", ""}, Code: code,
 		Writes: []chain.Write{{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: []byte(`{}`)}}}
 	return c.block([]chain.Tx{tx})
 }

@@ -34,7 +34,7 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 	}
 	defer conn.Close()
 	c := conn.GetNetwork(nw.Topology.Channel).GetContract(nw.Topology.Chaincode.Name)
-	current, err := c.EvaluateTransaction("GetMembers")
+	current, err := c.EvaluateTransaction(wire.TxGetMembers)
 	switch {
 	case err == nil:
 		var m wire.Members
@@ -51,7 +51,7 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 		}
 	}
 	arg, _ := json.Marshal(want)
-	proposal, err := c.NewProposal("SetMembers", client.WithArguments(string(arg)))
+	proposal, err := c.NewProposal(wire.TxSetMembers, client.WithArguments(string(arg)))
 	if err != nil {
 		return err
 	}

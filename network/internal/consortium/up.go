@@ -16,6 +16,7 @@ import (
 	"github.com/inter-nmi/pki/network/pkg/fabricconfig"
 	"github.com/inter-nmi/pki/network/pkg/supervise"
 	"github.com/inter-nmi/pki/network/pkg/topology"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // Network is a consortium run: a topology placed in a layout.
@@ -286,7 +287,7 @@ func (nw *Network) ready(ctx context.Context, nmis []*topology.NMI) error {
 		defer conn.Close()
 		contract := conn.GetNetwork(p.Channel).GetContract(p.Chaincode)
 		return nw.waitFor(ctx, peerProc(n), readyTimeout, func(ctx context.Context) error {
-			proposal, err := contract.NewProposal("ListMeters", client.WithArguments("", "", "1", ""))
+			proposal, err := contract.NewProposal(wire.TxListMeters, client.WithArguments("", "", "1", ""))
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,155 @@
+package contract_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/billing"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
+)
+
+// Attacks on the measurement path by one client with a valid ingest token
+// (docs/security.md). Each test performs the attack and shows it failing.
+
+// One client's item whose signature is longer than any ECDSA signature
+// (1,100 bytes) shares a packed batch with honest items: only that item is
+// refused, the honest ones are accepted. Before, Unpack refused the whole
+// batch as MALFORMED.
+func TestAttackOversizedSignatureFailsOnlyItsItem(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	w.register(w.ptb, "PTB-0002", pubPEM(t, "other"))
+	junk := reading(t, privateKey(t, "other"), "PTB-0002", 1, readingTime)
+	junk.Signature = bytes.Repeat([]byte{0x30}, 1100)
+	longID := reading(t, key, "PTB-0001", 9, readingTime)
+	longID.MeterID = string(bytes.Repeat([]byte("P"), 300))
+	items := []meter.SignedMeasurement{
+		reading(t, key, "PTB-0001", 1, readingTime),
+		junk,
+		longID,
+		reading(t, key, "PTB-0001", 2, readingTime),
+	}
+	packed, err := wire.Pack(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
+		return w.cc.SubmitMeasurementsPacked(ctx, string(packed))
+	})
+	if res.Accepted != 2 || res.Rejected != 2 || len(res.Exceptions) != 2 ||
+		res.Exceptions[0].Index != 1 || res.Exceptions[0].Code != meter.CodeBadSignature ||
+		res.Exceptions[1].Index != 2 || res.Exceptions[1].Code != meter.CodeMalformed {
+		t.Fatalf("outcome %s, want items 0 and 3 accepted, 1 BAD_SIGNATURE, 2 MALFORMED", mustJSON(t, res))
+	}
+}
+
+// Junk naming a busy meter (a signature its key did not make) puts the
+// meter's record into the transaction's read set, but not its replay
+// guard, which every accepted reading of the meter rewrites: the junk
+// cannot make the honest transactions carrying that meter's readings fail
+// with MVCC_READ_CONFLICT.
+func TestAttackJunkDoesNotReadTheGuardOfABusyMeter(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	w.register(w.ptb, "PTB-0002", pubPEM(t, "other"))
+	busy := privateKey(t, "other")
+	ok(w, w.ingest, w.submit(reading(t, busy, "PTB-0002", 1, readingTime)))
+
+	junk := reading(t, busy, "PTB-0002", 2, readingTime)
+	junk.Signature = reading(t, key, "PTB-0002", 2, readingTime).Signature
+	unsigned := reading(t, busy, "PTB-0002", 3, readingTime)
+	unsigned.Signature = unsigned.Signature[:len(unsigned.Signature)-3]
+	batch := mustJSON(t, []meter.SignedMeasurement{reading(t, key, "PTB-0001", 1, readingTime), junk, unsigned})
+	res, stub := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
+		return w.cc.SubmitMeasurements(ctx, batch)
+	})
+	if res.Accepted != 1 || res.Rejected != 2 {
+		t.Fatalf("outcome %s", mustJSON(t, res))
+	}
+	if stub.Reads[wire.GuardKey("PTB-0002")] {
+		t.Errorf("the junk items read the busy meter's guard: read set %v", stub.Reads)
+	}
+	if !stub.Reads[wire.GuardKey("PTB-0001")] || !stub.Reads[wire.MeterKey("PTB-0002")] {
+		t.Errorf("read set %v, want the guard of PTB-0001 and the record of PTB-0002", stub.Reads)
+	}
+}
+
+// A client invokes the packed batch by another spelling than its name
+// (the contract's name as a prefix, or a lower-case first letter), which
+// Fabric's contract API would also answer: the readings would be accepted
+// and the replay guard advanced, yet no index reads the transaction. The
+// chaincode answers each transaction by its one name only.
+func TestAttackOtherFunctionNameRefused(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	cc, err := contractapi.NewChaincode(w.cc, billing.New(billing.WithClock(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := wire.Pack([]meter.SignedMeasurement{reading(t, key, "PTB-0001", 1, readingTime)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"pki:" + wire.TxSubmitPacked, "submitMeasurementsPacked", "pki:submitMeasurementsPacked", "billing:" + wire.TxSubmitPacked} {
+		before := w.ledger.Snapshot()
+		resp, _ := w.invoke(cc, w.ingest, fn, string(packed))
+		if e, ok := meter.ParseError(resp.Message); resp.Status != 500 || !ok || e.Code != meter.CodeMalformed {
+			t.Errorf("%s: %d %q, want a MALFORMED refusal", fn, resp.Status, resp.Message)
+		}
+		if d := before.Diff(w.ledger.Snapshot()); d != "" {
+			t.Errorf("%s changed the state: %s", fn, d)
+		}
+	}
+	if resp, _ := w.invoke(cc, w.ingest, wire.TxSubmitPacked, string(packed)); resp.Status != 200 {
+		t.Fatalf("%s by its name: %d %s", wire.TxSubmitPacked, resp.Status, resp.Message)
+	}
+}
+
+// Every transaction the contracts define is listed once in their
+// vocabulary (wire.Transactions, agreement.Transactions), which the
+// indexes read: the chaincode's metadata names no other.
+func TestTransactionsListed(t *testing.T) {
+	w := newWorld(t)
+	cc, err := contractapi.NewChaincode(w.cc, billing.New(billing.WithClock(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := w.invoke(cc, w.auditor, "org.hyperledger.fabric:GetMetadata")
+	var md struct {
+		Contracts map[string]struct {
+			Transactions []struct{ Name string } `json:"transactions"`
+		} `json:"contracts"`
+	}
+	if err := json.Unmarshal(resp.Payload, &md); err != nil {
+		t.Fatal(err)
+	}
+	for contract, listed := range map[string][]string{wire.Contract: wire.Transactions, agreement.Contract: agreement.Transactions} {
+		var got []string
+		for _, tx := range md.Contracts[contract].Transactions {
+			name := tx.Name
+			if contract != wire.Contract {
+				name = contract + ":" + name
+			}
+			got = append(got, name)
+		}
+		if !sameSet(got, listed) {
+			t.Errorf("contract %s defines %v, its vocabulary lists %v", contract, got, listed)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
