@@ -153,3 +153,63 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// A stolen key (or a firmware bug) signs a reading with seq 2^64-1: it is
+// refused as SEQ_OUT_OF_RANGE and the meter's sequence space stays open.
+// Before, it was accepted and every later seq was a replay for ever, a
+// rotation included. A rotation by the owner now starts a new sequence
+// space: the meter's readings under its new key begin again at any seq.
+func TestAttackBurnTheReplayGuard(t *testing.T) {
+	w := newWorld(t)
+	old := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	ok(w, w.ingest, w.submit(reading(t, old, "PTB-0001", 10, readingTime)))
+	refused(w, w.ingest, meter.CodeSeqOutOfRange, w.submit(reading(t, old, "PTB-0001", 1<<64-1, readingTime)))
+	refused(w, w.ingest, meter.CodeSeqOutOfRange, w.submit(reading(t, old, "PTB-0001", 10+wire.MaxSeqAdvance+1, readingTime)))
+	ok(w, w.ingest, w.submit(reading(t, old, "PTB-0001", 11, readingTime)))
+
+	// The most one reading can do: advance by MaxSeqAdvance. The owner
+	// rotates, and the new key's readings start a sequence space of their own.
+	ok(w, w.ingest, w.submit(reading(t, old, "PTB-0001", 11+wire.MaxSeqAdvance, readingTime)))
+	next, err := generateKey(meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := old.Sign(meter.RotationStatement("PTB-0001", 2, next.Public()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+		return w.cc.RotateKey(ctx, "PTB-0001", next.Public().PEM(), b64(proof))
+	})
+	res, _ := ok(w, w.ingest, w.submit(reading(t, next, "PTB-0001", 12, readingTime)))
+	if res.Outcome != meter.OutcomeAccepted || res.KeyVersion != 2 {
+		t.Fatalf("first reading of the new key: %+v", res)
+	}
+	g, err := wire.UnmarshalGuard(w.state(wire.GuardKey("PTB-0001")))
+	if err != nil || g.KeyVersion != 2 || g.Last != 12 {
+		t.Fatalf("guard after rotation %+v %v", g, err)
+	}
+	// The old key's readings stay refused, replayed or new.
+	refused(w, w.ingest, meter.CodeBadSignature, w.submit(reading(t, old, "PTB-0001", 13, readingTime)))
+}
+
+// The key holder makes two payloads of one seq whose hashes agree in their
+// first 64 bits (about 2^32 work): the guard here remembers the first with
+// such a hash. The second is refused as a replay, not answered as a
+// duplicate of the first: the guard compares 128 bits.
+func TestAttackSixtyFourBitHashCollision(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	second := reading(t, key, "PTB-0001", 7, readingTime)
+	h := wire.HashOf(second.Payload)
+	collision := h
+	collision[15] ^= 0xff // equal in the first 64 bits, not in 128
+	var g wire.Guard
+	g.Reset(1)
+	g.Accept(7, nil)
+	g.Recent[0].Hash = collision
+	w.ledger.State[wire.GuardKey("PTB-0001")] = g.Marshal()
+	refused(w, w.ingest, meter.CodeReplay, w.submit(second))
+}

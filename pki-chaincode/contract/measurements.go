@@ -121,8 +121,18 @@ func (v *verifier) load(items []meter.SignedMeasurement) ([]opened, error) {
 		return nil, err
 	}
 	for i, id := range guarded {
-		if v.meters[id].guard, err = wire.UnmarshalGuard(guards[i]); err != nil {
+		st := v.meters[id]
+		if st.guard, err = wire.UnmarshalGuard(guards[i]); err != nil {
 			return nil, state.Internal("replay guard of "+id, err)
+		}
+		switch st.guard.KeyVersion {
+		case st.meter.KeyVersion:
+		case wire.LegacyKeyVersion:
+			// Written before sequence spaces: it is the current key's.
+			st.guard.KeyVersion = st.meter.KeyVersion
+		default:
+			// The owner rotated the key: a new sequence space.
+			st.guard.Reset(st.meter.KeyVersion)
 		}
 	}
 	return checked, nil
@@ -238,7 +248,8 @@ func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurem
 		return meter.Measurement{}, nil, false, "", meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", sm.MeterID)
 	}
 	m = o.m
-	if m.Seq != 0 && m.MeterID == sm.MeterID && m.Seq <= st.guard.Last {
+	verdict := st.guard.Check(m.Seq)
+	if m.Seq != 0 && m.MeterID == sm.MeterID && verdict == wire.Seen {
 		if dup, of := v.duplicate(sm, m, st, o); dup {
 			return m, st, true, of, nil
 		}
@@ -253,8 +264,15 @@ func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurem
 	if err := m.CheckPlausible(v.t.time); err != nil {
 		return m, st, false, "", err
 	}
-	if m.Seq <= st.guard.Last {
-		return m, st, false, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d is not above the last accepted seq %d", sm.MeterID, m.Seq, st.guard.Last)
+	switch verdict {
+	case wire.Seen:
+		return m, st, false, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d was accepted before", sm.MeterID, m.Seq)
+	case wire.TooOld:
+		return m, st, false, "", meter.Errorf(meter.CodeReplay, "meter %s: seq %d is more than %d below the highest accepted seq %d",
+			sm.MeterID, m.Seq, wire.ReplayWindow, st.guard.Last)
+	case wire.TooFar:
+		return m, st, false, "", meter.Errorf(meter.CodeSeqOutOfRange, "meter %s: seq %d is more than %d above the highest accepted seq %d of key version %d",
+			sm.MeterID, m.Seq, uint64(wire.MaxSeqAdvance), st.guard.Last, st.meter.KeyVersion)
 	}
 	st.guard.Accept(m.Seq, sm.Payload)
 	st.dirty = true

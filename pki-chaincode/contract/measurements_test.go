@@ -70,6 +70,8 @@ func TestSubmitMeasurementRefused(t *testing.T) {
 		return w.cc.RevokeMeter(ctx, "PTB-0005", string(meter.ReasonKeyCompromise), "")
 	})
 	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 5, readingTime)))
+	// 134 makes seq 6 the lowest of the window below it, and seq 1 older.
+	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 134, readingTime)))
 
 	good := reading(t, key, "PTB-0001", 6, readingTime)
 	ahead := reading(t, key, "PTB-0001", 6, txTime.Add(meter.MaxClockAhead+time.Second))
@@ -98,7 +100,8 @@ func TestSubmitMeasurementRefused(t *testing.T) {
 		{"openssl signature by another key", w.ingest, raw(fixture(t, "PTB-0001", "p256.good.json", "p256-otherkey.sig")), meter.CodeBadSignature},
 		{"truncated signature", w.ingest, raw(truncated), meter.CodeBadSignature},
 		{"replayed seq with other bytes", w.ingest, raw(reading(t, key, "PTB-0001", 5, readingTime.Add(time.Minute))), meter.CodeReplay},
-		{"lower seq", w.ingest, raw(fixture(t, "PTB-0001", "p256.good.json", "p256.sig")), meter.CodeReplay},
+		{"seq below the window", w.ingest, raw(fixture(t, "PTB-0001", "p256.good.json", "p256.sig")), meter.CodeReplay},
+		{"seq too far above", w.ingest, raw(reading(t, key, "PTB-0001", 134+wire.MaxSeqAdvance+1, readingTime)), meter.CodeSeqOutOfRange},
 		{"revoked meter", w.ingest, raw(reading(t, privateKey(t, "other"), "PTB-0005", 1, readingTime)), meter.CodeMeterRevoked},
 		{"payload names another meter", w.ingest, raw(mismatch), meter.CodeMeterMismatch},
 		{"meter time ahead", w.ingest, raw(ahead), meter.CodeImplausibleTime},
@@ -320,4 +323,34 @@ func TestVerifyMeasurement(t *testing.T) {
 	refused(w, w.auditor, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*meter.Verification, error) {
 		return w.cc.VerifyMeasurement(ctx, "PTB-0001", "%%%", b64(good.Signature))
 	})
+}
+
+// Readings delivered out of order are accepted, each once: a concentrator's
+// batch in reverse seq order, and a reading below the highest accepted
+// seq that was never accepted. A seq accepted before, or more than
+// wire.ReplayWindow below the highest, is refused as a replay.
+func TestReorderedReadings(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	var items []meter.SignedMeasurement
+	for seq := uint64(20); seq >= 1; seq-- {
+		if seq != 7 {
+			items = append(items, reading(t, key, "PTB-0001", seq, readingTime))
+		}
+	}
+	res, _ := ok(w, w.ingest, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
+		return w.cc.SubmitMeasurements(ctx, mustJSON(t, items))
+	})
+	if res.Accepted != 19 || res.Rejected != 0 {
+		t.Fatalf("reversed batch: %s", mustJSON(t, res))
+	}
+	// The one that went another way arrives later, alone: accepted.
+	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 7, readingTime)))
+	refused(w, w.ingest, meter.CodeReplay, w.submit(reading(t, key, "PTB-0001", 7, readingTime.Add(time.Second))))
+	refused(w, w.ingest, meter.CodeReplay, w.submit(reading(t, key, "PTB-0001", 3, readingTime.Add(time.Second))))
+	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 20+wire.ReplayWindow+1, readingTime)))
+	// 20 is now ReplayWindow+1 below: too old to tell, refused; 21 is in the window.
+	refused(w, w.ingest, meter.CodeReplay, w.submit(reading(t, key, "PTB-0001", 20, readingTime.Add(time.Second))))
+	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 21, readingTime)))
 }

@@ -26,7 +26,8 @@ const (
 	CodeNotOnHold           Code = "NOT_ON_HOLD"           // reinstatement asked for a meter that is not on certificateHold
 	CodeBadSignature        Code = "BAD_SIGNATURE"         // signature does not verify against the meter's key
 	CodeMeterMismatch       Code = "METER_MISMATCH"        // payload names another meter than the one submitted for
-	CodeReplay              Code = "REPLAY"                // sequence number not above the last accepted one
+	CodeReplay              Code = "REPLAY"                // sequence number accepted before, or too far below the highest accepted one
+	CodeSeqOutOfRange       Code = "SEQ_OUT_OF_RANGE"      // sequence number too far above the highest accepted one
 	CodeImplausibleTime     Code = "IMPLAUSIBLE_TIME"      // meter time too far from the transaction time
 	CodeClockSkew           Code = "CLOCK_SKEW"            // the proposal's timestamp is too far from the endorsing peer's clock
 	CodeForbidden           Code = "FORBIDDEN"             // caller's role may not perform the transaction
@@ -113,6 +114,6 @@ func isCodeChar(c byte) bool { return c == '_' || (c >= 'A' && c <= 'Z') }
 var Codes = []Code{
 	CodeMalformed, CodeTooLarge, CodeUnsupportedKey, CodeInvalidKey, CodeKeyInUse,
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
-	CodeMeterMismatch, CodeReplay, CodeImplausibleTime, CodeClockSkew, CodeForbidden, CodeNotOwner,
+	CodeMeterMismatch, CodeReplay, CodeSeqOutOfRange, CodeImplausibleTime, CodeClockSkew, CodeForbidden, CodeNotOwner,
 	CodePreEnrolled, CodeIdentityMismatch, CodePreEnrolmentExpired, CodeNotMember, CodeInternal,
 }

@@ -27,6 +27,7 @@ var codeSpelling = []struct {
 	{meter.CodeBadSignature, "BAD_SIGNATURE"},
 	{meter.CodeMeterMismatch, "METER_MISMATCH"},
 	{meter.CodeReplay, "REPLAY"},
+	{meter.CodeSeqOutOfRange, "SEQ_OUT_OF_RANGE"},
 	{meter.CodeImplausibleTime, "IMPLAUSIBLE_TIME"},
 	{meter.CodeForbidden, "FORBIDDEN"},
 	{meter.CodeNotOwner, "NOT_OWNER"},

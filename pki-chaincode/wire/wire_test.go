@@ -99,30 +99,104 @@ func FuzzUnpack(f *testing.F) {
 
 func TestGuard(t *testing.T) {
 	var g wire.Guard
-	for seq := uint64(1); seq <= wire.GuardWindow+5; seq++ {
+	g.Reset(3)
+	for seq := uint64(1); seq <= wire.GuardRecent+5; seq++ {
+		if v := g.Check(seq * 10); v != wire.Fresh {
+			t.Fatalf("seq %d: verdict %d, want fresh", seq*10, v)
+		}
 		g.Accept(seq*10, []byte(strings.Repeat("x", int(seq))))
 	}
 	back, err := wire.UnmarshalGuard(g.Marshal())
-	if err != nil || back.Last != g.Last || len(back.Recent) != wire.GuardWindow {
+	if err != nil || back.Last != g.Last || back.KeyVersion != 3 || len(back.Recent) != wire.GuardRecent {
 		t.Fatalf("guard %+v: %v", back, err)
 	}
 	if _, ok := back.Find(g.Last); !ok {
-		t.Fatal("the last accepted seq is not in the window")
+		t.Fatal("the last accepted seq is not remembered")
 	}
 	if _, ok := back.Find(10); ok {
-		t.Fatal("the window holds more than its size")
+		t.Fatal("the guard remembers more readings than GuardRecent")
 	}
 	a, _ := back.Find(g.Last - 10)
-	if a.Hash != wire.HashOf([]byte(strings.Repeat("x", wire.GuardWindow+4))) {
+	if !a.Matches(wire.HashOf([]byte(strings.Repeat("x", wire.GuardRecent+4)))) {
 		t.Fatal("hash of a remembered reading")
 	}
-	if empty, err := wire.UnmarshalGuard(nil); err != nil || empty.Last != 0 {
+	if empty, err := wire.UnmarshalGuard(nil); err != nil || empty.Last != 0 || empty.Check(1) != wire.Fresh {
 		t.Fatalf("empty guard %+v %v", empty, err)
 	}
-	for _, bad := range [][]byte{{9}, {1}, {1, 5, 17}, {1, 5, 1, 6}, append(g.Marshal(), 0)} {
+	for _, bad := range [][]byte{{9}, {2}, {2, 1, 5}, append(g.Marshal(), 0), {1}, {1, 5, 17}, {1, 5, 1, 6}} {
 		if _, err := wire.UnmarshalGuard(bad); err == nil {
 			t.Errorf("UnmarshalGuard(%x) accepted", bad)
 		}
+	}
+}
+
+// The window accepts each seq once: out of order within ReplayWindow of the
+// highest, refused when seen or older, and a jump beyond MaxSeqAdvance is
+// refused. Checked against a model that remembers every accepted seq.
+func TestGuardWindow(t *testing.T) {
+	var g wire.Guard
+	accepted := map[uint64]bool{}
+	highest := uint64(0)
+	check := func(seq uint64) {
+		t.Helper()
+		want := wire.Fresh
+		switch {
+		case seq > highest && seq-highest > wire.MaxSeqAdvance:
+			want = wire.TooFar
+		case seq <= highest && highest-seq > wire.ReplayWindow:
+			want = wire.TooOld
+		case accepted[seq]:
+			want = wire.Seen
+		}
+		if got := g.Check(seq); got != want {
+			t.Fatalf("after %v: seq %d verdict %d, want %d", highest, seq, got, want)
+		}
+		if want == wire.Fresh {
+			g.Accept(seq, []byte{byte(seq)})
+			accepted[seq] = true
+			highest = max(highest, seq)
+			// The window survives encoding.
+			back, err := wire.UnmarshalGuard(g.Marshal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g = back
+		}
+	}
+	// Reversed, interleaved, repeated, jumps of 1, 64, 128, 129 and more.
+	for _, seq := range []uint64{5, 3, 4, 5, 1, 2, 200, 72, 71, 73, 72, 199, 201, 329, 201, 330, 202, 1000, 872, 871, 999, 5, 1000 + 1<<32, 1000 + 1<<32 + 1} {
+		check(seq)
+	}
+	for seq := uint64(2000); seq > 1800; seq-- {
+		check(seq)
+	}
+	for seq := uint64(1700); seq < 2100; seq += 7 {
+		check(seq)
+	}
+}
+
+// A guard written by the first layout (8-byte hashes, no window, no key
+// version) keeps its meaning: every seq at or below its Last counts as
+// accepted, and its hashes still match.
+func TestGuardLegacy(t *testing.T) {
+	h := wire.HashOf([]byte("reading 9"))
+	v1 := append([]byte{1, 9, 1, 0}, h[:8]...)
+	g, err := wire.UnmarshalGuard(v1)
+	if err != nil || g.KeyVersion != wire.LegacyKeyVersion || g.Last != 9 {
+		t.Fatalf("legacy guard %+v %v", g, err)
+	}
+	for seq := uint64(1); seq <= 9; seq++ {
+		if g.Check(seq) != wire.Seen {
+			t.Errorf("seq %d of a legacy guard is not counted as accepted", seq)
+		}
+	}
+	if a, ok := g.Find(9); !ok || !a.Matches(h) {
+		t.Errorf("legacy hash does not match")
+	}
+	g.KeyVersion = 1
+	back, err := wire.UnmarshalGuard(g.Marshal())
+	if err != nil || back.Check(3) != wire.Seen || back.Check(10) != wire.Fresh {
+		t.Fatalf("legacy guard written again: %+v %v", back, err)
 	}
 }
 

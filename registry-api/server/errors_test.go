@@ -34,6 +34,7 @@ var refusalStatus = map[meter.Code]int{
 	meter.CodeBadSignature:        http.StatusUnprocessableEntity,
 	meter.CodeMeterMismatch:       http.StatusUnprocessableEntity,
 	meter.CodeReplay:              http.StatusConflict,
+	meter.CodeSeqOutOfRange:       http.StatusUnprocessableEntity,
 	meter.CodeImplausibleTime:     http.StatusUnprocessableEntity,
 	meter.CodeForbidden:           http.StatusForbidden,
 	meter.CodeNotOwner:            http.StatusForbidden,

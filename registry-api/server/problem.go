@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	string(meter.CodeBadSignature):    http.StatusUnprocessableEntity,
 	string(meter.CodeMeterMismatch):   http.StatusUnprocessableEntity,
 	string(meter.CodeReplay):          http.StatusConflict,
+	string(meter.CodeSeqOutOfRange):   http.StatusUnprocessableEntity,
 	string(meter.CodeImplausibleTime): http.StatusUnprocessableEntity,
 	// The endorsing NMIs refuse this registry's clock: the operator's to fix.
 	string(meter.CodeClockSkew):           http.StatusServiceUnavailable,
