@@ -85,7 +85,11 @@ func TestFaultCampaign(t *testing.T) {
 	c := &campaign{t: t, plan: p, acks: map[reconcile.Item][]simulator.Ack{}}
 	c.watchCommits(ctx)
 
-	run := uniqueID("CHAOS")
+	np, err := profile.NMI(loadNMI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := uniqueID(meter.Namespace(np.MSPID) + "CHAOS")
 	single := c.fleet(ctx, run+"-S", p.singleMeters)
 	batch := c.fleet(ctx, run+"-B", p.batchMeters)
 	slots := func(meters int, rate float64) int {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
 	"github.com/inter-nmi/pki/pki-chaincode/billing"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/stubtest"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
@@ -212,4 +214,139 @@ func TestAttackSixtyFourBitHashCollision(t *testing.T) {
 	g.Recent[0].Hash = collision
 	w.ledger.State[wire.GuardKey("PTB-0001")] = g.Marshal()
 	refused(w, w.ingest, meter.CodeReplay, w.submit(second))
+}
+
+// An NMI registers, or pre-enrols, a meter ID another NMI will need
+// (PTB-0500): refused, since each NMI's IDs carry its name. Before, the
+// ID was CMI's until a majority of the NMIs voted to release it, and a
+// pre-enrolment could be made again at its expiry.
+func TestAttackSquatAnotherNMIsMeterID(t *testing.T) {
+	w := newWorld(t)
+	reg := registrationFor("CMIMSP", "PTB-0500", pubPEM(t, "p256"))
+	refused(w, w.cmi, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+		return w.cc.RegisterMeter(ctx, mustJSON(t, reg))
+	})
+	refused(w, w.cmi, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
+		return w.cc.PreEnrollMeter(ctx, "PTB-0500", meter.IdentityHash("urn:squat"))
+	})
+	if m := w.register(w.ptb, "PTB-0500", pubPEM(t, "p256")); m.NMI != "PTBMSP" {
+		t.Fatalf("PTB's own ID: %+v", m)
+	}
+}
+
+// Two colluding NMIs (PTB and INMETRO) forge CMI's vote to revoke a meter
+// of NMIJ's. Their peers can write any new key (the chaincode's policy is
+// 2 of 5) and they write CMI's vote under the keys a vote used to have and
+// under a ballot key of their making; CMI's ballot itself, made by the
+// majority-endorsed transaction that recorded the members, takes CMI's
+// peer to change. The deciding transaction counts only the members'
+// listed ballots: the forged votes count for nothing, and the two are a
+// minority. Before, the vote under vote/revoke/<id>/CMIMSP made the
+// majority and the meter was revoked.
+func TestAttackForgeAnotherNMIsVote(t *testing.T) {
+	w := newWorld(t)
+	members := w.setMembers(t, stubtest.Admin(t, "PTBMSP"), five...)
+	nmij := stubtest.Client(t, "NMIJMSP", wire.RoleRegistrar)
+	w.register(nmij, "NMIJ-0001", pubPEM(t, "p256"))
+	m := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
+		return w.cc.GetMeter(ctx, "NMIJ-0001")
+	})
+
+	ballot := members.Ballots["CMIMSP"]
+	if ballot == "" || !satisfied(t, w.ledger.Params[ballot], "CMIMSP") || satisfied(t, w.ledger.Params[ballot], "PTBMSP", "INMETROMSP", "NMIJMSP", "NMIMMSP") {
+		t.Fatalf("CMI's ballot %q must take CMI's peer to change, whoever else endorses", ballot)
+	}
+	forged := &wire.Vote{Action: wire.ActionRevoke, MeterID: "NMIJ-0001", Voter: "CMIMSP", Reason: string(meter.ReasonKeyCompromise),
+		Target: m.UpdatedTx, TxID: "tx-forged", At: txTime.Format(time.RFC3339Nano)}
+	w.ledger.State["vote/revoke/NMIJ-0001/CMIMSP"] = []byte(mustJSON(t, forged))
+	w.ledger.State[wire.BallotKey("CMIMSP", "tx-forged")] = []byte(mustJSON(t, wire.Ballot{Voter: "CMIMSP",
+		Votes: map[string]*wire.Vote{wire.BallotEntry(wire.ActionRevoke, "NMIJ-0001"): forged}}))
+
+	w.vote(w.ptb, wire.ActionRevoke, "NMIJ-0001", string(meter.ReasonKeyCompromise))
+	tally := w.vote(stubtest.Client(t, "INMETROMSP", wire.RoleRegistrar), wire.ActionRevoke, "NMIJ-0001", string(meter.ReasonKeyCompromise))
+	if tally.Applied || len(tally.Voters) != 2 || slices.Contains(tally.Voters, "CMIMSP") {
+		t.Fatalf("tally %+v: the forged vote counted", tally)
+	}
+	votes := readOnly(w, w.auditor, func(ctx contractapi.TransactionContextInterface) ([]*wire.Vote, error) {
+		return w.cc.GetVotes(ctx, wire.ActionRevoke, "NMIJ-0001")
+	})
+	if len(votes) != 2 {
+		t.Errorf("GetVotes lists %d votes, want the two cast", len(votes))
+	}
+	// CMI's own vote, in its own ballot, makes the majority.
+	tally = w.vote(w.cmi, wire.ActionRevoke, "NMIJ-0001", string(meter.ReasonKeyCompromise))
+	if !tally.Applied {
+		t.Fatalf("the majority's tally %+v", tally)
+	}
+}
+
+// Votes are bound to their target as it is: a pre-enrolment withdrawn and
+// made again does not inherit the votes to release the old one, and a
+// member that left counts no more, its vote included.
+func TestAttackVotesOutliveTheirTarget(t *testing.T) {
+	w := newWorld(t)
+	w.setMembers(t, stubtest.Admin(t, "PTBMSP"), five...)
+	preEnrol := func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
+		return w.cc.PreEnrollMeter(ctx, "PTB-0700", meter.IdentityHash("urn:PTB-0700"))
+	}
+	ok(w, w.ptb, preEnrol)
+	w.vote(w.cmi, wire.ActionRelease, "PTB-0700", "unused for months")
+	w.vote(stubtest.Client(t, "INMETROMSP", wire.RoleRegistrar), wire.ActionRelease, "PTB-0700", "unused for months")
+	ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
+		return w.cc.WithdrawPreEnrolment(ctx, "PTB-0700")
+	})
+	w.now = w.now.Add(time.Minute)
+	ok(w, w.ptb, preEnrol)
+	tally := w.vote(stubtest.Client(t, "NMIJMSP", wire.RoleRegistrar), wire.ActionRelease, "PTB-0700", "unused")
+	if tally.Applied || len(tally.Voters) != 1 {
+		t.Fatalf("the new pre-enrolment inherited the old one's votes: %+v", tally)
+	}
+
+	// NMIM votes, then leaves: its vote counts no more, and the majority is
+	// of the four members left.
+	nmij, nmim := stubtest.Client(t, "NMIJMSP", wire.RoleRegistrar), stubtest.Client(t, "NMIMMSP", wire.RoleRegistrar)
+	w.register(nmij, "NMIJ-0002", pubPEM(t, "p384"))
+	w.vote(nmim, wire.ActionRevoke, "NMIJ-0002", string(meter.ReasonSuperseded))
+	w.setMembers(t, stubtest.Admin(t, "PTBMSP"), "CMIMSP", "INMETROMSP", "NMIJMSP", "PTBMSP")
+	tally = w.vote(w.cmi, wire.ActionRevoke, "NMIJ-0002", string(meter.ReasonSuperseded))
+	if tally.Applied || len(tally.Voters) != 1 || tally.Needed != 3 {
+		t.Fatalf("after NMIM left: %+v", tally)
+	}
+}
+
+// A meter registered before the members were recorded carries its owner's
+// policy alone, so a majority could not revoke it once its owner left.
+// RefreshPolicies, run by the owner, brings its records under the owner-
+// or-majority policy of the members recorded now.
+func TestRefreshPolicies(t *testing.T) {
+	w := newWorld(t)
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	w.register(w.ptb, "PTB-0002", pubPEM(t, "p384"))
+	majority := []string{"CMIMSP", "INMETROMSP", "NMIJMSP"}
+	if satisfied(t, w.ledger.Params["meter/PTB-0001"], majority...) {
+		t.Fatal("a record written before members were recorded already yields to a majority")
+	}
+	w.setMembers(t, stubtest.Admin(t, "PTBMSP"), five...)
+	refresh := func(bookmark string) *wire.Refresh {
+		r, _ := ok(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Refresh, error) {
+			return w.cc.RefreshPolicies(ctx, 1, bookmark)
+		})
+		return r
+	}
+	first := refresh("")
+	if first.Meters != 1 || first.Bookmark == "" {
+		t.Fatalf("first page %+v", first)
+	}
+	if last := refresh(first.Bookmark); last.Meters != 1 || last.Bookmark != "" {
+		t.Fatalf("last page %+v", last)
+	}
+	for _, key := range []string{"meter/PTB-0001", "keyver/PTB-0001/000001", "meter/PTB-0002", "keyver/PTB-0002/000001"} {
+		ep := w.ledger.Params[key]
+		if !satisfied(t, ep, majority...) || !satisfied(t, ep, "PTBMSP") || satisfied(t, ep, "CMIMSP", "INMETROMSP") {
+			t.Errorf("%s: not the owner-or-majority policy after the refresh", key)
+		}
+	}
+	refused(w, w.cmi, meter.CodeMalformed, func(ctx contractapi.TransactionContextInterface) (*wire.Refresh, error) {
+		return w.cc.RefreshPolicies(ctx, 10, "ix/nmi/PTBMSP/")
+	})
 }

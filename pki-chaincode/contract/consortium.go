@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -72,10 +73,32 @@ func (r *Registry) SetMembers(ctx contractapi.TransactionContextInterface, mspID
 	if err != nil {
 		return nil, err
 	}
-	if found && slices.Equal(current.MSPIDs, ids) {
+	if found && slices.Equal(current.MSPIDs, ids) && hasBallots(current) {
 		return current, nil
 	}
-	m := &wire.Members{MSPIDs: ids, TxID: t.id, At: t.stamp()}
+	// Every member gets a ballot, made here, in the transaction that
+	// records the members (which a majority of them endorses once members
+	// are recorded): its key names this transaction, which no one could
+	// know before, so no minority can have made it first.
+	m := &wire.Members{MSPIDs: ids, Ballots: map[string]string{}, TxID: t.id, At: t.stamp()}
+	for _, id := range ids {
+		if key, ok := current.Ballots[id]; found && ok {
+			m.Ballots[id] = key
+			continue
+		}
+		key := wire.BallotKey(id, t.id)
+		if err := state.Put(ctx, key, &wire.Ballot{Voter: id, Votes: map[string]*wire.Vote{}}); err != nil {
+			return nil, err
+		}
+		policy, err := signaturePolicy([]string{id}, nOutOf(1, signedBy(0)))
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.GetStub().SetStateValidationParameter(key, policy); err != nil {
+			return nil, state.Internal("set key-level policy on "+key, err)
+		}
+		m.Ballots[id] = key
+	}
 	if err := state.Put(ctx, wire.MembersKey, m); err != nil {
 		return nil, err
 	}
@@ -87,6 +110,97 @@ func (r *Registry) SetMembers(ctx contractapi.TransactionContextInterface, mspID
 		return nil, state.Internal("set key-level policy on "+wire.MembersKey, err)
 	}
 	return m, state.Emit(ctx, wire.EventMembersRecorded, m)
+}
+
+// RefreshPolicies sets the key-level policy of a page of the submitting
+// NMI's meter records and key versions to the one of the members recorded
+// now: a peer of the owner, or peers of a majority of the current members.
+// A record written before members were recorded names the owner alone, and
+// one written before a membership change names a majority of the members
+// then; refreshed, a majority of today's members can act on it, on a
+// departed NMI's meters too. Only the owner can refresh (its peer endorses
+// the change of its records' policy): the consortium's tooling does it for
+// every member whenever it records the members. It answers how many meters
+// it refreshed and the bookmark of the next page, empty on the last.
+func (r *Registry) RefreshPolicies(ctx contractapi.TransactionContextInterface, pageSize int32, bookmark string) (*wire.Refresh, error) {
+	c, err := registrar(ctx, "refresh its records' policies")
+	if err != nil {
+		return nil, err
+	}
+	size, err := page(pageSize)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := ownerPolicy(ctx, c.nmi)
+	if err != nil {
+		return nil, err
+	}
+	stub := ctx.GetStub()
+	set := func(key string) error {
+		if err := stub.SetStateValidationParameter(key, policy); err != nil {
+			return state.Internal("set key-level policy on "+key, err)
+		}
+		return nil
+	}
+	out := &wire.Refresh{NMI: c.nmi}
+	start, end := wire.NMIIndexPrefix(c.nmi), wire.NMIIndexPrefix(c.nmi)+wire.RangeEnd
+	if bookmark != "" {
+		if bookmark < start || bookmark >= end {
+			return nil, malformed("bookmark %q does not belong to this NMI's meters", bookmark)
+		}
+		start = bookmark
+	}
+	// A paginated query is for read-only transactions only: the page is
+	// counted here.
+	ids, err := stub.GetStateByRange(start, end)
+	if err != nil {
+		return nil, state.Internal("read the NMI's meters", err)
+	}
+	defer ids.Close()
+	for ids.HasNext() {
+		kv, err := ids.Next()
+		if err != nil {
+			return nil, state.Internal("read the NMI's meters", err)
+		}
+		if out.Meters == int(size) {
+			out.Bookmark = kv.Key
+			break
+		}
+		var id string
+		if err := json.Unmarshal(kv.Value, &id); err != nil {
+			return nil, state.Internal("decode "+kv.Key, err)
+		}
+		if err := set(wire.MeterKey(id)); err != nil {
+			return nil, err
+		}
+		versions, err := stub.GetStateByRange(wire.KeyVersionPrefix(id), wire.KeyVersionPrefix(id)+wire.RangeEnd)
+		if err != nil {
+			return nil, state.Internal("read key versions", err)
+		}
+		for versions.HasNext() {
+			v, err := versions.Next()
+			if err == nil {
+				err = set(v.Key)
+			}
+			if err != nil {
+				versions.Close()
+				return nil, err
+			}
+		}
+		versions.Close()
+		out.Meters++
+	}
+	return out, nil
+}
+
+// hasBallots reports whether every member has a ballot.
+func hasBallots(m *wire.Members) bool {
+	for _, id := range m.MSPIDs {
+		if m.Ballots[id] == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // GetMembers returns the recorded members.
@@ -134,12 +248,17 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	if !found || !members.Has(c.nmi) {
 		return nil, meter.Errorf(meter.CodeNotMember, "%s is not a recorded member of the consortium and may not vote", c.nmi)
 	}
+	ballotKey := members.Ballots[c.nmi]
+	if ballotKey == "" {
+		return nil, meter.Errorf(meter.CodeNotMember, "%s has no ballot yet: the consortium's members must be recorded again (consortium tool) before it votes", c.nmi)
+	}
 	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var target *meter.Meter
 	var pre *meter.PreEnrolment
+	var targetTx string
 	switch action {
 	case wire.ActionRevoke:
 		why, err := meter.ParseReason(reason)
@@ -153,6 +272,7 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 		if target.Status == meter.StatusRevoked {
 			return nil, meter.Errorf(meter.CodeMeterRevoked, "meter %s is already revoked (%s since %s)", target.ID, target.Revocation.Reason, target.Revocation.RevokedAt)
 		}
+		targetTx = target.UpdatedTx
 	case wire.ActionRelease:
 		if reason == "" {
 			return nil, malformed("a release needs a reason")
@@ -166,32 +286,43 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 		if pre, err = r.GetPreEnrolment(ctx, meterID); err != nil {
 			return nil, err
 		}
+		targetTx = pre.TxID
 	}
-	votes, err := t.votes(action, meterID, members)
+	ballots, err := t.ballots(members)
 	if err != nil {
 		return nil, err
 	}
+	entry := wire.BallotEntry(action, meterID)
 	tally := &wire.Tally{Action: action, MeterID: meterID, Needed: members.Majority()}
-	for _, v := range votes {
-		tally.Voters = append(tally.Voters, v.Voter)
+	for _, id := range members.MSPIDs {
+		if v := ballots[id].Votes[entry]; t.counts(v, targetTx) {
+			tally.Voters = append(tally.Voters, id)
+		}
 	}
 	if slices.Contains(tally.Voters, c.nmi) {
 		return tally, nil
 	}
 	tally.Voters = append(tally.Voters, c.nmi)
 	slices.Sort(tally.Voters)
+	own := ballots[c.nmi]
+	t.prune(own)
 	if len(tally.Voters) < tally.Needed {
-		v := &wire.Vote{Action: action, MeterID: meterID, Voter: c.nmi, Reason: reason, TxID: t.id, At: t.stamp()}
-		if err := t.putOwned(wire.VoteKey(action, meterID, c.nmi), v, c.nmi); err != nil {
+		if len(own.Votes) >= wire.MaxBallotVotes {
+			return nil, meter.Errorf(meter.CodeTooLarge, "%s has %d open votes, at most %d", c.nmi, len(own.Votes), wire.MaxBallotVotes)
+		}
+		v := &wire.Vote{Action: action, MeterID: meterID, Voter: c.nmi, Reason: reason, Target: targetTx, TxID: t.id, At: t.stamp()}
+		own.Votes[entry] = v
+		if err := state.Put(ctx, ballotKey, own); err != nil {
 			return nil, err
 		}
 		return tally, state.Emit(ctx, wire.EventVoteCast, v)
 	}
-	// The majority: take the action, clear the votes.
-	for _, v := range votes {
-		if err := ctx.GetStub().DelState(wire.VoteKey(action, meterID, v.Voter)); err != nil {
-			return nil, state.Internal("clear votes", err)
-		}
+	// The majority: take the action. The other members' votes need no
+	// clearing: their target changes with the action, so they count no
+	// more (and their owners drop them when they next vote).
+	delete(own.Votes, entry)
+	if err := state.Put(ctx, ballotKey, own); err != nil {
+		return nil, err
 	}
 	tally.Applied = true
 	switch action {
@@ -213,7 +344,48 @@ func (r *Registry) VoteConsortium(ctx contractapi.TransactionContextInterface, a
 	}
 }
 
-// GetVotes returns the votes cast so far for an action on a meter ID.
+// counts reports whether a vote still counts: cast for the target as it
+// is now, and within wire.VoteValidity.
+func (t tx) counts(v *wire.Vote, targetTx string) bool {
+	if v == nil || v.Target != targetTx {
+		return false
+	}
+	at, err := time.Parse(time.RFC3339Nano, v.At)
+	return err == nil && t.time.Sub(at) <= wire.VoteValidity
+}
+
+// prune drops a ballot's votes older than wire.VoteValidity.
+func (t tx) prune(b *wire.Ballot) {
+	for k, v := range b.Votes {
+		if at, err := time.Parse(time.RFC3339Nano, v.At); err != nil || t.time.Sub(at) > wire.VoteValidity {
+			delete(b.Votes, k)
+		}
+	}
+}
+
+// ballots reads the current members' ballots, as the members record names
+// them: only votes there count, whatever else a minority wrote elsewhere.
+func (t tx) ballots(members *wire.Members) (map[string]*wire.Ballot, error) {
+	out := map[string]*wire.Ballot{}
+	for _, id := range members.MSPIDs {
+		b := &wire.Ballot{Voter: id, Votes: map[string]*wire.Vote{}}
+		if key := members.Ballots[id]; key != "" {
+			got, found, err := state.Get[wire.Ballot](t.ctx, key)
+			if err != nil {
+				return nil, err
+			}
+			if found && got.Voter == id && got.Votes != nil {
+				b = &got
+			}
+		}
+		out[id] = b
+	}
+	return out, nil
+}
+
+// GetVotes returns the votes that count so far for an action on a meter
+// ID: the current members', cast for the target as it is now, within
+// wire.VoteValidity.
 func (r *Registry) GetVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*wire.Vote, error) {
 	if action != wire.ActionRevoke && action != wire.ActionRelease {
 		return nil, malformed("action %q is unknown: use %s or %s", action, wire.ActionRevoke, wire.ActionRelease)
@@ -221,37 +393,38 @@ func (r *Registry) GetVotes(ctx contractapi.TransactionContextInterface, action,
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	return readVotes(ctx, action, meterID)
-}
-
-// votes are the recorded votes of current members for the action; a vote
-// of an NMI that has left counts no more.
-func (t tx) votes(action, meterID string, members *wire.Members) ([]*wire.Vote, error) {
-	all, err := readVotes(t.ctx, action, meterID)
+	members, found, err := loadMembers(ctx)
+	if err != nil || !found {
+		return []*wire.Vote{}, err
+	}
+	t, err := r.newTx(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(v *wire.Vote) bool { return !members.Has(v.Voter) }), nil
-}
-
-func readVotes(ctx contractapi.TransactionContextInterface, action, meterID string) ([]*wire.Vote, error) {
-	prefix := wire.VotePrefix(action, meterID)
-	it, err := ctx.GetStub().GetStateByRange(prefix, prefix+wire.RangeEnd)
-	if err != nil {
-		return nil, state.Internal("read votes", err)
+	targetTx := ""
+	switch action {
+	case wire.ActionRevoke:
+		if m, found, err := state.Get[meter.Meter](ctx, wire.MeterKey(meterID)); err != nil {
+			return nil, err
+		} else if found {
+			targetTx = m.UpdatedTx
+		}
+	case wire.ActionRelease:
+		if p, found, err := state.Get[meter.PreEnrolment](ctx, wire.PreEnrolmentKey(meterID)); err != nil {
+			return nil, err
+		} else if found {
+			targetTx = p.TxID
+		}
 	}
-	defer it.Close()
+	ballots, err := t.ballots(members)
+	if err != nil {
+		return nil, err
+	}
 	out := []*wire.Vote{}
-	for it.HasNext() {
-		kv, err := it.Next()
-		if err != nil {
-			return nil, state.Internal("read votes", err)
+	for _, id := range members.MSPIDs {
+		if v := ballots[id].Votes[wire.BallotEntry(action, meterID)]; t.counts(v, targetTx) {
+			out = append(out, v)
 		}
-		v := new(wire.Vote)
-		if err := json.Unmarshal(kv.Value, v); err != nil {
-			return nil, state.Internal("decode "+kv.Key, err)
-		}
-		out = append(out, v)
 	}
 	return out, nil
 }

@@ -222,11 +222,16 @@ func TestConsortiumHoldStaysWithTheConsortium(t *testing.T) {
 func TestSquattedPreEnrolment(t *testing.T) {
 	w := newWorld(t)
 	w.setMembers(t, stubtest.Admin(t, "PTBMSP"), five...)
+	// Each NMI pre-enrols only IDs of its own namespace now; a squat is a
+	// pre-enrolment made before that rule, as it stands in the state.
+	refused(w, w.cmi, meter.CodeNotOwner, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
+		return w.cc.PreEnrollMeter(ctx, "PTB-0100", meter.IdentityHash("random"))
+	})
 	squat := func(id string) {
 		t.Helper()
-		ok(w, w.cmi, func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
-			return w.cc.PreEnrollMeter(ctx, id, meter.IdentityHash("random"))
-		})
+		w.ledger.State[wire.PreEnrolmentKey(id)] = []byte(mustJSON(t, meter.PreEnrolment{MeterID: id, NMI: "CMIMSP",
+			IdentityHash: meter.IdentityHash("random"), TxID: "tx-squat", At: w.now.Format(time.RFC3339),
+			ExpiresAt: w.now.Add(meter.PreEnrolmentValidity).Format(time.RFC3339)}))
 	}
 	preEnrol := func(who *stubtest.Identity, id string) func(contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {
 		return func(ctx contractapi.TransactionContextInterface) (*meter.PreEnrolment, error) {

@@ -135,6 +135,9 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 		}
 		return nil, false, meter.Errorf(meter.CodeMeterExists, "meter %s is already registered by %s", reg.MeterID, m.NMI)
 	}
+	if err := meter.CheckNamespace(reg.MeterID, c.nmi); err != nil {
+		return nil, false, err
+	}
 	fp := key.Fingerprint()
 	if seen.fingerprints[fp] {
 		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
@@ -258,6 +261,9 @@ func (r *Registry) PreEnrollMeter(ctx contractapi.TransactionContextInterface, m
 		return nil, err
 	}
 	if err := meter.ValidateMeterID(meterID); err != nil {
+		return nil, err
+	}
+	if err := meter.CheckNamespace(meterID, c.nmi); err != nil {
 		return nil, err
 	}
 	if err := meter.ValidateHash(identityHash); err != nil {

@@ -541,7 +541,8 @@ func TestPreEnrolment(t *testing.T) {
 		})
 	}
 	preRefused(w.ptb, "PTB-0001", hash, meter.CodePreEnrolled)
-	preRefused(w.cmi, "PTB-0001", hash, meter.CodePreEnrolled)
+	preRefused(w.cmi, "PTB-0001", hash, meter.CodeNotOwner)
+	preRefused(w.cmi, "CMI-", hash, meter.CodeNotOwner)
 	preRefused(w.ptb, "PTB-0002", strings.ToUpper(hash), meter.CodeMalformed)
 	preRefused(w.ptb, "PTB 0002", hash, meter.CodeMalformed)
 	preRefused(w.ingest, "PTB-0002", hash, meter.CodeForbidden)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -126,6 +127,21 @@ var meterIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
 func ValidateMeterID(id string) error {
 	if !meterIDRE.MatchString(id) {
 		return Errorf(CodeMalformed, "meter ID %q is invalid: 1 to 64 characters of letters, digits and . _ : -, starting with a letter or digit", truncate(id))
+	}
+	return nil
+}
+
+// Namespace is the prefix of the meter IDs an NMI registers and
+// pre-enrols: its MSP ID without a trailing "MSP", and a hyphen (PTBMSP's
+// meters are PTB-…, METASMSP's METAS-…). An ID names its NMI, so no NMI
+// can take an ID another will need.
+func Namespace(mspID string) string { return strings.TrimSuffix(mspID, "MSP") + "-" }
+
+// CheckNamespace refuses a meter ID outside the NMI's namespace.
+func CheckNamespace(id, mspID string) error {
+	ns := Namespace(mspID)
+	if !strings.HasPrefix(id, ns) || len(id) == len(ns) {
+		return Errorf(CodeNotOwner, "meter ID %s is not in %s's namespace: its meter IDs start with %q", truncate(id), mspID, ns)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
@@ -106,8 +107,12 @@ type MeterVersion struct {
 // Members is the ledger's record of the consortium's member NMIs.
 type Members struct {
 	MSPIDs []string `json:"mspIds"`
-	TxID   string   `json:"txId"`
-	At     string   `json:"at"`
+	// Ballots names each member's ballot key (BallotKey), made by the
+	// majority-endorsed transaction that recorded the member: only votes
+	// in these count.
+	Ballots map[string]string `json:"ballots,omitempty" metadata:",optional"`
+	TxID    string            `json:"txId"`
+	At      string            `json:"at"`
 }
 
 // Majority is how many of the members make a majority.
@@ -116,6 +121,15 @@ func (m *Members) Majority() int { return len(m.MSPIDs)/2 + 1 }
 // Has reports whether the NMI of mspID is a member.
 func (m *Members) Has(mspID string) bool { return slices.Contains(m.MSPIDs, mspID) }
 
+// Refresh answers RefreshPolicies: how many of the NMI's meters had their
+// records' key-level policy set to the current members', and where the next
+// page starts (empty on the last).
+type Refresh struct {
+	NMI      string `json:"nmi"`
+	Meters   int    `json:"meters"`
+	Bookmark string `json:"bookmark"`
+}
+
 // Vote is one member's vote for a consortium action on a meter ID.
 type Vote struct {
 	Action  string `json:"action"`
@@ -123,9 +137,32 @@ type Vote struct {
 	Voter   string `json:"voter"`
 	// Reason: for a revocation, the RFC 5280 reason; for a release, why.
 	Reason string `json:"reason"`
+	// Target is the transaction that last wrote what the vote is about
+	// (the meter's record, the pre-enrolment): a vote counts only while
+	// its target is unchanged, so a pre-enrolment withdrawn and made again
+	// inherits no votes.
+	Target string `json:"target,omitempty" metadata:",optional"`
 	TxID   string `json:"txId"`
 	At     string `json:"at"`
 }
+
+// Ballot is a member's open votes, by action and meter ID (BallotEntry),
+// under its ballot key, whose key-level policy is that member's peer
+// alone: no one but the member can cast, change or forge its votes.
+type Ballot struct {
+	Voter string           `json:"voter"`
+	Votes map[string]*Vote `json:"votes"`
+}
+
+// BallotEntry names a vote within a ballot.
+func BallotEntry(action, meterID string) string { return action + "/" + meterID }
+
+// MaxBallotVotes bounds a member's open votes; votes older than
+// VoteValidity are dropped when the member votes again.
+const MaxBallotVotes = 256
+
+// VoteValidity is how long a vote counts.
+const VoteValidity = 30 * 24 * time.Hour
 
 // Tally is the state of a consortium action after a vote.
 type Tally struct {
@@ -172,6 +209,7 @@ const (
 	KindAttestation = "att"
 	KindConsortium  = "consortium"
 	KindVote        = "vote"
+	KindBallot      = "ballot"
 )
 
 // KeyKind splits a world-state key into its kind and the rest.
@@ -215,10 +253,7 @@ func StatusIndexKey(status, id string) string { return KindIndex + "/status/" + 
 // AttestKey records a meter's latest attestation transaction.
 func AttestKey(id string) string { return KindAttestation + "/" + id }
 
-// VoteKey is the key of a member's vote for an action on a meter ID.
-func VoteKey(action, meterID, voter string) string { return VotePrefix(action, meterID) + voter }
-
-// VotePrefix starts the range of the votes for an action on a meter ID.
-func VotePrefix(action, meterID string) string {
-	return KindVote + "/" + action + "/" + meterID + "/"
-}
+// BallotKey is the key of a member's ballot, named by the transaction that
+// made it: no one can make the key before the majority-endorsed
+// transaction that records the member does, since no one knows its ID.
+func BallotKey(mspID, txID string) string { return KindBallot + "/" + mspID + "/" + txID }

@@ -18,6 +18,7 @@ const (
 	TxReinstateMeter       = "ReinstateMeter"
 	TxSetMembers           = "SetMembers"
 	TxVoteConsortium       = "VoteConsortium"
+	TxRefreshPolicies      = "RefreshPolicies"
 
 	TxGetMeter          = "GetMeter"
 	TxListMeters        = "ListMeters"
@@ -35,7 +36,7 @@ const (
 // no honest endorser answered.
 var Transactions = []string{
 	TxRegisterMeter, TxRegisterMeters, TxPreEnrollMeter, TxWithdrawPreEnrolment, TxRotateKey,
-	TxRevokeMeter, TxReinstateMeter, TxSetMembers, TxVoteConsortium,
+	TxRevokeMeter, TxReinstateMeter, TxSetMembers, TxVoteConsortium, TxRefreshPolicies,
 	TxSubmitMeasurement, TxSubmitMeasurements, TxSubmitPacked, TxAttestMeter,
 	TxGetMeter, TxListMeters, TxGetMeterHistory, TxGetMeterKeys, TxGetPreEnrolment,
 	TxVerifyMeasurement, TxGetMembers, TxGetVotes,

@@ -141,7 +141,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			sc.Rate = base.PerSecond / 2
 		}
-		fleet, err := simulator.Generate(simulator.MeterIDs(fmt.Sprintf("BENCH-%d-%d", time.Now().Unix(), i), 1, sc.Meters), meter.P256)
+		fleet, err := simulator.Generate(simulator.MeterIDs(fmt.Sprintf("%sBENCH-%d-%d", meter.Namespace(np.MSPID), time.Now().Unix(), i), 1, sc.Meters), meter.P256)
 		if err != nil {
 			return err
 		}

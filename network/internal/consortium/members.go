@@ -41,7 +41,7 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 		if err := json.Unmarshal(current, &m); err != nil {
 			return fmt.Errorf("recorded members: %w", err)
 		}
-		if slices.Equal(m.MSPIDs, want) {
+		if slices.Equal(m.MSPIDs, want) && len(m.Ballots) == len(want) {
 			nw.say("    members recorded already: %v", want)
 			return nil
 		}
@@ -86,5 +86,44 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 		return fmt.Errorf("record the members %v: transaction %s committed as %s", want, status.TransactionID, status.Code)
 	}
 	nw.say("    members recorded: %v", want)
-	return nil
+	return nw.refreshPolicies(ctx, nmis)
+}
+
+// refreshPolicies has every member's registrar bring its records under the
+// key-level policy of the members just recorded (contract.RefreshPolicies):
+// its peer, or a majority of today's members.
+func (nw *Network) refreshPolicies(ctx context.Context, nmis []*topology.NMI) error {
+	for _, n := range nmis {
+		np, err := nw.profile(nw.Topology).NMI(n.Name)
+		if err != nil {
+			return err
+		}
+		conn, err := np.Dial(UserRegistrar)
+		if err != nil {
+			return err
+		}
+		c := conn.GetNetwork(nw.Topology.Channel).GetContract(nw.Topology.Chaincode.Name)
+		bookmark, meters := "", 0
+		for {
+			out, err := c.SubmitTransaction(wire.TxRefreshPolicies, "1000", bookmark)
+			if err != nil {
+				conn.Close()
+				return fmt.Errorf("%s refreshes its records' policies: %w", n.Name, err)
+			}
+			var r wire.Refresh
+			if err := json.Unmarshal(out, &r); err != nil {
+				conn.Close()
+				return err
+			}
+			meters += r.Meters
+			if bookmark = r.Bookmark; bookmark == "" {
+				break
+			}
+		}
+		conn.Close()
+		if meters > 0 {
+			nw.say("    %s's %d meters under the members' policy", n.Name, meters)
+		}
+	}
+	return ctx.Err()
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -175,7 +176,7 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 	f.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "bound on one request, retries apart")
 
 	f.IntVar(&cfg.meters, "meters", 10, "number of meters")
-	f.StringVar(&cfg.prefix, "prefix", "SIM", "meter ID prefix")
+	f.StringVar(&cfg.prefix, "prefix", "", "meter ID prefix; default with --register the namespace of the registry's NMI (PTB for PTBMSP), the only IDs it registers, else SIM")
 	f.StringVar(&cfg.runID, "run", "", "run name in new meter IDs (default the UTC start time and a random suffix, e.g. 20260521T101500-3fa2c7d1)")
 	f.StringVar(&cfg.curve, "curve", string(meter.P256), "curve of new meter keys: P-256, P-384 or secp256k1")
 	f.StringVar(&cfg.keysDir, "keys-dir", "", "directory keeping the meters' keys and last seq between runs")
@@ -263,10 +264,6 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 		// registries, say) from drawing the same meter IDs.
 		c.runID = now.UTC().Format("20060102T150405") + "-" + e.nonce()
 	}
-	prefix := c.prefix + "-" + c.runID
-	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {
-		return usage.Errorf("--prefix and --run make invalid meter IDs: %v", err)
-	}
 	ingest, err := c.client(c.ingest)
 	if err != nil {
 		return err
@@ -276,6 +273,22 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 		if operator, err = c.client(c.operator); err != nil {
 			return err
 		}
+	}
+	if c.prefix == "" {
+		c.prefix = "SIM"
+		if c.register {
+			// New meters are named in the namespace of the NMI whose
+			// registry registers them, the only IDs it may register.
+			cs, err := operator.Consortium(ctx)
+			if err != nil {
+				return fmt.Errorf("ask the registry which NMI it speaks for, whose namespace names the meters: %w", err)
+			}
+			c.prefix = strings.TrimSuffix(meter.Namespace(cs.NMI), "-")
+		}
+	}
+	prefix := c.prefix + "-" + c.runID
+	if err := meter.ValidateMeterID(prefix + "-0001"); err != nil {
+		return usage.Errorf("--prefix and --run make invalid meter IDs: %v", err)
 	}
 	warnImplausible(e.stderr, sched, now)
 

@@ -216,7 +216,8 @@ func TestRunsKeepTheirMeters(t *testing.T) {
 	if !strings.Contains(r.stderr, "registered 3 meters at "+registryNMI) {
 		t.Errorf("stderr does not say where the meters were registered:\n%s", r.stderr)
 	}
-	files, _ := filepath.Glob(filepath.Join(keys, "SIM-r1-*.key.pem"))
+	// With --register the meters are named in the registry's NMI's namespace.
+	files, _ := filepath.Glob(filepath.Join(keys, "PTB-r1-*.key.pem"))
 	if len(files) != 3 {
 		t.Errorf("keys directory holds %v", files)
 	}
