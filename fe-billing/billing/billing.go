@@ -24,13 +24,15 @@ import (
 // Unit is the unit of the encrypted readings: energy per slot.
 const Unit = "Wh"
 
-// PeriodStatement is the statement binding pk to a meter.
-func PeriodStatement(meterID string, pk *fe.PublicKey) agreement.PeriodStatement {
+// PeriodStatement is the statement binding pk to a meter, for the customer
+// whose key is customer.
+func PeriodStatement(meterID string, pk *fe.PublicKey, customer *meter.PublicKey) agreement.PeriodStatement {
 	p := pk.Params
 	return agreement.PeriodStatement{
 		Type: agreement.TypePeriod, MeterID: meterID, Period: p.Period.ID,
 		Start: p.Period.Start.UTC().Format(time.RFC3339), Interval: p.Period.Interval.String(), Slots: p.Period.Slots,
 		Group: p.Group, MaxReading: p.MaxReading, MaxWeight: p.MaxWeight, PublicKeySHA256: pk.Hash(),
+		CustomerKeySHA256: customer.Fingerprint(),
 	}
 }
 
@@ -53,7 +55,7 @@ func ParamsOf(s agreement.PeriodStatement) (fe.Params, error) {
 // the meter's consent: its signature over the same statement with the key
 // registered for it.
 func BindRequest(meterID string, pk *fe.PublicKey, customer, meterKey *meter.PrivateKey) (api.BillingPeriodRequest, error) {
-	st := PeriodStatement(meterID, pk)
+	st := PeriodStatement(meterID, pk, customer.Public())
 	sig, err := agreement.Sign(customer, st)
 	if err != nil {
 		return api.BillingPeriodRequest{}, err
@@ -65,14 +67,17 @@ func BindRequest(meterID string, pk *fe.PublicKey, customer, meterKey *meter.Pri
 	return api.BillingPeriodRequest{Statement: st, CustomerKey: customer.Public().PEM(), CustomerSignature: sig, MeterSignature: consent}, nil
 }
 
-// TariffStatement is the agreement statement for a tariff.
-func TariffStatement(t fe.Tariff) agreement.TariffStatement {
-	return agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: t.MeterID, Period: t.Period, TariffSHA256: t.Hash()}
+// TariffStatement is the agreement statement for a tariff between the
+// customer and the utility, named by their keys.
+func TariffStatement(t fe.Tariff, customer, utility *meter.PublicKey) agreement.TariffStatement {
+	return agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: t.MeterID, Period: t.Period, TariffSHA256: t.Hash(),
+		CustomerKeySHA256: customer.Fingerprint(), UtilityKeySHA256: utility.Fingerprint()}
 }
 
-// SignTariff is the utility's signature on a tariff it offers.
-func SignTariff(t fe.Tariff, utility *meter.PrivateKey) (string, error) {
-	return agreement.Sign(utility, TariffStatement(t))
+// SignTariff is the utility's signature on a tariff it offers the customer
+// whose key is bound with the period.
+func SignTariff(t fe.Tariff, customer *meter.PublicKey, utility *meter.PrivateKey) (string, error) {
+	return agreement.Sign(utility, TariffStatement(t, customer, utility.Public()))
 }
 
 // AgreeRequest is the customer's side of a tariff agreement: the privacy
@@ -81,11 +86,11 @@ func AgreeRequest(t fe.Tariff, p fe.Params, customer *meter.PrivateKey, utilityK
 	if err := fe.CheckTariff(t, p); err != nil {
 		return api.TariffAgreementRequest{}, err
 	}
-	st := TariffStatement(t)
 	uk, err := meter.ParsePublicKeyPEM(utilityKey)
 	if err != nil {
 		return api.TariffAgreementRequest{}, fmt.Errorf("utility key: %w", err)
 	}
+	st := TariffStatement(t, customer.Public(), uk)
 	if err := agreement.Verify(uk, st, utilitySignature); err != nil {
 		return api.TariffAgreementRequest{}, fmt.Errorf("the utility's signature does not cover this tariff: %w", err)
 	}
@@ -98,13 +103,15 @@ func AgreeRequest(t fe.Tariff, p fe.Params, customer *meter.PrivateKey, utilityK
 
 // KeyRequest derives the functional key for the agreed tariff (the privacy
 // guard applies unless override) and the request recording that it was
-// issued; the key itself goes to the utility, never to the ledger.
-func KeyRequest(mk *fe.MasterKey, t fe.Tariff, customer *meter.PrivateKey, override bool) (*fe.FunctionKey, api.KeyIssuedRequest, error) {
+// issued to the utility whose key is utility; the key itself goes to the
+// utility, never to the ledger.
+func KeyRequest(mk *fe.MasterKey, t fe.Tariff, customer *meter.PrivateKey, utility *meter.PublicKey, override bool) (*fe.FunctionKey, api.KeyIssuedRequest, error) {
 	fk, err := mk.Derive(t, override)
 	if err != nil {
 		return nil, api.KeyIssuedRequest{}, err
 	}
-	st := agreement.KeyStatement{Type: agreement.TypeKey, MeterID: t.MeterID, Period: t.Period, TariffSHA256: t.Hash()}
+	st := agreement.KeyStatement{Type: agreement.TypeKey, MeterID: t.MeterID, Period: t.Period, TariffSHA256: t.Hash(),
+		CustomerKeySHA256: customer.Public().Fingerprint(), UtilityKeySHA256: utility.Fingerprint()}
 	sig, err := agreement.Sign(customer, st)
 	if err != nil {
 		return nil, api.KeyIssuedRequest{}, err
@@ -214,10 +221,12 @@ func Bill(envs []fe.Envelope, fk *fe.FunctionKey, t fe.Tariff, tables *fe.Tables
 	return fe.Bill(ct, fk, t, tables)
 }
 
-// BillRequest is the utility's signed bill for the ledger.
-func BillRequest(t fe.Tariff, amount uint64, slots int, utility *meter.PrivateKey) (api.BillRequest, error) {
+// BillRequest is the utility's signed bill to the customer whose key is
+// customer, for the ledger.
+func BillRequest(t fe.Tariff, amount uint64, slots int, customer *meter.PublicKey, utility *meter.PrivateKey) (api.BillRequest, error) {
 	st := agreement.BillStatement{Type: agreement.TypeBill, MeterID: t.MeterID, Period: t.Period,
-		TariffSHA256: t.Hash(), Amount: amount, Slots: slots}
+		TariffSHA256: t.Hash(), CustomerKeySHA256: customer.Fingerprint(), UtilityKeySHA256: utility.Public().Fingerprint(),
+		Amount: amount, Slots: slots}
 	sig, err := agreement.Sign(utility, st)
 	if err != nil {
 		return api.BillRequest{}, err

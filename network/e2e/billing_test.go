@@ -20,14 +20,15 @@ import (
 // its customer to it, with an agreed time-of-use tariff and the issued
 // functional key.
 type billedMeter struct {
-	id      string
-	key     *meter.PrivateKey
-	mk      *fe.MasterKey
-	pk      *fe.PublicKey
-	fk      *fe.FunctionKey
-	tariff  fe.Tariff
-	wh      []uint64
-	utility *meter.PrivateKey
+	id       string
+	key      *meter.PrivateKey
+	mk       *fe.MasterKey
+	pk       *fe.PublicKey
+	fk       *fe.FunctionKey
+	tariff   fe.Tariff
+	wh       []uint64
+	utility  *meter.PrivateKey
+	customer *meter.PublicKey
 }
 
 func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
@@ -45,6 +46,7 @@ func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
 		t.Fatal(err)
 	}
 	customer, _ := meter.GenerateKey(meter.P256)
+	b.customer = customer.Public()
 	b.utility, _ = meter.GenerateKey(meter.P256)
 	params := fe.Params{Period: period, Group: fe.DefaultGroup, MaxReading: fe.DefaultMaxReading, MaxWeight: fe.DefaultMaxWeight}
 	if b.mk, b.pk, err = fe.GenerateKeys(params); err != nil {
@@ -63,7 +65,7 @@ func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
 		t.Fatalf("bind the period: %v", err)
 	}
 	b.tariff = fe.TimeOfUse(b.id, period, "EUR", 7, 21, 40, 25)
-	utilitySig, err := billing.SignTariff(b.tariff, b.utility)
+	utilitySig, err := billing.SignTariff(b.tariff, customer.Public(), b.utility)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func newBilledMeter(t *testing.T, period fe.Period) *billedMeter {
 	if _, err := customerAPI.AgreeTariff(ctx, b.id, period.ID, agree); err != nil {
 		t.Fatalf("agree the tariff: %v", err)
 	}
-	fk, issued, err := billing.KeyRequest(b.mk, b.tariff, customer, false)
+	fk, issued, err := billing.KeyRequest(b.mk, b.tariff, customer, b.utility.Public(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestBillingDay(t *testing.T) {
 		t.Fatalf("utility %d, customer %d, plaintext %d", amount, own, plain)
 	}
 
-	bill, err := billing.BillRequest(b.tariff, amount, period.Slots, b.utility)
+	bill, err := billing.BillRequest(b.tariff, amount, period.Slots, b.customer, b.utility)
 	if err != nil {
 		t.Fatal(err)
 	}

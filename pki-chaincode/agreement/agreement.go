@@ -39,36 +39,48 @@ type PeriodStatement struct {
 	MaxWeight  uint64 `json:"maxWeight"`
 	// PublicKeySHA256 is fe.PublicKey.Hash(): the key the meter encrypts with.
 	PublicKeySHA256 string `json:"publicKeySha256"`
+	// CustomerKeySHA256 is the fingerprint of the customer's ECDSA key
+	// that signs it: the meter's consent names whom it consents to, so no
+	// one who sees the request can bind the period with a key of theirs.
+	CustomerKeySHA256 string `json:"customerKeySha256"`
 }
 
-// TariffStatement is the agreement on a tariff (by its hash). Customer and
-// utility both sign it.
+// TariffStatement is the agreement on a tariff (by its hash) between the
+// customer and the utility, each named by the fingerprint of its key.
+// Customer and utility both sign it: no one who sees the request can put a
+// key of theirs in the utility's place.
 type TariffStatement struct {
-	Type         string `json:"type"`
-	MeterID      string `json:"meterId"`
-	Period       string `json:"period"`
-	TariffSHA256 string `json:"tariffSha256"`
+	Type              string `json:"type"`
+	MeterID           string `json:"meterId"`
+	Period            string `json:"period"`
+	TariffSHA256      string `json:"tariffSha256"`
+	CustomerKeySHA256 string `json:"customerKeySha256"`
+	UtilityKeySHA256  string `json:"utilityKeySha256"`
 }
 
 // KeyStatement records that the customer issued the functional key for the
-// agreed tariff. The customer signs it.
+// agreed tariff to the utility. The customer signs it.
 type KeyStatement struct {
-	Type         string `json:"type"`
-	MeterID      string `json:"meterId"`
-	Period       string `json:"period"`
-	TariffSHA256 string `json:"tariffSha256"`
+	Type              string `json:"type"`
+	MeterID           string `json:"meterId"`
+	Period            string `json:"period"`
+	TariffSHA256      string `json:"tariffSha256"`
+	CustomerKeySHA256 string `json:"customerKeySha256"`
+	UtilityKeySHA256  string `json:"utilityKeySha256"`
 }
 
-// BillStatement is the utility's bill for the period: the amount (in the
-// tariff's units, milli-cents), computed over Slots readings. The utility
-// signs it.
+// BillStatement is the utility's bill to the customer for the period: the
+// amount (in the tariff's units, milli-cents), computed over Slots
+// readings. The utility signs it.
 type BillStatement struct {
-	Type         string `json:"type"`
-	MeterID      string `json:"meterId"`
-	Period       string `json:"period"`
-	TariffSHA256 string `json:"tariffSha256"`
-	Amount       uint64 `json:"amount"`
-	Slots        int    `json:"slots"`
+	Type              string `json:"type"`
+	MeterID           string `json:"meterId"`
+	Period            string `json:"period"`
+	TariffSHA256      string `json:"tariffSha256"`
+	CustomerKeySHA256 string `json:"customerKeySha256"`
+	UtilityKeySHA256  string `json:"utilityKeySha256"`
+	Amount            uint64 `json:"amount"`
+	Slots             int    `json:"slots"`
 }
 
 // Bytes is the canonical encoding a party signs: the statement's JSON with
@@ -128,7 +140,7 @@ func (s PeriodStatement) Validate() error {
 	case !hashRE.MatchString(s.PublicKeySHA256):
 		return meter.Errorf(meter.CodeMalformed, "publicKeySha256 must be 64 lowercase hex characters")
 	}
-	return nil
+	return ValidateHash("customerKeySha256", s.CustomerKeySHA256)
 }
 
 // ValidatePeriod accepts 1 to 32 characters of letters, digits and . _ : -.

@@ -39,6 +39,9 @@ func (r PeriodRequest) Check() (*meter.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := BindsKey("customerKeySha256", r.Statement.CustomerKeySHA256, customer, "customerKey"); err != nil {
+		return nil, err
+	}
 	if err := VerifyField(customer, r.Statement, "customerSignature", r.CustomerSignature, "customerKey"); err != nil {
 		return nil, err
 	}
@@ -68,8 +71,14 @@ func (r TariffRequest) Check(meterID, period string) (*meter.PublicKey, error) {
 	if err := checkSignature("customerSignature", r.CustomerSignature); err != nil {
 		return nil, err
 	}
+	if err := ValidateHash("customerKeySha256", st.CustomerKeySHA256); err != nil {
+		return nil, err
+	}
 	utility, err := meter.ParsePublicKeyPEM(r.UtilityKey)
 	if err != nil {
+		return nil, err
+	}
+	if err := BindsKey("utilityKeySha256", st.UtilityKeySHA256, utility, "utilityKey"); err != nil {
 		return nil, err
 	}
 	if err := VerifyField(utility, st, "utilitySignature", r.UtilitySignature, "utilityKey"); err != nil {
@@ -91,6 +100,9 @@ func (r KeyRequest) Check(meterID, period string) error {
 	if err := checkStatement(st.Type, TypeKey, st.MeterID, st.Period, st.TariffSHA256, meterID, period); err != nil {
 		return err
 	}
+	if err := checkParties(st.CustomerKeySHA256, st.UtilityKeySHA256); err != nil {
+		return err
+	}
 	return checkSignature("customerSignature", r.CustomerSignature)
 }
 
@@ -109,6 +121,9 @@ func (r BillRequest) Check(meterID, period string) error {
 	}
 	if st.Slots < 1 {
 		return malformed("the bill counts %d slots", st.Slots)
+	}
+	if err := checkParties(st.CustomerKeySHA256, st.UtilityKeySHA256); err != nil {
+		return err
 	}
 	return checkSignature("utilitySignature", r.UtilitySignature)
 }
@@ -137,6 +152,26 @@ func ValidateIDs(meterID, period string) error {
 		return err
 	}
 	return ValidatePeriod(period)
+}
+
+// checkParties checks the form of the parties' key fingerprints a
+// statement names.
+func checkParties(customer, utility string) error {
+	if err := ValidateHash("customerKeySha256", customer); err != nil {
+		return err
+	}
+	return ValidateHash("utilityKeySha256", utility)
+}
+
+// BindsKey checks that a statement's fingerprint field names key.
+func BindsKey(field, fingerprint string, key *meter.PublicKey, against string) error {
+	if err := ValidateHash(field, fingerprint); err != nil {
+		return err
+	}
+	if fingerprint != key.Fingerprint() {
+		return meter.Errorf(meter.CodeBadSignature, "%s does not name %s: the statement binds another key", field, against)
+	}
+	return nil
 }
 
 // checkSignature refuses a signature that is not even a candidate: empty or

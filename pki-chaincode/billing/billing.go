@@ -160,6 +160,9 @@ func (b *Billing) AgreeTariff(ctx contractapi.TransactionContextInterface, meter
 	if utility.Equal(customer) {
 		return nil, malformed("utilityKey is the customer's own key: a tariff is agreed by two parties")
 	}
+	if err := agreement.BindsKey("customerKeySha256", st.CustomerKeySHA256, customer, "the customer key bound with the period"); err != nil {
+		return nil, err
+	}
 	if err := agreement.VerifyField(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
@@ -197,6 +200,9 @@ func (b *Billing) RecordKeyIssued(ctx contractapi.TransactionContextInterface, m
 	if rec.Key != nil {
 		return nil, meter.Errorf(agreement.CodeKeyIssued, "the functional key of period %s of meter %s is recorded already (tx %s)", period, meterID, rec.Key.TxID)
 	}
+	if _, err := parties(rec, customer, st.CustomerKeySHA256, st.UtilityKeySHA256); err != nil {
+		return nil, err
+	}
 	if err := agreement.VerifyField(customer, st, "customerSignature", req.CustomerSignature, "the customer key bound with the period"); err != nil {
 		return nil, err
 	}
@@ -226,7 +232,7 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 		return nil, err
 	}
 	st := req.Statement
-	rec, _, err := loadAgreed(ctx, meterID, period, st.TariffSHA256)
+	rec, customer, err := loadAgreed(ctx, meterID, period, st.TariffSHA256)
 	if err != nil {
 		return nil, err
 	}
@@ -236,9 +242,9 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 	if st.Slots != rec.Period.Slots {
 		return nil, meter.Errorf(agreement.CodeSlotsMismatch, "the bill counts %d slots; period %s of meter %s has %d", st.Slots, period, meterID, rec.Period.Slots)
 	}
-	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
+	utility, err := parties(rec, customer, st.CustomerKeySHA256, st.UtilityKeySHA256)
 	if err != nil {
-		return nil, state.Internal("stored utility key of "+agreement.Key(meterID, period), err)
+		return nil, err
 	}
 	if err := agreement.VerifyField(utility, st, "utilitySignature", req.UtilitySignature, "the utility key of the agreed tariff"); err != nil {
 		return nil, err
@@ -253,6 +259,23 @@ func (b *Billing) RecordBill(ctx contractapi.TransactionContextInterface, meterI
 		return nil, err
 	}
 	return rec, state.Emit(ctx, EventBillRecorded, Event{MeterID: meterID, Period: period})
+}
+
+// parties checks that a statement names the period's customer and the
+// utility of its agreed tariff by their keys' fingerprints, and returns the
+// utility's key.
+func parties(rec *agreement.Record, customer *meter.PublicKey, customerFP, utilityFP string) (*meter.PublicKey, error) {
+	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
+	if err != nil {
+		return nil, state.Internal("stored utility key of "+agreement.Key(rec.Period.MeterID, rec.Period.Period), err)
+	}
+	if err := agreement.BindsKey("customerKeySha256", customerFP, customer, "the customer key bound with the period"); err != nil {
+		return nil, err
+	}
+	if err := agreement.BindsKey("utilityKeySha256", utilityFP, utility, "the utility key of the agreed tariff"); err != nil {
+		return nil, err
+	}
+	return utility, nil
 }
 
 // GetBillingPeriod returns everything the ledger holds of a meter's period.

@@ -40,7 +40,7 @@ func TestFlow(t *testing.T) {
 	ps := periodStatement(meterID, period)
 	bindReq := w.bindRequest(ps)
 	rec, stub := ok(w, w.ingest, w.bind(mustJSON(t, bindReq)))
-	want := &agreement.Record{Period: ps, CustomerKey: w.customer.Public().PEM(), CustomerSignature: bindReq.CustomerSignature, PeriodTx: stub.GetTxID()}
+	want := &agreement.Record{Period: bindReq.Statement, CustomerKey: w.customer.Public().PEM(), CustomerSignature: bindReq.CustomerSignature, PeriodTx: stub.GetTxID()}
 	check("BindPeriod", rec, stub, want, billing.EventPeriodBound)
 
 	ts := tariffStatement(meterID, period, tariffHash)
@@ -70,15 +70,27 @@ func TestFlow(t *testing.T) {
 	if d := before.Diff(w.ledger.Snapshot()); d != "" {
 		t.Fatalf("a read changed the state: %s", d)
 	}
-	// Every record the ledger keeps verifies as its parties signed it.
-	customer, utility := w.customer.Public(), w.utility.Public()
+	// Every record the ledger keeps verifies as its parties signed it, the
+	// statements rebuilt from the record alone: its keys name the parties.
+	customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfp, ufp := customer.Fingerprint(), utility.Fingerprint()
+	tariff := agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: meterID, Period: period, TariffSHA256: rec.Tariff.TariffSHA256,
+		CustomerKeySHA256: cfp, UtilityKeySHA256: ufp}
 	for what, err := range map[string]error{
 		"period":                 agreement.Verify(customer, rec.Period, rec.CustomerSignature),
-		"tariff by the customer": agreement.Verify(customer, ts, rec.Tariff.CustomerSignature),
-		"tariff by the utility":  agreement.Verify(utility, ts, rec.Tariff.UtilitySignature),
-		"key":                    agreement.Verify(customer, keyStatement(meterID, period, rec.Key.TariffSHA256), rec.Key.CustomerSignature),
+		"tariff by the customer": agreement.Verify(customer, tariff, rec.Tariff.CustomerSignature),
+		"tariff by the utility":  agreement.Verify(utility, tariff, rec.Tariff.UtilitySignature),
+		"key": agreement.Verify(customer, agreement.KeyStatement{Type: agreement.TypeKey, MeterID: meterID, Period: period,
+			TariffSHA256: rec.Key.TariffSHA256, CustomerKeySHA256: cfp, UtilityKeySHA256: ufp}, rec.Key.CustomerSignature),
 		"bill": agreement.Verify(utility, agreement.BillStatement{Type: agreement.TypeBill, MeterID: meterID, Period: period,
-			TariffSHA256: rec.Bill.TariffSHA256, Amount: rec.Bill.Amount, Slots: rec.Bill.Slots}, rec.Bill.UtilitySignature),
+			TariffSHA256: rec.Bill.TariffSHA256, CustomerKeySHA256: cfp, UtilityKeySHA256: ufp, Amount: rec.Bill.Amount, Slots: rec.Bill.Slots}, rec.Bill.UtilitySignature),
 	} {
 		if err != nil {
 			t.Errorf("the recorded %s does not verify: %v", what, err)
@@ -143,6 +155,7 @@ func TestBindPeriodRefusals(t *testing.T) {
 		// Not even with another key: the period stays bound to the first.
 		other := good
 		other.Statement.PublicKeySHA256 = sha("another functional key")
+		other.Statement.CustomerKeySHA256 = w.other.Public().Fingerprint()
 		other.CustomerKey, other.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, other.Statement)
 		other.MeterSignature = sign(t, w.meterKeys[meterID], other.Statement)
 		refused(w, w.ingest, agreement.CodePeriodExists, w.bind(mustJSON(t, other)))
@@ -155,6 +168,7 @@ func TestBindPeriodRefusals(t *testing.T) {
 func TestBindPeriodNeedsTheMeter(t *testing.T) {
 	w := newWorld(t)
 	squat := w.bindRequest(periodStatement(meterID, period))
+	squat.Statement.CustomerKeySHA256 = w.other.Public().Fingerprint()
 	squat.CustomerKey, squat.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, squat.Statement)
 	squat.MeterSignature = sign(t, w.other, squat.Statement) // the squatter has no meter key
 	err := refused(w, w.ingest, meter.CodeBadSignature, w.bind(mustJSON(t, squat)))
@@ -202,7 +216,9 @@ func TestAgreeTariffRefusals(t *testing.T) {
 		{"utility key of another party", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilityKey = w.other.Public().PEM() }), meter.CodeBadSignature},
 		{"utility signature not base64", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) { r.UtilitySignature = "*" }), meter.CodeMalformed},
 		{"the customer as the utility", w.ingest, meterID, period, with(func(r *agreement.TariffRequest) {
-			r.UtilityKey, r.UtilitySignature = w.customer.Public().PEM(), r.CustomerSignature
+			r.Statement.UtilityKeySHA256 = w.customer.Public().Fingerprint()
+			r.UtilityKey, r.CustomerSignature = w.customer.Public().PEM(), sign(t, w.customer, r.Statement)
+			r.UtilitySignature = r.CustomerSignature
 		}), meter.CodeMalformed},
 	}
 	for _, tc := range cases {
@@ -345,4 +361,42 @@ func TestLedgerFailure(t *testing.T) {
 	w.bound()
 	w.ledger.State[agreement.Key(meterID, period)] = []byte("{")
 	refused(w, w.auditor, meter.CodeInternal, w.read(meterID, period))
+}
+
+// Whoever sees a binding request on its way (the registry's operator, an
+// endorsing NMI) puts a key of its own in the customer's place, signs the
+// same statement with it and submits first, with the meter's consent taken
+// from the request: refused, since the statement the meter signed names
+// the customer's key. Before, the period was bound to the attacker.
+func TestAttackSwapTheCustomerKey(t *testing.T) {
+	w := newWorld(t)
+	honest := w.bindRequest(periodStatement(meterID, period))
+	swapped := honest
+	swapped.CustomerKey, swapped.CustomerSignature = w.other.Public().PEM(), sign(t, w.other, honest.Statement)
+	refused(w, w.ingest, meter.CodeBadSignature, w.bind(mustJSON(t, swapped)))
+	ok(w, w.ingest, w.bind(mustJSON(t, honest)))
+}
+
+// The same on the tariff agreement: the attacker replaces the utility's key
+// and signature with its own, to record later a bill of any amount under
+// that key. Refused: the customer's signature covers the utility's key.
+// Before, the agreement was recorded with the attacker as the utility.
+func TestAttackSwapTheUtilityKey(t *testing.T) {
+	w := newWorld(t)
+	ok(w, w.ingest, w.bind(mustJSON(t, w.bindRequest(periodStatement(meterID, period)))))
+	honest := w.tariffRequest(tariffStatement(meterID, period, tariffHash))
+	swapped := honest
+	swapped.UtilityKey, swapped.UtilitySignature = w.other.Public().PEM(), sign(t, w.other, honest.Statement)
+	refused(w, w.ingest, meter.CodeBadSignature, w.agree(meterID, period, mustJSON(t, swapped)))
+	ok(w, w.ingest, w.agree(meterID, period, mustJSON(t, honest)))
+	// A bill signed by another key than the agreed utility's, or naming
+	// another customer, is refused too.
+	bill := w.billRequest(billStatement(meterID, period, tariffHash, 96))
+	forged := bill
+	forged.UtilitySignature = sign(t, w.other, bill.Statement)
+	ok(w, w.ingest, w.keyIssued(meterID, period, mustJSON(t, w.keyRequest(keyStatement(meterID, period, tariffHash)))))
+	refused(w, w.ingest, meter.CodeBadSignature, w.bill(meterID, period, mustJSON(t, forged)))
+	other := billStatement(meterID, period, tariffHash, 96)
+	other.CustomerKeySHA256 = w.other.Public().Fingerprint()
+	refused(w, w.ingest, meter.CodeBadSignature, w.bill(meterID, period, mustJSON(t, w.billRequest(other))))
 }

@@ -178,6 +178,9 @@ func periodStatement(meterID, period string) agreement.PeriodStatement {
 // The requests of each step, signed as the parties would.
 
 func (w *world) bindRequest(st agreement.PeriodStatement) agreement.PeriodRequest {
+	if st.CustomerKeySHA256 == "" {
+		st.CustomerKeySHA256 = w.customer.Public().Fingerprint()
+	}
 	mk := w.meterKeys[st.MeterID]
 	if mk == nil {
 		mk = newKey(w.t)
@@ -186,11 +189,24 @@ func (w *world) bindRequest(st agreement.PeriodStatement) agreement.PeriodReques
 		MeterSignature: sign(w.t, mk, st)}
 }
 
+// parties fills in the fingerprints of the world's customer and utility
+// where a statement names none.
+func (w *world) parties(customer, utility string) (string, string) {
+	if customer == "" {
+		customer = w.customer.Public().Fingerprint()
+	}
+	if utility == "" {
+		utility = w.utility.Public().Fingerprint()
+	}
+	return customer, utility
+}
+
 func tariffStatement(meterID, period, hash string) agreement.TariffStatement {
 	return agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: meterID, Period: period, TariffSHA256: hash}
 }
 
 func (w *world) tariffRequest(st agreement.TariffStatement) agreement.TariffRequest {
+	st.CustomerKeySHA256, st.UtilityKeySHA256 = w.parties(st.CustomerKeySHA256, st.UtilityKeySHA256)
 	return agreement.TariffRequest{Statement: st, UtilityKey: w.utility.Public().PEM(),
 		CustomerSignature: sign(w.t, w.customer, st), UtilitySignature: sign(w.t, w.utility, st)}
 }
@@ -200,6 +216,7 @@ func keyStatement(meterID, period, hash string) agreement.KeyStatement {
 }
 
 func (w *world) keyRequest(st agreement.KeyStatement) agreement.KeyRequest {
+	st.CustomerKeySHA256, st.UtilityKeySHA256 = w.parties(st.CustomerKeySHA256, st.UtilityKeySHA256)
 	return agreement.KeyRequest{Statement: st, CustomerSignature: sign(w.t, w.customer, st)}
 }
 
@@ -209,6 +226,7 @@ func billStatement(meterID, period, hash string, slots int) agreement.BillStatem
 }
 
 func (w *world) billRequest(st agreement.BillStatement) agreement.BillRequest {
+	st.CustomerKeySHA256, st.UtilityKeySHA256 = w.parties(st.CustomerKeySHA256, st.UtilityKeySHA256)
 	return agreement.BillRequest{Statement: st, UtilitySignature: sign(w.t, w.utility, st)}
 }
 

@@ -38,15 +38,19 @@ func newBillingParties(t testing.TB) *billingParties {
 	}
 	p := &billingParties{customer: newKey(), utility: newKey(), other: newKey(), tariffHash: meter.IdentityHash("tariff")}
 	ps := periodStatement(billedMeter, billedPeriod)
+	ps.CustomerKeySHA256 = p.customer.Public().Fingerprint()
+	cfp, ufp := p.customer.Public().Fingerprint(), p.utility.Public().Fingerprint()
 	p.bind = api.BillingPeriodRequest{Statement: ps, CustomerKey: p.customer.Public().PEM(), CustomerSignature: p.sign(t, p.customer, ps),
 		MeterSignature: p.sign(t, p.customer, ps)} // the fake ledger does not check whose it is
-	ts := agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash}
+	ts := agreement.TariffStatement{Type: agreement.TypeTariff, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash,
+		CustomerKeySHA256: cfp, UtilityKeySHA256: ufp}
 	p.tariff = api.TariffAgreementRequest{Statement: ts, UtilityKey: p.utility.Public().PEM(),
 		CustomerSignature: p.sign(t, p.customer, ts), UtilitySignature: p.sign(t, p.utility, ts)}
-	ks := agreement.KeyStatement{Type: agreement.TypeKey, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash}
+	ks := agreement.KeyStatement{Type: agreement.TypeKey, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash,
+		CustomerKeySHA256: cfp, UtilityKeySHA256: ufp}
 	p.key = api.KeyIssuedRequest{Statement: ks, CustomerSignature: p.sign(t, p.customer, ks)}
 	bs := agreement.BillStatement{Type: agreement.TypeBill, MeterID: billedMeter, Period: billedPeriod, TariffSHA256: p.tariffHash,
-		Amount: 1234567, Slots: 96}
+		CustomerKeySHA256: cfp, UtilityKeySHA256: ufp, Amount: 1234567, Slots: 96}
 	p.bill = api.BillRequest{Statement: bs, UtilitySignature: p.sign(t, p.utility, bs)}
 	return p
 }

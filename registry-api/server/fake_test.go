@@ -248,7 +248,7 @@ func billingRecord(meterID, period string) *agreement.Record {
 func periodStatement(meterID, period string) agreement.PeriodStatement {
 	return agreement.PeriodStatement{Type: agreement.TypePeriod, MeterID: meterID, Period: period,
 		Start: "2026-11-20T00:00:00Z", Interval: "15m0s", Slots: 96, Group: 2048, MaxReading: 100000, MaxWeight: 1000,
-		PublicKeySHA256: meter.IdentityHash("functional public key")}
+		PublicKeySHA256: meter.IdentityHash("functional public key"), CustomerKeySHA256: meter.IdentityHash("customer key")}
 }
 
 func measurementOf(payloadB64 string) (meter.Measurement, error) {

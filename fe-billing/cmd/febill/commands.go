@@ -181,16 +181,24 @@ func utilityTariff() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			params, err := boundParams(cl, p.meterID, p.id)
+			rec, err := cl.BillingPeriod(ctx(), p.meterID, p.id, client.Read{})
 			if err != nil {
 				return err
+			}
+			params, err := billing.ParamsOf(rec.Period)
+			if err != nil {
+				return err
+			}
+			customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
+			if err != nil {
+				return fmt.Errorf("the customer key bound with the period: %w", err)
 			}
 			key, err := partyKey(dir)
 			if err != nil {
 				return err
 			}
 			t := fe.TimeOfUse(p.meterID, params.Period, currency, peakFrom, peakTo, peak, offPeak)
-			sig, err := billing.SignTariff(t, key)
+			sig, err := billing.SignTariff(t, customer, key)
 			if err != nil {
 				return err
 			}
@@ -219,15 +227,6 @@ func utilityTariff() *cobra.Command {
 }
 
 func dirFile(dir, name string) string { return filepath.Join(dir, name) }
-
-// boundParams reads a period's parameters from the ledger.
-func boundParams(cl *client.Client, meterID, period string) (fe.Params, error) {
-	rec, err := cl.BillingPeriod(ctx(), meterID, period, client.Read{})
-	if err != nil {
-		return fe.Params{}, err
-	}
-	return billing.ParamsOf(rec.Period)
-}
 
 func customerAgree() *cobra.Command {
 	var p periodCommand
@@ -308,7 +307,18 @@ func customerDerive() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fk, req, err := billing.KeyRequest(&mk, t, key, override)
+			rec, err := cl.BillingPeriod(ctx(), p.meterID, p.id, client.Read{})
+			if err != nil {
+				return err
+			}
+			if rec.Tariff == nil {
+				return fmt.Errorf("period %s of meter %s has no agreed tariff yet", p.id, p.meterID)
+			}
+			utility, err := meter.ParsePublicKeyPEM(rec.Tariff.UtilityKey)
+			if err != nil {
+				return fmt.Errorf("the utility key of the agreed tariff: %w", err)
+			}
+			fk, req, err := billing.KeyRequest(&mk, t, key, utility, override)
 			if err != nil {
 				return err
 			}
@@ -462,7 +472,15 @@ func utilityBill() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req, err := billing.BillRequest(t, amount, fk.Params.Period.Slots, key)
+			rec, err := cl.BillingPeriod(ctx(), p.meterID, p.id, client.Read{})
+			if err != nil {
+				return err
+			}
+			customer, err := meter.ParsePublicKeyPEM(rec.CustomerKey)
+			if err != nil {
+				return fmt.Errorf("the customer key bound with the period: %w", err)
+			}
+			req, err := billing.BillRequest(t, amount, fk.Params.Period.Slots, customer, key)
 			if err != nil {
 				return err
 			}
