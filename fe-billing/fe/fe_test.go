@@ -91,15 +91,15 @@ func TestBillEqualsPlaintext(t *testing.T) {
 		}
 		tariff := fe.Tariff{MeterID: "PTB-0001", Period: pk.Params.Period.ID, Currency: "EUR", Weights: make([]uint64, 96)}
 		// Up to four random rates, each hour (4 slots) at one of them, so
-		// every band holds whole hours as the privacy guard asks.
+		// every run of a rate is whole hours as the privacy guard asks.
 		rates := make([]uint64, 1+rng.IntN(4))
 		for i := range rates {
 			rates[i] = 1 + rng.Uint64N(8000)
 		}
 		for h := range 24 {
 			rate := rates[rng.IntN(len(rates))]
-			for i := range fe.MinBandSlots {
-				tariff.Weights[h*fe.MinBandSlots+i] = rate
+			for i := range 4 {
+				tariff.Weights[h*4+i] = rate
 			}
 		}
 		mk.Issued = nil

@@ -47,36 +47,46 @@ func TimeOfUse(meterID string, p Period, currency string, peakFrom, peakTo int, 
 	return t
 }
 
-// MinBandSlots is the fewest slots that may share a weight in a tariff the
-// privacy guard admits. The bill depends on the readings only through the
-// total of each band (the slots that share a weight), so it tells at most
-// those totals; a band of one slot is a single reading. Two slots are the
-// least for which no reading, nor any residue of it, is fixed by the bill
-// (see CheckTariff); four are one hour of 15-minute slots, the finest time
-// of use a tariff prices (TimeOfUse takes whole hours), so no band total is
-// finer than an hour's consumption.
-const MinBandSlots = 4
+// MinRunDuration is the shortest time a tariff may price on its own: the
+// slots that share a weight (a band) must come in runs of consecutive
+// slots, each covering at least this long, and at least two slots. Four
+// 15-minute slots, sixty 1-minute slots, two hourly slots.
+const MinRunDuration = time.Hour
+
+// MinRunSlots is the fewest consecutive slots of a run for slots of the
+// given length: at least MinRunDuration, and at least 2.
+func MinRunSlots(interval time.Duration) int {
+	if interval <= 0 {
+		return 2
+	}
+	return max(2, int((MinRunDuration+interval-1)/interval))
+}
 
 // ErrRevealing is the privacy guard's refusal.
 var ErrRevealing = errors.New("the key would reveal more than the bill")
 
 // CheckTariff is the customer's privacy guard: it refuses tariffs whose
-// functional key would reveal more than a bill. It groups the slots into
-// bands by weight and refuses a band of fewer than MinBandSlots slots, a
-// zero weight (the bill would leave readings out: a unit vector, or a
-// prefix padded with zeros, gives single readings or partial sums), and
-// weights out of the scheme's bound.
+// functional key would reveal more than a bill. It refuses a zero weight
+// (the bill would leave readings out: a unit vector, or a prefix padded
+// with zeros, gives single readings or partial sums), weights out of the
+// scheme's bound, and any band (the slots sharing a weight) that is not
+// made of runs of consecutive slots, each of at least MinRunSlots.
 //
-// Why bands: the bill is Σ_c w_c·S_c over the bands c, S_c the band's
-// total, so reading vectors with the same band totals have the same bill.
-// Within a band of two slots or more one unit can move from one reading to
-// another without changing any total, so whenever a band's total is
-// strictly between 0 and |c|·B each of its readings takes at least two
-// consecutive values among the vectors consistent with the bill: neither
-// the reading nor any residue of it is fixed. This holds for any bound B
-// the utility may assume of the readings, not only the period's. What a bill
-// still tells, by design, is at most each band's total; a total of 0 or
-// |c|·B fixes its band's readings, which no tariff can avoid.
+// What the utility can learn from the bill, and no more: for each band,
+// the total consumption over the band's slots, in runs of at least an hour
+// (and two slots) each. Nothing finer in time: no reading, and no sum over
+// consecutive slots shorter than a run, is fixed by the bill.
+//
+// Why: the bill is Σ_c w_c·S_c over the bands c, S_c the band's total, so
+// reading vectors with the same band totals have the same bill. Within a
+// run one unit can move from one slot to a neighbour without changing any
+// total; a window of consecutive slots shorter than its run has a
+// neighbour in the run outside it, so whenever a band's total is strictly
+// between 0 and |c|·B (the one case no tariff can hide) neither a reading,
+// nor any residue of it, nor the sum over such a window is fixed. Bands
+// need not be runs themselves: before, weight 1 on slots {0, 1, 2, 40} and
+// another everywhere else was admitted, and told reading 40 plus three
+// night readings, at any slot length.
 func CheckTariff(t Tariff, p Params) error {
 	if len(t.Weights) != p.Period.Slots {
 		return fmt.Errorf("the tariff has %d weights for a period of %d slots", len(t.Weights), p.Period.Slots)
@@ -84,12 +94,13 @@ func CheckTariff(t Tariff, p Params) error {
 	if t.Period != p.Period.ID {
 		return fmt.Errorf("the tariff is for period %q, the keys for %q", t.Period, p.Period.ID)
 	}
-	return checkWeights(t.Weights, p.MaxWeight, MinBandSlots)
+	return checkWeights(t.Weights, p.MaxWeight, MinRunSlots(p.Period.Interval), p.Period.Interval)
 }
 
 // checkWeights is the guard's rule on the weights alone: every weight in
-// 1..maxWeight, and every weight shared by at least minBand slots.
-func checkWeights(weights []uint64, maxWeight uint64, minBand int) error {
+// 1..maxWeight, and every run of consecutive slots of one weight at least
+// minRun slots long (interval, if known, names the run's length in time).
+func checkWeights(weights []uint64, maxWeight uint64, minRun int, interval time.Duration) error {
 	if len(weights) == 0 {
 		return errors.New("the tariff has no weights")
 	}
@@ -104,30 +115,35 @@ func checkWeights(weights []uint64, maxWeight uint64, minBand int) error {
 		return fmt.Errorf("%w: weight 0 is used on %s; every weight must be at least 1, or the bill leaves those readings out and tells the sum of the others (a partial sum, or with one slot left its reading)",
 			ErrRevealing, onSlots(zero))
 	}
-	// The bands too small, in the order of their first slot.
-	var small []uint64
-	for w, slots := range bands {
-		if len(slots) < minBand {
-			small = append(small, w)
+	// The first run too short, in slot order.
+	for start := 0; start < len(weights); {
+		end := start
+		for end < len(weights) && weights[end] == weights[start] {
+			end++
 		}
+		if n := end - start; n < minRun {
+			run := fmt.Sprintf("%d consecutive slots", minRun)
+			if interval > 0 {
+				run += fmt.Sprintf(" (%s)", time.Duration(minRun)*interval)
+			}
+			reveals := "that slot's reading"
+			if n > 1 {
+				reveals = fmt.Sprintf("the consumption of those %d slots", n)
+			}
+			return fmt.Errorf("%w: weight %d is used on %s between other weights; every weight must run over at least %s at a time, or the bill reveals %s",
+				ErrRevealing, weights[start], onSlots(seq(start, end)), run, reveals)
+		}
+		start = end
 	}
-	if len(small) == 0 {
-		return nil
+	return nil
+}
+
+func seq(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
 	}
-	slices.SortFunc(small, func(a, b uint64) int { return bands[a][0] - bands[b][0] })
-	w, slots := small[0], bands[small[0]]
-	reveals := "that slot's reading"
-	if len(slots) > 1 {
-		reveals = fmt.Sprintf("the total consumption of those %d slots", len(slots))
-	}
-	msg := fmt.Sprintf("weight %d is used on %s; every weight must be shared by at least %d slots, or the bill reveals %s",
-		w, onSlots(slots), minBand, reveals)
-	if more := len(small) - 1; more == 1 {
-		msg += fmt.Sprintf(" (1 more weight, %d, is used on fewer than %d slots)", small[1], minBand)
-	} else if more > 1 {
-		msg += fmt.Sprintf(" (%d more weights are used on fewer than %d slots)", more, minBand)
-	}
-	return fmt.Errorf("%w: %s", ErrRevealing, msg)
+	return out
 }
 
 // onSlots renders a band's slots: "1 slot (slot 7)", "3 slots (slots 7-8, 12)".

@@ -287,7 +287,7 @@ func customerDerive() *cobra.Command {
 		Use:   "derive",
 		Short: "Derive the functional key for the agreed tariff, for the utility; record that it was issued",
 		Long: "The privacy guard refuses tariffs whose key would reveal more than a bill (zero weights, a weight\n" +
-			"used on fewer than 4 slots) and a second key for another tariff in the same period; --override-privacy-guard\n" +
+			"that runs over less than an hour at a time) and a second key for another tariff in the same period; --override-privacy-guard\n" +
 			"overrides it, on the customer's own decision.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := p.open()
