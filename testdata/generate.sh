@@ -7,7 +7,8 @@
 #                                 command line (seconds, offline)
 #   testdata/generate.sh ledger   blocks/ and attestations/, recorded on a
 #                                 fresh test consortium (needs `make bin`;
-#                                 a few minutes; ports shifted by 15000)
+#                                 a few minutes; ports shifted by 15000);
+#                                 `blocks` or `attestations` for one of them
 #
 # Every run makes new keys, so fingerprints, signatures, blocks and bundles
 # all change: the tests that pin what a fixture holds (chainLength in
@@ -168,34 +169,48 @@ done
 echo "keys and measurements regenerated in $here"
 }
 
-# ledger records blocks/ and attestations/ on a fresh test consortium:
-# blocks are the channel after the chaincode's lifecycle and the tests
-# TestMeterLifecycle and TestKeyLevelPolicy; the bundles are made by
-# TestAttestation after TestConsortiumMembership has changed the members
-# and consenters, so that their configuration chain has blocks after
-# block 0. The network is taken down and wiped afterwards.
+# ledger records blocks/ or attestations/ (what, or both) on a fresh test
+# consortium: blocks are the channel after the chaincode's lifecycle and
+# the tests TestMeterLifecycle and TestKeyLevelPolicy; the bundles are made
+# by TestAttestation after TestConsortiumMembership has changed the
+# members and consenters, so that their configuration chain has blocks
+# after block 0. The network is taken down and wiped afterwards.
 ledger() {
+	local what=$1
 	cd "$repo"
 	local run=.run-fixtures
 	out=$(mktemp -d)
 	trap 'rm -rf "$out"' EXIT
 	local e2e="go test -tags e2e -count=1 -p 1 -timeout 15m ./network/e2e/ -run"
-	bin/consortium -run "$run" -port-offset 15000 exec -- bash -euo pipefail -c "
-		$e2e '^(TestMeterLifecycle|TestKeyLevelPolicy)\$'
+	local steps=""
+	if [[ $what != attestations ]]; then
+		steps+="$e2e '^(TestMeterLifecycle|TestKeyLevelPolicy)\$'
 		bin/consortium -run $run ledger -save $out/blocks
-		$e2e '^TestConsortiumMembership\$'
-		PKI_FIXTURES=$out $e2e '^TestAttestation\$'"
-	rm -rf "$here/blocks" "$here/attestations"/*.json "$here/attestations"/genesis.hash "$here/attestations"/meter.id
-	mv "$out/blocks" "$here/blocks"
-	mv "$out/attestations"/* "$here/attestations/"
-	echo "blocks and attestations recorded in $here"
+		"
+	fi
+	if [[ $what != blocks ]]; then
+		steps+="$e2e '^TestConsortiumMembership\$'
+		PKI_FIXTURES=$out $e2e '^TestAttestation\$'
+		"
+	fi
+	bin/consortium -run "$run" -port-offset 15000 exec -- bash -euo pipefail -c "$steps"
+	if [[ $what != attestations ]]; then
+		rm -rf "$here/blocks"
+		mv "$out/blocks" "$here/blocks"
+	fi
+	if [[ $what != blocks ]]; then
+		rm -f "$here/attestations"/*.json "$here/attestations"/genesis.hash "$here/attestations"/meter.id
+		mv "$out/attestations"/* "$here/attestations/"
+	fi
+	echo "$what recorded in $here"
 }
 
 case "${1:-keys}" in
 keys) keys ;;
-ledger) ledger ;;
+ledger) ledger all ;;
+blocks | attestations) ledger "$1" ;;
 *)
-	echo "usage: testdata/generate.sh [keys | ledger]" >&2
+	echo "usage: testdata/generate.sh [keys | ledger | blocks | attestations]" >&2
 	exit 2
 	;;
 esac

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -168,10 +169,21 @@ func newFixtureWith(t *testing.T, broken *index.Break, blocks []*chain.Block, pe
 		{Name: "orderer0.cmi.example", Role: "orderer", NMI: "CMIMSP", Address: "orderer0.cmi.example:7050", Detail: "connection refused", Checked: start},
 	}
 	f.srv = New(Options{Store: store, Credentials: credentials, Health: health, Now: f.clock.now, Channel: "metrology", Blocks: peer,
-		Genesis: "aa8d0efa55451e47fc1aea4398c944451e227bb50f8d74d86862c6d11aed9c35",
+		Genesis: genesisHash(t),
 		Log:     slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.h = f.srv.Handler()
 	return f
+}
+
+// genesisHash is the genesis block hash of the channel the attestation
+// fixtures come from (testdata/attestations), the one the explorer pins.
+func genesisHash(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "attestations", "genesis.hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // signIn posts a token and returns the response.

@@ -25,9 +25,10 @@ type Config struct {
 	// only the NMI's own network reaches, never the API's. Empty: no
 	// metrics are served.
 	Operations string `yaml:"operations,omitempty"`
-	// OperationsClientCA, if set, is the CA whose client certificates
-	// /metrics on the operations address requires (the NMI's TLS client
-	// CA, as for its peer's and orderer's /metrics).
+	// OperationsClientCA is the CA whose client certificates /metrics on
+	// the operations address requires (the NMI's TLS client CA, as for its
+	// peer's and orderer's /metrics); required with Operations, since the
+	// metrics tell who calls what how often.
 	OperationsClientCA string `yaml:"operationsClientCA,omitempty"`
 	TLS                struct {
 		Cert string `yaml:"cert"`
@@ -76,6 +77,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("operations %q: %w", c.Operations, err))
 		} else if c.Operations == c.Listen {
 			errs = append(errs, fmt.Errorf("operations %q is the API's address: the metrics must be served apart from the API", c.Operations))
+		}
+		if c.OperationsClientCA == "" {
+			errs = append(errs, fmt.Errorf("operationsClientCA is required with operations: /metrics answers only clients of the NMI's TLS client CA, never anyone who reaches the address"))
 		}
 	}
 	errs = append(errs, configfile.Required(map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,

@@ -119,3 +119,37 @@ func TestAttackForgedAcceptedReadingIsAFinding(t *testing.T) {
 		t.Error("the forged reading is indexed as accepted")
 	}
 }
+
+// Two clients ask for an attestation of one meter at once and share it.
+// The first, with an Idempotency-Key, goes away while the attestation is
+// under way: the second still gets its bundle. Before, the shared
+// attestation ran in the first caller's context and under its key, and
+// failed for everyone when that client disconnected.
+func TestAttackSharedAttestationOutlivesItsFirstCaller(t *testing.T) {
+	f := newFixture(t)
+	// The fake commits the attestation in a block above 100.
+	f.index(t, emptyBlocks(0, 110)...)
+	gate := make(chan struct{})
+	f.ledger.gate, f.ledger.entered = gate, make(chan struct{}, 1)
+	gone, leave := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		f.do(request{method: http.MethodPost, path: "/api/v1/meters/PTB-0001/attestations", as: utility, contentType: "application/json",
+			header: map[string]string{HeaderIdempotencyKey: "first"}, ctx: gone})
+	})
+	<-f.ledger.entered
+	joined := make(chan struct{})
+	f.srv.attest.joined = func(string) { close(joined) }
+	var second *httptest.ResponseRecorder
+	wg.Go(func() { second = f.do(post("/api/v1/meters/PTB-0001/attestations", customer, nil)) })
+	<-joined
+	leave()
+	close(gate)
+	wg.Wait()
+	if second.Code != http.StatusCreated {
+		t.Fatalf("the second caller: %d %s", second.Code, second.Body)
+	}
+	if n := len(f.ledger.named(wire.TxAttestMeter)); n != 1 {
+		t.Errorf("%d attestation transactions, want the one both shared", n)
+	}
+}

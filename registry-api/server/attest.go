@@ -2,17 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/gin-gonic/gin"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/inter-nmi/pki/network/pkg/proof"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/ledger"
 	"github.com/inter-nmi/pki/registry-api/readings"
 )
 
@@ -20,8 +22,47 @@ import (
 // the attestation transaction's block and the configuration chain, read
 // from the NMI's peer. Configuration blocks never change; they are kept.
 type attestations struct {
-	flight    singleflight.Group
 	assembler *proof.Assembler
+
+	mu       sync.Mutex
+	inflight map[string]*attestCall
+	// joined, if set, is told when a request joins an attestation under
+	// way (for tests).
+	joined func(meterID string)
+}
+
+// attestCall is an attestation under way, which requests for its meter
+// share.
+type attestCall struct {
+	done chan struct{}
+	res  readings.Attested
+	err  error
+}
+
+// share runs attest once for concurrent requests of one meter, detached
+// from each of them, and answers all with its result.
+func (a *attestations) share(meterID string, attest func() (readings.Attested, error)) (readings.Attested, error) {
+	a.mu.Lock()
+	if c, ok := a.inflight[meterID]; ok {
+		a.mu.Unlock()
+		if a.joined != nil {
+			a.joined(meterID)
+		}
+		<-c.done
+		return c.res, c.err
+	}
+	if a.inflight == nil {
+		a.inflight = map[string]*attestCall{}
+	}
+	c := &attestCall{done: make(chan struct{})}
+	a.inflight[meterID] = c
+	a.mu.Unlock()
+	c.res, c.err = attest()
+	a.mu.Lock()
+	delete(a.inflight, meterID)
+	a.mu.Unlock()
+	close(c.done)
+	return c.res, c.err
 }
 
 // attestMeter has the consortium attest a meter now and answers the
@@ -42,17 +83,25 @@ func (s *Server) attestMeter(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err, _ := s.attest.flight.Do(id, func() (any, error) {
-		// Detached from this request: others may be waiting for the same
-		// attestation, and it must finish even if this client goes away.
+	v, err := s.attest.share(id, func() (readings.Attested, error) {
+		// Detached from this request, its context and its Idempotency-Key:
+		// others may be waiting for the same attestation, and it must finish
+		// even if this client goes away. (A retried request whose answer was
+		// not kept attests anew: an attestation changes nothing but the
+		// meter's attestation mark.)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.opts.WriteTimeout)
 		defer cancel()
-		r, err := s.submit(c, api.RoleOperator, wire.TxAttestMeter, id)
-		if err != nil {
-			return nil, err
+		receipts, err := s.opts.Ledger.SubmitAll(ctx, api.RoleOperator, wire.TxAttestMeter, [][]string{{id}}, nil)
+		var part *ledger.PartError
+		if errors.As(err, &part) {
+			err = part.Err
 		}
+		if err != nil {
+			return readings.Attested{}, err
+		}
+		r := receipts[0]
 		if err := s.opts.Readings.Await(ctx, r.Block); err != nil {
-			return nil, fmt.Errorf("attestation %s committed in block %d, not indexed yet: %w", r.TxID, r.Block, err)
+			return readings.Attested{}, fmt.Errorf("attestation %s committed in block %d, not indexed yet: %w", r.TxID, r.Block, err)
 		}
 		return readings.Attested{Block: r.Block, TxID: r.TxID}, nil
 	})
@@ -60,7 +109,7 @@ func (s *Server) attestMeter(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	s.answerBundle(c, http.StatusCreated, id, v.(readings.Attested), withChain)
+	s.answerBundle(c, http.StatusCreated, id, v, withChain)
 }
 
 // latestAttestation answers the meter's latest attestation bundle.

@@ -137,20 +137,16 @@ func (s *Server) Handler() http.Handler { return s.engine }
 // monitoring, on an operations address apart from the API: the metrics
 // tell who calls what how often (routes, statuses, credential counts,
 // transaction rates), which is the NMI's business, not its API clients'.
-// With clientCerts, /metrics answers only a client whose certificate the
-// TLS configuration verified (its ClientCAs, the NMI's TLS client CA), as
-// on the NMI's peer and orderer; /healthz and /readyz stay open.
-func (s *Server) OperationsHandler(clientCerts bool) http.Handler {
+// /metrics answers only a client whose certificate the TLS configuration
+// verified (its ClientCAs, the NMI's TLS client CA), as on the NMI's peer
+// and orderer; /healthz and /readyz stay open.
+func (s *Server) OperationsHandler() http.Handler {
 	ops := gin.New()
 	ops.HandleMethodNotAllowed = true
 	ops.Use(s.recover)
 	ops.GET("/healthz", s.healthz)
 	ops.GET("/readyz", s.readyz)
 	metrics := gin.WrapH(promhttp.HandlerFor(s.opts.Gatherer, promhttp.HandlerOpts{}))
-	if !clientCerts {
-		ops.GET("/metrics", metrics)
-		return ops
-	}
 	ops.GET("/metrics", func(c *gin.Context) {
 		if c.Request.TLS == nil || len(c.Request.TLS.VerifiedChains) == 0 {
 			fail(c, problem(api.CodeUnauthenticated, "/metrics needs a client certificate from the NMI's TLS client CA"))

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -121,6 +123,9 @@ type request struct {
 	header        map[string]string
 	// chunked hides the body's length, as a streaming client would.
 	chunked bool
+	// ctx, when set, is the request's context: a client that goes away
+	// cancels it.
+	ctx context.Context
 }
 
 // post is a JSON POST; body is sent as is if it is a string, else as JSON.
@@ -171,6 +176,9 @@ func (f *fixture) do(r request) *httptest.ResponseRecorder {
 	}
 	for k, v := range r.header {
 		req.Header.Set(k, v)
+	}
+	if r.ctx != nil {
+		req = req.WithContext(r.ctx)
 	}
 	rec := httptest.NewRecorder()
 	f.srv.Handler().ServeHTTP(rec, req)
@@ -384,12 +392,14 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	f.srv.OperationsHandler(true).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	f.srv.OperationsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("operations /metrics without a client certificate: %d, want 401", rec.Code)
 	}
 	rec = httptest.NewRecorder()
-	f.srv.OperationsHandler(false).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	withCert := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	withCert.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{{}}}}
+	f.srv.OperationsHandler().ServeHTTP(rec, withCert)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("operations /metrics: status %d", rec.Code)
 	}

@@ -80,15 +80,16 @@ func Build(channel, meterID, txID string, genesis *common.Block, config []*commo
 	return b, nil
 }
 
-// marshal encodes a block for a bundle: only what is signed is kept. The
-// block metadata other than the orderers' signatures (the peer's validation
-// flags, its commit hash) is the serving peer's own bookkeeping, covered by
-// no signature: a verifier could not tell it from a forgery, so the bundle
-// carries none of it (Verify refuses a block that does).
+// marshal encodes a block for a bundle: what is signed, and the peers'
+// validation flags. The flags (one code per transaction) are the peers'
+// verdict, which Fabric's orderers do not sign, but the verifier needs it:
+// an endorsed attestation held back and ordered after the meter changed is
+// invalidated by every peer, and proves nothing. The rest of the metadata
+// (the peer's commit hash) is left out; Verify refuses a block carrying it.
 func marshal(b *common.Block) ([]byte, error) {
 	signed := &common.Block{Header: b.GetHeader(), Data: b.GetData(), Metadata: &common.BlockMetadata{}}
 	for i, m := range b.GetMetadata().GetMetadata() {
-		if i == int(common.BlockMetadataIndex_SIGNATURES) {
+		if i == int(common.BlockMetadataIndex_SIGNATURES) || i == int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) {
 			signed.Metadata.Metadata = append(signed.Metadata.Metadata, m)
 		} else {
 			signed.Metadata.Metadata = append(signed.Metadata.Metadata, nil)

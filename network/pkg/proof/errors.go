@@ -36,6 +36,9 @@ const (
 	ErrRecord Kind = "record"
 	// ErrMeter: the bundle attests another meter than the one asked about.
 	ErrMeter Kind = "meter"
+	// ErrInvalid: the peers' validation flags do not mark the transaction
+	// valid, or the block carries none.
+	ErrInvalid Kind = "invalid"
 	// ErrAge: the attestation is older than the relying party accepts.
 	ErrAge Kind = "age"
 )
@@ -43,7 +46,8 @@ const (
 // Refusal is why a bundle does not verify: the first check that failed.
 type Refusal struct {
 	// Kind is the kind of failure: one of ErrBundle, ErrGenesis, ErrChain,
-	// ErrBlock, ErrTransaction, ErrEndorsement, ErrRecord, ErrMeter, ErrAge.
+	// ErrBlock, ErrTransaction, ErrEndorsement, ErrRecord, ErrMeter,
+	// ErrInvalid, ErrAge.
 	Kind Kind
 	// Where names the part of the bundle that failed ("configuration block
 	// 7", "block 14", "endorsement 1 (CMIMSP)").

@@ -25,6 +25,8 @@ const minAttesters = 2
 
 // attested is what the transaction proves once verified.
 type attested struct {
+	// index is the transaction's position in its block.
+	index     int
 	record    wire.Attestation
 	time      time.Time
 	version   RecordVersion
@@ -41,6 +43,7 @@ func verifyTx(raw *common.Block, b *Bundle, anchor *chain.Anchor) (*attested, er
 	var env *common.Envelope
 	var payload *common.Payload
 	var ch *common.ChannelHeader
+	index := -1
 	for i, data := range raw.GetData().GetData() {
 		e, p, c, err := envelope(data)
 		if err != nil || c.GetTxId() != b.TxID {
@@ -49,7 +52,7 @@ func verifyTx(raw *common.Block, b *Bundle, anchor *chain.Anchor) (*attested, er
 		if env != nil {
 			return nil, refuse(ErrTransaction, where, "the block holds the transaction twice (again at position %d): Fabric keeps only the first", i)
 		}
-		env, payload, ch = e, p, c
+		env, payload, ch, index = e, p, c, i
 	}
 	if env == nil {
 		return nil, refuse(ErrTransaction, where, "block %d holds no transaction %s", n, b.TxID)
@@ -176,7 +179,7 @@ func verifyTx(raw *common.Block, b *Bundle, anchor *chain.Anchor) (*attested, er
 	if id := sha256.Sum256(slices.Concat(sh.GetNonce(), sh.GetCreator())); hex.EncodeToString(id[:]) != b.TxID {
 		return nil, refuse(ErrTransaction, where, "the transaction ID is not the hash of its nonce and creator")
 	}
-	return &attested{record: rec, time: at, version: version, endorsers: endorsers}, nil
+	return &attested{index: index, record: rec, time: at, version: version, endorsers: endorsers}, nil
 }
 
 // envelope decodes one transaction of a block down to its channel header.

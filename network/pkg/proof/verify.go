@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -60,7 +61,12 @@ type Options struct {
 //     read-write set read the meter's record and wrote only the
 //     attestation's mark (ErrRecord; ErrMeter when it is not the meter
 //     asked about).
-//  7. The attestation is no older than MaxAge (ErrAge).
+//  7. The peers' validation flags carried with the block mark the
+//     transaction valid (ErrInvalid): an attestation endorsed while the
+//     meter was active, held back and ordered after a revocation, is
+//     invalidated by every peer. The flags are the peers' verdict, which
+//     the orderers do not sign (docs/attestation.md says what bounds that).
+//  8. The attestation is no older than MaxAge (ErrAge).
 func Verify(b *Bundle, opts Options) (*Statement, error) {
 	if b == nil {
 		return nil, errors.New("verify: no bundle")
@@ -107,6 +113,18 @@ func verifyBlock(b *Bundle, raw *common.Block, anchors []*chain.Anchor, opts Opt
 	if err != nil {
 		return nil, err
 	}
+	flags := raw.GetMetadata().GetMetadata()
+	filter := []byte(nil)
+	if len(flags) > int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) {
+		filter = flags[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
+	}
+	switch {
+	case len(filter) != len(raw.GetData().GetData()):
+		return nil, refuse(ErrInvalid, where, "the block carries %d validation flags for %d transactions: whether the peers found the attestation valid is not known", len(filter), len(raw.GetData().GetData()))
+	case peer.TxValidationCode(filter[att.index]) != peer.TxValidationCode_VALID:
+		return nil, refuse(ErrInvalid, where, "the peers marked the attestation transaction %s: it took no effect (endorsed, then ordered after what it read had changed, or invalid otherwise), and attests nothing",
+			peer.TxValidationCode(filter[att.index]))
+	}
 	if opts.MaxAge > 0 {
 		now := opts.Now
 		if now.IsZero() {
@@ -141,9 +159,10 @@ func checkFields(b *Bundle) error {
 }
 
 // decodeBlock reads a block of a bundle. Every byte of it must be covered by
-// a hash or a signature the verification checks: the encoding must be the
-// canonical one (no unknown fields, nothing encoded twice), and the metadata
-// may hold nothing but the orderers' signatures.
+// a hash or a signature the verification checks, or be the validation
+// flags it checks: the encoding must be the canonical one (no unknown
+// fields, nothing encoded twice), and the metadata may hold nothing but the
+// orderers' signatures and the peers' validation flags.
 func decodeBlock(data []byte) (*common.Block, error) {
 	var raw common.Block
 	if err := proto.Unmarshal(data, &raw); err != nil {
@@ -153,8 +172,8 @@ func decodeBlock(data []byte) (*common.Block, error) {
 		return nil, errors.New("it has no header")
 	}
 	for i, m := range raw.GetMetadata().GetMetadata() {
-		if i != int(common.BlockMetadataIndex_SIGNATURES) && len(m) > 0 {
-			return nil, fmt.Errorf("it carries block metadata %s, which no one signs (a bundle carries only signed data)", common.BlockMetadataIndex(i))
+		if i != int(common.BlockMetadataIndex_SIGNATURES) && i != int(common.BlockMetadataIndex_TRANSACTIONS_FILTER) && len(m) > 0 {
+			return nil, fmt.Errorf("it carries block metadata %s, which no one signs (a bundle carries only signed data and the validation flags)", common.BlockMetadataIndex(i))
 		}
 	}
 	canonical, err := proto.MarshalOptions{Deterministic: true}.Marshal(&raw)

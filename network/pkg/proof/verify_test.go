@@ -17,11 +17,11 @@ import (
 )
 
 // bundles holds the attestation bundles made on a real consortium on
-// 2026-12-01 (testdata/generate.sh); the tests verify them as of shortly
+// 2026-12-07 (testdata/generate.sh); the tests verify them as of shortly
 // after.
 const bundles = "../../../testdata/attestations"
 
-var madeAround = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+var madeAround = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 func load(t testing.TB, name string) *Bundle {
 	t.Helper()
@@ -184,17 +184,46 @@ func TestVerifyRefuses(t *testing.T) {
 				setSigs(t, blk, md)
 			})
 		}, ErrBlock, []string{"consenter 17 is not in the consenter set"}},
-		{"unsigned validation flags added", func(t *testing.T, b *Bundle, _ *Options) {
+		{"the peers' commit hash added", func(t *testing.T, b *Bundle, _ *Options) {
 			blk, err := decodeBlock(b.Block)
 			if err != nil {
 				t.Fatal(err)
 			}
-			blk.Metadata.Metadata[common.BlockMetadataIndex_TRANSACTIONS_FILTER] = []byte{0}
+			blk.Metadata.Metadata[common.BlockMetadataIndex_COMMIT_HASH] = []byte{1, 2, 3}
 			enc := proto.MarshalOptions{Deterministic: true}
 			if b.Block, err = enc.Marshal(blk); err != nil {
 				t.Fatal(err)
 			}
-		}, ErrBundle, []string{"TRANSACTIONS_FILTER, which no one signs"}},
+		}, ErrBundle, []string{"COMMIT_HASH, which no one signs"}},
+		// The review's finding: an AttestMeter endorsed while the meter
+		// was active, held, and ordered after a revocation is marked
+		// MVCC_READ_CONFLICT by every peer. Its bundle verified, since the
+		// flags were stripped; now they are carried and checked.
+		{"attestation invalidated by the peers", func(t *testing.T, b *Bundle, _ *Options) {
+			blk, err := decodeBlock(b.Block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flags := blk.Metadata.Metadata[common.BlockMetadataIndex_TRANSACTIONS_FILTER]
+			for i := range flags {
+				flags[i] = byte(peer.TxValidationCode_MVCC_READ_CONFLICT)
+			}
+			enc := proto.MarshalOptions{Deterministic: true}
+			if b.Block, err = enc.Marshal(blk); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrInvalid, []string{"MVCC_READ_CONFLICT", "attests nothing"}},
+		{"validation flags stripped", func(t *testing.T, b *Bundle, _ *Options) {
+			blk, err := decodeBlock(b.Block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blk.Metadata.Metadata[common.BlockMetadataIndex_TRANSACTIONS_FILTER] = nil
+			enc := proto.MarshalOptions{Deterministic: true}
+			if b.Block, err = enc.Marshal(blk); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrInvalid, []string{"0 validation flags"}},
 		{"unknown field appended to the block", func(_ *testing.T, b *Bundle, _ *Options) {
 			b.Block = append(b.Block, 0x28, 0x01) // field 5, varint 1
 		}, ErrBundle, []string{"not canonically encoded"}},

@@ -97,8 +97,12 @@ A refusal names the part that failed and why, and exits 1. The genesis hash is t
 one "make up" writes (network/.run/genesis.hash) and the explorer pins; obtain it
 out of band, e.g. from the NMIs' published channel parameters. --genesis-block takes
 the genesis block itself (as "peer channel fetch 0" writes it) and hashes it.
---max-age refuses an attestation made longer ago; a fresh attestation is a fresh
-certificate, and the relying party decides how old one may be.`,
+--max-age (30 days unless given) refuses an attestation made longer ago: a
+fresh attestation is a fresh certificate, and an endorsed attestation held back
+and ordered after the meter was revoked is refused by the peers' validation
+flags the bundle carries, which the orderers do not sign; the age bounds what a
+bundle whose flags were forged can claim. The relying party decides how old an
+attestation may be; --max-age 0 accepts any age.`,
 		Example: `  pki verify-proof PTB-0001.attestation.json --genesis-hash aa8d0efa...9c35 --max-age 24h
   pki verify-proof new.json --chain earlier.json --genesis-hash aa8d0efa...9c35 --meter PTB-0001 -o json`,
 		Args: exactArgs(1, "one bundle file (or - for stdin)"),
@@ -142,7 +146,7 @@ certificate, and the relying party decides how old one may be.`,
 	f := c.Flags()
 	f.StringVar(&genesisHash, "genesis-hash", "", "hex SHA-256 header hash of the channel's genesis block: the trust anchor")
 	f.StringVar(&genesisBlock, "genesis-block", "", "the channel's genesis block (protobuf), instead of its hash")
-	f.DurationVar(&maxAge, "max-age", 0, "refuse an attestation older than this (e.g. 24h); 0 accepts any age")
+	f.DurationVar(&maxAge, "max-age", 30*24*time.Hour, "refuse an attestation older than this (e.g. 24h); 0 accepts any age")
 	f.StringVar(&meterID, "meter", "", "refuse a bundle that attests another meter")
 	f.StringVar(&chainFile, "chain", "", "an earlier bundle whose configuration chain to verify with (for bundles made with --no-chain)")
 	return c

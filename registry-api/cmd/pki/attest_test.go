@@ -28,9 +28,9 @@ func pinnedHash(t *testing.T) string {
 }
 
 func TestVerifyProof(t *testing.T) {
-	// The bundles were made on 2026-12-01; verify them as of the next day.
+	// The bundles were made on 2026-12-07; verify them as of the next day.
 	defer func(old time.Time) { now = old }(now)
-	now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	now = time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
 	hash := pinnedHash(t)
 	meterID, err := os.ReadFile(proofFile(t, "meter.id"))
 	if err != nil {
@@ -67,7 +67,7 @@ func TestVerifyProof(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"too old", []string{proofFile(t, "fresh.json"), "--genesis-hash", hash, "--max-age", "1h"}, "more than 1h0m0s before 2026-12-02T09:00:00Z"},
+		{"too old", []string{proofFile(t, "fresh.json"), "--genesis-hash", hash, "--max-age", "1h"}, "more than 1h0m0s before 2026-12-08T09:00:00Z"},
 		{"another meter", []string{proofFile(t, "fresh.json"), "--genesis-hash", hash, "--meter", "PTB-0002"}, "not PTB-0002"},
 		{"wrong genesis hash", []string{proofFile(t, "fresh.json"), "--genesis-hash", strings.Repeat("00", 32)}, "genesis block is not the channel's"},
 		{"no chain", []string{proofFile(t, "fresh-nochain.json"), "--genesis-hash", hash}, "carries no configuration chain"},
@@ -109,7 +109,7 @@ func TestVerifyProof(t *testing.T) {
 // then pki verify-proof checks it.
 func TestAttest(t *testing.T) {
 	defer func(old time.Time) { now = old }(now)
-	now = time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	now = time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
 	bundle, err := os.ReadFile(proofFile(t, "fresh.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -117,18 +117,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("registry listening", "address", "https://"+cfg.Listen, "peer", cfg.Peer.Address)
 	if cfg.Operations != "" {
 		opsTLS := hs.TLSConfig.Clone()
-		if cfg.OperationsClientCA != "" {
-			pem, err := os.ReadFile(cfg.OperationsClientCA)
-			if err != nil {
-				return fmt.Errorf("operations client CA: %w", err)
-			}
-			opsTLS.ClientCAs = x509.NewCertPool()
-			if !opsTLS.ClientCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("operations client CA %s: no certificate", cfg.OperationsClientCA)
-			}
-			opsTLS.ClientAuth = tls.VerifyClientCertIfGiven
+		pem, err := os.ReadFile(cfg.OperationsClientCA)
+		if err != nil {
+			return fmt.Errorf("operations client CA: %w", err)
 		}
-		ops := &http.Server{Addr: cfg.Operations, Handler: srv.OperationsHandler(cfg.OperationsClientCA != ""), TLSConfig: opsTLS,
+		opsTLS.ClientCAs = x509.NewCertPool()
+		if !opsTLS.ClientCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("operations client CA %s: no certificate", cfg.OperationsClientCA)
+		}
+		opsTLS.ClientAuth = tls.VerifyClientCertIfGiven
+		ops := &http.Server{Addr: cfg.Operations, Handler: srv.OperationsHandler(), TLSConfig: opsTLS,
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 			ErrorLog: hs.ErrorLog}
 		defer ops.Close()
