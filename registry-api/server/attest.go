@@ -91,7 +91,7 @@ func (s *Server) attestMeter(c *gin.Context) {
 		// meter's attestation mark.)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), s.opts.WriteTimeout)
 		defer cancel()
-		receipts, err := s.opts.Ledger.SubmitAll(ctx, api.RoleOperator, wire.TxAttestMeter, [][]string{{id}}, nil)
+		receipts, err := s.submitLedger(ctx, api.RoleOperator, wire.TxAttestMeter, [][]string{{id}}, nil)
 		var part *ledger.PartError
 		if errors.As(err, &part) {
 			err = part.Err

@@ -133,7 +133,7 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 	// hears the outcome, even one not known yet, with the transaction's ID.
 	ctx, cancel := context.WithTimeout(ctx, max(b.s.opts.WriteTimeout-2*time.Second, time.Second))
 	defer cancel()
-	receipts, err := b.s.opts.Ledger.SubmitAll(ctx, api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, b.record(group))
+	receipts, err := b.s.submitLedger(ctx, api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, b.record(group))
 	var part *ledger.PartError
 	if errors.As(err, &part) {
 		err = part.Err

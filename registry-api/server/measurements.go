@@ -99,7 +99,10 @@ func (s *Server) deliverSingle(c *gin.Context, sm meter.SignedMeasurement, m met
 			return meter.ItemResult{}, nil, err
 		}
 		// Committed as invalid, so nothing was written: deliver anew.
-	} else if txID, block, found, err := s.opts.Readings.Accepted(sm, m.Seq); err == nil && found {
+		return s.batcher.deliver(c.Request.Context(), sm, claim)
+	}
+	s.indexCaughtUp(c.Request.Context())
+	if txID, block, found, err := s.opts.Readings.Accepted(sm, m.Seq); err == nil && found {
 		return meter.ItemResult{MeterID: sm.MeterID, Seq: m.Seq, Outcome: meter.OutcomeDuplicate, TxID: txID},
 			&ledger.Receipt{TxID: txID, Block: block, ReadOnly: true}, nil
 	}
@@ -217,6 +220,7 @@ func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (
 		}
 	}
 	if r == nil {
+		s.indexCaughtUp(c.Request.Context())
 		for i := range items {
 			if !known(i) {
 				sent = append(sent, i)
@@ -239,7 +243,7 @@ func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (
 			if claim != nil {
 				record = claim.record(0, ref)
 			}
-			receipts, err := s.opts.Ledger.SubmitAll(c.Request.Context(), api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, record)
+			receipts, err := s.submitLedger(c.Request.Context(), api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, record)
 			var part *ledger.PartError
 			if errors.As(err, &part) {
 				err = part.Err

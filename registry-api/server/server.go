@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -65,6 +66,9 @@ type Options struct {
 	// be in flight at once (default 8); deliveries that arrive while all are
 	// busy share the next one.
 	GroupSlots int
+	// IndexWait bounds how long an answer from the index waits for it to
+	// read the blocks of this registry's own last commits (default 2s).
+	IndexWait time.Duration
 	// GroupWindow is how long a group gathers at least before it is sent
 	// (default 5 ms).
 	GroupWindow time.Duration
@@ -86,6 +90,10 @@ type Server struct {
 	batcher *batcher
 	stop    context.CancelFunc
 	attest  attestations
+	// committed is the highest block in which a transaction this registry
+	// sent was committed: its index must have read that far before it
+	// answers a re-delivery from what it holds.
+	committed atomic.Uint64
 }
 
 // New builds the server and its routes. opts.NMI is required.
@@ -101,6 +109,9 @@ func New(opts Options) *Server {
 	}
 	if opts.BatchTimeout == 0 {
 		opts.BatchTimeout = 10 * time.Minute
+	}
+	if opts.IndexWait == 0 {
+		opts.IndexWait = 2 * time.Second
 	}
 	if opts.GroupSlots == 0 {
 		opts.GroupSlots = 8

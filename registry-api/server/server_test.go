@@ -81,7 +81,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.readings.Close() })
-	f.opts = Options{NMI: fixtureNMI, Channel: "metrology", Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler)}
+	// The fake ledger commits in blocks the fake index reads only when a
+	// test feeds them: answers do not wait for it.
+	f.opts = Options{NMI: fixtureNMI, Channel: "metrology", Ledger: f.ledger, Credentials: f.creds, Idempotency: f.store, Log: slog.New(slog.DiscardHandler),
+		IndexWait: time.Millisecond}
 	f.build()
 	return f
 }

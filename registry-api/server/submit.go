@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,10 +57,10 @@ func (s *Server) submitParts(c *gin.Context, role api.Role, tx string, parts [][
 	ctx := c.Request.Context()
 	claim := claimOf(c)
 	if claim == nil {
-		return s.opts.Ledger.SubmitAll(ctx, role, tx, parts, nil)
+		return s.submitLedger(ctx, role, tx, parts, nil)
 	}
 	if len(claim.pending) == 0 {
-		return s.opts.Ledger.SubmitAll(ctx, role, tx, parts, claim.record(0, ref))
+		return s.submitLedger(ctx, role, tx, parts, claim.record(0, ref))
 	}
 	// A retry: settle what the earlier attempt sent, part by part; send
 	// anew only parts never sent or committed as invalid.
@@ -84,7 +85,7 @@ func (s *Server) submitParts(c *gin.Context, role api.Role, tx string, parts [][
 		}
 	}
 	for _, i := range redo {
-		r, err := s.opts.Ledger.SubmitAll(ctx, role, tx, [][]string{parts[i]}, claim.record(i, ref))
+		r, err := s.submitLedger(ctx, role, tx, [][]string{parts[i]}, claim.record(i, ref))
 		if err != nil {
 			return receipts, &ledger.PartError{Part: i, Err: err, Committed: true}
 		}
@@ -106,6 +107,34 @@ func (s *Server) settle(c *gin.Context, tx string, claim *idempotencyClaim, part
 	}
 	r, err := s.opts.Ledger.Settle(c.Request.Context(), tx, ledger.Pending{Role: ref.Role, TxID: ref.TxID, Transaction: b})
 	return r, ref, err
+}
+
+// submitLedger sends transactions through the ledger and notes the
+// highest block they were committed in.
+func (s *Server) submitLedger(ctx context.Context, role api.Role, tx string, parts [][]string, record ledger.Recorder) ([]*ledger.Receipt, error) {
+	receipts, err := s.opts.Ledger.SubmitAll(ctx, role, tx, parts, record)
+	for _, r := range receipts {
+		for r != nil && !r.ReadOnly {
+			last := s.committed.Load()
+			if r.Block <= last || s.committed.CompareAndSwap(last, r.Block) {
+				break
+			}
+		}
+	}
+	return receipts, err
+}
+
+// indexCaughtUp waits, briefly, until the registry's index has read every
+// block in which this registry's own transactions were committed: a
+// re-delivery that arrives right after its acceptance is then recognised
+// from the index, not left to the replay guard, which remembers only a
+// meter's last few readings by their bytes.
+func (s *Server) indexCaughtUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
+	defer cancel()
+	if err := s.opts.Readings.Await(ctx, s.committed.Load()); err != nil {
+		s.log.Warn("the index has not read this registry's last commits", "err", err)
+	}
 }
 
 // claimOf is the request's claim on its Idempotency-Key, nil without one.
