@@ -314,6 +314,11 @@ func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, part
 	if gate != nil {
 		f.entered <- struct{}{}
 		<-gate
+		// As the gateway does: a caller that went away while its
+		// transaction was held gets nothing sent.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	receipts := make([]*ledger.Receipt, len(parts))
 	for i, out := range results {
