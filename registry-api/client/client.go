@@ -405,6 +405,17 @@ func (c *Client) Rejections(ctx context.Context, id string, r Read, limit int, c
 	return call[api.RejectionList](ctx, c, get("/meters/"+url.PathEscape(id)+"/rejections", q))
 }
 
+// Findings lists one page of the integrity findings of the registry's index
+// of the blocks (valid transactions it did not believe), oldest first.
+func (c *Client) Findings(ctx context.Context, r Read, limit int, cursor string) (*api.FindingList, error) {
+	q := r.query()
+	setIf(q, "cursor", cursor)
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return call[api.FindingList](ctx, c, get("/findings", q))
+}
+
 // Consortium reads the consortium's members, orderers, height and chaincode.
 func (c *Client) Consortium(ctx context.Context) (*api.Consortium, error) {
 	return call[api.Consortium](ctx, c, get("/consortium", nil))

@@ -363,7 +363,7 @@ func (s *Server) listRejections(c *gin.Context) {
 // transactions of the chaincode it did not believe.
 func (s *Server) listFindings(c *gin.Context) {
 	size, cursor, ok := s.page(c)
-	if !ok {
+	if !ok || !s.awaitIndex(c) {
 		return
 	}
 	var from []byte
@@ -397,20 +397,28 @@ func (s *Server) readingsQuery(c *gin.Context) (readings.Query, bool) {
 	if cursor != "" {
 		q.Cursor = []byte(cursor)
 	}
-	if mb := c.Query("minBlock"); mb != "" {
-		block, err := strconv.ParseUint(mb, 10, 64)
-		if err != nil {
-			fail(c, problem(string(meter.CodeMalformed), "minBlock must be a block number"))
-			return q, false
-		}
-		ctx, cancel := context.WithTimeout(c.Request.Context(), maxBlockWait)
-		defer cancel()
-		if err := s.opts.Readings.Await(ctx, block); err != nil {
-			s.failErr(c, fmt.Errorf("%w: %w", ledger.ErrUnavailable, err))
-			return q, false
-		}
+	return q, s.awaitIndex(c)
+}
+
+// awaitIndex honours ?minBlock=N on a listing from the index: it waits
+// until the index has read block N.
+func (s *Server) awaitIndex(c *gin.Context) bool {
+	mb := c.Query("minBlock")
+	if mb == "" {
+		return true
 	}
-	return q, true
+	block, err := strconv.ParseUint(mb, 10, 64)
+	if err != nil {
+		fail(c, problem(string(meter.CodeMalformed), "minBlock must be a block number"))
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), maxBlockWait)
+	defer cancel()
+	if err := s.opts.Readings.Await(ctx, block); err != nil {
+		s.failErr(c, fmt.Errorf("%w: %w", ledger.ErrUnavailable, err))
+		return false
+	}
+	return true
 }
 
 func (s *Server) readingsError(c *gin.Context, err error) {
