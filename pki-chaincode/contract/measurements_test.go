@@ -354,3 +354,20 @@ func TestReorderedReadings(t *testing.T) {
 	refused(w, w.ingest, meter.CodeReplay, w.submit(reading(t, key, "PTB-0001", 20, readingTime.Add(time.Second))))
 	ok(w, w.ingest, w.submit(reading(t, key, "PTB-0001", 21, readingTime)))
 }
+
+// A peer of the pinned Fabric answers GetMultipleStates with success and
+// no values when its state database fails during the read. Read as "no
+// such meter and no replay guard", a replay would be accepted; the
+// contract checks it got one value per key and fails the endorsement.
+func TestMultipleStatesLost(t *testing.T) {
+	w := newWorld(t)
+	key := privateKey(t, "p256")
+	w.register(w.ptb, "PTB-0001", pubPEM(t, "p256"))
+	sm := reading(t, key, "PTB-0001", 1, readingTime)
+	ok(w, w.ingest, w.submit(sm))
+	w.loseStates = true
+	refused(w, w.ingest, meter.CodeInternal, w.submit(sm))
+	refused(w, w.ingest, meter.CodeInternal, func(ctx contractapi.TransactionContextInterface) (*wire.Outcome, error) {
+		return w.cc.SubmitMeasurements(ctx, mustJSON(t, []meter.SignedMeasurement{reading(t, key, "PTB-0001", 2, readingTime)}))
+	})
+}

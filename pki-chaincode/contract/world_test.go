@@ -36,6 +36,8 @@ type world struct {
 	now    time.Time                  // the time of the next transaction
 	txs    *int                       // transactions so far, shared by the views of one world
 	fault  func(op, key string) error // set on every transaction's stub
+	// loseStates has every transaction's GetMultipleStates answer no values.
+	loseStates bool
 
 	ptb, cmi, ingest, auditor *stubtest.Identity
 }
@@ -57,6 +59,7 @@ func (w *world) stub(who *stubtest.Identity, args ...string) *stubtest.Stub {
 	*w.txs++
 	s := stubtest.NewStub(w.ledger, fmt.Sprintf("tx%05d", *w.txs), w.now, who.Creator, args...)
 	s.Fault = w.fault
+	s.LoseMultipleStates = w.loseStates
 	return s
 }
 

@@ -105,6 +105,10 @@ type Stub struct {
 	// Fault, when set, makes a ledger call fail as the peer's would when its
 	// database does: op is the stub method, key the key or range start.
 	Fault func(op, key string) error
+	// LoseMultipleStates makes GetMultipleStates answer success with no
+	// values, as the peer of the pinned Fabric does when its state
+	// database fails during the read (fixed upstream in Fabric PR #5529).
+	LoseMultipleStates bool
 
 	wrote     bool
 	paginated bool
@@ -203,6 +207,9 @@ func (s *Stub) GetState(key string) ([]byte, error) {
 // GetMultipleStates reads several committed values in one call, as the
 // peer answers it: in the order of the keys, nil for an absent one.
 func (s *Stub) GetMultipleStates(keys ...string) ([][]byte, error) {
+	if s.LoseMultipleStates {
+		return nil, nil
+	}
 	out := make([][]byte, len(keys))
 	for i, k := range keys {
 		v, err := s.GetState(k)

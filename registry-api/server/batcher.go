@@ -133,7 +133,13 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 	// hears the outcome, even one not known yet, with the transaction's ID.
 	ctx, cancel := context.WithTimeout(ctx, max(b.s.opts.WriteTimeout-2*time.Second, time.Second))
 	defer cancel()
+	meters := metersOf(items)
+	if err := b.s.locks.lock(ctx, meters); err != nil {
+		fail(fmt.Errorf("%w: another transaction of the same meters is still in flight: %w", ledger.ErrUnavailable, err))
+		return
+	}
 	receipts, err := b.s.submitLedger(ctx, api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, b.record(group))
+	b.s.locks.unlock(meters)
 	var part *ledger.PartError
 	if errors.As(err, &part) {
 		err = part.Err
@@ -161,6 +167,15 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 		r[i] = singleResult{item: results[i], receipt: receipts[0]}
 	}
 	answer(r)
+}
+
+// metersOf lists the meters of items.
+func metersOf(items []meter.SignedMeasurement) []string {
+	ids := make([]string, len(items))
+	for i, sm := range items {
+		ids[i] = sm.MeterID
+	}
+	return ids
 }
 
 // wroteNothing tells a failure after which nothing of the transaction can

@@ -243,7 +243,12 @@ func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (
 			if claim != nil {
 				record = claim.record(0, ref)
 			}
+			meters := metersOf(toSend)
+			if err := s.locks.lock(c.Request.Context(), meters); err != nil {
+				return nil, fmt.Errorf("%w: another transaction of the same meters is still in flight: %w", ledger.ErrUnavailable, err)
+			}
 			receipts, err := s.submitLedger(c.Request.Context(), api.RoleIngest, wire.TxSubmitPacked, [][]string{{string(packed)}}, record)
+			s.locks.unlock(meters)
 			var part *ledger.PartError
 			if errors.As(err, &part) {
 				err = part.Err

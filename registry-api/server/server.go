@@ -94,6 +94,9 @@ type Server struct {
 	// sent was committed: its index must have read that far before it
 	// answers a re-delivery from what it holds.
 	committed atomic.Uint64
+	// locks keep each meter's readings in one transaction in flight at a
+	// time.
+	locks meterLocks
 }
 
 // New builds the server and its routes. opts.NMI is required.
