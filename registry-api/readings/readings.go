@@ -39,7 +39,7 @@ import (
 var (
 	bMeta     = []byte("meta")     // checkpoint
 	bReadings = []byte("readings") // meter, 0, meter time, seq → MeasurementRecord
-	bSeqs     = []byte("seqs")     // meter, 0, seq → accepted: hash, block, tx ID
+	bSeqs     = []byte("seqs")     // meter, 0, seq[, 0, key version] → accepted: hash, block, tx ID
 	bRefused  = []byte("refused")  // meter (or "-"), 0, block, tx, item → Rejection
 	bMeters   = []byte("meters")   // meter → its record (meter.Meter), as the checks of package audit applied it
 	bKeys     = []byte("keys")     // meter, 0, key version → meter.KeyVersion
@@ -405,7 +405,9 @@ func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) err
 		h := wire.HashOf(it.Signed.Payload)
 		a, _ := json.Marshal(accepted{Payload: hex.EncodeToString(h[:]), Evidence: evidenceHash(it.Signed.Payload, it.Signed.Signature),
 			Block: b.Number, TxID: t.ID})
-		return tx.Bucket(bSeqs).Put(join([]byte(m.MeterID), u64(m.Seq)), a)
+		// Each key version has its own sequence space: a rotated meter's
+		// seq 1 must not hide the old key's.
+		return tx.Bucket(bSeqs).Put(join([]byte(m.MeterID), u64(m.Seq), u32(uint32(r.KeyVersion))), a)
 	case meter.OutcomeRejected:
 		filed := r.MeterID
 		if meter.ValidateMeterID(filed) != nil {
@@ -429,22 +431,26 @@ func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) err
 // evidence on the ledger, which needs no verifying again). found is false
 // if the index holds no such reading.
 func (x *Index) Accepted(sm meter.SignedMeasurement, seq uint64) (txID string, block uint64, found bool, err error) {
+	h := wire.HashOf(sm.Payload)
+	payload := hex.EncodeToString(h[:])
+	var evidence string
+	if sm.Signature != nil {
+		evidence = evidenceHash(sm.Payload, sm.Signature)
+	}
 	err = x.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bSeqs).Get(join([]byte(sm.MeterID), u64(seq)))
-		if v == nil {
-			return nil
-		}
-		var a accepted
-		if err := json.Unmarshal(v, &a); err != nil {
-			return err
-		}
-		h := wire.HashOf(sm.Payload)
-		same := a.Payload == hex.EncodeToString(h[:])
-		if sm.Signature != nil {
-			same = a.Evidence == evidenceHash(sm.Payload, sm.Signature)
-		}
-		if same {
-			txID, block, found = a.TxID, a.Block, true
+		// The seq in every key version's sequence space; an index of
+		// layout 3 kept no key version in the key.
+		prefix := join([]byte(sm.MeterID), u64(seq))
+		c := tx.Bucket(bSeqs).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var a accepted
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			if a.Payload == payload && (evidence == "" || a.Evidence == evidence) {
+				txID, block, found = a.TxID, a.Block, true
+				return nil
+			}
 		}
 		return nil
 	})

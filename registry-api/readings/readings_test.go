@@ -232,3 +232,50 @@ func TestAttestationsAndConfigBlocks(t *testing.T) {
 		}
 	}
 }
+
+// A rotation starts a new sequence space: the new key's seq 1 does not
+// hide the old key's, whose re-delivery is still found as accepted.
+func TestAcceptedAcrossKeyVersions(t *testing.T) {
+	x := open(t)
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	old := reading(t, "PTB-0001", 1, at)
+	if err := x.Add(block(t, 0, "tx-old", []meter.SignedMeasurement{old})); err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newKey.Public()
+	rec, _ := json.Marshal(meter.Meter{ID: "PTB-0001", NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
+		KeyVersion: 2, Status: meter.StatusActive})
+	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 2, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+	fresh, err := meter.Sign(newKey, meter.Measurement{MeterID: "PTB-0001", Seq: 1, Time: at.Add(time.Hour).Format(time.RFC3339), Value: "7", Unit: "kWh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := wire.Pack([]meter.SignedMeasurement{fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, _ := json.Marshal(wire.Outcome{TxID: "tx-new", Items: 1, Accepted: 1, KeyVersions: map[string]int{"PTB-0001": 2}})
+	if err := x.Add(&chain.Block{Number: 1, Txs: []chain.Tx{
+		{ID: "rotate", Code: "VALID", Chaincode: "pki", Function: wire.TxRotateKey, CreatorMSP: "PTBMSP", Writes: []chain.Write{
+			{Namespace: "pki", Key: wire.KeyVersionKey("PTB-0001", 2), Value: kv}, {Namespace: "pki", Key: wire.MeterKey("PTB-0001"), Value: rec}}},
+		{ID: "tx-new", Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
+			CreatorMSP: "PTBMSP", Time: at.Add(time.Hour)},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, _ := x.Findings(0, nil); len(f) != 0 {
+		t.Fatalf("findings %+v", f)
+	}
+	for _, tc := range []struct {
+		sm   meter.SignedMeasurement
+		want string
+	}{{old, "tx-old"}, {fresh, "tx-new"}} {
+		if txID, _, found, err := x.Accepted(tc.sm, 1); err != nil || !found || txID != tc.want {
+			t.Errorf("Accepted = %s %v %v, want %s", txID, found, err, tc.want)
+		}
+	}
+}
