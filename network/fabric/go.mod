@@ -41,7 +41,14 @@ require (
 	github.com/golang/snappy v0.0.4 // indirect
 	github.com/gorilla/handlers v1.5.2 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect
-	github.com/hyperledger-labs/SmartBFT v0.0.0-20250503203013-eb005eef8866 // indirect
+	// SmartBFT v1.0.1, newer than the commit the pinned Fabric requires
+	// (v0.0.0-20250503203013-eb005eef8866): it fixes a follower that, after
+	// a sync returning the height it had, reset its decisions in the view
+	// and refused valid proposals, so that orderers fell behind for good and
+	// the cluster stalled after a leader crash (hyperledger-labs/SmartBFT PR
+	// #663, in v1.0.0/v1.0.1; Fabric main took v1.0.1 in its PR #5470 with no
+	// change to Fabric's own code). It brings zap v1.27.1 and x/sync v0.20.0.
+	github.com/hyperledger-labs/SmartBFT v1.0.1 // indirect
 	github.com/hyperledger/aries-bbs-go v0.0.0-20240528084656-761671ea73bc // indirect
 	github.com/hyperledger/fabric v1.4.0-rc1.0.20260423151550-2190a1c8e067 // indirect
 	github.com/hyperledger/fabric-amcl v0.0.0-20230602173724-9e02669dceb2 // indirect
@@ -89,10 +96,10 @@ require (
 	go.opentelemetry.io/otel/metric v1.39.0 // indirect
 	go.opentelemetry.io/otel/trace v1.39.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
-	go.uber.org/zap v1.27.0 // indirect
+	go.uber.org/zap v1.27.1 // indirect
 	golang.org/x/crypto v0.47.0 // indirect
 	golang.org/x/net v0.49.0 // indirect
-	golang.org/x/sync v0.19.0 // indirect
+	golang.org/x/sync v0.20.0 // indirect
 	golang.org/x/sys v0.40.0 // indirect
 	golang.org/x/text v0.33.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260319201613-d00831a3d3e7 // indirect
