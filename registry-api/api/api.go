@@ -244,6 +244,9 @@ const (
 	CodeUnavailable         = "NETWORK_UNAVAILABLE"
 	CodeTimeout             = "TIMEOUT"
 	CodeConflict            = "CONFLICT"
+	// CodeStorageFull: the registry's own disk is full; nothing was sent
+	// to the ledger. Retry later, with the same Idempotency-Key.
+	CodeStorageFull = "STORAGE_FULL"
 	// CodeOutcomeUnknown: the write's transaction was sent and may still
 	// commit; the problem's txId names it. Retry with the same
 	// Idempotency-Key, or ask GET /transactions/{txId}.

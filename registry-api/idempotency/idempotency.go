@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -51,6 +53,7 @@ type Store struct {
 	mu       sync.Mutex
 	inFlight map[string]bool
 	now      func() time.Time
+	full     atomic.Int64
 }
 
 // Open opens (or creates) the database at path.
@@ -133,7 +136,7 @@ type Entry struct {
 // share a transaction: the registry groups single deliveries.
 func (s *Store) Record(entries []Entry, txID string, txBytes []byte) error {
 	now := s.now().Unix()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.noteFull(s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(txBucket).Put([]byte(txID), storedTx(now, txBytes)); err != nil {
 			return err
 		}
@@ -159,7 +162,7 @@ func (s *Store) Record(entries []Entry, txID string, txBytes []byte) error {
 			}
 		}
 		return nil
-	})
+	}))
 }
 
 // Transaction returns the bytes of a recorded transaction.
@@ -192,8 +195,22 @@ func (s *Store) Finish(key string, r Response) error {
 	}
 	// Batch: the answers of concurrent requests (a group of single
 	// deliveries finishes at once) share one commit and its fsync.
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) })
+	return s.noteFull(s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), b) }))
 }
+
+// FullWrites counts the writes refused for lack of space since Open.
+func (s *Store) FullWrites() int64 { return s.full.Load() }
+
+func (s *Store) noteFull(err error) error {
+	if IsFull(err) {
+		s.full.Add(1)
+	}
+	return err
+}
+
+// IsFull reports whether err is a file system's refusal for lack of space
+// (or of quota).
+func IsFull(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
 
 // Abandon releases a claimed key without a final answer (the request failed
 // in a way worth retrying). Recorded transactions stay: their outcome is

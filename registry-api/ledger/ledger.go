@@ -364,8 +364,14 @@ func (f *Fabric) Blocks(ctx context.Context, from uint64) (<-chan *common.Block,
 
 // Ready checks that the peer answers: the height of the channel.
 func (f *Fabric) Ready(ctx context.Context) error {
-	_, err := channel.Height(ctx, f.network(api.RoleAuditor))
-	return classify(err)
+	_, err := f.Height(ctx)
+	return err
+}
+
+// Height is how many blocks of the channel the NMI's peer has committed.
+func (f *Fabric) Height(ctx context.Context) (uint64, error) {
+	h, err := channel.Height(ctx, f.network(api.RoleAuditor))
+	return h, classify(err)
 }
 
 // Consortium reads members, orderers, height and the chaincode definition.

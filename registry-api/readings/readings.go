@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,6 +74,7 @@ type Index struct {
 	mu      sync.Mutex
 	next    uint64
 	changed chan struct{} // closed and replaced when next moves
+	full    atomic.Int64
 }
 
 // Open opens (or creates) the index of a chaincode's measurements at path.
@@ -172,6 +175,9 @@ func (x *Index) Add(b *chain.Block) error {
 		return tx.Bucket(bMeta).Put(kNext, next)
 	})
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			x.full.Add(1)
+		}
 		return err
 	}
 	x.mu.Lock()
@@ -181,6 +187,10 @@ func (x *Index) Add(b *chain.Block) error {
 	x.mu.Unlock()
 	return nil
 }
+
+// FullWrites counts the blocks the index failed to store for lack of
+// space since Open (each attempt).
+func (x *Index) FullWrites() int64 { return x.full.Load() }
 
 // Attestation returns the meter's latest valid attestation indexed.
 func (x *Index) Attestation(meterID string) (a Attested, found bool, err error) {
@@ -560,28 +570,23 @@ func u32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 type Blocks func(ctx context.Context, from uint64) (<-chan *common.Block, error)
 
 // Follow indexes the channel's blocks from the checkpoint on until ctx
-// ends, reconnecting when the stream breaks.
+// ends, reconnecting when the stream breaks. A block the index cannot
+// store (its disk is full, say) is tried again, from a new stream, until
+// it can: the index falls behind, it never stops. Only a block that cannot
+// be parsed stops it.
 func (x *Index) Follow(ctx context.Context, blocks Blocks, log *slog.Logger) error {
 	x.log = log
 	backoff := 200 * time.Millisecond
 	for {
-		stream, err := blocks(ctx, x.Next())
-		if err == nil {
-			for raw := range stream {
-				b, err := chain.Parse(raw)
-				if err != nil {
-					return fmt.Errorf("block %d: %w", raw.GetHeader().GetNumber(), err)
-				}
-				if err := x.Add(b); err != nil {
-					return err
-				}
-				backoff = 200 * time.Millisecond
-			}
+		err := x.follow(ctx, blocks, func() { backoff = 200 * time.Millisecond })
+		var bad *badBlockError
+		if errors.As(err, &bad) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("block stream ended; reconnecting", "next", x.Next(), "err", err, "in", backoff)
+		log.Warn("the index stopped following the blocks; resuming", "next", x.Next(), "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -589,4 +594,34 @@ func (x *Index) Follow(ctx context.Context, blocks Blocks, log *slog.Logger) err
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
+}
+
+// badBlockError is a block the index cannot parse.
+type badBlockError struct {
+	number uint64
+	err    error
+}
+
+func (e *badBlockError) Error() string { return fmt.Sprintf("block %d: %v", e.number, e.err) }
+
+// follow indexes one stream of blocks until it ends or a block fails;
+// progress is called after each block indexed.
+func (x *Index) follow(ctx context.Context, blocks Blocks, progress func()) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := blocks(sctx, x.Next())
+	if err != nil {
+		return err
+	}
+	for raw := range stream {
+		b, err := chain.Parse(raw)
+		if err != nil {
+			return &badBlockError{raw.GetHeader().GetNumber(), err}
+		}
+		if err := x.Add(b); err != nil {
+			return err
+		}
+		progress()
+	}
+	return errors.New("block stream ended")
 }

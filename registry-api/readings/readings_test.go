@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -277,5 +284,72 @@ func TestAcceptedAcrossKeyVersions(t *testing.T) {
 		if txID, _, found, err := x.Accepted(tc.sm, 1); err != nil || !found || txID != tc.want {
 			t.Errorf("Accepted = %s %v %v, want %s", txID, found, err, tc.want)
 		}
+	}
+}
+
+// A block the index fails to store is tried again from a new stream: the
+// index falls behind while it cannot write (a full disk), and catches up
+// once it can, instead of stopping for good.
+func TestFollowResumesAfterAFailedBlock(t *testing.T) {
+	var blocks []*common.Block
+	for i := 0; ; i++ {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
+		if os.IsNotExist(err) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := new(common.Block)
+		if err := proto.Unmarshal(raw, b); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	if len(blocks) < 4 {
+		t.Fatalf("only %d testdata blocks", len(blocks))
+	}
+	x := open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var starts []uint64
+	feed := func(ctx context.Context, from uint64) (<-chan *common.Block, error) {
+		mu.Lock()
+		first := len(starts) == 0
+		starts = append(starts, from)
+		mu.Unlock()
+		ch := make(chan *common.Block)
+		go func() {
+			defer close(ch)
+			for i := from; i < uint64(len(blocks)); i++ {
+				if first && i == 2 {
+					continue // the first stream skips block 2: block 3 cannot be stored
+				}
+				select {
+				case ch <- blocks[i]:
+				case <-ctx.Done():
+					return
+				}
+			}
+			<-ctx.Done()
+		}()
+		return ch, nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- x.Follow(ctx, feed, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	wait, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	if err := x.Await(wait, uint64(len(blocks)-1)); err != nil {
+		t.Fatalf("the index stopped at block %d after a block it could not store: %v", x.Next(), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(starts) != 2 || starts[0] != 0 || starts[1] != 2 {
+		t.Fatalf("streams opened from %v, want [0 2]", starts)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
@@ -105,6 +107,8 @@ func TestLedgerFailures(t *testing.T) {
 		{"deadline", fmt.Errorf("endorse: %w", context.DeadlineExceeded), 504, api.CodeTimeout, ""},
 		{"invalid transaction", &ledger.InvalidError{TxID: "tx-bad", Code: peer.TxValidationCode_ENDORSEMENT_POLICY_FAILURE}, 500, api.CodeTxInvalid, "tx-bad"},
 		{"outcome unknown", &ledger.OutcomeUnknownError{TxID: "tx-sent", Cause: context.DeadlineExceeded}, 504, api.CodeOutcomeUnknown, "tx-sent"},
+		{"registry disk full", fmt.Errorf("record transaction tx1 before sending it: %w", &os.PathError{Op: "write", Path: "registry.db", Err: syscall.ENOSPC}),
+			503, api.CodeStorageFull, ""},
 		{"unexpected", errors.New("secret internals"), 500, string(meter.CodeInternal), ""},
 	}
 	for _, c := range cases {

@@ -73,6 +73,9 @@ type fakeLedger struct {
 	// lose, when positive, makes that many submissions end with their
 	// outcome unknown (the transaction was sent; its answer was lost).
 	lose int
+	// height, when set, is the peer's height; else the fixture's index is
+	// taken as caught up with the peer.
+	height func() uint64
 }
 
 func newFakeLedger() *fakeLedger {
@@ -371,6 +374,19 @@ func (f *fakeLedger) Block(ctx context.Context, n uint64) (*common.Block, error)
 	}
 	var b common.Block
 	return &b, proto.Unmarshal(raw, &b)
+}
+
+func (f *fakeLedger) Height(ctx context.Context) (uint64, error) {
+	f.record(call{Method: "Height"})
+	if err := f.optional(ctx, "Height"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.height == nil {
+		return 0, nil
+	}
+	return f.height(), nil
 }
 
 func (f *fakeLedger) Ready(ctx context.Context) error {

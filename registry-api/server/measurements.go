@@ -62,6 +62,11 @@ func (s *Server) submitMeasurement(c *gin.Context) {
 		return
 	}
 	res, r, err := s.deliverSingle(c, sm, m)
+	if err == nil {
+		results := []meter.ItemResult{res}
+		err = s.replays(c.Request.Context(), []meter.SignedMeasurement{sm}, results)
+		res = results[0]
+	}
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -81,6 +86,50 @@ func (s *Server) submitMeasurement(c *gin.Context) {
 		p.TxID = r.TxID
 		fail(c, p)
 	}
+}
+
+// replays looks again at the items the chaincode refused as replays: the
+// seq was accepted before, and if it was this very reading (a re-delivery
+// the chaincode's short memory no longer holds), the index of the blocks
+// names the transaction that accepted it, and the item is a duplicate. The
+// index is asked once it has read every block the peer holds, for the
+// acceptance is in one of them; an index that cannot get there within
+// IndexWait (rebuilding after its loss, say) gets the request answered 503,
+// to be retried, rather than a reading that was accepted called refused.
+func (s *Server) replays(ctx context.Context, items []meter.SignedMeasurement, results []meter.ItemResult) error {
+	var replayed []int
+	for i, r := range results {
+		if r.Outcome == meter.OutcomeRejected && r.Code == meter.CodeReplay {
+			replayed = append(replayed, i)
+		}
+	}
+	if len(replayed) == 0 {
+		return nil
+	}
+	height, err := s.opts.Ledger.Height(ctx)
+	if err != nil {
+		return err
+	}
+	if height > 0 {
+		wctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
+		err := s.opts.Readings.Await(wctx, height-1)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: the registry's index of the blocks has read %d of the peer's %d blocks, so it cannot tell yet "+
+				"whether a reading the ledger refused as a replay is one it accepted before", ledger.ErrUnavailable, s.opts.Readings.Next(), height)
+		}
+	}
+	for _, i := range replayed {
+		txID, _, found, err := s.opts.Readings.Accepted(items[i], results[i].Seq)
+		if err != nil {
+			return err
+		}
+		if found {
+			results[i] = meter.ItemResult{Index: results[i].Index, MeterID: results[i].MeterID, Seq: results[i].Seq,
+				Outcome: meter.OutcomeDuplicate, TxID: txID}
+		}
+	}
+	return nil
 }
 
 // deliverSingle gets one delivery's outcome: the earlier attempt's, for a
@@ -281,6 +330,9 @@ func (s *Server) deliverBatch(c *gin.Context, items []meter.SignedMeasurement) (
 		if !r.ReadOnly {
 			out.Tx = api.Tx{TxID: r.TxID, Block: r.Block}
 		}
+	}
+	if err := s.replays(c.Request.Context(), items, results); err != nil {
+		return nil, err
 	}
 	for i := range results {
 		switch results[i].Outcome {

@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -177,4 +180,74 @@ func TestVerifyMeasurement(t *testing.T) {
 	if got.Valid || got.Code != meter.CodeBadSignature {
 		t.Errorf("verification = %+v, want invalid with BAD_SIGNATURE", got)
 	}
+}
+
+// The chaincode remembers a meter's last few readings by their bytes: a
+// re-delivery of an older one is refused as a replay. The registry then
+// asks its index, once the index has read every block the peer holds: the
+// very reading accepted before is answered as the duplicate it is; a seq
+// the index holds no such reading of stays a replay; and while the index
+// is behind the peer (rebuilding), the answer is 503, never a refusal of a
+// reading that was accepted.
+func TestReplayOfAnAcceptedReading(t *testing.T) {
+	sm := signedFixture(t, "p256", "PTB-0001")
+	replay := returns(wire.Outcome{TxID: "tx-x", Items: 1, Rejected: 1, Exceptions: []meter.ItemResult{{Index: 0, MeterID: "PTB-0001", Seq: 1,
+		Outcome: meter.OutcomeRejected, Code: meter.CodeReplay, Reason: "meter PTB-0001: seq 1 is more than 128 below the highest accepted seq 900"}}})
+	single := func(sm meter.SignedMeasurement) request {
+		return post("/api/v1/meters/PTB-0001/measurements", ingest, sm)
+	}
+	batch := func(sm meter.SignedMeasurement) request {
+		return post("/api/v1/measurements/batch", ingest, api.MeasurementBatch{Measurements: []meter.SignedMeasurement{sm}})
+	}
+
+	t.Run("accepted in a block the index reads late", func(t *testing.T) {
+		f := newFixture(t)
+		f.opts.IndexWait = 500 * time.Millisecond
+		f.build()
+		f.ledger.on(wire.TxSubmitPacked, replay)
+		accepted := acceptedBlock(t, 0, "tx-accepting", sm)
+		var once sync.Once
+		f.ledger.height = func() uint64 {
+			// The peer holds block 0; the index reads it only now.
+			once.Do(func() {
+				go func() {
+					if err := f.readings.Add(accepted); err != nil {
+						panic(err)
+					}
+				}()
+			})
+			return 1
+		}
+		r := decode[api.MeasurementReceipt](t, f.do(single(sm)), http.StatusOK)
+		if !r.Duplicate || r.TxID != "tx-accepting" {
+			t.Errorf("receipt %+v, want a duplicate of tx-accepting", r)
+		}
+		b := decode[api.BatchReceipt](t, f.do(batch(sm)), http.StatusOK)
+		if b.Duplicates != 1 || b.Items[0].Outcome != meter.OutcomeDuplicate || b.Items[0].TxID != "tx-accepting" {
+			t.Errorf("batch receipt %+v", b)
+		}
+	})
+	t.Run("no such reading in the index", func(t *testing.T) {
+		f := newFixture(t)
+		f.ledger.on(wire.TxSubmitPacked, replay)
+		f.index(t, &chain.Block{Number: 0, Txs: []chain.Tx{registrationOf(t, []meter.SignedMeasurement{sm})}})
+		f.ledger.height = func() uint64 { return 1 }
+		problemOf(t, f.do(single(sm)), http.StatusConflict, string(meter.CodeReplay))
+		b := decode[api.BatchReceipt](t, f.do(batch(sm)), http.StatusOK)
+		if b.Rejected != 1 || b.Items[0].Code != meter.CodeReplay {
+			t.Errorf("batch receipt %+v", b)
+		}
+	})
+	t.Run("index behind the peer", func(t *testing.T) {
+		f := newFixture(t)
+		f.ledger.on(wire.TxSubmitPacked, replay)
+		f.index(t, &chain.Block{Number: 0, Txs: []chain.Tx{registrationOf(t, []meter.SignedMeasurement{sm})}})
+		f.ledger.height = func() uint64 { return 40 }
+		for _, r := range []request{single(sm), batch(sm)} {
+			p := problemOf(t, f.do(r), http.StatusServiceUnavailable, api.CodeUnavailable)
+			if !strings.Contains(p.Detail, "has read 1 of the peer's 40 blocks") {
+				t.Errorf("detail %q", p.Detail)
+			}
+		}
+	})
 }

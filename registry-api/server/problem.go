@@ -59,6 +59,8 @@ var statusOf = map[string]int{
 	api.CodeTxInvalid:                     http.StatusInternalServerError,
 	// Concurrent updates that kept conflicting: transient, retry.
 	api.CodeConflict: http.StatusServiceUnavailable,
+	// The registry's disk is full: the operator's to fix.
+	api.CodeStorageFull: http.StatusServiceUnavailable,
 }
 
 var titles = map[int]string{
@@ -117,6 +119,12 @@ func problemFor(err error) api.Problem {
 		p := problem(api.CodeTxInvalid, invalid.Error()+"; nothing was written")
 		p.TxID = invalid.TxID
 		return p
+	case idempotency.IsFull(err):
+		// The registry notes a transaction before it sends it: a note it
+		// cannot write means nothing was sent.
+		p := problem(api.CodeStorageFull, "the registry's disk is full: it could not note the transaction before sending it, and did not send it; retry later (with the same Idempotency-Key)")
+		p.Title = "Registry storage full"
+		return p
 	case errors.Is(err, idempotency.ErrInFlight):
 		return problem(api.CodeIdempotencyConflict, err.Error())
 	case errors.Is(err, idempotency.ErrReused):
@@ -134,6 +142,7 @@ var retryAfter = map[string]string{
 	api.CodeConflict:       "1",
 	api.CodeTimeout:        "5",
 	api.CodeOutcomeUnknown: "5",
+	api.CodeStorageFull:    "30",
 }
 
 // fail answers with a problem and stops the handler chain.

@@ -40,6 +40,7 @@ type Ledger interface {
 	Block(ctx context.Context, number uint64) (*common.Block, error)
 	Consortium(ctx context.Context) (*api.Consortium, error)
 	Ready(ctx context.Context) error
+	Height(ctx context.Context) (uint64, error)
 }
 
 // Options configure a Server.
@@ -67,7 +68,9 @@ type Options struct {
 	// busy share the next one.
 	GroupSlots int
 	// IndexWait bounds how long an answer from the index waits for it to
-	// read the blocks of this registry's own last commits (default 2s).
+	// read the blocks it needs: those of this registry's own last commits,
+	// or every block the peer holds before a refusal as a replay is
+	// answered (default 2s).
 	IndexWait time.Duration
 	// GroupWindow is how long a group gathers at least before it is sent
 	// (default 5 ms).

@@ -130,9 +130,13 @@ func (s *Server) submitLedger(ctx context.Context, role api.Role, tx string, par
 // from the index, not left to the replay guard, which remembers only a
 // meter's last few readings by their bytes.
 func (s *Server) indexCaughtUp(ctx context.Context) {
+	committed := s.committed.Load()
+	if committed == 0 {
+		return // nothing committed since the registry started (block 0 is the channel's genesis)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
 	defer cancel()
-	if err := s.opts.Readings.Await(ctx, s.committed.Load()); err != nil {
+	if err := s.opts.Readings.Await(ctx, committed); err != nil {
 		s.log.Warn("the index has not read this registry's last commits", "err", err)
 	}
 }

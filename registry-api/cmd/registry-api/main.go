@@ -80,6 +80,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer index.Close()
+	// What an operator alerts on: a full disk (writes refused, requests
+	// answered 503 STORAGE_FULL) and an index behind the peer.
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "registry_storage_full_total",
+			Help: "Writes of the registry's databases refused for lack of space (its answers store and its index of the blocks)."},
+			func() float64 { return float64(store.FullWrites() + index.FullWrites()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "registry_index_next_block",
+			Help: "The block the registry's index of the peer's blocks reads next: all before it are indexed."},
+			func() float64 { return float64(index.Next()) }),
+	)
 	go func() {
 		if err := index.Follow(ctx, fabric.Blocks, log); err != nil {
 			log.Error("the index of the peer's blocks stopped", "err", err)
