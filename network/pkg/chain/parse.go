@@ -15,8 +15,9 @@ import (
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // ParseBytes decodes a block as the peer returns it (protobuf common.Block)
