@@ -4,21 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-	"github.com/hyperledger/fabric-protos-go-apiv2/gateway"
+	gatewaypb "github.com/hyperledger/fabric-protos-go-apiv2/gateway"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset"
 	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/rwset/kvrwset"
-	"github.com/hyperledger/fabric-protos-go-apiv2/msp"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -173,89 +170,38 @@ func (f *Fabric) endorseRetrying(ctx context.Context, role api.Role, tx string, 
 }
 
 // deliver hands the endorsed transaction to the ordering service and waits
-// for its commit status. A failed hand-over is repeated with the same
-// transaction until one succeeds or the context ends.
+// for its commit status (gateway.Submit: a failed hand-over is repeated with
+// the same transaction, after asking whether it commits, until one succeeds
+// or the context ends).
 func (f *Fabric) deliver(ctx context.Context, tx string, t *client.Transaction) (*Receipt, error) {
-	var commit *client.Commit
-	for attempt := 0; commit == nil; attempt++ {
-		start := time.Now()
-		c, err := t.SubmitWithContext(ctx)
-		f.metrics.submit.WithLabelValues(tx, outcome(err)).Observe(time.Since(start).Seconds())
-		if err == nil {
-			commit = c
-			break
-		}
-		if refusedByOrdering(err) {
-			return nil, fmt.Errorf("the ordering service refused transaction %s: %w", t.TransactionID(), err)
-		}
-		// Some orderers may have taken it (a BFT hand-over needs a quorum
-		// of them, and those refuse the same transaction again as already
-		// processed): ask whether it commits before sending it again.
-		f.metrics.retries.WithLabelValues(tx, "resend").Inc()
-		f.log.Warn("handing the transaction to the ordering service failed; waiting for it, then sending the same transaction again",
-			"tx", tx, "txId", t.TransactionID(), "err", firstLine(err.Error()))
-		if st, serr := f.Status(ctx, t.TransactionID(), min(200*time.Millisecond<<min(attempt, 5), 5*time.Second)); serr == nil && st.Committed {
-			f.metrics.commit.WithLabelValues(tx, st.Code).Observe(time.Since(start).Seconds())
-			if !st.Valid {
-				return nil, &InvalidError{TxID: t.TransactionID(), Code: st.code}
-			}
-			return &Receipt{Result: t.Result(), TxID: t.TransactionID(), Block: st.Block}, nil
-		}
-		if ctx.Err() != nil {
-			return nil, &OutcomeUnknownError{TxID: t.TransactionID(), Cause: err}
-		}
-	}
-	return f.await(ctx, tx, t.TransactionID(), t.Result(), commit)
-}
-
-// await waits for a transaction's commit status, asking again after a
-// failure, until the context ends.
-func (f *Fabric) await(ctx context.Context, tx, txID string, result []byte, commit *client.Commit) (*Receipt, error) {
 	start := time.Now()
-	for attempt := 0; ; attempt++ {
-		st, err := commit.StatusWithContext(ctx)
-		if err == nil {
-			f.metrics.commit.WithLabelValues(tx, st.Code.String()).Observe(time.Since(start).Seconds())
-			if st.Code != peer.TxValidationCode_VALID {
-				return nil, &InvalidError{TxID: txID, Code: st.Code}
-			}
-			return &Receipt{Result: result, TxID: txID, Block: st.BlockNumber}, nil
-		}
-		f.metrics.retries.WithLabelValues(tx, "commit status").Inc()
-		if !f.pause(ctx, attempt) {
-			f.metrics.commit.WithLabelValues(tx, "unknown").Observe(time.Since(start).Seconds())
-			return nil, &OutcomeUnknownError{TxID: txID, Cause: err}
-		}
+	st, err := gateway.Submit(ctx, f.gateways[api.RoleAuditor], f.cfg.Channel, t, gateway.Backoff{Base: f.retry.base, Max: f.retry.max}, gateway.Hooks{
+		Handed: func(took time.Duration, err error) {
+			f.metrics.submit.WithLabelValues(tx, outcome(err)).Observe(took.Seconds())
+		},
+		Resending: func(_ int, err error) {
+			f.metrics.retries.WithLabelValues(tx, "resend").Inc()
+			f.log.Warn("handing the transaction to the ordering service failed; waiting for it, then sending the same transaction again",
+				"tx", tx, "txId", t.TransactionID(), "err", firstLine(err.Error()))
+		},
+		Asking: func(int, error) { f.metrics.retries.WithLabelValues(tx, "commit status").Inc() },
+	})
+	var refused *gateway.RefusedError
+	var unknown *gateway.UnknownError
+	switch {
+	case errors.As(err, &refused):
+		return nil, refused
+	case errors.As(err, &unknown):
+		f.metrics.commit.WithLabelValues(tx, "unknown").Observe(time.Since(start).Seconds())
+		return nil, &OutcomeUnknownError{TxID: unknown.TxID, Cause: unknown.Cause}
+	case err != nil:
+		return nil, err
 	}
-}
-
-// pause waits before the next attempt; false when the context ends first.
-func (f *Fabric) pause(ctx context.Context, attempt int) bool {
-	if ctx.Err() != nil {
-		return false
+	f.metrics.commit.WithLabelValues(tx, st.Code.String()).Observe(time.Since(start).Seconds())
+	if st.Code != peer.TxValidationCode_VALID {
+		return nil, &InvalidError{TxID: t.TransactionID(), Code: st.Code}
 	}
-	wait := min(f.retry.base<<min(attempt, 16), f.retry.max)
-	wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(wait):
-		return true
-	}
-}
-
-// refusedByOrdering tells a definite refusal of the ordering service (the
-// transaction is not ordered) from a failure that leaves it unknown.
-func refusedByOrdering(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	switch st.Code() {
-	case codes.Aborted, codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied:
-		return true
-	}
-	return false
+	return &Receipt{Result: t.Result(), TxID: t.TransactionID(), Block: st.BlockNumber}, nil
 }
 
 // Settle learns the outcome of a transaction recorded before it was sent
@@ -295,41 +241,15 @@ type TxStatus struct {
 // it to commit: Committed is false if it has not (it may never have reached
 // the ordering service, or not yet).
 func (f *Fabric) Status(ctx context.Context, txID string, wait time.Duration) (*TxStatus, error) {
-	commit, err := f.commitOf(api.RoleAuditor, txID)
-	if err != nil {
-		return nil, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	st, err := commit.StatusWithContext(wctx)
-	if err != nil {
-		if wctx.Err() != nil {
-			return &TxStatus{TxID: txID}, nil
-		}
+	st, err := gateway.StatusOf(ctx, f.gateways[api.RoleAuditor], f.cfg.Channel, txID, wait)
+	switch {
+	case err != nil:
 		return nil, classify(err)
+	case st == nil:
+		return &TxStatus{TxID: txID}, nil
 	}
 	return &TxStatus{TxID: txID, Committed: true, Valid: st.Code == peer.TxValidationCode_VALID, Code: st.Code.String(),
 		Block: st.BlockNumber, code: st.Code}, nil
-}
-
-// commitOf builds the commit status request of any transaction ID, for an
-// identity of this NMI (the peer answers any member about any transaction).
-func (f *Fabric) commitOf(role api.Role, txID string) (*client.Commit, error) {
-	gw := f.gateways[role]
-	id := gw.Identity()
-	creator, err := proto.Marshal(&msp.SerializedIdentity{Mspid: id.MspID(), IdBytes: id.Credentials()})
-	if err != nil {
-		return nil, err
-	}
-	req, err := proto.Marshal(&gateway.CommitStatusRequest{ChannelId: f.cfg.Channel, TransactionId: txID, Identity: creator})
-	if err != nil {
-		return nil, err
-	}
-	signed, err := proto.Marshal(&gateway.SignedCommitStatusRequest{Request: req})
-	if err != nil {
-		return nil, err
-	}
-	return gw.NewCommit(signed)
 }
 
 // readOnly reports whether an endorsed transaction writes nothing and emits
@@ -340,7 +260,7 @@ func readOnly(t *client.Transaction) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var prepared gateway.PreparedTransaction
+	var prepared gatewaypb.PreparedTransaction
 	if err := proto.Unmarshal(b, &prepared); err != nil {
 		return false, fmt.Errorf("endorsed transaction: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
+	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/network/pkg/topology"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -74,11 +75,9 @@ func (nw *Network) recordMembers(ctx context.Context, via *topology.NMI, nmis []
 	if refused != nil {
 		return fmt.Errorf("record the members %v: %w", want, refused)
 	}
-	commit, err := tx.Submit()
-	if err != nil {
-		return fmt.Errorf("record the members %v: %w", want, err)
-	}
-	status, err := commit.Status()
+	sctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
+	status, err := gateway.Submit(sctx, conn.Gateway, nw.Topology.Channel, tx, gateway.DefaultBackoff, gateway.Hooks{})
 	if err != nil {
 		return fmt.Errorf("record the members %v: %w", want, err)
 	}
@@ -105,7 +104,7 @@ func (nw *Network) refreshPolicies(ctx context.Context, nmis []*topology.NMI) er
 		c := conn.GetNetwork(nw.Topology.Channel).GetContract(nw.Topology.Chaincode.Name)
 		bookmark, meters := "", 0
 		for {
-			out, err := c.SubmitTransaction(wire.TxRefreshPolicies, "1000", bookmark)
+			out, err := submit(ctx, conn, c, nw.Topology.Channel, wire.TxRefreshPolicies, "1000", bookmark)
 			if err != nil {
 				conn.Close()
 				return fmt.Errorf("%s refreshes its records' policies: %w", n.Name, err)
@@ -126,4 +125,27 @@ func (nw *Network) refreshPolicies(ctx context.Context, nmis []*topology.NMI) er
 		}
 	}
 	return ctx.Err()
+}
+
+// submit endorses a transaction and hands it to the ordering service as
+// gateway.Submit does, and returns its result once it is committed valid.
+func submit(ctx context.Context, conn *gateway.Conn, c *client.Contract, channel, fn string, args ...string) ([]byte, error) {
+	tx, err := c.NewProposal(fn, client.WithArguments(args...))
+	if err != nil {
+		return nil, err
+	}
+	endorsed, err := tx.Endorse()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, lifecycleTimeout)
+	defer cancel()
+	st, err := gateway.Submit(sctx, conn.Gateway, channel, endorsed, gateway.DefaultBackoff, gateway.Hooks{})
+	if err != nil {
+		return nil, err
+	}
+	if !st.Successful {
+		return nil, fmt.Errorf("transaction %s committed as %s", st.TransactionID, st.Code)
+	}
+	return endorsed.Result(), nil
 }
