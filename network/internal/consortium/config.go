@@ -124,7 +124,11 @@ func (l Layout) orgDefinition(n *topology.NMI) fabricconfig.Organization {
 // channelConfig is the channel's genesis configuration for the topology:
 // every NMI a member, every orderer a consenter (IDs in topology order).
 func (l Layout) channelConfig(t *topology.Topology) fabricconfig.Channel {
-	c := fabricconfig.Channel{BatchInterval: t.Ordering.BatchInterval, MaxMessageCount: t.Ordering.MaxMessageCount}
+	d := t.Ordering.Detection
+	c := fabricconfig.Channel{BatchInterval: t.Ordering.BatchInterval, MaxMessageCount: t.Ordering.MaxMessageCount,
+		Detection: fabricconfig.Detection{LeaderHeartbeatTimeout: d.LeaderHeartbeatTimeout, LeaderHeartbeatCount: d.LeaderHeartbeatCount,
+			RequestForwardTimeout: d.RequestForwardTimeout, RequestComplainTimeout: d.RequestComplainTimeout,
+			ViewChangeResendInterval: d.ViewChangeResendInterval, ViewChangeTimeout: d.ViewChangeTimeout, SpeedUpViewChange: d.SpeedUpViewChange}}
 	for i := range t.NMIs {
 		c.Organizations = append(c.Organizations, l.orgDefinition(&t.NMIs[i]))
 	}

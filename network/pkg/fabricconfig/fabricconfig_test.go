@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,26 @@ func TestConfigTx(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "orgdef.golden.yaml", b)
+}
+
+// A topology's failure detection settings reach the channel's SmartBFT
+// options; those it leaves unset keep the defaults.
+func TestConfigTxDetection(t *testing.T) {
+	b, err := ConfigTx(Channel{BatchInterval: time.Second, MaxMessageCount: 10,
+		Detection: Detection{LeaderHeartbeatTimeout: 7 * time.Second, SpeedUpViewChange: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"LeaderHeartbeatTimeout: 7s",
+		"LeaderHeartbeatCount: " + strconv.Itoa(DefaultDetection.LeaderHeartbeatCount),
+		"ViewChangeTimeout: " + DefaultDetection.ViewChangeTimeout.String(),
+		"SpeedUpViewChange: true",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("configtx.yaml lacks %q", want)
+		}
+	}
 }
 
 // Rendering starts from the sample every time: one node's settings never

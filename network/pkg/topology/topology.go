@@ -40,6 +40,21 @@ type Ordering struct {
 	Type            string        `yaml:"type"`
 	BatchInterval   time.Duration `yaml:"batchInterval"`
 	MaxMessageCount int           `yaml:"maxMessageCount"`
+	// Detection overrides the consenters' failure detection (SmartBFT's
+	// timeouts); unset fields keep the consortium's defaults.
+	Detection Detection `yaml:"detection,omitempty"`
+}
+
+// Detection are the SmartBFT failure detection settings a topology may
+// set (package fabricconfig, Detection, says what each does).
+type Detection struct {
+	LeaderHeartbeatTimeout   time.Duration `yaml:"leaderHeartbeatTimeout,omitempty"`
+	LeaderHeartbeatCount     int           `yaml:"leaderHeartbeatCount,omitempty"`
+	RequestForwardTimeout    time.Duration `yaml:"requestForwardTimeout,omitempty"`
+	RequestComplainTimeout   time.Duration `yaml:"requestComplainTimeout,omitempty"`
+	ViewChangeResendInterval time.Duration `yaml:"viewChangeResendInterval,omitempty"`
+	ViewChangeTimeout        time.Duration `yaml:"viewChangeTimeout,omitempty"`
+	SpeedUpViewChange        bool          `yaml:"speedUpViewChange,omitempty"`
 }
 
 // NMI is one national metrology institute: one organisation (MSP), its peer,
@@ -134,6 +149,18 @@ func (t *Topology) Validate() error {
 	}
 	if t.Ordering.BatchInterval <= 0 || t.Ordering.MaxMessageCount < 1 {
 		bad("ordering needs a positive batchInterval and maxMessageCount")
+	}
+	d := t.Ordering.Detection
+	for name, v := range map[string]time.Duration{"leaderHeartbeatTimeout": d.LeaderHeartbeatTimeout,
+		"requestForwardTimeout": d.RequestForwardTimeout, "requestComplainTimeout": d.RequestComplainTimeout,
+		"viewChangeResendInterval": d.ViewChangeResendInterval, "viewChangeTimeout": d.ViewChangeTimeout} {
+		// SmartBFT's timers tick once a second.
+		if v < 0 || v%time.Second != 0 {
+			bad("ordering detection %s %s: a whole number of seconds", name, v)
+		}
+	}
+	if d.LeaderHeartbeatCount < 0 {
+		bad("ordering detection leaderHeartbeatCount %d: not negative", d.LeaderHeartbeatCount)
 	}
 	used := map[string]string{}
 	claim := func(host string, port int, what string) {
