@@ -51,9 +51,9 @@ func main() {
 }
 
 type options struct {
-	topology, root, bin, builder string
-	offset                       int
-	netns                        bool
+	topology, root, bin, builder, latency string
+	offset                                int
+	netns                                 bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) (int, error) {
@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 	fs.StringVar(&o.builder, "builder", "network/builder", "external chaincode builder directory")
 	fs.IntVar(&o.offset, "port-offset", 0, "shift every port of the topology by this much")
 	fs.BoolVar(&o.netns, "netns", false, "run each NMI in a network namespace of its own, at its topology address (needs root and iproute2)")
+	fs.StringVar(&o.latency, "latency", "", "with -netns: delay the links between the NMIs' hosts by the round trips of this table (network/latency.yaml; needs iptables)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: consortium [flags] up | status | down [-clean] | exec -- command [args] | org | orderer | update | ledger [-meters PREFIX]")
 		fs.PrintDefaults()
@@ -95,6 +96,10 @@ func run(ctx context.Context, args []string, out io.Writer) (int, error) {
 		return 0, up(ctx, nw, out)
 	case "status":
 		return status(ctx, nw, out)
+	case "wan":
+		// The link proxies of a run with latencies, started by up as a
+		// process of the run.
+		return 0, nw.ServeLinks(ctx)
 	case "down":
 		df := flag.NewFlagSet("down", flag.ContinueOnError)
 		clean := df.Bool("clean", false, "also delete the run directory: crypto material, ledgers, logs")
@@ -151,6 +156,11 @@ func (o options) network(out io.Writer, recorded bool) (*consortium.Network, err
 		return nil, err
 	}
 	l.Namespaces = o.netns
+	if o.latency != "" {
+		if l.Latency, err = abs(o.latency); err != nil {
+			return nil, err
+		}
+	}
 	return &consortium.Network{Layout: l, Topology: t, Progress: out}, nil
 }
 

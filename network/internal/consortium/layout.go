@@ -30,6 +30,10 @@ type Layout struct {
 	// Namespaces runs each NMI on a host of its own: a network namespace
 	// with the NMI's address from the topology (see package netns).
 	Namespaces bool
+	// Latency, with Namespaces, is a table of round trips between the NMIs'
+	// sites (network/latency.yaml) that the links between their hosts are
+	// given (see package wan).
+	Latency string
 }
 
 // namespace is the network namespace an NMI's processes and commands run

@@ -13,7 +13,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/inter-nmi/pki/network/pkg/netns"
+	"github.com/inter-nmi/pki/network/pkg/supervise"
 	"github.com/inter-nmi/pki/network/pkg/topology"
+	"github.com/inter-nmi/pki/network/pkg/wan"
 )
 
 // runRecord is what a run directory remembers of how it was made, so tests
@@ -22,6 +24,7 @@ type runRecord struct {
 	Bin        string `json:"bin"`
 	Builder    string `json:"builder"`
 	Namespaces bool   `json:"namespaces"`
+	Latency    string `json:"latency,omitempty"`
 }
 
 func (l Layout) topologyFile() string { return filepath.Join(l.Root, "topology.yaml") }
@@ -40,7 +43,7 @@ func (nw *Network) Prepare() error {
 	if err := os.WriteFile(nw.topologyFile(), b, 0o644); err != nil {
 		return err
 	}
-	rec, _ := json.Marshal(runRecord{Bin: nw.Bin, Builder: nw.Builder, Namespaces: nw.Namespaces})
+	rec, _ := json.Marshal(runRecord{Bin: nw.Bin, Builder: nw.Builder, Namespaces: nw.Namespaces, Latency: nw.Latency})
 	return os.WriteFile(nw.recordFile(), rec, 0o644)
 }
 
@@ -63,20 +66,95 @@ func Open(root string) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.Bin, l.Builder, l.Namespaces = rec.Bin, rec.Builder, rec.Namespaces
+	l.Bin, l.Builder, l.Namespaces, l.Latency = rec.Bin, rec.Builder, rec.Namespaces, rec.Latency
 	return &Network{Layout: l, Topology: t}, nil
 }
 
 // hosts prepares where the nodes run: with Namespaces, a network namespace
-// per NMI on a private bridge; otherwise this host, whose ports must be free.
-func (nw *Network) hosts() error {
-	if nw.Namespaces {
-		if err := netns.Available(); err != nil {
-			return err
+// per NMI on a private bridge, the links between them delayed when Latency
+// is set; otherwise this host, whose ports must be free.
+func (nw *Network) hosts(ctx context.Context) error {
+	if !nw.Namespaces {
+		if nw.Latency != "" {
+			return errors.New("link latencies need a host per NMI (-netns)")
 		}
-		return nw.hostNetwork().Setup()
+		return nw.checkPorts()
 	}
-	return nw.checkPorts()
+	if err := netns.Available(); err != nil {
+		return err
+	}
+	if err := nw.hostNetwork().Setup(); err != nil {
+		return err
+	}
+	if nw.Latency != "" {
+		return nw.delayLinks(ctx)
+	}
+	return nil
+}
+
+// wanFirstPort is where the link proxies' ports begin, on the bridge's
+// address (which no node listens on).
+const wanFirstPort = 19000
+
+// wanLinksFile records the links of a run with latencies, for the proxy
+// process (consortium wan).
+func (l Layout) wanLinksFile() string { return filepath.Join(l.Root, "wan-links.json") }
+
+// delayLinks starts the proxy process that delays the links between the
+// NMIs' hosts and routes each host's connections to the others through it.
+func (nw *Network) delayLinks(ctx context.Context) error {
+	if err := wan.Available(); err != nil {
+		return err
+	}
+	table, err := wan.Load(nw.Latency)
+	if err != nil {
+		return err
+	}
+	gateway, err := nw.hostNetwork().Gateway()
+	if err != nil {
+		return err
+	}
+	links, err := wan.Plan(nw.Topology, table, nw.namespace, gateway, wanFirstPort)
+	if err != nil {
+		return fmt.Errorf("%s: %w", nw.Latency, err)
+	}
+	b, err := json.MarshalIndent(links, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(nw.wanLinksFile(), b, 0o644); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if _, err := nw.procs().Start(supervise.Process{Name: wanProc, Bin: self, Args: []string{"-run", nw.Root, "wan"}, Dir: nw.Root}); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, nodeStartTimeout)
+	defer cancel()
+	if err := wan.AwaitListening(wctx, links); err != nil {
+		return err
+	}
+	return wan.Route(links)
+}
+
+// wanProc is the process of the link proxies.
+const wanProc = "wan"
+
+// ServeLinks runs the link proxies of the run (the wan process) until ctx
+// ends.
+func (nw *Network) ServeLinks(ctx context.Context) error {
+	b, err := os.ReadFile(nw.wanLinksFile())
+	if err != nil {
+		return err
+	}
+	var links []wan.Link
+	if err := json.Unmarshal(b, &links); err != nil {
+		return fmt.Errorf("%s: %w", nw.wanLinksFile(), err)
+	}
+	return wan.Serve(ctx, links)
 }
 
 // hostNetwork is the namespaces of the topology's NMIs on one bridge, named

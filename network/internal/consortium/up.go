@@ -77,7 +77,7 @@ func (nw *Network) Up(ctx context.Context) error {
 	}
 	steps := []step{
 		{"run directory " + nw.Root, nw.Prepare},
-		{"hosts and ports", nw.hosts},
+		{"hosts and ports", func() error { return nw.hosts(ctx) }},
 		{"crypto material, each NMI on its own side", nw.crypto},
 		{"channel genesis block (configtxgen)", func() error { return nw.genesis(ctx) }},
 		{"node configuration", nw.configure},

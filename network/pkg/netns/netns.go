@@ -25,8 +25,9 @@ type Network struct {
 	Hosts  []Host
 }
 
-// gateway is the bridge's own address: .1 of the hosts' /24.
-func (n Network) gateway() (string, error) {
+// Gateway is the bridge's own address, which the hosts route through: .1
+// of their /24.
+func (n Network) Gateway() (string, error) {
 	var prefix string
 	for _, h := range n.Hosts {
 		ip := net.ParseIP(h.IP).To4()
@@ -48,7 +49,7 @@ func (n Network) gateway() (string, error) {
 // Setup creates the bridge and every host that does not exist yet. It needs
 // CAP_NET_ADMIN (root in CI and on the development machine).
 func (n Network) Setup() error {
-	gw, err := n.gateway()
+	gw, err := n.Gateway()
 	if err != nil {
 		return err
 	}
