@@ -100,36 +100,44 @@ unit:
 .PHONY: e2e
 e2e: bin
 	PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
-		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m -skip TestFaultCampaign ./network/e2e/...
+		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m -skip 'TestFaultCampaign|TestLeaderCrashRecovery' ./network/e2e/...
 
 # The same register-and-verify flow with every NMI on a host of its own: a
 # network namespace per NMI at its address of network/topology-multihost.yaml
 # (needs root and iproute2, as CI has), and there the short fault campaign,
-# where every fault applies, the host cut off its link included.
+# where every fault applies, the host cut off its link included, and the
+# leader crashes timed. WAN=1 gives the links between the NMIs' hosts the
+# round trips between their sites (network/latency.yaml; needs iptables).
 MULTIHOST_RUN ?= .run-multihost
+WAN ?=
+LATENCY := $(if $(WAN),-latency network/latency.yaml)
 .PHONY: test-multihost
 test-multihost: bin
-	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(MULTIHOST_RUN) -netns exec -- \
-		env PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 15m -run 'TestMeterLifecycle|TestKeyLevelPolicy|TestRegistryAPI|TestFaultCampaign' ./network/e2e/...
+	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(MULTIHOST_RUN) -netns $(LATENCY) exec -- \
+		env PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 15m -run 'TestMeterLifecycle|TestKeyLevelPolicy|TestRegistryAPI|TestFaultCampaign|TestLeaderCrashRecovery' ./network/e2e/...
 
 # The full fault campaign (minutes): its own consortium, an NMI per host,
-# a heavier load and longer faults; prints the fault table and writes it to
-# test-artifacts/fault-campaign-full.{txt,json}.
+# a heavier load and longer faults, then ten leader crashes idle and ten
+# under load; prints the tables and writes them to test-artifacts/
+# (fault-campaign-full, leader-crash-full). WAN=1 as for test-multihost.
 CHAOS_RUN ?= .run-chaos
 .PHONY: chaos
 chaos: bin
-	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(CHAOS_RUN) -netns exec -- \
-		env PKI_CAMPAIGN=full PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 30m -run TestFaultCampaign ./network/e2e/...
+	$(BIN)/consortium -topology network/topology-multihost.yaml -run $(CHAOS_RUN) -netns $(LATENCY) exec -- \
+		env PKI_CAMPAIGN=full PKI_LEADER_RUNS=10 PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 60m -run 'TestFaultCampaign|TestLeaderCrashRecovery' ./network/e2e/...
 
 # The ledger path under load on a fresh consortium of its own (ports +20000):
 # concentrator batches and single deliveries through PTB's registry, with
 # measurements per second, latency, block bytes and CPU-seconds per 1,000
 # measurements of every kind of process; also in test-artifacts/bench-ledger.json.
+# WAN=1 runs it with an NMI per host and the round trips between their sites
+# (test-artifacts/bench-ledger-wan.json).
 BENCH_RUN ?= .run-bench
+BENCH_NETWORK := $(if $(WAN),-topology network/topology-multihost.yaml -netns $(LATENCY),-port-offset 20000)
 .PHONY: bench-ledger
 bench-ledger: bin
 	@mkdir -p test-artifacts
-	$(BIN)/consortium -run $(BENCH_RUN) -port-offset 20000 exec -- $(BIN)/benchledger -json $(CURDIR)/test-artifacts/bench-ledger.json
+	$(BIN)/consortium -run $(BENCH_RUN) $(BENCH_NETWORK) exec -- $(BIN)/benchledger -json $(CURDIR)/test-artifacts/bench-ledger$(if $(WAN),-wan).json
 
 .PHONY: bench
 bench:

@@ -286,11 +286,7 @@ func TestKeyLevelPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("endorse by CMI and INMETRO: %v", err)
 	}
-	commit, err := tx.Submit()
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := commit.Status()
+	status, err := ptb.hand(tx)
 	if err != nil {
 		t.Fatal(err)
 	}

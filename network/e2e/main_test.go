@@ -78,6 +78,7 @@ func settle(t *testing.T, block uint64) {
 // session is one NMI user talking to its own NMI's gateway.
 type session struct {
 	nmi      string
+	gw       *client.Gateway
 	network  *client.Network
 	contract *client.Contract
 }
@@ -94,7 +95,7 @@ func connect(t *testing.T, nmi, user string) *session {
 	}
 	t.Cleanup(func() { conn.Close() })
 	nw := conn.GetNetwork(profile.Channel)
-	return &session{nmi: nmi, network: nw, contract: nw.GetContract(profile.Chaincode)}
+	return &session{nmi: nmi, gw: conn.Gateway, network: nw, contract: nw.GetContract(profile.Chaincode)}
 }
 
 // receipt is what a committed transaction tells its submitter.
@@ -126,11 +127,7 @@ func (s *session) trySubmit(fn string, args ...string) (receipt, error) {
 	if err != nil {
 		return receipt{}, err
 	}
-	commit, err := tx.Submit()
-	if err != nil {
-		return receipt{}, err
-	}
-	status, err := commit.Status()
+	status, err := s.hand(tx)
 	if err != nil {
 		return receipt{}, err
 	}
@@ -138,6 +135,15 @@ func (s *session) trySubmit(fn string, args ...string) (receipt, error) {
 		return receipt{}, fmt.Errorf("transaction %s committed as invalid: %s", status.TransactionID, status.Code)
 	}
 	return receipt{result: tx.Result(), txID: status.TransactionID, block: status.BlockNumber}, nil
+}
+
+// hand gives an endorsed transaction to the ordering service as the
+// registry does (gateway.Submit: a failed hand-over is followed by asking
+// whether it commits before sending it again) and returns its status.
+func (s *session) hand(tx *client.Transaction) (*client.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return gateway.Submit(ctx, s.gw, profile.Channel, tx, gateway.DefaultBackoff, gateway.Hooks{})
 }
 
 // refused submits a transaction that must be refused with code.

@@ -142,7 +142,7 @@ var retryAfter = map[string]string{
 	api.CodeConflict:       "1",
 	api.CodeTimeout:        "5",
 	api.CodeOutcomeUnknown: "5",
-	api.CodeStorageFull:    "30",
+	api.CodeStorageFull:    "10",
 }
 
 // fail answers with a problem and stops the handler chain.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // marker identifies a directory as a consortium run directory, so that a
@@ -48,7 +50,38 @@ func (l Layout) Down(ctx context.Context, clean bool) ([]string, error) {
 		}
 		return stopped, err
 	}
+	// A fault test may have left a file system mounted in the run (a
+	// registry's limited disk): removing the run removes it too.
+	if err := unmountUnder(l.Root); err != nil {
+		return stopped, err
+	}
 	return stopped, os.RemoveAll(l.Root)
+}
+
+// unmountUnder unmounts every file system mounted below dir, deepest first.
+func unmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil // not Linux: nothing this tool mounts
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 1 && strings.HasPrefix(fields[1], root+string(filepath.Separator)) {
+			points = append(points, fields[1])
+		}
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		if err := command("umount", p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func suffix(name string) string {

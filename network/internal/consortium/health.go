@@ -177,10 +177,14 @@ func (l Layout) health(ctx context.Context, proc, role, nmi, addr string, check 
 }
 
 // Leader asks the running orderers which consenter currently leads the BFT
-// ordering service and returns the NMI that runs it.
+// ordering service and returns the NMI that runs it: the one most of those
+// that answer name. An orderer that has just restarted, or is behind, may
+// name a leader of an older view; the others outvote it.
 func (nw *Network) Leader(ctx context.Context) (string, error) {
 	orderers := nw.Topology.Orderers()
 	var errs []error
+	votes := map[string]int{}
+	answered := 0
 	for _, n := range orderers {
 		if _, ok := nw.procs().Running(ordererProc(n)); !ok {
 			continue
@@ -191,11 +195,18 @@ func (nw *Network) Leader(ctx context.Context) (string, error) {
 			continue
 		}
 		if id < 1 || id > len(orderers) {
-			return "", fmt.Errorf("%s reports leader %d, not a consenter ID", n.Name, id)
+			errs = append(errs, fmt.Errorf("%s reports leader %d, not a consenter ID", n.Name, id))
+			continue
 		}
-		return orderers[id-1].Name, nil
+		answered++
+		votes[orderers[id-1].Name]++
 	}
-	return "", fmt.Errorf("no orderer reports a leader: %w", errors.Join(errs...))
+	for name, v := range votes {
+		if 2*v > answered {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("no leader named by most orderers (%v): %w", votes, errors.Join(errs...))
 }
 
 // leaderSeenBy reads consensus_BFT_leader_id from an orderer's metrics, which

@@ -155,3 +155,22 @@ func TestCLIArguments(t *testing.T) {
 		t.Errorf("%s's orderer arguments %v, want %s's orderer", without.Name, got, first.Name)
 	}
 }
+
+// metric reads a series of a Prometheus exposition by its exact name, not
+// one whose name it prefixes.
+func TestMetric(t *testing.T) {
+	body := []byte(`# HELP consortium_view_number_total not this one
+consensus_smartbft_view_number_total{channel="metrology"} 9
+consensus_smartbft_view_number{channel="metrology"} 3
+consensus_BFT_leader_id{channel="metrology"} 2
+registry_index_next_block 1.234e+06
+`)
+	for name, want := range map[string]float64{"consensus_smartbft_view_number": 3, "consensus_BFT_leader_id": 2, "registry_index_next_block": 1234000} {
+		if got, ok := metric(body, name); !ok || got != want {
+			t.Errorf("%s = %v %v, want %v", name, got, ok, want)
+		}
+	}
+	if _, ok := metric(body, "consensus_smartbft_view"); ok {
+		t.Error("a prefix of a name found as a metric")
+	}
+}
