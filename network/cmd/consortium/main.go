@@ -210,6 +210,25 @@ func status(ctx context.Context, nw *consortium.Network, out io.Writer) (int, er
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Process, h.Role, h.Address, pid, state, h.Detail)
 	}
+	if err := w.Flush(); err != nil {
+		return code, err
+	}
+	// An orderer that has fallen behind is healthy to every probe, and BFT
+	// orders without it, until a second fault finds the quorum short.
+	states, _ := nw.OrdererStates(ctx)
+	if len(states) == 0 {
+		return code, nil
+	}
+	var top uint64
+	for _, s := range states {
+		top = max(top, s.Height)
+	}
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ORDERER\tHEIGHT\tBEHIND\tVIEW\tSYNCS")
+	for _, s := range states {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", s.Name, s.Height, top-s.Height, s.View, s.Syncs)
+	}
 	return code, w.Flush()
 }
 
