@@ -30,16 +30,19 @@ help:
 
 ## Binaries ------------------------------------------------------------------
 
-# Fabric's binaries and sample configuration, from the pinned module version.
-$(FABRIC_STAMP): $(FABRIC_TOOLS)/go.mod $(FABRIC_TOOLS)/go.sum
+# Fabric's binaries and sample configuration, from the pinned module version,
+# built with our fixes of it (network/fabric/patches, applied to a copy).
+$(FABRIC_STAMP): $(FABRIC_TOOLS)/go.mod $(FABRIC_TOOLS)/go.sum $(FABRIC_TOOLS)/patched $(wildcard $(FABRIC_TOOLS)/patches/*.patch)
 	@echo "Building Hyperledger Fabric ($(FABRIC_CMDS)) from the Go module proxy; the first build takes several minutes"
 	@mkdir -p $(BIN)
 	@cd $(FABRIC_TOOLS) && $(GO) mod download -x 2>&1 | awk '/^# get .*zip$$/ {n++; if (n % 20 == 0) printf "  %d modules downloaded\n", n}'
-	@cd $(FABRIC_TOOLS) && $(GO) build -v -o $(BIN)/ $(addprefix github.com/hyperledger/fabric/cmd/,$(FABRIC_CMDS)) 2>&1 \
+	@cd $(FABRIC_TOOLS) && ./patched $(BIN)/.build-fabric
+	@cd $(BIN)/.build-fabric && $(GO) build -v -o $(BIN)/ $(addprefix github.com/hyperledger/fabric/cmd/,$(FABRIC_CMDS)) 2>&1 \
 		| awk '{n++; if (n % 100 == 0) printf "  %d packages compiled\n", n} /:[0-9]+:[0-9]+: / {print; bad=1} END {exit bad}'
 	@rm -rf $(BIN)/sampleconfig
 	@cp -R "$$(cd $(FABRIC_TOOLS) && $(GO) list -m -f '{{.Dir}}' github.com/hyperledger/fabric)/sampleconfig" $(BIN)/sampleconfig
 	@chmod -R u+w $(BIN)/sampleconfig
+	@rm -rf $(BIN)/.build-fabric
 	@rm -f $(BIN)/.fabric-* && touch $@
 	@echo "Fabric binaries ready in $(BIN)"
 
