@@ -537,7 +537,9 @@ func (c *campaign) dumpOrderers() {
 }
 
 // caughtUp waits until node holds every block the other nodes held when
-// it began, and records the time since from as the phase's restored.
+// it began, and records the time since from as the phase's restored. A
+// node rebuilding a long chain under load takes minutes: it fails when the
+// node has gained no block for a minute (stuck), or after 15 minutes.
 func (c *campaign) caughtUp(ctx context.Context, node string, from time.Time) {
 	c.t.Helper()
 	var target uint64
@@ -546,15 +548,24 @@ func (c *campaign) caughtUp(ctx context.Context, node string, from time.Time) {
 			target = max(target, h)
 		}
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	began := time.Now()
+	var best uint64
+	progressed := began
 	for {
-		if h, ok := c.heights(ctx)[node]; ok && h >= target {
+		h, ok := c.heights(ctx)[node]
+		if ok && h >= target {
 			c.current.restored = time.Since(from)
 			c.t.Logf("  %s holds block %d, %.1f s after %s", node, target-1, c.current.restored.Seconds(), clock(from))
 			return
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s has not reached height %d within 3 minutes", node, target)
+		if ok && h > best {
+			best, progressed = h, time.Now()
+		}
+		switch {
+		case time.Since(progressed) > time.Minute:
+			c.t.Fatalf("%s is stuck at height %d, %d wanted: no new block for a minute", node, best, target)
+		case time.Since(began) > 15*time.Minute:
+			c.t.Fatalf("%s has not reached height %d within 15 minutes (at %d)", node, target, best)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
