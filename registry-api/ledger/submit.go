@@ -38,6 +38,9 @@ type Pending struct {
 	// Transaction is the endorsed transaction as fabric-gateway serializes
 	// it, with the chaincode's result.
 	Transaction []byte `json:"transaction"`
+	// Result is the chaincode's answer at endorsement, what the
+	// transaction will answer once committed (not stored).
+	Result []byte `json:"-"`
 }
 
 // OutcomeUnknownError is a transaction that was handed to the ordering
@@ -132,7 +135,7 @@ func (f *Fabric) run(ctx context.Context, role api.Role, tx string, args []strin
 			if err != nil {
 				return nil, err
 			}
-			if err := record(part, Pending{Role: role, TxID: t.TransactionID(), Transaction: b}); err != nil {
+			if err := record(part, Pending{Role: role, TxID: t.TransactionID(), Transaction: b, Result: t.Result()}); err != nil {
 				return nil, fmt.Errorf("record transaction %s before sending it: %w", t.TransactionID(), err)
 			}
 		}

@@ -146,9 +146,10 @@ func (b *batcher) send(ctx context.Context, group []*single) {
 	}
 	if err != nil && len(group) > 1 && wroteNothing(err) {
 		// The transaction failed as a whole and wrote nothing. The chaincode
-		// judges every item on its own, so that should not happen; if it
-		// does, one member's bytes must not decide the others' answers:
-		// each is sent on its own before anyone hears a refusal.
+		// judges every item on its own, so that happens only when the
+		// registry would not send it (a replay while its index is behind);
+		// one member's bytes must not decide the others' answers: each is
+		// sent on its own before anyone hears a refusal.
 		b.s.log.Warn("a group transaction failed as a whole; sending its members one by one", "members", len(group), "err", err)
 		b.alone(ctx, group)
 		return
@@ -179,12 +180,14 @@ func metersOf(items []meter.SignedMeasurement) []string {
 }
 
 // wroteNothing tells a failure after which nothing of the transaction can
-// be on the ledger: a refusal at endorsement, or a commit as invalid.
+// be on the ledger: a refusal at endorsement, a commit as invalid, or the
+// registry's own refusal to send it (vetReplays).
 // Outcomes not known (a timeout after the transaction was sent) are not:
 // sending the items again could write them twice.
 func wroteNothing(err error) bool {
 	var invalid *ledger.InvalidError
-	return meter.CodeOf(err) != "" || errors.As(err, &invalid)
+	var behind *indexBehindError
+	return meter.CodeOf(err) != "" || errors.As(err, &invalid) || errors.As(err, &behind)
 }
 
 // alone sends each member of a failed group as a group of its own, a few

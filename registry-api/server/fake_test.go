@@ -70,6 +70,9 @@ type fakeLedger struct {
 	gate    chan struct{}
 	entered chan struct{}
 	txs     int
+	// ordered counts the transactions SubmitAll handed over after their
+	// record (nothing is sent when the record fails).
+	ordered int
 	// lose, when positive, makes that many submissions end with their
 	// outcome unknown (the transaction was sent; its answer was lost).
 	lose int
@@ -327,10 +330,13 @@ func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, part
 	for i, out := range results {
 		receipts[i] = f.receipt(out)
 		if record != nil {
-			if err := record(i, ledger.Pending{Role: as, TxID: receipts[i].TxID, Transaction: out}); err != nil {
+			if err := record(i, ledger.Pending{Role: as, TxID: receipts[i].TxID, Transaction: out, Result: out}); err != nil {
 				return nil, err
 			}
 		}
+		f.mu.Lock()
+		f.ordered++
+		f.mu.Unlock()
 		if f.lose > 0 {
 			f.lose--
 			return nil, &ledger.OutcomeUnknownError{TxID: receipts[i].TxID, Cause: context.DeadlineExceeded}

@@ -245,9 +245,14 @@ func TestReplayOfAnAcceptedReading(t *testing.T) {
 		f.ledger.height = func() uint64 { return 40 }
 		for _, r := range []request{single(sm), batch(sm)} {
 			p := problemOf(t, f.do(r), http.StatusServiceUnavailable, api.CodeUnavailable)
-			if !strings.Contains(p.Detail, "has read 1 of the peer's 40 blocks") {
+			if !strings.Contains(p.Detail, "has read 1 of the peer's 40 blocks") || !strings.Contains(p.Detail, "nothing was sent") {
 				t.Errorf("detail %q", p.Detail)
 			}
+		}
+		// The refusal of an accepted reading never reaches the ledger: the
+		// request fails, and leaves the ledger as it was.
+		if f.ledger.ordered != 0 {
+			t.Errorf("%d transactions sent while the index was behind, want none", f.ledger.ordered)
 		}
 	})
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
@@ -112,6 +115,9 @@ func (s *Server) settle(c *gin.Context, tx string, claim *idempotencyClaim, part
 // submitLedger sends transactions through the ledger and notes the
 // highest block they were committed in.
 func (s *Server) submitLedger(ctx context.Context, role api.Role, tx string, parts [][]string, record ledger.Recorder) ([]*ledger.Receipt, error) {
+	if tx == wire.TxSubmitPacked {
+		record = s.vetReplays(ctx, record)
+	}
 	receipts, err := s.opts.Ledger.SubmitAll(ctx, role, tx, parts, record)
 	for _, r := range receipts {
 		for r != nil && !r.ReadOnly {
@@ -122,6 +128,51 @@ func (s *Server) submitLedger(ctx context.Context, role api.Role, tx string, par
 		}
 	}
 	return receipts, err
+}
+
+// indexBehindError refuses to send readings the chaincode calls replays
+// while the registry's index cannot tell whether they are re-deliveries of
+// readings accepted before.
+type indexBehindError struct{ read, height uint64 }
+
+func (e *indexBehindError) Error() string {
+	return fmt.Sprintf("the registry's index of the blocks has read %d of the peer's %d blocks, so it cannot tell yet "+
+		"whether a reading the chaincode calls a replay is one it accepted before; nothing was sent", e.read, e.height)
+}
+func (e *indexBehindError) Unwrap() error { return ledger.ErrUnavailable }
+
+// vetReplays checks a readings transaction, endorsed and about to be sent,
+// before record: if the chaincode refuses an item as a replay while the
+// index has not read every block of the peer (rebuilding after its loss,
+// or just restarted), nothing is sent. The index would have recognised a
+// re-delivery of an accepted reading before it was endorsed; sending it
+// would put a REPLAY refusal of an accepted reading on the ledger, for a
+// request that is then answered 503.
+func (s *Server) vetReplays(ctx context.Context, record ledger.Recorder) ledger.Recorder {
+	return func(part int, p ledger.Pending) error {
+		var o wire.Outcome
+		if err := json.Unmarshal(p.Result, &o); err != nil {
+			return fmt.Errorf("decode the batch outcome at endorsement: %w", err)
+		}
+		if slices.ContainsFunc(o.Exceptions, func(e meter.ItemResult) bool { return e.Code == meter.CodeReplay }) {
+			height, err := s.opts.Ledger.Height(ctx)
+			if err != nil {
+				return err
+			}
+			if height > 0 {
+				wctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
+				err := s.opts.Readings.Await(wctx, height-1)
+				cancel()
+				if err != nil {
+					return &indexBehindError{read: s.opts.Readings.Next(), height: height}
+				}
+			}
+		}
+		if record == nil {
+			return nil
+		}
+		return record(part, p)
+	}
 }
 
 // indexCaughtUp waits, briefly, until the registry's index has read every
