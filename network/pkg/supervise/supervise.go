@@ -155,7 +155,7 @@ func (d Dir) Record(name string) (Record, bool) {
 // is matched by the binary the process runs (/proc/PID/exe).
 func (r Record) Alive() bool {
 	state, start, err := procStat(r.PID)
-	if err != nil || state == 'Z' {
+	if err != nil || (state == 'Z' && !exiting(r.PID)) {
 		return false
 	}
 	if r.Start != "" {
@@ -163,6 +163,26 @@ func (r Record) Alive() bool {
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", r.PID))
 	return err == nil && strings.TrimSuffix(exe, " (deleted)") == r.Bin
+}
+
+// exiting tells a process whose main thread has exited (a zombie) while
+// others are still exiting: until the last is gone it keeps its files, and
+// the locks on them (a peer's ledger lock), so it is not gone yet.
+func exiting(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if state, _, err := procStat(tid); err == nil && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // procStat reads a process's state and its start time (clock ticks after
