@@ -59,8 +59,11 @@ func (d Dir) LogFile(name string) string { return filepath.Join(d.Root, "logs", 
 // Start launches p unless a process of its name is already running. It
 // reports whether it started a new process.
 func (d Dir) Start(p Process) (bool, error) {
-	if _, ok := d.Running(p.Name); ok {
-		return false, nil
+	if r, ok := d.Record(p.Name); ok {
+		if r.Alive() {
+			return false, nil
+		}
+		r.awaitGone(10 * time.Second)
 	}
 	if err := os.MkdirAll(filepath.Dir(d.PIDFile(p.Name)), 0o755); err != nil {
 		return false, err
@@ -155,7 +158,7 @@ func (d Dir) Record(name string) (Record, bool) {
 // is matched by the binary the process runs (/proc/PID/exe).
 func (r Record) Alive() bool {
 	state, start, err := procStat(r.PID)
-	if err != nil || (state == 'Z' && !exiting(r.PID)) {
+	if err != nil || state == 'Z' {
 		return false
 	}
 	if r.Start != "" {
@@ -165,9 +168,23 @@ func (r Record) Alive() bool {
 	return err == nil && strings.TrimSuffix(exe, " (deleted)") == r.Bin
 }
 
-// exiting tells a process whose main thread has exited (a zombie) while
-// others are still exiting: until the last is gone it keeps its files, and
-// the locks on them (a peer's ledger lock), so it is not gone yet.
+// awaitGone waits, at most within, until the recorded process has no
+// thread left that is still exiting. A killed process's main thread shows
+// as a zombie while its other threads are still exiting, and until the
+// last is gone it keeps its files and the locks on them (a peer's ledger
+// lock, a registry's database): a process started on the same files then
+// fails.
+func (r Record) awaitGone(within time.Duration) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if _, start, err := procStat(r.PID); err != nil || (r.Start != "" && start != r.Start) || !exiting(r.PID) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// exiting tells a process with a thread that has not exited yet.
 func exiting(pid int) bool {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
@@ -231,6 +248,7 @@ func (d Dir) Stop(ctx context.Context, name string, grace time.Duration) (bool, 
 		case <-tick.C:
 		}
 	}
+	r.awaitGone(10 * time.Second)
 	return true, nil
 }
 
