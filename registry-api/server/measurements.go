@@ -106,18 +106,8 @@ func (s *Server) replays(ctx context.Context, items []meter.SignedMeasurement, r
 	if len(replayed) == 0 {
 		return nil
 	}
-	height, err := s.opts.Ledger.Height(ctx)
-	if err != nil {
+	if err := s.indexReadsPeer(ctx, true); err != nil {
 		return err
-	}
-	if height > 0 {
-		wctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
-		err := s.opts.Readings.Await(wctx, height-1)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%w: the registry's index of the blocks has read %d of the peer's %d blocks, so it cannot tell yet "+
-				"whether a reading the ledger refused as a replay is one it accepted before", ledger.ErrUnavailable, s.opts.Readings.Next(), height)
-		}
 	}
 	for _, i := range replayed {
 		txID, _, found, err := s.opts.Readings.Accepted(items[i], results[i].Seq)

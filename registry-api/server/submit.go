@@ -133,11 +133,33 @@ func (s *Server) submitLedger(ctx context.Context, role api.Role, tx string, par
 // indexBehindError refuses to send readings the chaincode calls replays
 // while the registry's index cannot tell whether they are re-deliveries of
 // readings accepted before.
-type indexBehindError struct{ read, height uint64 }
+type indexBehindError struct {
+	read, height uint64
+	sent         bool // the transaction was sent already (and committed)
+}
 
 func (e *indexBehindError) Error() string {
-	return fmt.Sprintf("the registry's index of the blocks has read %d of the peer's %d blocks, so it cannot tell yet "+
-		"whether a reading the chaincode calls a replay is one it accepted before; nothing was sent", e.read, e.height)
+	msg := fmt.Sprintf("the registry's index of the blocks has read %d of the peer's %d blocks, so it cannot tell yet "+
+		"whether a reading the chaincode calls a replay is one it accepted before", e.read, e.height)
+	if !e.sent {
+		msg += "; nothing was sent"
+	}
+	return msg
+}
+
+// indexReadsPeer waits, at most IndexWait, until the index has read every
+// block the peer holds; an *indexBehindError if it has not by then.
+func (s *Server) indexReadsPeer(ctx context.Context, sent bool) error {
+	height, err := s.opts.Ledger.Height(ctx)
+	if err != nil || height == 0 {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
+	defer cancel()
+	if err := s.opts.Readings.Await(wctx, height-1); err != nil {
+		return &indexBehindError{read: s.opts.Readings.Next(), height: height, sent: sent}
+	}
+	return nil
 }
 func (e *indexBehindError) Unwrap() error { return ledger.ErrUnavailable }
 
@@ -155,17 +177,8 @@ func (s *Server) vetReplays(ctx context.Context, record ledger.Recorder) ledger.
 			return fmt.Errorf("decode the batch outcome at endorsement: %w", err)
 		}
 		if slices.ContainsFunc(o.Exceptions, func(e meter.ItemResult) bool { return e.Code == meter.CodeReplay }) {
-			height, err := s.opts.Ledger.Height(ctx)
-			if err != nil {
+			if err := s.indexReadsPeer(ctx, false); err != nil {
 				return err
-			}
-			if height > 0 {
-				wctx, cancel := context.WithTimeout(ctx, s.opts.IndexWait)
-				err := s.opts.Readings.Await(wctx, height-1)
-				cancel()
-				if err != nil {
-					return &indexBehindError{read: s.opts.Readings.Next(), height: height}
-				}
 			}
 		}
 		if record == nil {
