@@ -320,3 +320,27 @@ func parseRWSet(raw []byte, tx *Tx) error {
 	}
 	return nil
 }
+
+// ParseProcessed reads one committed transaction as the peer's query
+// system chaincode returns it (GetTransactionByID: a peer.ProcessedTransaction,
+// the envelope with its validation code). Index is left 0: the transaction's
+// place in its block is not part of it. As in Parse, a VALID transaction must
+// parse completely.
+func ParseProcessed(data []byte) (*Tx, error) {
+	var pt peer.ProcessedTransaction
+	if err := proto.Unmarshal(data, &pt); err != nil {
+		return nil, fmt.Errorf("decode processed transaction: %w", err)
+	}
+	raw, err := proto.Marshal(pt.GetTransactionEnvelope())
+	if err != nil {
+		return nil, fmt.Errorf("transaction envelope: %w", err)
+	}
+	tx := &Tx{Code: peer.TxValidationCode(pt.GetValidationCode()).String()}
+	if err := parseTx(raw, tx); err != nil {
+		if tx.Valid() {
+			return nil, fmt.Errorf("tx %s: %w", tx.ID, err)
+		}
+		tx.Problem = err.Error()
+	}
+	return tx, nil
+}

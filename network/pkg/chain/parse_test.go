@@ -377,3 +377,44 @@ func TestArgsForDisplay(t *testing.T) {
 		}
 	}
 }
+
+// TestParseProcessed: a transaction fetched alone (qscc GetTransactionByID)
+// parses to what the same transaction in its block parses to.
+func TestParseProcessed(t *testing.T) {
+	raws := rawBlocks(t)
+	checked := 0
+	for n, b := range parsedChain(t) {
+		var block common.Block
+		if err := proto.Unmarshal(raws[n], &block); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range b.Txs {
+			var env common.Envelope
+			if err := proto.Unmarshal(block.GetData().GetData()[i], &env); err != nil {
+				t.Fatal(err)
+			}
+			code := peer.TxValidationCode_value[want.Code]
+			data, err := proto.Marshal(&peer.ProcessedTransaction{TransactionEnvelope: &env, ValidationCode: code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseProcessed(data)
+			if err != nil {
+				t.Fatalf("block %d tx %d: %v", n, i, err)
+			}
+			got.Index = want.Index
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Errorf("block %d tx %d alone:\n%s\nin its block:\n%s", n, i, g, w)
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d transactions checked", checked)
+	}
+	if _, err := ParseProcessed([]byte{0xff, 0x01}); err == nil {
+		t.Error("garbage parsed")
+	}
+}
