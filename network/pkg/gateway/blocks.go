@@ -8,6 +8,8 @@ import (
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/inter-nmi/pki/network/pkg/chain"
 )
 
 // BlockByNumber reads one block of the network's channel from the peer
@@ -27,4 +29,24 @@ func BlockByNumber(ctx context.Context, network *client.Network, number uint64) 
 		return nil, fmt.Errorf("asked for block %d, the peer answered block %d", number, got)
 	}
 	return &b, nil
+}
+
+// TransactionByID reads one committed transaction of the network's channel
+// from the peer (qscc GetTransactionByID) and parses it as it reads in its
+// block (chain.ParseProcessed), with its validation code. Its place in the
+// block (Tx.Index) is not part of the answer.
+func TransactionByID(ctx context.Context, network *client.Network, txID string) (*chain.Tx, error) {
+	raw, err := network.GetContract("qscc").EvaluateWithContext(ctx, "GetTransactionByID",
+		client.WithArguments(network.Name(), txID))
+	if err != nil {
+		return nil, fmt.Errorf("read transaction %s: %w", txID, err)
+	}
+	tx, err := chain.ParseProcessed(raw)
+	if err != nil {
+		return nil, fmt.Errorf("transaction %s: %w", txID, err)
+	}
+	if tx.ID != txID {
+		return nil, fmt.Errorf("asked for transaction %s, the peer answered %s", txID, tx.ID)
+	}
+	return tx, nil
 }
