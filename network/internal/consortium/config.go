@@ -45,7 +45,7 @@ func (l Layout) peerConfig(t *topology.Topology, n *topology.NMI) fabricconfig.P
 		TLSKey:             filepath.Join(node, "tls", "key.pem"),
 		TLSRootCert:        l.tlsCA(n),
 		OperationsClientCA: l.tlsClientCA(n),
-		DataDir:            filepath.Join(l.peerDir(n), "data"),
+		DataDir:            l.PeerDataDir(n),
 		ExternalBuilder:    l.Builder,
 	}
 	if profiling() {
@@ -82,7 +82,7 @@ func (l Layout) ordererConfig(n *topology.NMI) fabricconfig.Orderer {
 		TLSRootCert:       l.tlsCA(n),
 		MSPID:             n.MSPID,
 		MSPDir:            filepath.Join(node, "msp"),
-		DataDir:           filepath.Join(l.ordererDir(n), "data"),
+		DataDir:           l.OrdererDataDir(n),
 		OperationsAddress: n.OrdererOperationsAddress(),
 		AdminAddress:      n.OrdererAdminAddress(),
 		ClientCA:          l.tlsClientCA(n),

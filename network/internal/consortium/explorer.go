@@ -30,6 +30,10 @@ const explorerProc = "explorer"
 
 func (l Layout) explorerDir() string { return filepath.Join(l.Root, "explorer") }
 
+// ExplorerIndex is the explorer's index of the channel, which it rebuilds
+// from block 0 when the file is missing.
+func (l Layout) ExplorerIndex() string { return filepath.Join(l.explorerDir(), "explorer.db") }
+
 // SurveillanceCredentialsDir holds the token of market surveillance, an
 // auditor that belongs to no NMI.
 func (l Layout) SurveillanceCredentialsDir() string {
@@ -68,7 +72,7 @@ func (nw *Network) prepareExplorer() (string, error) {
 		Peer:        gateway.Peer{Address: host.PeerAddress(), HostName: host.PeerHost(), TLSRootCert: nw.tlsCA(host)},
 		Identity:    gateway.Identity{MSPID: host.MSPID, Cert: filepath.Join(identity, "signcerts", "cert.pem"), Key: filepath.Join(identity, "keystore", "priv_sk")},
 		Credentials: []string{surveillance},
-		Data:        filepath.Join(dir, "explorer.db"),
+		Data:        nw.ExplorerIndex(),
 		LogLevel:    "info",
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
@@ -123,6 +127,18 @@ func (nw *Network) startExplorer(ctx context.Context) error {
 	return nw.waitFor(ctx, explorerProc, nodeStartTimeout, func(ctx context.Context) error {
 		return nw.explorerHealthy(ctx, nw.Topology)
 	})
+}
+
+// StartExplorer starts the explorer if it is not running and waits until
+// it answers its health check; it resumes its index from its checkpoint.
+func (nw *Network) StartExplorer(ctx context.Context) error { return nw.startExplorer(ctx) }
+
+// StopExplorer stops the explorer: SIGTERM, then SIGKILL if it has not
+// exited within the grace every node has. Stopping it when it is not
+// running is no error.
+func (nw *Network) StopExplorer(ctx context.Context) error {
+	_, err := nw.procs().Stop(ctx, explorerProc, stopGrace)
+	return err
 }
 
 func (l Layout) explorerHealthy(ctx context.Context, t *topology.Topology) error {

@@ -131,7 +131,7 @@ func (nw *Network) RebuildPeer(ctx context.Context, nmi string) error {
 	if _, err := nw.procs().Stop(ctx, peerProc(n), 0); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(nw.peerDir(n), "data", "ledgersData")); err != nil {
+	if err := os.RemoveAll(filepath.Join(nw.PeerDataDir(n), "ledgersData")); err != nil {
 		return err
 	}
 	if err := nw.startPeer(ctx, n); err != nil {
@@ -226,7 +226,7 @@ func (nw *Network) RemoveRegistryIndex(nmi string) error {
 	if err != nil {
 		return err
 	}
-	return os.Remove(filepath.Join(nw.registryDir(n), "readings.db"))
+	return os.Remove(nw.RegistryIndex(n))
 }
 
 func mountTmpfs(dir string, size int64) error {

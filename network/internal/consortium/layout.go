@@ -66,6 +66,26 @@ func (l Layout) ordererDir(n *topology.NMI) string   { return filepath.Join(l.nm
 func (l Layout) chaincodeDir(n *topology.NMI) string { return filepath.Join(l.nmiDir(n), "chaincode") }
 func (l Layout) registryDir(n *topology.NMI) string  { return filepath.Join(l.nmiDir(n), "registry") }
 
+// PeerDataDir is the peer's fileSystemPath: its ledgers (ledgersData/), its
+// snapshots and the chaincode installed on it.
+func (l Layout) PeerDataDir(n *topology.NMI) string { return filepath.Join(l.peerDir(n), "data") }
+
+// OrdererDataDir holds the orderer's block ledger (ledger/) and its SmartBFT
+// write-ahead log and snapshots (smartbft/wal, smartbft/snapshot).
+func (l Layout) OrdererDataDir(n *topology.NMI) string { return filepath.Join(l.ordererDir(n), "data") }
+
+// RegistryDatabase is the registry's own database: the answers it keeps to
+// recognise a re-delivered request (idempotency records).
+func (l Layout) RegistryDatabase(n *topology.NMI) string {
+	return filepath.Join(l.registryDir(n), "registry.db")
+}
+
+// RegistryIndex is the registry's index of its peer's blocks (readings and
+// refusals), which it rebuilds from block 0 when the file is missing.
+func (l Layout) RegistryIndex(n *topology.NMI) string {
+	return filepath.Join(l.registryDir(n), "readings.db")
+}
+
 // CredentialsDir holds the NMI's registry tokens made for local use, one file
 // per role (operator.token, ingest.token, auditor.token), readable only by
 // their owner.

@@ -59,6 +59,11 @@ func TestLayoutPaths(t *testing.T) {
 		{l.topologyFile(), "/run/topology.yaml"},
 		{l.recordFile(), "/run/run.json"},
 		{l.explorerDir(), "/run/explorer"},
+		{l.ExplorerIndex(), "/run/explorer/explorer.db"},
+		{l.PeerDataDir(ptb), "/run/nmi/ptb/peer/data"},
+		{l.OrdererDataDir(ptb), "/run/nmi/ptb/orderer/data"},
+		{l.RegistryDatabase(ptb), "/run/nmi/ptb/registry/registry.db"},
+		{l.RegistryIndex(ptb), "/run/nmi/ptb/registry/readings.db"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %s, want %s", c.got, c.want)

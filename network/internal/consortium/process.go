@@ -30,14 +30,26 @@ const (
 	NodeRegistry  = "registry"
 )
 
+// nodeProc is the process name of one of an NMI's nodes.
+func (nw *Network) nodeProc(nmi, node string) (string, error) {
+	n, err := nw.Topology.NMI(nmi)
+	if err != nil {
+		return "", err
+	}
+	switch node {
+	case NodePeer, NodeOrderer, NodeChaincode, NodeRegistry:
+		return strings.ToLower(n.Name) + "-" + node, nil
+	}
+	return "", fmt.Errorf("no node %q: peer, orderer, chaincode or registry", node)
+}
+
 // Signal sends sig to one of an NMI's running nodes, as a crash (SIGKILL)
 // or a stalled machine (SIGSTOP, SIGCONT) would, and returns its PID.
 func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
-	n, err := nw.Topology.NMI(nmi)
+	name, err := nw.nodeProc(nmi, node)
 	if err != nil {
 		return 0, err
 	}
-	name := strings.ToLower(n.Name) + "-" + node
 	pid, ok := nw.procs().Running(name)
 	if !ok {
 		return 0, fmt.Errorf("%s is not running", name)
@@ -46,6 +58,18 @@ func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
 		return pid, fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
 	}
 	return pid, nil
+}
+
+// Stop stops one of an NMI's nodes as an operator would: SIGTERM, then
+// SIGKILL if it has not exited within the grace every node has. Stopping a
+// node that is not running is no error.
+func (nw *Network) Stop(ctx context.Context, nmi, node string) error {
+	name, err := nw.nodeProc(nmi, node)
+	if err != nil {
+		return err
+	}
+	_, err = nw.procs().Stop(ctx, name, stopGrace)
+	return err
 }
 
 // Start starts one of an NMI's nodes if it is not running (after a crash,

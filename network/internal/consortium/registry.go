@@ -51,7 +51,8 @@ func (nw *Network) prepareRegistry(n *topology.NMI) (string, error) {
 		Peer:        gateway.Peer{Address: n.PeerAddress(), HostName: n.PeerHost(), TLSRootCert: nw.tlsCA(n)},
 		Identities:  map[api.Role]gateway.Identity{},
 		Credentials: filepath.Join(dir, "credentials.json"),
-		Data:        filepath.Join(dir, "registry.db"),
+		Data:        nw.RegistryDatabase(n),
+		Readings:    nw.RegistryIndex(n),
 		LogLevel:    "info",
 	}
 	cfg.TLS.Cert, cfg.TLS.Key = filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem")
