@@ -6,6 +6,7 @@ package synth
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -28,11 +29,13 @@ type Chain struct {
 	seq    map[string]uint64
 	record map[string]meter.Meter
 	keys   map[string]*meter.PrivateKey
+	guards map[string]*wire.Guard
 }
 
 // New starts a chain whose first block is at start.
 func New(start time.Time) *Chain {
-	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}, keys: map[string]*meter.PrivateKey{}}
+	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}, keys: map[string]*meter.PrivateKey{},
+		guards: map[string]*wire.Guard{}}
 }
 
 // Meters returns the IDs of the meters registered so far.
@@ -99,32 +102,28 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 // Measurements makes a block with one concentrator batch of n readings of
 // the given meters in turn, every refuseEvery-th one refused as a replay.
 // The readings are the transaction's packed argument and its outcome, as
-// the chaincode answers (package wire), signed with the meters' keys.
+// the chaincode answers (package wire), signed with the meters' keys; the
+// transaction reads each meter's record and replay guard and writes the
+// guards of the meters it accepted readings of, as the chaincode does.
 func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleIngest, Chaincode: wire.Namespace,
 		Function: wire.TxSubmitPacked, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
 	items := make([]meter.SignedMeasurement, n)
 	out := wire.Outcome{Items: n, KeyVersions: map[string]int{}}
+	touched := map[string]bool{}
+	var order []string
 	for i := range n {
 		id := meters[i%len(meters)]
+		if !touched[id] {
+			touched[id] = true
+			order = append(order, id)
+		}
 		refused := refuseEvery > 0 && i%refuseEvery == refuseEvery-1
-		if !refused {
-			c.seq[id]++
-		}
-		at := c.start.Add(time.Duration(c.seq[id]) * 15 * time.Minute).UTC().Format(time.RFC3339)
-		payload, err := meter.Measurement{MeterID: id, Seq: c.seq[id], Time: at, Value: fmt.Sprintf("%d.%03d", c.seq[id], i%1000), Unit: "kWh"}.Payload()
-		if err != nil {
-			panic(err)
-		}
-		sig, err := c.keys[id].Sign(payload)
-		if err != nil {
-			panic(err)
-		}
-		items[i] = meter.SignedMeasurement{MeterID: id, Payload: payload, Signature: sig}
+		sm := c.reading(id, i, refused)
+		items[i] = sm
 		if refused {
 			out.Rejected++
-			out.Exceptions = append(out.Exceptions, meter.ItemResult{Index: i, MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeRejected,
-				Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq"})
+			out.Exceptions = append(out.Exceptions, replay(i, id, max(c.seq[id], 1)))
 			continue
 		}
 		out.Accepted++
@@ -136,7 +135,75 @@ func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery i
 	}
 	tx.Args = []string{string(packed)}
 	tx.ResponsePayload = value(out)
+	c.guardSets(&tx, order)
 	return c.block([]chain.Tx{tx})
+}
+
+// Singles makes a block with one SubmitMeasurement transaction for each of
+// the meters, each delivering one reading; every refuseEvery-th is refused
+// as a replay.
+func (c *Chain) Singles(submitter string, meters []string, refuseEvery int) *chain.Block {
+	var txs []chain.Tx
+	for i, id := range meters {
+		refused := refuseEvery > 0 && i%refuseEvery == refuseEvery-1
+		sm := c.reading(id, i, refused)
+		r := meter.ItemResult{MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeAccepted, KeyVersion: 1}
+		if refused {
+			r = replay(0, id, max(c.seq[id], 1))
+		}
+		tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleIngest, Chaincode: wire.Namespace,
+			Function: wire.TxSubmitMeasurement, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+3)%len(NMIs)]},
+			Args:            []string{id, base64.StdEncoding.EncodeToString(sm.Payload), base64.StdEncoding.EncodeToString(sm.Signature)},
+			ResponsePayload: value(r)}
+		c.guardSets(&tx, []string{id})
+		txs = append(txs, tx)
+	}
+	return c.block(txs)
+}
+
+// reading signs the meter's next reading (i varies its value); a refused
+// one repeats the last accepted seq (1 before any).
+func (c *Chain) reading(id string, i int, refused bool) meter.SignedMeasurement {
+	if !refused {
+		c.seq[id]++
+	}
+	seq := max(c.seq[id], 1)
+	at := c.start.Add(time.Duration(seq) * 15 * time.Minute).UTC().Format(time.RFC3339)
+	m := meter.Measurement{MeterID: id, Seq: seq, Time: at, Value: fmt.Sprintf("%d.%03d", seq, i%1000), Unit: "kWh"}
+	payload, err := m.Payload()
+	if err != nil {
+		panic(err)
+	}
+	sig, err := c.keys[id].Sign(payload)
+	if err != nil {
+		panic(err)
+	}
+	if !refused {
+		g := c.guards[id]
+		if g == nil {
+			g = &wire.Guard{KeyVersion: 1}
+			c.guards[id] = g
+		}
+		g.Accept(seq, payload)
+	}
+	return meter.SignedMeasurement{MeterID: id, Payload: payload, Signature: sig}
+}
+
+func replay(i int, id string, seq uint64) meter.ItemResult {
+	return meter.ItemResult{Index: i, MeterID: id, Seq: seq, Outcome: meter.OutcomeRejected,
+		Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq"}
+}
+
+// guardSets adds what a measurement transaction reads and writes: each
+// meter's record and replay guard read, its guard written.
+func (c *Chain) guardSets(tx *chain.Tx, meters []string) {
+	for _, id := range meters {
+		tx.Reads = append(tx.Reads, chain.Read{Namespace: wire.Namespace, Key: wire.MeterKey(id)},
+			chain.Read{Namespace: wire.Namespace, Key: wire.GuardKey(id)})
+		if g := c.guards[id]; g != nil {
+			tx.Writes = append(tx.Writes, chain.Write{Namespace: wire.Namespace, Key: wire.GuardKey(id), Value: g.Marshal()})
+		}
+	}
 }
 
 // Revoke makes a block revoking a meter.
