@@ -3,7 +3,6 @@ package index
 import (
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/inter-nmi/pki/network/pkg/audit"
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
@@ -167,11 +167,7 @@ type Finding struct {
 
 // Attested is a meter's latest valid attestation transaction, whose bundle
 // the meter page offers (package proof).
-type Attested struct {
-	Block uint64    `json:"block"`
-	TxID  string    `json:"txId"`
-	Time  time.Time `json:"time"`
-}
+type Attested = follow.Attested
 
 // HourStat counts one hour's measurements and transactions.
 type HourStat struct {
@@ -210,10 +206,8 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 		if err := ix.block0(); err != nil {
 			return err
 		}
-		if b.Config {
-			if err := tx.Bucket(bConfigs).Put(u64(b.Number), nil); err != nil {
-				return err
-			}
+		if err := attestations.Add(tx, b); err != nil {
+			return err
 		}
 		for i := range b.Txs {
 			if err := ix.transaction(&b.Txs[i]); err != nil {
@@ -325,25 +319,15 @@ func (a *adder) transaction(t *chain.Tx) error {
 	if f := audit.Function(t.Function); f != nil {
 		return a.find(t, f.Kind, "", f.Problem)
 	}
-	if t.Function == wire.TxAttestMeter {
-		if len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
-			return putJSON(a.tx.Bucket(bAttests), []byte(t.Args[0]), Attested{Block: a.block.Number, TxID: t.ID, Time: t.Time})
-		}
-		return nil
-	}
 	// The measurements are the transaction itself: its arguments and the
-	// outcome the endorsers signed.
-	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
-	switch {
-	case errors.Is(err, wire.ErrNotMeasurements):
-		return nil
-	case err != nil:
-		// Written by modified chaincode or a chaincode version this explorer
-		// cannot read: the transaction is indexed, its measurements are not,
-		// and auditors are told.
-		return a.find(t, FindingMeasurements, "", "the measurement transaction cannot be decoded, its measurements are not indexed: "+err.Error())
+	// outcome the endorsers signed. One that cannot be decoded is indexed
+	// without them, and auditors are told.
+	items, f := follow.Measurements(t)
+	if f != nil {
+		return a.find(t, f.Kind, "", f.Problem)
 	}
 	for _, it := range items {
+		var err error
 		switch it.Result.Outcome {
 		case meter.OutcomeAccepted:
 			err = a.accepted(t, it)

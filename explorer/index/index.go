@@ -6,7 +6,6 @@
 package index
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/inter-nmi/pki/network/pkg/channel"
+	"github.com/inter-nmi/pki/network/pkg/follow"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
 // ErrNotFound means the store has no such block, transaction or meter.
@@ -34,10 +35,14 @@ var (
 	bHours     = []byte("hours")     // unix hour → HourStat
 	bMinutes   = []byte("minutes")   // unix minute → transactions
 	bFindings  = []byte("findings")  // block, tx, n → Finding
-	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation
-	bConfigs   = []byte("configs")   // block → "" for each configuration block
+	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation (follow.Attestations)
+	bConfigs   = []byte("configs")   // block → "" for each configuration block (follow.Attestations)
 	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes, bFindings, bAttests, bConfigs}
 )
+
+// attestations keeps what an attestation bundle needs, as the registry's
+// index does.
+var attestations = follow.Attestations{Chaincode: wire.Namespace, Meters: bAttests, Configs: bConfigs}
 
 // Meta keys.
 var (
@@ -205,34 +210,10 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, raw)
 }
 
-func u64(n uint64) []byte {
-	b := make([]byte, 8)
-	binary.BigEndian.PutUint64(b, n)
-	return b
-}
-
-// join builds a composite key: parts separated by 0, which no meter ID holds.
-func join(parts ...[]byte) []byte {
-	var out []byte
-	for i, p := range parts {
-		if i > 0 {
-			out = append(out, 0)
-		}
-		out = append(out, p...)
-	}
-	return out
-}
-
-// decodeU64 reads a key or counter written by u64; absent is 0.
-func decodeU64(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
-func u32(n uint32) []byte {
-	b := make([]byte, 4)
-	binary.BigEndian.PutUint32(b, n)
-	return b
-}
+// Keys are encoded by package follow, as in the registry's index.
+var (
+	join      = follow.Key
+	u64       = follow.Uint64
+	u32       = follow.Uint32
+	decodeU64 = follow.ReadUint64
+)

@@ -331,34 +331,27 @@ func (s *Store) FindingsIn(block uint64) ([]Finding, error) {
 
 // Attestation returns the meter's latest valid attestation.
 func (s *Store) Attestation(meterID string) (*Attested, error) {
-	a := new(Attested)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bAttests).Get([]byte(meterID))
-		if raw == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(raw, a)
+	var a Attested
+	var found bool
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		a, found, err = attestations.Latest(tx, meterID)
+		return err
 	})
+	if err == nil && !found {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, err
 	}
-	return a, nil
+	return &a, nil
 }
 
 // ConfigBlocks returns the numbers of the configuration blocks up to and
 // including block, ascending, block 0 first.
-func (s *Store) ConfigBlocks(block uint64) ([]uint64, error) {
-	var out []uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bConfigs).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			n := decodeU64(k)
-			if n > block {
-				break
-			}
-			out = append(out, n)
-		}
-		return nil
+func (s *Store) ConfigBlocks(block uint64) (out []uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		out, err = attestations.ConfigBlocks(tx, block)
+		return err
 	})
 	return out, err
 }
