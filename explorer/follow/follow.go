@@ -1,7 +1,7 @@
 // Package follow keeps the explorer's index in step with the channel: it
-// reads blocks from the peer's deliver service (fabric-gateway block events)
-// from the index's checkpoint on, checks each block's integrity, parses it
-// and indexes it, and reconnects when the stream breaks.
+// reads the peer's blocks from the index's checkpoint on (package
+// network/pkg/follow, which reconnects when the stream breaks), checks
+// each block's integrity from the pinned genesis block on, and indexes it.
 package follow
 
 import (
@@ -15,24 +15,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/hyperledger/fabric-gateway/pkg/client"
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/network/pkg/channel"
+	blockfollow "github.com/inter-nmi/pki/network/pkg/follow"
 )
-
-// Blocks opens a stream of blocks from a block number on; a
-// *client.Network's BlockEvents is one.
-type Blocks func(ctx context.Context, from uint64) (<-chan *common.Block, error)
-
-// FromNetwork streams a gateway network's blocks.
-func FromNetwork(nw *client.Network) Blocks {
-	return func(ctx context.Context, from uint64) (<-chan *common.Block, error) {
-		return nw.BlockEvents(ctx, client.WithStartBlock(from))
-	}
-}
 
 // ErrGenesis means the channel's block 0, as the peer serves it or as the
 // index was built from, is not the genesis block the configuration pins.
@@ -40,7 +29,8 @@ var ErrGenesis = errors.New("not the pinned genesis block")
 
 // Follower indexes blocks as they come.
 type Follower struct {
-	Blocks Blocks
+	// Blocks is the channel's blocks (FromNetwork of network/pkg/follow).
+	Blocks blockfollow.Blocks
 	Store  *index.Store
 	// Genesis is the pinned header hash of the channel's genesis block
 	// (chain.GenesisHash), required. Block 0 names the orderers whose
@@ -54,16 +44,18 @@ type Follower struct {
 }
 
 // Run follows the channel until ctx ends. It stops with ErrGenesis, having
-// indexed nothing more, if block 0 is not the pinned genesis block.
+// indexed nothing more, if block 0 is not the pinned genesis block. A block
+// the index fails to store is tried again until it can be: the explorer
+// falls behind, it does not stop.
 func (f *Follower) Run(ctx context.Context) error {
 	if len(f.Genesis) != sha256.Size {
 		return fmt.Errorf("the genesis block hash is not pinned: %d bytes, want %d", len(f.Genesis), sha256.Size)
 	}
-	next, saved, err := f.Store.Checkpoint()
-	if err != nil {
+	s := &sink{f: f}
+	if err := s.load(); err != nil {
 		return err
 	}
-	if next > 0 {
+	if s.next > 0 {
 		// An index built before the pin, or from another channel, is not
 		// resumed: everything in it rests on its block 0.
 		b0, err := f.Store.Block(0)
@@ -75,6 +67,25 @@ func (f *Follower) Run(ctx context.Context) error {
 				"move the index away to rebuild it from the pinned chain", ErrGenesis, b0.HeaderHash, want)
 		}
 	}
+	return blockfollow.Run(ctx, f.Blocks, s, blockfollow.Options{OnBlock: f.OnBlock, Backoff: time.Second, MaxBackoff: 30 * time.Second, Log: f.Log})
+}
+
+// sink checks and indexes the blocks Run reads. Its verifier and verdict
+// are those of the index's checkpoint, next.
+type sink struct {
+	f         *Follower
+	next      uint64
+	verifier  *chain.Verifier
+	integrity index.Integrity
+}
+
+// load takes the checkpoint, the verifier's state and the verdict from the
+// index.
+func (s *sink) load() error {
+	next, saved, err := s.f.Store.Checkpoint()
+	if err != nil {
+		return err
+	}
 	verifier := chain.NewVerifier()
 	if saved != nil {
 		var st chain.VerifierState
@@ -85,40 +96,38 @@ func (f *Follower) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	integrity, err := f.Store.Integrity()
+	integrity, err := s.f.Store.Integrity()
 	if err != nil {
 		return err
 	}
-	backoff := time.Second
-	for {
-		f.Log.Info("following the channel", "from", next)
-		blocks, err := f.Blocks(ctx, next)
-		if err == nil {
-			for raw := range blocks {
-				if err = f.add(raw, verifier, &integrity); err != nil {
-					return err
-				}
-				next = raw.GetHeader().GetNumber() + 1
-				backoff = time.Second
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		f.Log.Warn("block stream ended; reconnecting", "next", next, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
+	s.next, s.verifier, s.integrity = next, verifier, integrity
+	return nil
 }
 
-// add checks, parses and indexes one block. The first integrity failure is
-// kept as the verdict; later blocks are still indexed, so auditors can look
-// at what came after it.
-func (f *Follower) add(raw *common.Block, verifier *chain.Verifier, integrity *index.Integrity) error {
+func (s *sink) Next() uint64 { return s.next }
+
+// Add checks and indexes a block. When the index fails to store it, the
+// verifier and the verdict, which took the block in, go back to the
+// index's, so that the block is checked again when it comes again.
+func (s *sink) Add(raw *common.Block, b *chain.Block, perr error) error {
+	err := s.add(raw, b, perr)
+	if err == nil {
+		return nil
+	}
+	if _, fatal := errors.AsType[*blockfollow.FatalError](err); fatal {
+		return err
+	}
+	if lerr := s.load(); lerr != nil {
+		return blockfollow.Fatal(fmt.Errorf("%w; and the index cannot be read again: %w", err, lerr))
+	}
+	return err
+}
+
+// add checks and indexes one block, parsed as b or not parsed (perr). The
+// first integrity failure is kept as the verdict; later blocks are still
+// indexed, so auditors can look at what came after it.
+func (s *sink) add(raw *common.Block, b *chain.Block, perr error) error {
+	f := s.f
 	n := raw.GetHeader().GetNumber()
 	if n == 0 {
 		// Before anything of block 0 is trusted or indexed. The pinned hash
@@ -129,23 +138,22 @@ func (f *Follower) add(raw *common.Block, verifier *chain.Verifier, integrity *i
 			return fmt.Errorf("block 0: %w", err)
 		}
 		if !bytes.Equal(got, f.Genesis) {
-			return fmt.Errorf("%w: the peer's block 0 has header hash %x, the configuration pins %x; block 0 not indexed, indexing stopped",
-				ErrGenesis, got, f.Genesis)
+			return blockfollow.Fatal(fmt.Errorf("%w: the peer's block 0 has header hash %x, the configuration pins %x; block 0 not indexed, indexing stopped",
+				ErrGenesis, got, f.Genesis))
 		}
 	}
-	b, perr := chain.Parse(raw)
 	if perr != nil {
 		// Keep the block's place in the index with what its header says.
 		b = &chain.Block{Number: n, PreviousHash: raw.GetHeader().GetPreviousHash(), DataHash: raw.GetHeader().GetDataHash()}
 		b.HeaderHash, _ = chain.HeaderHash(raw.GetHeader())
 	}
-	verr := verifier.Verify(raw, b)
+	verr := s.verifier.Verify(raw, b)
 	if verr == nil && perr != nil {
 		verr = fmt.Errorf("block %d cannot be read: %w", n, perr)
 	}
-	integrity.Checked, integrity.CheckedThrough = true, n
-	if verr != nil && integrity.Broken == nil {
-		integrity.Broken = &index.Break{Block: n, Reason: verr.Error()}
+	s.integrity.Checked, s.integrity.CheckedThrough = true, n
+	if verr != nil && s.integrity.Broken == nil {
+		s.integrity.Broken = &index.Break{Block: n, Reason: verr.Error()}
 		f.Log.Error("chain integrity broken", "block", n, "err", verr)
 	}
 	var cfg *channel.Config
@@ -155,23 +163,22 @@ func (f *Follower) add(raw *common.Block, verifier *chain.Verifier, integrity *i
 			f.Log.Warn("config block unreadable", "block", n, "err", err)
 		}
 	}
-	state, err := json.Marshal(verifier.State())
+	state, err := json.Marshal(s.verifier.State())
 	if err != nil {
 		return err
 	}
-	if err := f.Store.Add(b, *integrity, state, cfg); err != nil {
+	if err := f.Store.Add(b, s.integrity, state, cfg); err != nil {
 		return fmt.Errorf("index block %d: %w", n, err)
 	}
+	s.next = n + 1
 	findings, err := f.Store.FindingsIn(n)
 	if err != nil {
-		return fmt.Errorf("findings of block %d: %w", n, err)
+		// The block is indexed; its findings are there for auditors.
+		f.Log.Warn("the findings of the block indexed cannot be read", "block", n, "err", err)
 	}
 	for _, x := range findings {
 		f.Log.Error("integrity finding: a valid transaction wrote what the chaincode never would", "block", n, "tx", x.TxID,
 			"kind", x.Kind, "key", x.Key, "submitter", x.Submitter, "endorsers", x.Endorsers, "problem", x.Problem)
-	}
-	if f.OnBlock != nil {
-		f.OnBlock(n)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/follow"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	blockfollow "github.com/inter-nmi/pki/network/pkg/follow"
 )
 
 // realBlocks are blocks 0-12 of a fresh channel (testdata/blocks at the repository root).
@@ -47,7 +48,7 @@ func realBlocks(t *testing.T) []*common.Block {
 
 // feed serves blocks from a slice, as a peer's deliver service would, and
 // stops the follower once the last one is indexed.
-func feed(blocks []*common.Block, cancel context.CancelFunc) follow.Blocks {
+func feed(blocks []*common.Block, cancel context.CancelFunc) blockfollow.Blocks {
 	return func(ctx context.Context, from uint64) (<-chan *common.Block, error) {
 		ch := make(chan *common.Block)
 		go func() {
@@ -275,5 +276,51 @@ func TestFollowResumeChecksGenesis(t *testing.T) {
 	}
 	if seen := run(t, store, blocks); len(seen) != len(blocks)-3 {
 		t.Fatalf("resumed with the right pin: indexed %v", seen)
+	}
+}
+
+// A block the index fails to store is checked again when it comes again:
+// the verifier and the verdict, which took it in, go back to the index's.
+// Here the index moved on without the follower (another follower stored
+// the block); a full disk leaves it where it was, which is the same.
+func TestFailedStoreRewindsTheChecks(t *testing.T) {
+	blocks := realBlocks(t)
+	store, err := index.Open(filepath.Join(t.TempDir(), "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	run(t, store, blocks[:6])
+	f := &follow.Follower{Store: store, Genesis: genesisHash(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	add := func(s blockfollow.Sink, n int) error {
+		b, err := chain.Parse(blocks[n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Add(blocks[n], b, nil)
+	}
+	behind, err := f.Sink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := f.Sink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := add(other, 6); err != nil {
+		t.Fatal(err)
+	}
+	err = add(behind, 6)
+	if _, fatal := errors.AsType[*blockfollow.FatalError](err); err == nil || fatal {
+		t.Fatalf("block 6 stored twice: %v", err)
+	}
+	if next := behind.Next(); next != 7 {
+		t.Fatalf("after a block not stored, the follower expects block %d; the index is at 7", next)
+	}
+	if err := add(behind, 7); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := store.Integrity(); err != nil || !in.Intact() || in.CheckedThrough != 7 {
+		t.Fatalf("integrity %+v, %v", in, err)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/inter-nmi/pki/explorer/web"
 	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/network/pkg/credentials"
+	blockfollow "github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/network/pkg/health"
 )
@@ -126,7 +127,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Blocks: func(ctx context.Context, n uint64) (*common.Block, error) {
 			return gateway.BlockByNumber(ctx, network, n)
 		}})
-	follower := &follow.Follower{Blocks: follow.FromNetwork(network), Store: store, Genesis: genesis,
+	follower := &follow.Follower{Blocks: blockfollow.FromNetwork(network), Store: store, Genesis: genesis,
 		OnBlock: srv.Notify, Log: log}
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
