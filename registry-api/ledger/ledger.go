@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/inter-nmi/pki/network/pkg/chain"
 	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/pki-chaincode/agreement"
@@ -170,6 +171,19 @@ func (f *Fabric) Block(ctx context.Context, number uint64) (*common.Block, error
 	err := f.withRetry(ctx, "GetBlockByNumber", func() error {
 		var err error
 		out, err = gateway.BlockByNumber(ctx, f.network(api.RoleAuditor), number)
+		return classify(err)
+	})
+	return out, err
+}
+
+// Transaction reads one committed transaction of the channel from the
+// NMI's peer, parsed, as the auditor identity: where the readings index
+// finds a reading's evidence.
+func (f *Fabric) Transaction(ctx context.Context, txID string) (*chain.Tx, error) {
+	var out *chain.Tx
+	err := f.withRetry(ctx, "GetTransactionByID", func() error {
+		var err error
+		out, err = gateway.TransactionByID(ctx, f.network(api.RoleAuditor), txID)
 		return classify(err)
 	})
 	return out, err

@@ -1,6 +1,7 @@
 package readings_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestAttackForgedAcceptedReading(t *testing.T) {
 	if err != nil || len(all) != 1 || all[0].Kind != audit.KindSignature || all[0].TxID != "forged" || all[0].Block != 1 {
 		t.Fatalf("findings %+v %v, want one signature finding about tx forged", all, err)
 	}
-	recs, _, _ := x.Measurements(readings.Query{MeterID: "PTB-0001"})
+	recs, _, _ := x.Measurements(context.Background(), readings.Query{MeterID: "PTB-0001"})
 	if len(recs) != 1 || recs[0].Seq != 1 {
 		t.Errorf("the meter's readings %+v, want its genuine one only", recs)
 	}

@@ -1,11 +1,18 @@
 // Package readings is the registry's off-chain index of measurements: it
-// follows its NMI's peer's blocks from a checkpoint and keeps every
-// measurement valid transactions accepted, by meter and meter time, and
-// every refused batch item, by meter, in an embedded database (bbolt). The
-// ledger's world state keeps only what consensus needs; the evidence is the
-// transactions in the blocks, and this index is how the registry answers
-// GET .../measurements and .../rejections, finds the transaction that
-// accepted a re-delivered reading, and serves billing its ciphertexts.
+// follows its NMI's peer's blocks from a checkpoint and keeps where every
+// measurement valid transactions accepted is, by meter and meter time and
+// by meter and seq, and every refused batch item, by meter, in an embedded
+// database (bbolt). The ledger's world state keeps only what consensus
+// needs; the evidence is the transactions in the blocks, and this index is
+// how the registry answers GET .../measurements and .../rejections, finds
+// the transaction that accepted a re-delivered reading, and serves billing
+// its ciphertexts.
+//
+// An accepted reading costs the index two small binary entries (about 100
+// bytes on disk), not a copy of its evidence: its payload, signature and
+// ciphertext are read from the peer's copy of its transaction when a
+// listing asks for them (Evidence), and checked against the hash the index
+// kept.
 //
 // Nothing here is trusted more than the peer it reads: the index is derived
 // data, rebuilt from block 0 if its file is deleted.
@@ -22,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,8 +48,10 @@ import (
 
 var (
 	bMeta     = []byte("meta")     // checkpoint
-	bReadings = []byte("readings") // meter, 0, meter time, seq → MeasurementRecord
-	bSeqs     = []byte("seqs")     // meter, 0, seq[, 0, key version] → accepted: hash, block, tx ID
+	bIDs      = []byte("ids")      // meter → its number in the index (4 bytes), which the reading keys carry
+	bReadings = []byte("readings") // number, hour of meter time → its readings (a time chunk: chunks.go)
+	bSeqs     = []byte("seqs")     // number, seq/64 → those accepted seqs and where they are (a seq chunk: chunks.go)
+	bTxs      = []byte("txs")      // block, transaction → its ID, for the transactions whose readings are indexed
 	bRefused  = []byte("refused")  // meter (or "-"), 0, block, tx, item → Rejection
 	bMeters   = []byte("meters")   // meter → its record (meter.Meter), as the checks of package audit applied it
 	bKeys     = []byte("keys")     // meter, 0, key version → meter.KeyVersion
@@ -54,7 +64,8 @@ var (
 
 // version is the index's layout; an index of an older layout is rebuilt
 // from block 0 when opened, since it may lack what a newer one keeps.
-const version = 3
+// Layout 4 keeps where each reading's evidence is instead of a copy of it.
+const version = 4
 
 // Attested is a meter's latest valid attestation transaction.
 type Attested struct {
@@ -75,32 +86,49 @@ type Index struct {
 	next    uint64
 	changed chan struct{} // closed and replaced when next moves
 	full    atomic.Int64
+
+	evidence Evidence
+	cache    *txCache
 }
 
+// Evidence reads a committed transaction from the peer by its ID (a
+// gateway's qscc GetTransactionByID, parsed: gateway.TransactionByID).
+type Evidence func(ctx context.Context, txID string) (*chain.Tx, error)
+
+// SetEvidence sets where listings read the readings' evidence from; without
+// it, Measurements fails.
+func (x *Index) SetEvidence(e Evidence) { x.evidence = e }
+
 // Open opens (or creates) the index of a chaincode's measurements at path.
+// An index of an older layout is deleted and rebuilt from block 0 in a new
+// file (bbolt keeps a file's freed pages, so the old layout's size would
+// stay).
 func Open(path, chaincode string) (*Index, error) {
+	x, stale, err := open(path, chaincode)
+	if err != nil || !stale {
+		return x, err
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("remove the readings index of an older layout: %w", err)
+	}
+	x, _, err = open(path, chaincode)
+	return x, err
+}
+
+func open(path, chaincode string) (x *Index, stale bool, err error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("open readings index %s: %w", path, err)
+		return nil, false, fmt.Errorf("open readings index %s: %w", path, err)
 	}
-	x := &Index{db: db, chaincode: chaincode, log: slog.Default(), changed: make(chan struct{})}
-	buckets := [][]byte{bMeta, bReadings, bSeqs, bRefused, bMeters, bKeys, bFindings, bConfigs, bAttests}
-	// Buckets of older layouts, dropped when an index is rebuilt.
-	buckets = append(buckets, []byte("fprints"))
+	x = &Index{db: db, chaincode: chaincode, log: slog.Default(), changed: make(chan struct{}), cache: newTxCache(txCacheSize)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bMeta); meta != nil {
 			if v := meta.Get(kVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != version {
-				// An older layout: start again from block 0.
-				for _, b := range buckets {
-					if tx.Bucket(b) != nil {
-						if err := tx.DeleteBucket(b); err != nil {
-							return err
-						}
-					}
-				}
+				stale = true
+				return nil
 			}
 		}
-		for _, b := range buckets[:len(buckets)-1] {
+		for _, b := range [][]byte{bMeta, bIDs, bReadings, bSeqs, bTxs, bRefused, bMeters, bKeys, bFindings, bConfigs, bAttests} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -113,11 +141,11 @@ func Open(path, chaincode string) (*Index, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || stale {
 		db.Close()
-		return nil, err
+		return nil, stale, err
 	}
-	return x, nil
+	return x, false, nil
 }
 
 // Close closes the store.
@@ -161,12 +189,14 @@ func (x *Index) Add(b *chain.Block) error {
 				return err
 			}
 		}
+		// Transactions are appended at the end: their pages split full.
+		tx.Bucket(bTxs).FillPercent = 0.95
 		for i := range b.Txs {
 			t := &b.Txs[i]
 			if !t.Valid() || t.Chaincode != x.chaincode {
 				continue
 			}
-			if err := x.tx(tx, b, t); err != nil {
+			if err := x.tx(tx, b, i, t); err != nil {
 				return err
 			}
 		}
@@ -225,7 +255,7 @@ func (x *Index) ConfigBlocks(block uint64) ([]uint64, error) {
 
 // tx indexes one valid transaction of the chaincode, after the checks of
 // package audit: what fails one is a finding, and is not indexed.
-func (x *Index) tx(tx *bolt.Tx, b *chain.Block, t *chain.Tx) error {
+func (x *Index) tx(tx *bolt.Tx, b *chain.Block, pos int, t *chain.Tx) error {
 	if f := audit.Function(t.Function); f != nil {
 		return x.find(tx, b, t, f)
 	}
@@ -247,10 +277,16 @@ func (x *Index) tx(tx *bolt.Tx, b *chain.Block, t *chain.Tx) error {
 		return x.find(tx, b, t, &audit.Finding{Kind: audit.KindMeasurements,
 			Problem: "the measurement transaction cannot be decoded, its measurements are not indexed: " + err.Error()})
 	}
-	for _, it := range items {
-		if err := x.item(tx, b, t, it); err != nil {
+	accepted := false
+	for i, it := range items {
+		ok, err := x.item(tx, b, t, uint32(pos), uint32(i), it)
+		if err != nil {
 			return err
 		}
+		accepted = accepted || ok
+	}
+	if accepted {
+		return tx.Bucket(bTxs).Put(txKey(b.Number, uint32(pos)), txIDBytes(t.ID))
 	}
 	return nil
 }
@@ -354,7 +390,7 @@ func (x *Index) find(tx *bolt.Tx, b *chain.Block, t *chain.Tx, f *audit.Finding)
 // next is empty on the last page.
 func (x *Index) Findings(limit int, cursor []byte) (out []api.Finding, next []byte, err error) {
 	out = []api.Finding{}
-	next, err = x.page(bFindings, nil, []byte{0xff}, Query{Limit: limit, Cursor: cursor}, func(v []byte) error {
+	next, err = x.page(bFindings, nil, []byte{0xff}, Query{Limit: limit, Cursor: cursor}, func(_, v []byte) error {
 		var f api.Finding
 		if err := json.Unmarshal(v, &f); err != nil {
 			return err
@@ -365,59 +401,62 @@ func (x *Index) Findings(limit int, cursor []byte) (out []api.Finding, next []by
 	return out, next, err
 }
 
-// accepted is what the index keeps of an accepted seq, to recognise a
-// re-delivery and name its transaction: the hash of the payload, and of
-// the payload with its signature (the exact evidence).
-type accepted struct {
-	Payload  string `json:"p"`
-	Evidence string `json:"e"`
-	Block    uint64 `json:"b"`
-	TxID     string `json:"t"`
+func payloadHash(payload []byte) (h [16]byte) {
+	sum := wire.HashOf(payload)
+	copy(h[:], sum[:])
+	return h
 }
 
-func evidenceHash(payload, signature []byte) string {
-	h := sha256.New()
-	h.Write(payload)
-	h.Write(signature)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+func evidenceHash(payload, signature []byte) (h [8]byte) {
+	d := sha256.New()
+	d.Write(payload)
+	d.Write(signature)
+	copy(h[:], d.Sum(nil))
+	return h
 }
 
-func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) error {
+// item indexes one item of a valid transaction; accepted reports whether
+// it indexed an accepted reading (whose transaction's ID must be kept).
+func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, pos, index uint32, it wire.Item) (bool, error) {
 	r := it.Result
 	switch r.Outcome {
 	case meter.OutcomeAccepted:
 		mtr, err := meterOf(tx.Bucket(bMeters), it.Signed.MeterID)
 		if err != nil {
-			return err
+			return false, err
 		}
 		var kv meter.KeyVersion
 		if mtr != nil {
 			if kv, err = keyOf(tx.Bucket(bKeys), mtr.ID, mtr.KeyVersion); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if f := audit.Accepted(it, mtr, kv.PublicKey); f != nil {
-			return x.find(tx, b, t, f)
+			return false, x.find(tx, b, t, f)
 		}
 		m := it.Measurement
-		fp := kv.Fingerprint
-		rec := meter.MeasurementRecord{MeterID: m.MeterID, Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit,
-			Ciphertext: m.Ciphertext, Payload: base64.StdEncoding.EncodeToString(it.Signed.Payload),
-			Signature: base64.StdEncoding.EncodeToString(it.Signed.Signature), KeyVersion: r.KeyVersion,
-			Fingerprint: string(fp), TxID: t.ID, AcceptedAt: t.Time.UTC().Format(time.RFC3339Nano)}
-		v, err := json.Marshal(rec)
+		num, err := x.number(tx, m.MeterID)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if err := tx.Bucket(bReadings).Put(readingKey(m.MeterID, m.MeasuredAt(), m.Seq), v); err != nil {
-			return err
+		version := uint32(r.KeyVersion)
+		hour, nanos := splitTime(m.MeasuredAt())
+		times := tx.Bucket(bReadings)
+		tk := timeChunkKey(num, hour)
+		entries, err := decodeTimeChunk(times.Get(tk))
+		if err != nil {
+			return false, err
 		}
-		h := wire.HashOf(it.Signed.Payload)
-		a, _ := json.Marshal(accepted{Payload: hex.EncodeToString(h[:]), Evidence: evidenceHash(it.Signed.Payload, it.Signed.Signature),
-			Block: b.Number, TxID: t.ID})
+		if err := times.Put(tk, encodeTimeChunk(insertTime(entries, timeEntry{Nanos: nanos, Seq: m.Seq, Version: version}))); err != nil {
+			return false, err
+		}
 		// Each key version has its own sequence space: a rotated meter's
 		// seq 1 must not hide the old key's.
-		return tx.Bucket(bSeqs).Put(join([]byte(m.MeterID), u64(m.Seq), u32(uint32(r.KeyVersion))), a)
+		e := seqEntry{Version: version, Low: uint8(m.Seq % seqsPerChunk), Payload: payloadHash(it.Signed.Payload),
+			Evidence: evidenceHash(it.Signed.Payload, it.Signed.Signature), Block: b.Number, Tx: pos, Item: index}
+		seqs := tx.Bucket(bSeqs)
+		sk := seqChunkKey(num, m.Seq)
+		return true, seqs.Put(sk, e.append(bytes.Clone(seqs.Get(sk))))
 	case meter.OutcomeRejected:
 		filed := r.MeterID
 		if meter.ValidateMeterID(filed) != nil {
@@ -429,42 +468,76 @@ func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, it wire.Item) err
 			SubmittedBy: t.CreatorMSP}
 		v, err := json.Marshal(rej)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return tx.Bucket(bRefused).Put(join([]byte(filed), u64(b.Number), u32(uint32(t.Index)), u32(uint32(it.Index))), v)
+		return false, tx.Bucket(bRefused).Put(join([]byte(filed), u64(b.Number), u32(uint32(t.Index)), u32(uint32(it.Index))), v)
 	}
-	return nil
+	return false, nil
+}
+
+// number is the meter's number in the index, given on its first accepted
+// reading.
+func (x *Index) number(tx *bolt.Tx, meterID string) ([]byte, error) {
+	ids := tx.Bucket(bIDs)
+	if v := ids.Get([]byte(meterID)); v != nil {
+		return bytes.Clone(v), nil
+	}
+	n, err := ids.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	if n > 1<<32-1 {
+		return nil, errors.New("the index numbers at most 2^32-1 meters")
+	}
+	num := u32(uint32(n))
+	return num, ids.Put([]byte(meterID), num)
+}
+
+// numberOf is a meter's number in the index, nil if it has no reading.
+func numberOf(tx *bolt.Tx, meterID string) []byte { return tx.Bucket(bIDs).Get([]byte(meterID)) }
+
+// txID is the ID of the transaction at a block's position, as indexed.
+func txID(tx *bolt.Tx, block uint64, pos uint32) (string, error) {
+	v := tx.Bucket(bTxs).Get(txKey(block, pos))
+	if v == nil {
+		return "", fmt.Errorf("no transaction indexed at block %d position %d", block, pos)
+	}
+	return txIDString(v), nil
 }
 
 // Accepted looks up the transaction that accepted exactly this payload as
 // the meter's seq; with a signature, also exactly this signature (the very
 // evidence on the ledger, which needs no verifying again). found is false
 // if the index holds no such reading.
-func (x *Index) Accepted(sm meter.SignedMeasurement, seq uint64) (txID string, block uint64, found bool, err error) {
-	h := wire.HashOf(sm.Payload)
-	payload := hex.EncodeToString(h[:])
-	var evidence string
+func (x *Index) Accepted(sm meter.SignedMeasurement, seq uint64) (id string, block uint64, found bool, err error) {
+	payload := payloadHash(sm.Payload)
+	var evidence *[8]byte
 	if sm.Signature != nil {
-		evidence = evidenceHash(sm.Payload, sm.Signature)
+		e := evidenceHash(sm.Payload, sm.Signature)
+		evidence = &e
 	}
 	err = x.db.View(func(tx *bolt.Tx) error {
-		// The seq in every key version's sequence space; an index of
-		// layout 3 kept no key version in the key.
-		prefix := join([]byte(sm.MeterID), u64(seq))
-		c := tx.Bucket(bSeqs).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var a accepted
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			if a.Payload == payload && (evidence == "" || a.Evidence == evidence) {
-				txID, block, found = a.TxID, a.Block, true
+		num := numberOf(tx, sm.MeterID)
+		if num == nil {
+			return nil
+		}
+		// The seq in every key version's sequence space.
+		entries, err := decodeSeqChunk(tx.Bucket(bSeqs).Get(seqChunkKey(num, seq)))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Low == uint8(seq%seqsPerChunk) && e.Payload == payload && (evidence == nil || e.Evidence == *evidence) {
+				if id, err = txID(tx, e.Block, e.Tx); err != nil {
+					return err
+				}
+				block, found = e.Block, true
 				return nil
 			}
 		}
 		return nil
 	})
-	return txID, block, found, err
+	return id, block, found, err
 }
 
 // Query selects a page of a meter's readings or refusals.
@@ -478,24 +551,172 @@ type Query struct {
 	Cursor []byte
 }
 
+// ErrNoEvidence means the index has no way to read its readings' evidence
+// (SetEvidence was not called).
+var ErrNoEvidence = errors.New("the readings index has no evidence source")
+
 // Measurements lists a meter's accepted measurements in meter-time order,
-// a page at a time; next is empty on the last page.
-func (x *Index) Measurements(q Query) (out []*meter.MeasurementRecord, next []byte, err error) {
-	prefix := append([]byte(q.MeterID), 0)
-	start, end := prefix, append(bytes.Clone(prefix), 0xff)
-	if !q.From.IsZero() {
-		start = join([]byte(q.MeterID), []byte(timeKey(q.From)))
-	}
-	if !q.To.IsZero() {
-		end = join([]byte(q.MeterID), []byte(timeKey(q.To)), []byte{0xff})
-	}
+// a page at a time; next is empty on the last page. Each reading's
+// evidence is read from its transaction on the peer (a page's readings
+// often share transactions, and recent transactions are cached) and
+// checked against the hash the index kept of its payload.
+func (x *Index) Measurements(ctx context.Context, q Query) (out []*meter.MeasurementRecord, next []byte, err error) {
 	out = []*meter.MeasurementRecord{}
-	next, err = x.page(bReadings, start, end, q, func(v []byte) error {
-		rec := new(meter.MeasurementRecord)
-		out = append(out, rec)
-		return json.Unmarshal(v, rec)
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	type found struct {
+		seq     uint64
+		version uint32
+		entry   seqEntry
+	}
+	var page []found
+	err = x.db.View(func(tx *bolt.Tx) error {
+		num := numberOf(tx, q.MeterID)
+		if num == nil {
+			if q.Cursor != nil {
+				return ErrCursor
+			}
+			return nil
+		}
+		// Positions are 20-byte keys: number, meter time, seq.
+		start, end := readingKey(num, minTime, 0), readingKey(num, maxTime, 1<<64-1)
+		if !q.From.IsZero() {
+			start = readingKey(num, q.From, 0)
+		}
+		if !q.To.IsZero() {
+			end = readingKey(num, q.To, 1<<64-1)
+		}
+		if q.Cursor != nil {
+			if bytes.Compare(q.Cursor, start) < 0 || bytes.Compare(q.Cursor, end) > 0 || len(q.Cursor) != len(start) {
+				return ErrCursor
+			}
+			start = q.Cursor
+		}
+		from := timeChunkKey(num, hourOf(keyTime(start)))
+		until := timeChunkKey(num, hourOf(keyTime(end)))
+		c := tx.Bucket(bReadings).Cursor()
+		for k, v := c.Seek(from); k != nil && bytes.Compare(k, until) <= 0; k, v = c.Next() {
+			entries, err := decodeTimeChunk(v)
+			if err != nil {
+				return err
+			}
+			hour := hourStart(binary.BigEndian.Uint32(k[4:8]))
+			for _, e := range entries {
+				at := readingKey(num, hour.Add(time.Duration(e.Nanos)), e.Seq)
+				if bytes.Compare(at, start) < 0 {
+					continue
+				}
+				if bytes.Compare(at, end) > 0 {
+					return nil
+				}
+				if len(page) == q.Limit {
+					next = at
+					return nil
+				}
+				se, ok, err := seqOf(tx, num, e.Seq, e.Version)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("meter %s seq %d: the index lost where it is", q.MeterID, e.Seq)
+				}
+				page = append(page, found{e.Seq, e.Version, se})
+			}
+		}
+		return nil
 	})
-	return out, next, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(page) > 0 && x.evidence == nil {
+		return nil, nil, ErrNoEvidence
+	}
+	for _, p := range page {
+		rec, err := x.record(ctx, q.MeterID, p.seq, p.entry)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, next, nil
+}
+
+// The meter times a listing can cover (timeKey's range).
+var (
+	minTime = time.Unix(0, -1<<63).UTC()
+	maxTime = time.Unix(0, 1<<63-1).UTC()
+)
+
+// seqOf is an accepted seq's entry in its key version.
+func seqOf(tx *bolt.Tx, num []byte, seq uint64, version uint32) (seqEntry, bool, error) {
+	entries, err := decodeSeqChunk(tx.Bucket(bSeqs).Get(seqChunkKey(num, seq)))
+	if err != nil {
+		return seqEntry{}, false, err
+	}
+	for _, e := range entries {
+		if e.Low == uint8(seq%seqsPerChunk) && e.Version == version {
+			return e, true, nil
+		}
+	}
+	return seqEntry{}, false, nil
+}
+
+// record reads one reading's evidence and checks it is the reading the
+// index kept.
+func (x *Index) record(ctx context.Context, meterID string, seq uint64, e seqEntry) (*meter.MeasurementRecord, error) {
+	var (
+		id string
+		kv meter.KeyVersion
+	)
+	err := x.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if id, err = txID(tx, e.Block, e.Tx); err != nil {
+			return err
+		}
+		kv, err = keyOf(tx.Bucket(bKeys), meterID, int(e.Version))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, items, err := x.transaction(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if int(e.Item) >= len(items) {
+		return nil, fmt.Errorf("transaction %s has %d items, the index names item %d", id, len(items), e.Item)
+	}
+	it := items[e.Item]
+	if it.Signed.MeterID != meterID || it.Measurement.Seq != seq || payloadHash(it.Signed.Payload) != e.Payload {
+		return nil, fmt.Errorf("the peer's transaction %s does not hold meter %s's seq %d at item %d as indexed", id, meterID, seq, e.Item)
+	}
+	m := it.Measurement
+	return &meter.MeasurementRecord{MeterID: m.MeterID, Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit,
+		Ciphertext: m.Ciphertext, Payload: base64.StdEncoding.EncodeToString(it.Signed.Payload),
+		Signature: base64.StdEncoding.EncodeToString(it.Signed.Signature), KeyVersion: int(e.Version),
+		Fingerprint: kv.Fingerprint, TxID: id, AcceptedAt: t.Time.UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// transaction reads a transaction of the chaincode and decodes its items,
+// from the cache or the peer.
+func (x *Index) transaction(ctx context.Context, id string) (*chain.Tx, []wire.Item, error) {
+	if e, ok := x.cache.get(id); ok {
+		return e.tx, e.items, nil
+	}
+	t, err := x.evidence(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the evidence of transaction %s: %w", id, err)
+	}
+	if !t.Valid() || t.ID != id {
+		return nil, nil, fmt.Errorf("the peer answered transaction %s (%s) for the indexed valid transaction %s", t.ID, t.Code, id)
+	}
+	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("transaction %s: %w", id, err)
+	}
+	x.cache.put(id, cachedTx{tx: t, items: items})
+	return t, items, nil
 }
 
 // Rejections lists a meter's refused batch items (Unattributed: those whose
@@ -503,7 +724,7 @@ func (x *Index) Measurements(q Query) (out []*meter.MeasurementRecord, next []by
 func (x *Index) Rejections(q Query) (out []*meter.Rejection, next []byte, err error) {
 	prefix := append([]byte(q.MeterID), 0)
 	out = []*meter.Rejection{}
-	next, err = x.page(bRefused, prefix, append(bytes.Clone(prefix), 0xff), q, func(v []byte) error {
+	next, err = x.page(bRefused, prefix, append(bytes.Clone(prefix), 0xff), q, func(_, v []byte) error {
 		rej := new(meter.Rejection)
 		out = append(out, rej)
 		return json.Unmarshal(v, rej)
@@ -514,7 +735,7 @@ func (x *Index) Rejections(q Query) (out []*meter.Rejection, next []byte, err er
 // ErrCursor is a cursor that does not belong to the listing.
 var ErrCursor = errors.New("the cursor does not belong to this listing")
 
-func (x *Index) page(bucket, start, end []byte, q Query, each func([]byte) error) ([]byte, error) {
+func (x *Index) page(bucket, start, end []byte, q Query, each func(k, v []byte) error) ([]byte, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -533,7 +754,7 @@ func (x *Index) page(bucket, start, end []byte, q Query, each func([]byte) error
 				next = bytes.Clone(k)
 				return nil
 			}
-			if err := each(v); err != nil {
+			if err := each(k, v); err != nil {
 				return err
 			}
 			n++
@@ -543,12 +764,54 @@ func (x *Index) page(bucket, start, end []byte, q Query, each func([]byte) error
 	return next, err
 }
 
-func readingKey(meterID string, at time.Time, seq uint64) []byte {
-	return join([]byte(meterID), []byte(timeKey(at)), u64(seq))
+// readingKey is a meter's number, the meter time and the seq: 20 bytes,
+// a reading's position in a listing (its cursor).
+func readingKey(num []byte, at time.Time, seq uint64) []byte {
+	k := append(bytes.Clone(num), timeKey(at)...)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// timeKey renders a time in fixed width, so keys sort chronologically.
-func timeKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+// timeChunkKey is a meter's number and an hour of meter time (hourOf).
+func timeChunkKey(num []byte, hour uint32) []byte {
+	return binary.BigEndian.AppendUint32(bytes.Clone(num), hour)
+}
+
+// seqChunkKey is a meter's number and the seq's chunk.
+func seqChunkKey(num []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(bytes.Clone(num), seq/seqsPerChunk)
+}
+
+// txKey is a transaction's block and position: 12 bytes.
+func txKey(block uint64, pos uint32) []byte {
+	return binary.BigEndian.AppendUint32(u64(block), pos)
+}
+
+// txIDBytes keeps a transaction ID of 64 hexadecimal digits (as Fabric
+// makes them) in 32 bytes, any other ID as it is after a 0xff mark.
+func txIDBytes(id string) []byte {
+	if b, err := hex.DecodeString(id); err == nil && len(b) == 32 && hex.EncodeToString(b) == id {
+		return b
+	}
+	return append([]byte{0xff}, id...)
+}
+
+func txIDString(b []byte) string {
+	if len(b) == 32 {
+		return hex.EncodeToString(b)
+	}
+	return string(b[1:])
+}
+
+// keyTime is the meter time of a reading's position (readingKey).
+func keyTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[4:12])^1<<63)).UTC()
+}
+
+// timeKey is a time as 8 bytes that sort chronologically: nanoseconds
+// since 1970 with the sign bit flipped, for times from 1678 to 2262.
+func timeKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^1<<63)
+}
 
 // join separates parts by a zero byte, which no meter ID or time holds.
 func join(parts ...[]byte) []byte {

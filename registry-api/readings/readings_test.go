@@ -2,6 +2,7 @@ package readings_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/pkg/chain"
@@ -31,7 +33,7 @@ var key = func() *meter.PrivateKey {
 	return k
 }()
 
-func reading(t *testing.T, id string, seq uint64, at time.Time) meter.SignedMeasurement {
+func reading(t testing.TB, id string, seq uint64, at time.Time) meter.SignedMeasurement {
 	t.Helper()
 	sm, err := meter.Sign(key, meter.Measurement{MeterID: id, Seq: seq, Time: at.Format(time.RFC3339Nano), Value: fmt.Sprint(seq), Unit: "kWh"})
 	if err != nil {
@@ -81,13 +83,46 @@ func registration(items []meter.SignedMeasurement) chain.Tx {
 	return tx
 }
 
-func open(t *testing.T) *readings.Index {
+// indexed is an index whose evidence source is the peer of the blocks it
+// was given: their valid transactions, by ID.
+type indexed struct {
+	*readings.Index
+	mu    sync.Mutex
+	txs   map[string]*chain.Tx
+	reads int // transactions read from the "peer"
+}
+
+func (x *indexed) Add(b *chain.Block) error {
+	x.mu.Lock()
+	for i := range b.Txs {
+		if b.Txs[i].Valid() {
+			x.txs[b.Txs[i].ID] = &b.Txs[i]
+		}
+	}
+	x.mu.Unlock()
+	return x.Index.Add(b)
+}
+
+func (x *indexed) transaction(_ context.Context, id string) (*chain.Tx, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.reads++
+	t, ok := x.txs[id]
+	if !ok {
+		return nil, fmt.Errorf("no transaction %s", id)
+	}
+	return t, nil
+}
+
+func open(t *testing.T) *indexed {
 	t.Helper()
-	x, err := readings.Open(filepath.Join(t.TempDir(), "r.db"), "pki")
+	ix, err := readings.Open(filepath.Join(t.TempDir(), "r.db"), "pki")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { x.Close() })
+	t.Cleanup(func() { ix.Close() })
+	x := &indexed{Index: ix, txs: map[string]*chain.Tx{}}
+	ix.SetEvidence(x.transaction)
 	return x
 }
 
@@ -114,7 +149,7 @@ func TestMeasurementsByTime(t *testing.T) {
 		if to != "" {
 			q.To, _ = meter.ParseTime(to)
 		}
-		out, next, err := x.Measurements(q)
+		out, next, err := x.Measurements(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +179,7 @@ func TestMeasurementsByTime(t *testing.T) {
 	if seqs(p1) != "1,2,3" || next == nil || seqs(p2) != "4" || last != nil {
 		t.Fatalf("pages %s, %s", seqs(p1), seqs(p2))
 	}
-	if _, _, err := x.Measurements(readings.Query{MeterID: "PTB-0002", Cursor: next}); err != readings.ErrCursor {
+	if _, _, err := x.Measurements(context.Background(), readings.Query{MeterID: "PTB-0002", Cursor: next}); err != readings.ErrCursor {
 		t.Fatalf("another meter's cursor: %v", err)
 	}
 	rec := p1[0]
@@ -351,5 +386,107 @@ func TestFollowResumesAfterAFailedBlock(t *testing.T) {
 	defer mu.Unlock()
 	if len(starts) != 2 || starts[0] != 0 || starts[1] != 2 {
 		t.Fatalf("streams opened from %v, want [0 2]", starts)
+	}
+}
+
+// A meter's readings over days, delivered out of order across many
+// transactions, list in meter-time order, page by page across hours and
+// seq chunks; the pages read each transaction from the peer once.
+func TestMeasurementsAcrossChunks(t *testing.T) {
+	x := open(t)
+	start := time.Date(2026, 11, 20, 23, 50, 0, 0, time.UTC)
+	const n = 150
+	order := make([]int, n)
+	for i := range order {
+		order[i] = (i * 7) % n // every seq once, out of order
+	}
+	for b := 0; b < n/10; b++ {
+		var items []meter.SignedMeasurement
+		for _, i := range order[b*10 : b*10+10] {
+			items = append(items, reading(t, "PTB-0001", uint64(i+1), start.Add(time.Duration(i)*15*time.Minute)))
+		}
+		if err := x.Add(block(t, uint64(b), fmt.Sprintf("tx%02d", b), items)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []*meter.MeasurementRecord
+	var cursor []byte
+	for pages := 0; ; pages++ {
+		page, next, err := x.Measurements(context.Background(), readings.Query{MeterID: "PTB-0001", Limit: 40, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if next == nil {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("the pages do not end")
+		}
+		cursor = next
+	}
+	if len(all) != n {
+		t.Fatalf("%d readings listed, want %d", len(all), n)
+	}
+	for i, r := range all {
+		want := start.Add(time.Duration(i) * 15 * time.Minute)
+		if r.Seq != uint64(i+1) || r.Time != want.Format(time.RFC3339Nano) || r.Payload == "" || r.TxID == "" {
+			t.Fatalf("reading %d: %+v, want seq %d at %v", i, r, i+1, want)
+		}
+	}
+	if x.reads != n/10 {
+		t.Errorf("%d transactions read from the peer for %d transactions", x.reads, n/10)
+	}
+	for _, sm := range []uint64{1, 64, 65, 128, 150} {
+		if _, _, found, err := x.Accepted(reading(t, "PTB-0001", sm, start), sm); err != nil || found {
+			t.Errorf("seq %d with another time found as accepted: %v", sm, err)
+		}
+	}
+}
+
+// A peer that answers other evidence than the index kept is not believed.
+func TestMeasurementsWrongEvidence(t *testing.T) {
+	x := open(t)
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	if err := x.Add(block(t, 0, "tx0", []meter.SignedMeasurement{reading(t, "PTB-0001", 1, at)})); err != nil {
+		t.Fatal(err)
+	}
+	swapped := block(t, 1, "tx0", []meter.SignedMeasurement{reading(t, "PTB-0001", 1, at.Add(time.Second))})
+	x.txs["tx0"] = &swapped.Txs[1]
+	if _, _, err := x.Measurements(context.Background(), readings.Query{MeterID: "PTB-0001"}); err == nil || !strings.Contains(err.Error(), "as indexed") {
+		t.Fatalf("a listing from swapped evidence: %v", err)
+	}
+}
+
+// An index of an older layout is replaced by a new file, rebuilt from
+// block 0: the old layout's pages do not stay in it.
+func TestOlderLayoutReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket([]byte("meta"))
+		meta.Put([]byte("version"), binary.BigEndian.AppendUint64(nil, 3))
+		meta.Put([]byte("next"), binary.BigEndian.AppendUint64(nil, 500))
+		old, _ := tx.CreateBucket([]byte("readings"))
+		for i := range 20000 {
+			old.Put(fmt.Appendf(nil, "PTB-0001\x00%08d", i), make([]byte, 200))
+		}
+		return nil
+	})
+	if err != nil || db.Close() != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(path)
+	x, err := readings.Open(path, "pki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	after, _ := os.Stat(path)
+	if x.Next() != 0 || after.Size() >= before.Size()/10 {
+		t.Fatalf("next %d, file %d bytes, was %d", x.Next(), after.Size(), before.Size())
 	}
 }

@@ -385,7 +385,7 @@ func (s *Server) listMeasurements(c *gin.Context) {
 		fail(c, problem(string(meter.CodeMalformed), "from lies after to"))
 		return
 	}
-	list, next, err := s.opts.Readings.Measurements(q)
+	list, next, err := s.opts.Readings.Measurements(c.Request.Context(), q)
 	if err != nil {
 		s.readingsError(c, err)
 		return

@@ -80,6 +80,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer index.Close()
+	index.SetEvidence(fabric.Transaction)
 	// What an operator alerts on: a full disk (writes refused, requests
 	// answered 503 STORAGE_FULL) and an index behind the peer.
 	reg.MustRegister(
