@@ -37,10 +37,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/hyperledger/fabric-protos-go-apiv2/common"
-
 	"github.com/inter-nmi/pki/network/pkg/audit"
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
@@ -68,10 +67,7 @@ var (
 const version = 4
 
 // Attested is a meter's latest valid attestation transaction.
-type Attested struct {
-	Block uint64 `json:"block"`
-	TxID  string `json:"txId"`
-}
+type Attested = follow.Attested
 
 // Unattributed files refused items whose meter ID is not even well formed.
 const Unattributed = "-"
@@ -87,8 +83,9 @@ type Index struct {
 	changed chan struct{} // closed and replaced when next moves
 	full    atomic.Int64
 
-	evidence Evidence
-	cache    *txCache
+	evidence     Evidence
+	cache        *txCache
+	attestations follow.Attestations
 }
 
 // Evidence reads a committed transaction from the peer by its ID (a
@@ -120,7 +117,8 @@ func open(path, chaincode string) (x *Index, stale bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("open readings index %s: %w", path, err)
 	}
-	x = &Index{db: db, chaincode: chaincode, log: slog.Default(), changed: make(chan struct{}), cache: newTxCache(txCacheSize)}
+	x = &Index{db: db, chaincode: chaincode, log: slog.Default(), changed: make(chan struct{}), cache: newTxCache(txCacheSize),
+		attestations: follow.Attestations{Chaincode: chaincode, Meters: bAttests, Configs: bConfigs}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bMeta); meta != nil {
 			if v := meta.Get(kVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != version {
@@ -184,10 +182,8 @@ func (x *Index) Add(b *chain.Block) error {
 		return fmt.Errorf("block %d given, the index expects %d", b.Number, x.Next())
 	}
 	err := x.db.Update(func(tx *bolt.Tx) error {
-		if b.Config {
-			if err := tx.Bucket(bConfigs).Put(u64(b.Number), nil); err != nil {
-				return err
-			}
+		if err := x.attestations.Add(tx, b); err != nil {
+			return err
 		}
 		// Transactions are appended at the end: their pages split full.
 		tx.Bucket(bTxs).FillPercent = 0.95
@@ -225,30 +221,18 @@ func (x *Index) FullWrites() int64 { return x.full.Load() }
 // Attestation returns the meter's latest valid attestation indexed.
 func (x *Index) Attestation(meterID string) (a Attested, found bool, err error) {
 	err = x.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bAttests).Get([]byte(meterID))
-		if v == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(v, &a)
+		a, found, err = x.attestations.Latest(tx, meterID)
+		return err
 	})
 	return a, found, err
 }
 
 // ConfigBlocks returns the numbers of the configuration blocks up to and
 // including block, ascending, block 0 first.
-func (x *Index) ConfigBlocks(block uint64) ([]uint64, error) {
-	var out []uint64
-	err := x.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bConfigs).Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			n := binary.BigEndian.Uint64(k)
-			if n > block {
-				break
-			}
-			out = append(out, n)
-		}
-		return nil
+func (x *Index) ConfigBlocks(block uint64) (out []uint64, err error) {
+	err = x.db.View(func(tx *bolt.Tx) error {
+		out, err = x.attestations.ConfigBlocks(tx, block)
+		return err
 	})
 	return out, err
 }
@@ -263,11 +247,7 @@ func (x *Index) tx(tx *bolt.Tx, b *chain.Block, pos int, t *chain.Tx) error {
 		return err
 	}
 	if t.Function == wire.TxAttestMeter {
-		if len(t.Args) == 1 && meter.ValidateMeterID(t.Args[0]) == nil {
-			v, _ := json.Marshal(Attested{Block: b.Number, TxID: t.ID})
-			return tx.Bucket(bAttests).Put([]byte(t.Args[0]), v)
-		}
-		return nil
+		return nil // see Attestations
 	}
 	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
 	switch {
@@ -813,78 +793,8 @@ func timeKey(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^1<<63)
 }
 
-// join separates parts by a zero byte, which no meter ID or time holds.
-func join(parts ...[]byte) []byte {
-	var out []byte
-	for i, p := range parts {
-		if i > 0 {
-			out = append(out, 0)
-		}
-		out = append(out, p...)
-	}
-	return out
-}
-
-func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
-func u32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
-
-// Blocks opens a stream of the channel's blocks from a block number on; a
-// gateway network's BlockEvents is one.
-type Blocks func(ctx context.Context, from uint64) (<-chan *common.Block, error)
-
-// Follow indexes the channel's blocks from the checkpoint on until ctx
-// ends, reconnecting when the stream breaks. A block the index cannot
-// store (its disk is full, say) is tried again, from a new stream, until
-// it can: the index falls behind, it never stops. Only a block that cannot
-// be parsed stops it.
-func (x *Index) Follow(ctx context.Context, blocks Blocks, log *slog.Logger) error {
-	x.log = log
-	backoff := 200 * time.Millisecond
-	for {
-		err := x.follow(ctx, blocks, func() { backoff = 200 * time.Millisecond })
-		var bad *badBlockError
-		if errors.As(err, &bad) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		log.Warn("the index stopped following the blocks; resuming", "next", x.Next(), "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-// badBlockError is a block the index cannot parse.
-type badBlockError struct {
-	number uint64
-	err    error
-}
-
-func (e *badBlockError) Error() string { return fmt.Sprintf("block %d: %v", e.number, e.err) }
-
-// follow indexes one stream of blocks until it ends or a block fails;
-// progress is called after each block indexed.
-func (x *Index) follow(ctx context.Context, blocks Blocks, progress func()) error {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := blocks(sctx, x.Next())
-	if err != nil {
-		return err
-	}
-	for raw := range stream {
-		b, err := chain.Parse(raw)
-		if err != nil {
-			return &badBlockError{raw.GetHeader().GetNumber(), err}
-		}
-		if err := x.Add(b); err != nil {
-			return err
-		}
-		progress()
-	}
-	return errors.New("block stream ended")
-}
+var (
+	join = follow.Key
+	u64  = follow.Uint64
+	u32  = follow.Uint32
+)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/readings"
@@ -372,7 +373,9 @@ func TestFollowResumesAfterAFailedBlock(t *testing.T) {
 		return ch, nil
 	}
 	done := make(chan error, 1)
-	go func() { done <- x.Follow(ctx, feed, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() {
+		done <- follow.Run(ctx, feed, follow.Parsed(x.Index), follow.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
 	wait, stop := context.WithTimeout(ctx, 30*time.Second)
 	defer stop()
 	if err := x.Await(wait, uint64(len(blocks)-1)); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/inter-nmi/pki/network/pkg/credentials"
+	"github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/registry-api/config"
 	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
@@ -92,7 +93,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			func() float64 { return float64(index.Next()) }),
 	)
 	go func() {
-		if err := index.Follow(ctx, fabric.Blocks, log); err != nil {
+		if err := follow.Run(ctx, fabric.Blocks, follow.Parsed(index), follow.Options{Log: log}); err != nil {
 			log.Error("the index of the peer's blocks stopped", "err", err)
 		}
 	}()
