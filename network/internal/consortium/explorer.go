@@ -28,6 +28,9 @@ import (
 // verifies the hash chain and the orderers' BFT signatures on every block.
 const explorerProc = "explorer"
 
+// ExplorerProcess is the explorer's name among Processes.
+const ExplorerProcess = explorerProc
+
 func (l Layout) explorerDir() string { return filepath.Join(l.Root, "explorer") }
 
 // ExplorerIndex is the explorer's index of the channel, which it rebuilds

@@ -149,11 +149,14 @@ func (l Layout) exchangedTLSCA(n *topology.NMI) string {
 	return filepath.Join(l.exchangeDir(n), "msp", "tlscacerts", "tlsca.pem")
 }
 
-// Process names.
-func peerProc(n *topology.NMI) string      { return strings.ToLower(n.Name) + "-peer" }
-func ordererProc(n *topology.NMI) string   { return strings.ToLower(n.Name) + "-orderer" }
-func chaincodeProc(n *topology.NMI) string { return strings.ToLower(n.Name) + "-chaincode" }
-func registryProc(n *topology.NMI) string  { return strings.ToLower(n.Name) + "-registry" }
+// ProcessName is the name of one of an NMI's nodes (NodePeer, ...) among
+// Processes: the NMI's name in lower case and the node.
+func ProcessName(nmi, node string) string { return strings.ToLower(nmi) + "-" + node }
+
+func peerProc(n *topology.NMI) string      { return ProcessName(n.Name, NodePeer) }
+func ordererProc(n *topology.NMI) string   { return ProcessName(n.Name, NodeOrderer) }
+func chaincodeProc(n *topology.NMI) string { return ProcessName(n.Name, NodeChaincode) }
+func registryProc(n *topology.NMI) string  { return ProcessName(n.Name, NodeRegistry) }
 
 // identities each NMI enrols besides its nodes.
 var users = []msp.Identity{

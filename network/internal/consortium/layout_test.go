@@ -88,6 +88,9 @@ func TestProcessNames(t *testing.T) {
 	if len(slices.Compact(slices.Sorted(slices.Values(names)))) != len(names) {
 		t.Fatalf("process names clash: %v", names)
 	}
+	if got := ProcessName("NMIM", NodeRegistry); got != "nmim-registry" {
+		t.Errorf("ProcessName(NMIM, registry) = %q", got)
+	}
 	for name, want := range map[string]string{"ptb-peer": NodePeer, "cmi-orderer": NodeOrderer, "nmim-chaincode": NodeChaincode, "ptb-registry": NodeRegistry, explorerProc: "explorer"} {
 		if got := suffix(name); got != want {
 			t.Errorf("suffix(%q) = %q, want %q", name, got, want)

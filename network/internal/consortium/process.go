@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"syscall"
 	"time"
 
@@ -38,7 +37,7 @@ func (nw *Network) nodeProc(nmi, node string) (string, error) {
 	}
 	switch node {
 	case NodePeer, NodeOrderer, NodeChaincode, NodeRegistry:
-		return strings.ToLower(n.Name) + "-" + node, nil
+		return ProcessName(n.Name, node), nil
 	}
 	return "", fmt.Errorf("no node %q: peer, orderer, chaincode or registry", node)
 }
