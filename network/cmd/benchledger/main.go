@@ -2,13 +2,19 @@
 // running consortium: it drives the meter simulator through an NMI's
 // registry in the scenarios of the performance target, and for each prints
 // the measurements per second, request latency, block bytes per accepted
-// measurement and CPU-seconds per 1,000 accepted measurements of every kind
-// of process (from /proc), as a table and as JSON.
+// measurement, CPU-seconds per 1,000 accepted measurements of every kind
+// of process (from /proc), the bytes on disk each store gained per accepted
+// measurement, and the resident memory of every kind of process at its end,
+// as tables and as JSON.
 //
 //	consortium -run .run-bench -port-offset 20000 exec -- bin/benchledger -json bench.json
 //
-// (make bench-ledger). The consortium is found through PKI_NETWORK, as the
-// end-to-end tests find theirs.
+// (make bench-ledger). With -long it delivers batches until that many
+// measurements are accepted, with the same figures at each checkpoint
+// counted from its start; with -rebuild it then times the rebuild of the
+// serving registry's index and the explorer's from block 0
+// (make bench-ledger-long). The consortium is found through PKI_NETWORK,
+// as the end-to-end tests find theirs.
 package main
 
 import (
@@ -18,25 +24,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hyperledger/fabric-gateway/pkg/client"
 
 	"github.com/inter-nmi/pki/network/internal/consortium"
-	"github.com/inter-nmi/pki/network/pkg/chain"
-	"github.com/inter-nmi/pki/network/pkg/channel"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/registry-api/api"
 	regclient "github.com/inter-nmi/pki/registry-api/client"
-	"github.com/inter-nmi/pki/registry-api/loadprofile"
 	"github.com/inter-nmi/pki/registry-api/simulator"
 )
 
@@ -44,250 +45,272 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "benchledger:", err)
 		os.Exit(1)
 	}
 }
 
-// scenario is one load of the performance target.
-type scenario struct {
-	Name        string  `json:"name"`
-	Meters      int     `json:"meters"`
-	Slots       int     `json:"slots"`
-	Batch       int     `json:"batch"`
-	Concurrency int     `json:"concurrency"`
-	Rate        float64 `json:"rate,omitempty"`
-	// halfOf runs at half the measured rate of that scenario.
-	halfOf string
+// Report is everything a run measured: its JSON form is the -json file.
+type Report struct {
+	Via       string    `json:"via"`
+	Scenarios []Result  `json:"scenarios"`
+	Long      *Long     `json:"long,omitempty"`
+	Rebuilds  []Rebuild `json:"rebuilds,omitempty"`
 }
 
-var scenarios = []scenario{
-	{Name: "batches", Meters: 500, Slots: 48, Batch: 1000, Concurrency: 4},
-	{Name: "singles", Meters: 64, Slots: 24, Concurrency: 64},
-	{Name: "singles at half rate", Meters: 64, Slots: 24, Concurrency: 64, halfOf: "singles"},
+// options are the command's flags.
+type options struct {
+	via         string
+	json        string
+	scenarios   []string
+	long        int
+	checkpoints []int
+	rebuild     bool
 }
 
-// Result is one scenario's figures.
-type Result struct {
-	scenario
-	Accepted   int     `json:"accepted"`
-	Rejected   int     `json:"rejected"`
-	Failed     int     `json:"failed"`
-	PerSecond  float64 `json:"measurementsPerSecond"`
-	P50ms      float64 `json:"p50ms"`
-	P95ms      float64 `json:"p95ms"`
-	Blocks     uint64  `json:"blocks"`
-	BlockBytes float64 `json:"blockBytesPerMeasurement"`
-	// CPU is CPU-seconds per 1,000 accepted measurements, by kind of process.
-	CPU map[string]float64 `json:"cpuSecondsPer1000"`
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("benchledger", flag.ContinueOnError)
+	fs.StringVar(&o.via, "via", "PTB", "the NMI whose registry serves the load")
+	fs.StringVar(&o.json, "json", "", "also write the results as JSON to this file (rewritten at each checkpoint of a long run)")
+	only := fs.String("scenarios", "", "comma-separated scenario names (default all, none with -long)")
+	fs.IntVar(&o.long, "long", 0, "deliver batches until this many measurements are accepted (a long run)")
+	checkpoints := fs.String("checkpoints", "", "comma-separated numbers of accepted measurements at which a long run prints its figures (default: a tenth of -long, and -long)")
+	fs.BoolVar(&o.rebuild, "rebuild", false, "at the end, time the rebuild from block 0 of the serving registry's readings index and of the explorer's index")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case *only != "":
+		for _, name := range strings.Split(*only, ",") {
+			name = strings.TrimSpace(name)
+			if _, ok := scenarioNamed(name); !ok {
+				return o, fmt.Errorf("no scenario %q", name)
+			}
+			o.scenarios = append(o.scenarios, name)
+		}
+	case o.long == 0:
+		for _, sc := range scenarios {
+			o.scenarios = append(o.scenarios, sc.Name)
+		}
+	}
+	if o.long < 0 {
+		return o, fmt.Errorf("-long %d: a number of measurements", o.long)
+	}
+	if *checkpoints != "" && o.long == 0 {
+		return o, errors.New("-checkpoints needs -long")
+	}
+	for _, c := range strings.Split(*checkpoints, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil || n <= 0 || n > o.long {
+			return o, fmt.Errorf("checkpoint %q: a number of measurements from 1 to -long (%d)", c, o.long)
+		}
+		o.checkpoints = append(o.checkpoints, n)
+	}
+	if o.long > 0 {
+		if *checkpoints == "" && o.long >= 10 {
+			o.checkpoints = append(o.checkpoints, o.long/10)
+		}
+		o.checkpoints = append(o.checkpoints, o.long)
+	}
+	slices.Sort(o.checkpoints)
+	o.checkpoints = slices.Compact(o.checkpoints)
+	return o, nil
+}
+
+// bench is a connection to the running consortium, through one NMI.
+type bench struct {
+	nw               *consortium.Network
+	via, mspID       string
+	ledger           *client.Network
+	operator, ingest *regclient.Client
+	explorer         *explorerClient
+	trees            []tree
+	// progress receives what the run is doing (stderr).
+	progress io.Writer
+}
+
+// How long the indexes may take to read a stretch of load's blocks before
+// a figure is read anyway, and how long a rebuilt index may read no new
+// block before the rebuild counts as failed.
+const (
+	settleStall  = 2 * time.Minute
+	rebuildStall = 5 * time.Minute
+	indexPoll    = 200 * time.Millisecond
+)
+
+// settle waits until the index of every registry running and the
+// explorer's have read height blocks. An index that does not get there is
+// reported, and the figures are read without it.
+func (b *bench) settle(ctx context.Context, height uint64) {
+	running := b.nw.Processes()
+	for i := range b.nw.Topology.NMIs {
+		n := b.nw.Topology.NMIs[i].Name
+		if _, ok := running[consortium.ProcessName(n, consortium.NodeRegistry)]; !ok {
+			continue
+		}
+		if err := awaitRegistryIndex(ctx, b.nw, n, height, indexPoll, settleStall); err != nil {
+			fmt.Fprintf(b.progress, "benchledger: %s's registry index: %v; measuring without it\n", n, err)
+		}
+	}
+	if _, ok := running[consortium.ExplorerProcess]; !ok {
+		return
+	}
+	if _, err := b.explorer.await(ctx, height, settleStall); err != nil {
+		fmt.Fprintf(b.progress, "benchledger: the explorer's index: %v; measuring without it\n", err)
+	}
+}
+
+// fleet makes and registers n meters named after tag.
+func (b *bench) fleet(ctx context.Context, tag string, n int) (simulator.Fleet, error) {
+	ids := simulator.MeterIDs(fmt.Sprintf("%sBENCH-%d-%s", meter.Namespace(b.mspID), time.Now().Unix(), tag), 1, n)
+	fleet, err := simulator.Generate(ids, meter.P256)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := simulator.Register(ctx, b.operator, b.mspID, fleet, 0, nil); err != nil {
+		return nil, fmt.Errorf("register the fleet %s: %w", tag, err)
+	}
+	return fleet, nil
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("benchledger", flag.ContinueOnError)
-	via := fs.String("via", "PTB", "the NMI whose registry serves the load")
-	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
-	only := fs.String("scenarios", "", "comma-separated scenario names (default all)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	root := os.Getenv("PKI_NETWORK")
-	if root == "" {
-		return errors.New("PKI_NETWORK is not set: run under `consortium exec` (make bench-ledger)")
-	}
-	nw, err := consortium.Open(root)
+	o, err := parseFlags(args)
 	if err != nil {
 		return err
 	}
-	profile, err := consortium.LoadProfile(nw.ProfileFile())
+	b, closeConn, err := connect(o.via)
 	if err != nil {
 		return err
 	}
-	np, err := profile.NMI(*via)
-	if err != nil {
-		return err
-	}
-	conn, err := np.Dial(consortium.UserAuditor)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ledger := conn.GetNetwork(profile.Channel)
-	clientFor := func(role api.Role) (*regclient.Client, error) {
-		token, err := os.ReadFile(np.Tokens[string(role)])
-		if err != nil {
-			return nil, err
+	defer closeConn()
+	report := &Report{Via: b.via}
+	save := func() error {
+		if o.json == "" {
+			return nil
 		}
-		return regclient.New(regclient.Options{BaseURL: np.Registry, Token: strings.TrimSpace(string(token)),
-			CACert: np.TLSRootCert, MaxConns: 128, Timeout: 5 * time.Minute})
+		j, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(o.json, j, 0o644)
 	}
-	operator, err := clientFor(api.RoleOperator)
-	if err != nil {
-		return err
-	}
-	ingest, err := clientFor(api.RoleIngest)
-	if err != nil {
-		return err
-	}
-	var results []Result
+
 	byName := map[string]Result{}
 	for i, sc := range scenarios {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), sc.Name) {
+		if !slices.Contains(o.scenarios, sc.Name) {
 			continue
 		}
 		if sc.halfOf != "" {
 			base, ok := byName[sc.halfOf]
 			if !ok {
+				fmt.Fprintf(b.progress, "benchledger: %s skipped: it runs at half the rate of %s, which did not run\n", sc.Name, sc.halfOf)
 				continue
 			}
 			sc.Rate = base.PerSecond / 2
 		}
-		fleet, err := simulator.Generate(simulator.MeterIDs(fmt.Sprintf("%sBENCH-%d-%d", meter.Namespace(np.MSPID), time.Now().Unix(), i), 1, sc.Meters), meter.P256)
-		if err != nil {
-			return err
-		}
-		if _, err := simulator.Register(ctx, operator, np.MSPID, fleet, 0, nil); err != nil {
-			return fmt.Errorf("register the fleet of %s: %w", sc.Name, err)
-		}
-		fmt.Fprintf(os.Stderr, "benchledger: %s: %d meters × %d readings...\n", sc.Name, sc.Meters, sc.Slots)
-		r, err := measure(ctx, nw, ledger, ingest, sc, fleet)
+		fleet, err := b.fleet(ctx, strconv.Itoa(i), sc.Meters)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.Name, err)
 		}
-		results = append(results, r)
+		fmt.Fprintf(b.progress, "benchledger: %s: %d meters × %d readings...\n", sc.Name, sc.Meters, sc.Slots)
+		r, err := b.measure(ctx, sc, fleet)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
+		}
+		report.Scenarios = append(report.Scenarios, r)
 		byName[sc.Name] = r
 	}
-	writeTable(out, results)
-	if *jsonOut != "" {
-		b, err := json.MarshalIndent(results, "", "  ")
-		if err != nil {
+	if len(report.Scenarios) > 0 {
+		writeScenarios(out, report.Scenarios)
+		if err := save(); err != nil {
 			return err
 		}
-		return os.WriteFile(*jsonOut, b, 0o644)
 	}
-	return nil
-}
 
-func measure(ctx context.Context, nw *consortium.Network, ledger *client.Network, ingest *regclient.Client, sc scenario, fleet simulator.Fleet) (Result, error) {
-	from, err := channel.Height(ctx, ledger)
-	if err != nil {
-		return Result{}, err
-	}
-	cpuBefore := cpuByKind(nw)
-	sum, err := simulator.Run(ctx, simulator.Options{
-		Submitter: ingest, Fleet: fleet, Seed: 11,
-		Schedule: loadprofile.LastSlots(time.Now(), 15*time.Minute, sc.Slots),
-		Batch:    sc.Batch, Concurrency: sc.Concurrency, Rate: sc.Rate,
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	cpuAfter := cpuByKind(nw)
-	to, err := channel.Height(ctx, ledger)
-	if err != nil {
-		return Result{}, err
-	}
-	r := Result{scenario: sc, Accepted: sum.Accepted, Rejected: sum.Rejected, Failed: sum.Failed,
-		PerSecond: sum.PerSecond, P50ms: sum.Latency.P50, P95ms: sum.Latency.P95, Blocks: to - from, CPU: map[string]float64{}}
-	bytes, err := blockBytes(ctx, ledger, from, to)
-	if err != nil {
-		return Result{}, err
-	}
-	if sum.Accepted > 0 {
-		r.BlockBytes = float64(bytes) / float64(sum.Accepted)
-		for kind, after := range cpuAfter {
-			r.CPU[kind] = (after - cpuBefore[kind]) / float64(sum.Accepted) * 1000
-		}
-	}
-	return r, nil
-}
-
-// blockBytes sums the encoded size of blocks [from, to).
-func blockBytes(ctx context.Context, ledger *client.Network, from, to uint64) (int, error) {
-	if to <= from {
-		return 0, nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	blocks, err := ledger.BlockEvents(ctx, client.WithStartBlock(from))
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for raw := range blocks {
-		b, err := chain.Parse(raw)
+	if o.long > 0 {
+		report.Long = &Long{}
+		err := b.long(ctx, o.long, o.checkpoints, report.Long, func() error {
+			writeLong(out, report.Long)
+			return save()
+		})
 		if err != nil {
-			return 0, err
-		}
-		total += b.Size
-		if b.Number+1 >= to {
-			return total, nil
+			return fmt.Errorf("long run: %w", err)
 		}
 	}
-	return 0, fmt.Errorf("the block stream ended before block %d", to)
-}
 
-// cpuByKind sums user and system CPU-seconds of the consortium's processes
-// by kind (peer, orderer, chaincode, registry, explorer).
-func cpuByKind(nw *consortium.Network) map[string]float64 {
-	out := map[string]float64{}
-	for name, pid := range nw.Processes() {
-		kind := name[strings.LastIndexByte(name, '-')+1:]
-		out[kind] += cpuSeconds(pid)
+	if o.rebuild {
+		for _, rebuild := range []func(context.Context) (Rebuild, error){b.rebuildRegistryIndex, b.rebuildExplorerIndex} {
+			r, err := rebuild(ctx)
+			if err != nil {
+				return err
+			}
+			report.Rebuilds = append(report.Rebuilds, r)
+		}
+		writeRebuilds(out, report.Rebuilds)
 	}
-	return out
+	return save()
 }
 
-// cpuSeconds reads utime+stime of a process (fields 14 and 15 of
-// /proc/PID/stat, counted after the command name), in seconds.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// connect opens the consortium of PKI_NETWORK and its NMI via: a gateway to
+// its peer as its auditor, and its registry as operator and ingest.
+func connect(via string) (*bench, func(), error) {
+	root := os.Getenv("PKI_NETWORK")
+	if root == "" {
+		return nil, nil, errors.New("PKI_NETWORK is not set: run under `consortium exec` (make bench-ledger)")
+	}
+	nw, err := consortium.Open(root)
 	if err != nil {
-		return 0
+		return nil, nil, err
 	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0
+	n, err := nw.Topology.NMI(via)
+	if err != nil {
+		return nil, nil, err
 	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / clockTicks
-}
-
-// clockTicks is USER_HZ, 100 on Linux.
-const clockTicks = 100
-
-func writeTable(out io.Writer, results []Result) {
-	kinds := map[string]bool{}
-	for _, r := range results {
-		for k := range r.CPU {
-			kinds[k] = true
-		}
+	profile, err := consortium.LoadProfile(nw.ProfileFile())
+	if err != nil {
+		return nil, nil, err
 	}
-	order := slices.Sorted(maps.Keys(kinds))
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(w, "scenario\taccepted\tmsmt/s\tp50 ms\tp95 ms\tblocks\tblock B/msmt\tCPU s/1000 total")
-	for _, k := range order {
-		fmt.Fprintf(w, "\t%s", k)
+	np, err := profile.NMI(n.Name)
+	if err != nil {
+		return nil, nil, err
 	}
-	fmt.Fprintln(w, "\t")
-	for _, r := range results {
-		total := 0.0
-		for _, v := range r.CPU {
-			total += v
-		}
-		name := r.Name
-		if r.Batch > 0 {
-			name += fmt.Sprintf(" (%d×%d)", r.Concurrency, r.Batch)
-		}
-		if r.Rate > 0 {
-			name += fmt.Sprintf(" at %.0f/s", r.Rate)
-		}
-		fmt.Fprintf(w, "%s\t%d\t%.1f\t%.0f\t%.0f\t%d\t%.0f\t%.3f", name, r.Accepted, r.PerSecond, r.P50ms, r.P95ms, r.Blocks, r.BlockBytes, total)
-		for _, k := range order {
-			fmt.Fprintf(w, "\t%.3f", r.CPU[k])
-		}
-		fmt.Fprintln(w, "\t")
+	explorer, err := newExplorerClient(nw)
+	if err != nil {
+		return nil, nil, err
 	}
-	w.Flush()
+	b := &bench{nw: nw, via: n.Name, mspID: n.MSPID, explorer: explorer, trees: trees(nw), progress: os.Stderr}
+	clientFor := func(role api.Role) (*regclient.Client, error) {
+		token, err := os.ReadFile(np.Tokens[string(role)])
+		if err != nil {
+			return nil, err
+		}
+		conns := 0
+		for _, sc := range scenarios {
+			conns = max(conns, sc.Concurrency) // a connection for every request in flight
+		}
+		return regclient.New(regclient.Options{BaseURL: np.Registry, Token: strings.TrimSpace(string(token)),
+			CACert: np.TLSRootCert, MaxConns: conns, Timeout: 5 * time.Minute})
+	}
+	if b.operator, err = clientFor(api.RoleOperator); err != nil {
+		return nil, nil, err
+	}
+	if b.ingest, err = clientFor(api.RoleIngest); err != nil {
+		return nil, nil, err
+	}
+	conn, err := np.Dial(consortium.UserAuditor)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.ledger = conn.GetNetwork(profile.Channel)
+	return b, func() { conn.Close() }, nil
 }
