@@ -130,17 +130,40 @@ chaos: bin
 		env PKI_CAMPAIGN=full PKI_LEADER_RUNS=10 PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -tags e2e -count=1 -p 1 -v -timeout 60m -run 'TestFaultCampaign|TestLeaderCrashRecovery' ./network/e2e/...
 
 # The ledger path under load on a fresh consortium of its own (ports +20000):
-# concentrator batches and single deliveries through PTB's registry, with
-# measurements per second, latency, block bytes and CPU-seconds per 1,000
-# measurements of every kind of process; also in test-artifacts/bench-ledger.json.
-# WAN=1 runs it with an NMI per host and the round trips between their sites
-# (test-artifacts/bench-ledger-wan.json).
+# concentrator batches, single deliveries (64 meters, 512 meters, at half the
+# 64 meters' rate, at 40/s) through PTB's registry, with measurements per
+# second, latency, block bytes and CPU-seconds per 1,000 measurements of every
+# kind of process, the bytes on disk every store gained per measurement (each
+# peer's blocks, block index, state and history, each orderer's blocks and
+# write-ahead log, each registry's readings index and idempotency records, the
+# explorer's index; per instance, for one NMI's machines and for the whole
+# consortium) and the resident memory of every kind of process at the end;
+# also in test-artifacts/bench-ledger.json. BENCH_SCENARIOS picks scenarios by
+# name (comma-separated). WAN=1 runs it with an NMI per host and the round
+# trips between their sites (test-artifacts/bench-ledger-wan.json).
 BENCH_RUN ?= .run-bench
 BENCH_NETWORK := $(if $(WAN),-topology network/topology-multihost.yaml -netns $(LATENCY),-port-offset 20000)
+BENCH_SCENARIOS ?=
 .PHONY: bench-ledger
 bench-ledger: bin
 	@mkdir -p test-artifacts
-	$(BIN)/consortium -run $(BENCH_RUN) $(BENCH_NETWORK) exec -- $(BIN)/benchledger -json $(CURDIR)/test-artifacts/bench-ledger$(if $(WAN),-wan).json
+	$(BIN)/consortium -run $(BENCH_RUN) $(BENCH_NETWORK) exec -- $(BIN)/benchledger $(if $(BENCH_SCENARIOS),-scenarios '$(BENCH_SCENARIOS)') -json $(CURDIR)/test-artifacts/bench-ledger$(if $(WAN),-wan).json
+
+# The same consortium over a long run: batches (fresh meters every 24,000
+# measurements) until BENCH_LONG measurements are accepted, with the storage
+# per measurement and the memory at each of BENCH_CHECKPOINTS (comma-separated;
+# default a tenth of BENCH_LONG and BENCH_LONG), counted from the start (about
+# 10 minutes per million at 2,000/s, more as the stores grow);
+# then PTB's registry readings index and the explorer's index are deleted and
+# rebuilt from block 0, timed until they hold every block. Printed at each
+# checkpoint and kept in test-artifacts/bench-ledger-long.json (WAN=1 as above).
+BENCH_LONG ?= 1000000
+BENCH_CHECKPOINTS ?=
+.PHONY: bench-ledger-long
+bench-ledger-long: bin
+	@mkdir -p test-artifacts
+	$(BIN)/consortium -run $(BENCH_RUN) $(BENCH_NETWORK) exec -- $(BIN)/benchledger -long $(BENCH_LONG) $(if $(BENCH_CHECKPOINTS),-checkpoints $(BENCH_CHECKPOINTS)) -rebuild \
+		-json $(CURDIR)/test-artifacts/bench-ledger-long$(if $(WAN),-wan).json
 
 .PHONY: bench
 bench:
