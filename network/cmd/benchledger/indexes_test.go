@@ -32,11 +32,11 @@ func (f *fakeExplorer) handler() http.Handler {
 			return
 		}
 		n := f.sessions.Add(1)
-		http.SetCookie(w, &http.Cookie{Name: "session", Value: fmt.Sprint(n), Path: "/", Secure: true, HttpOnly: true})
+		http.SetCookie(w, &http.Cookie{Name: "__Host-explorer-session", Value: fmt.Sprint(n), Path: "/", Secure: true, HttpOnly: true})
 		http.Redirect(w, r, r.PostFormValue("next"), http.StatusSeeOther)
 	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := r.Cookie("session"); err != nil || f.forget.CompareAndSwap(true, false) {
+		if _, err := r.Cookie("__Host-explorer-session"); err != nil || f.forget.CompareAndSwap(true, false) {
 			http.Error(w, "sign in as an auditor first", http.StatusUnauthorized)
 			return
 		}
