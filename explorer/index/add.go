@@ -1,7 +1,7 @@
 package index
 
 import (
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -18,9 +18,12 @@ import (
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
 )
 
-// appendOnly packs the pages of buckets whose keys only grow (block
-// numbers): bbolt's default of half-full pages would double their size.
-const appendOnly = 0.95
+// packed fills the pages of the buckets whose keys grow (block numbers,
+// and meter numbers, given in the order meters appear): bbolt's default of
+// half-full pages, made for keys inserted anywhere, would double their
+// size (meter records took 2.5 times their size). bbolt does not keep it
+// with the bucket: it is set in each write transaction.
+const packed = 1.0
 
 // BlockSummary is a block as the block pages show it.
 type BlockSummary struct {
@@ -43,37 +46,13 @@ type TxSummary struct {
 	CreatorMSP string `json:"creatorMsp"`
 }
 
-// TxDetail is a transaction as its page shows it: the parsed transaction,
-// with its read and write sets cut to the first entries.
-type TxDetail struct {
-	chain.Tx
+// TxRef is where a transaction is: its block and its index in the block,
+// with what the block's page lists of it.
+type TxRef struct {
+	TxSummary
 	Block uint64 `json:"block"`
-	// ReadCount and WriteCount are the full sizes of the sets.
-	ReadCount  int `json:"readCount"`
-	WriteCount int `json:"writeCount"`
-	// ArgSizes are the full sizes of the arguments that were cut.
-	ArgSizes []ArgSize `json:"argSizes,omitempty"`
+	Index int    `json:"index"`
 }
-
-// ArgSize is the full size of a cut argument.
-type ArgSize struct {
-	Index int `json:"index"`
-	Bytes int `json:"bytes"`
-}
-
-func cut(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
-}
-
-// Limits of what a transaction's page keeps of large sets and values.
-const (
-	maxSetEntries = 50
-	maxValueBytes = 160
-	maxArgBytes   = 4096
-)
 
 // MeterState is a meter's current record and the transaction that set it.
 type MeterState struct {
@@ -93,19 +72,27 @@ type KeyVersion struct {
 }
 
 // Reading is one measurement of a meter as the explorer saw it: accepted,
-// or refused in a concentrator batch.
+// or refused. The index answers where it is (block, transaction, item),
+// its outcome, seq and meter time (to the second), and a refusal's code
+// and reason; Evidence.Readings reads the rest from its transaction.
 type Reading struct {
-	Seq        uint64    `json:"seq"`
-	Time       string    `json:"time,omitempty"` // meter time, for accepted ones
+	Seq uint64 `json:"seq"`
+	// Time is the meter's time: to the second from the index, as the
+	// meter wrote it once read from the transaction.
+	Time    string `json:"time,omitempty"`
+	Outcome string `json:"outcome"`
+	Code    string `json:"code,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	TxID    string `json:"txId"`
+	Block   uint64 `json:"block"`
+	TxIndex int    `json:"txIndex"`
+	Item    int    `json:"item"`
+	// Read is set once the rest was read from the transaction.
+	Read       bool      `json:"read"`
 	Value      string    `json:"value,omitempty"`
 	Unit       string    `json:"unit,omitempty"`
 	KeyVersion int       `json:"keyVersion,omitempty"`
-	Outcome    string    `json:"outcome"`
-	Code       string    `json:"code,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	TxID       string    `json:"txId"`
-	Block      uint64    `json:"block"`
-	TxTime     time.Time `json:"txTime"`
+	TxTime     time.Time `json:"txTime,omitzero"`
 }
 
 // Refusal kinds.
@@ -202,11 +189,14 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 		if totals.ByNMI == nil {
 			totals.ByNMI = map[string]*Count{}
 		}
-		ix := &adder{tx: tx, totals: &totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{}}
-		if err := ix.block0(); err != nil {
+		ix := newAdder(tx, &totals, b)
+		if err := ix.summary(); err != nil {
 			return err
 		}
 		if err := attestations.Add(tx, b); err != nil {
+			return err
+		}
+		if err := ix.measurements(); err != nil {
 			return err
 		}
 		for i := range b.Txs {
@@ -243,6 +233,7 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 
 type adder struct {
 	tx     *bolt.Tx
+	strs   *strs
 	totals *Totals
 	block  *chain.Block
 	// hours and minutes collect the block's counts, written once at its end.
@@ -250,60 +241,81 @@ type adder struct {
 	minutes map[int64]uint64
 	// found numbers the block's findings.
 	found uint32
+	// current are the records of the meters the block touched, as applied
+	// so far (nil: not registered).
+	current map[string]*MeterState
+	// decoded and checks are the block's measurements and the verdicts on
+	// their signatures, made before it is indexed (verify.go).
+	decoded map[int]measured
+	checks  map[itemAt]checked
 }
 
-func (a *adder) block0() error {
+func newAdder(tx *bolt.Tx, totals *Totals, b *chain.Block) *adder {
+	a := &adder{tx: tx, strs: newStrs(tx), totals: totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{},
+		current: map[string]*MeterState{}, decoded: map[int]measured{}, checks: map[itemAt]checked{}}
+	// Not the tails of readings, which grow in place: packed full, their
+	// pages would split at every reading, and be left near empty as the
+	// tails are closed (a tenth full, measured).
+	for _, name := range [][]byte{bBlocks, bRefusals, bFindings, bHours, bMinutes, bReadings, bConfigs, bMeterHist, bKeys, bMeterNums} {
+		tx.Bucket(name).FillPercent = packed
+	}
+	return a
+}
+
+// summary indexes the block's header, signatures and transaction list,
+// and where its header hash and transaction IDs are found.
+func (a *adder) summary() error {
 	b := a.block
-	sum := BlockSummary{
-		Number: b.Number, HeaderHash: hex.EncodeToString(b.HeaderHash), PreviousHash: hex.EncodeToString(b.PreviousHash),
-		DataHash: hex.EncodeToString(b.DataHash), Time: b.Time, Config: b.Config, Size: b.Size, Signatures: b.Signatures,
-	}
-	for _, t := range b.Txs {
-		sum.Txs = append(sum.Txs, TxSummary{ID: t.ID, Code: t.Code, Function: t.Function, CreatorMSP: t.CreatorMSP})
-	}
-	blocks := a.tx.Bucket(bBlocks)
-	blocks.FillPercent = appendOnly
-	if err := putJSON(blocks, u64(b.Number), sum); err != nil {
+	v, err := putBlock(a.strs, b)
+	if err != nil {
 		return err
 	}
-	return a.tx.Bucket(bBlockHash).Put([]byte(sum.HeaderHash), u64(b.Number))
-}
-
-func (a *adder) transaction(t *chain.Tx) error {
-	d := TxDetail{Tx: *t, Block: a.block.Number, ReadCount: len(t.Reads), WriteCount: len(t.Writes)}
-	if len(d.Reads) > maxSetEntries {
-		d.Reads = d.Reads[:maxSetEntries]
+	if err := a.tx.Bucket(bBlocks).Put(u64(b.Number), v); err != nil {
+		return err
 	}
-	if len(d.Writes) > maxSetEntries {
-		d.Writes = d.Writes[:maxSetEntries]
-	}
-	d.Writes = append([]chain.Write(nil), d.Writes...)
-	for i := range d.Writes {
-		d.Writes[i].Value = cut(d.Writes[i].Value, maxValueBytes)
-	}
-	// A concentrator batch or a bulk registration carries megabytes of
-	// arguments; the page shows their beginning (Tx.ArgsForDisplay).
-	d.Args = append([]string(nil), d.Args...)
-	for i, arg := range d.Args {
-		if len(arg) > maxArgBytes {
-			d.Args[i] = arg[:maxArgBytes]
-			d.ArgSizes = append(d.ArgSizes, ArgSize{Index: i, Bytes: len(arg)})
-		}
-	}
-	d.ResponsePayload = cut(d.ResponsePayload, maxArgBytes)
-	d.Events = append([]chain.Event(nil), d.Events...)
-	for i := range d.Events {
-		d.Events[i].Payload = cut(d.Events[i].Payload, maxArgBytes)
-	}
-	if t.ID != "" {
-		if err := putJSON(a.tx.Bucket(bTxs), []byte(t.ID), d); err != nil {
+	if len(b.HeaderHash) > 0 {
+		if err := appendTo(a.tx.Bucket(bBlockHash), prefix8(b.HeaderHash), binary.AppendUvarint(nil, b.Number)); err != nil {
 			return err
 		}
 	}
-	a.totals.Transactions++
-	if err := a.countTx(t.Time); err != nil {
-		return err
+	txids := a.tx.Bucket(bTxIDs)
+	for i, t := range b.Txs {
+		if t.ID == "" {
+			continue
+		}
+		if err := appendTo(txids, txKey(t.ID), binary.AppendUvarint(binary.AppendUvarint(nil, b.Number), uint64(i))); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// appendTo appends to the value under k.
+func appendTo(b *bolt.Bucket, k, v []byte) error {
+	return b.Put(k, append(append([]byte(nil), b.Get(k)...), v...))
+}
+
+// prefix8 is the first 8 bytes of a hash, the key of a lookup by hash:
+// the value lists every entry of that prefix, and the caller checks the
+// whole hash.
+func prefix8(h []byte) []byte {
+	out := make([]byte, 8)
+	copy(out, h)
+	return out
+}
+
+// txKey is the lookup key of a transaction ID: the first 8 bytes of its
+// hash as Fabric's IDs are, hex, or of any other ID itself.
+func txKey(id string) []byte {
+	if raw, ok := hexID(id); ok {
+		return prefix8(raw)
+	}
+	return prefix8([]byte(id))
+}
+
+func (a *adder) transaction(t *chain.Tx) error {
+	a.totals.Transactions++
+	a.countTx(t.Time)
 	if !t.Valid() {
 		a.totals.Invalid++
 		return a.refuse(Refusal{Kind: InvalidTransaction, MeterID: meterArg(t), NMI: t.CreatorMSP, Submitter: t.CreatorMSP,
@@ -322,7 +334,7 @@ func (a *adder) transaction(t *chain.Tx) error {
 	// The measurements are the transaction itself: its arguments and the
 	// outcome the endorsers signed. One that cannot be decoded is indexed
 	// without them, and auditors are told.
-	items, f := follow.Measurements(t)
+	items, f := a.items(t)
 	if f != nil {
 		return a.find(t, f.Kind, "", f.Problem)
 	}
@@ -389,20 +401,56 @@ func (a *adder) writes(t *chain.Tx) error {
 	return nil
 }
 
+// number returns a meter's number in the index, giving it the next one if
+// it has none yet and create is set (0: none).
+func (a *adder) number(id string, create bool) (uint32, error) {
+	nums := a.tx.Bucket(bMeterNums)
+	if v := nums.Get([]byte(id)); len(v) == 4 {
+		return binary.BigEndian.Uint32(v), nil
+	}
+	if !create {
+		return 0, nil
+	}
+	seq, err := nums.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if seq >= 1<<32 {
+		return 0, fmt.Errorf("more than %d meters", uint32(1<<32-1))
+	}
+	return uint32(seq), nums.Put([]byte(id), u32(uint32(seq)))
+}
+
+// state is a meter's current record, nil if it has none.
+func (a *adder) state(id string) (*MeterState, error) {
+	if st, ok := a.current[id]; ok {
+		return st, nil
+	}
+	n, err := a.number(id, false)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	st, err := currentVersion(a.tx, n)
+	if err != nil {
+		return nil, err
+	}
+	a.current[id] = st
+	return st, nil
+}
+
 // meter applies the record written to meter/<id> if it is one the
 // chaincode could have written there, and returns it; otherwise it records
 // a finding and returns nil.
 func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, error) {
-	meters := a.tx.Bucket(bMeters)
-	var prev MeterState
-	had := meter.ValidateMeterID(id) == nil && meters.Get([]byte(id)) != nil
-	if had {
-		if err := getJSON(meters, []byte(id), &prev); err != nil {
+	var prev *MeterState
+	if meter.ValidateMeterID(id) == nil {
+		var err error
+		if prev, err = a.state(id); err != nil {
 			return nil, err
 		}
 	}
 	var before *meter.Meter
-	if had {
+	if prev != nil {
 		before = &prev.Meter
 	}
 	applied, f := audit.Record(key, id, value, before, t.CreatorMSP)
@@ -415,20 +463,31 @@ func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, 
 		c = &Count{}
 		a.totals.ByNMI[m.NMI] = c
 	}
-	if !had {
+	if prev == nil {
 		c.Registered++
 	}
 	switch {
-	case m.Status == meter.StatusRevoked && (!had || prev.Meter.Status != meter.StatusRevoked):
+	case m.Status == meter.StatusRevoked && (prev == nil || prev.Meter.Status != meter.StatusRevoked):
 		c.Revoked++
-	case m.Status == meter.StatusActive && had && prev.Meter.Status == meter.StatusRevoked:
+	case m.Status == meter.StatusActive && prev != nil && prev.Meter.Status == meter.StatusRevoked:
 		c.Revoked--
 	}
-	st := MeterState{Meter: m, TxID: t.ID, Block: a.block.Number, Time: t.Time}
-	if err := putJSON(meters, []byte(id), st); err != nil {
+	n, err := a.number(id, true)
+	if err != nil {
 		return nil, err
 	}
-	return &m, putJSON(a.tx.Bucket(bMeterHist), join([]byte(id), u64(a.block.Number), u32(uint32(t.Index))), st)
+	st := &MeterState{Meter: m, TxID: t.ID, Block: a.block.Number, Time: t.Time}
+	v, err := putVersion(*st)
+	if err != nil {
+		return nil, err
+	}
+	a.current[id] = st
+	return &m, a.tx.Bucket(bMeterHist).Put(key3(n, a.block.Number, t.Index), v)
+}
+
+// key3 is the key of a meter's record as a transaction set it.
+func key3(n uint32, block uint64, tx int) []byte {
+	return key(u32(n), u64(block), u32(uint32(tx)))
 }
 
 // keyVersion applies the key version written to keyver/<id>/<version> if
@@ -441,8 +500,18 @@ func (a *adder) keyVersion(t *chain.Tx, key, rest string, value []byte, written 
 	if f != nil {
 		return a.find(t, f.Kind, key, f.Problem)
 	}
-	return putJSON(a.tx.Bucket(bKeys), join([]byte(k.MeterID), u32(uint32(k.Version))), KeyVersion{KeyVersion: *k, Block: a.block.Number})
+	n, err := a.number(k.MeterID, true)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(KeyVersion{KeyVersion: *k, Block: a.block.Number})
+	if err != nil {
+		return err
+	}
+	return a.tx.Bucket(bKeys).Put(keyOfVersion(n, k.Version), v)
 }
+
+func keyOfVersion(n uint32, version int) []byte { return key(u32(n), u32(uint32(version))) }
 
 // maxProblemBytes bounds a finding's text: a decoding error may quote
 // what a forger wrote.
@@ -464,86 +533,84 @@ func (a *adder) find(t *chain.Tx, kind, key, problem string) error {
 	a.totals.Findings++
 	f := Finding{Kind: kind, Block: a.block.Number, TxIndex: t.Index, TxID: t.ID, Key: key, Problem: cutText(problem, maxProblemBytes),
 		Submitter: t.CreatorMSP, Endorsers: t.Endorsers, Function: t.Function, Time: t.Time}
-	findings := a.tx.Bucket(bFindings)
-	findings.FillPercent = appendOnly
 	a.found++
 	k := append(append(u64(a.block.Number), u32(uint32(t.Index))...), u32(a.found)...)
-	return putJSON(findings, k, f)
+	return putJSON(a.tx.Bucket(bFindings), k, f)
 }
 
 func (a *adder) accepted(t *chain.Tx, it wire.Item) error {
-	if f, err := a.forged(it); err != nil || f != nil {
+	if f, err := a.forged(t, it); err != nil || f != nil {
 		if err != nil {
 			return err
 		}
 		return a.find(t, f.Kind, wire.GuardKey(it.Signed.MeterID), f.Problem)
 	}
 	a.totals.Accepted++
-	if err := a.countHour(t.Time, 1, 0); err != nil {
-		return err
-	}
-	m := it.Measurement
-	r := Reading{Seq: m.Seq, Time: m.Time, Value: m.Value, Unit: m.Unit, KeyVersion: it.Result.KeyVersion,
-		Outcome: meter.OutcomeAccepted, TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
-	return a.reading(m.MeterID, t, it.Index, r)
-}
-
-// forged says why an item the endorsers marked accepted is not a reading
-// the chaincode accepts (audit.Accepted), nil when it is one.
-func (a *adder) forged(it wire.Item) (*audit.Finding, error) {
-	id := it.Signed.MeterID
-	var st MeterState
-	raw := a.tx.Bucket(bMeters).Get([]byte(id))
-	if raw == nil {
-		return audit.Accepted(it, nil, ""), nil
-	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, err
-	}
-	var kv KeyVersion
-	if st.Meter.KeyVersion == it.Result.KeyVersion {
-		if err := getJSON(a.tx.Bucket(bKeys), join([]byte(id), u32(uint32(st.Meter.KeyVersion))), &kv); err != nil {
-			return nil, err
-		}
-	}
-	return audit.Accepted(it, &st.Meter, kv.PublicKey), nil
+	a.hour(t.Time).Accepted++
+	sec, ok := meterTime(it.Measurement)
+	return a.reading(it.Signed.MeterID, spot{Block: a.block.Number, Tx: t.Index, Item: it.Index, Seq: it.Measurement.Seq, Time: sec, HasTime: ok})
 }
 
 func (a *adder) rejected(t *chain.Tx, it wire.Item) error {
 	rej := it.Result
 	a.totals.Refused++
-	if err := a.countHour(t.Time, 0, 1); err != nil {
-		return err
-	}
+	a.hour(t.Time).Refused++
 	owner := ""
-	var st MeterState
-	if raw := a.tx.Bucket(bMeters).Get([]byte(rej.MeterID)); raw != nil && json.Unmarshal(raw, &st) == nil {
-		owner = st.Meter.NMI
+	if meter.ValidateMeterID(rej.MeterID) == nil {
+		st, err := a.state(rej.MeterID)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			owner = st.Meter.NMI
+		}
+		if err := a.reading(rej.MeterID, spot{Block: a.block.Number, Tx: t.Index, Item: it.Index, Refused: true, Seq: rej.Seq}); err != nil {
+			return err
+		}
 	}
 	if owner == "" {
 		owner = t.CreatorMSP
-	}
-	if meter.ValidateMeterID(rej.MeterID) == nil {
-		r := Reading{Seq: rej.Seq, Outcome: meter.OutcomeRejected, Code: string(rej.Code), Reason: rej.Reason,
-			TxID: t.ID, Block: a.block.Number, TxTime: t.Time}
-		if err := a.reading(rej.MeterID, t, it.Index, r); err != nil {
-			return err
-		}
 	}
 	return a.refuse(Refusal{Kind: RefusedMeasurement, MeterID: rej.MeterID, Seq: rej.Seq, NMI: owner, Submitter: t.CreatorMSP,
 		Code: string(rej.Code), Reason: rej.Reason, Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, it.Index, t.Index)
 }
 
-func (a *adder) reading(meterID string, t *chain.Tx, item int, r Reading) error {
-	key := join([]byte(meterID), u64(a.block.Number), u32(uint32(t.Index)), u32(uint32(item)))
-	return putJSON(a.tx.Bucket(bReadings), key, r)
+// reading appends a reading to its meter's tail, closing the tail first
+// if it is full and the reading of a later block (readings.go).
+func (a *adder) reading(meterID string, s spot) error {
+	n, err := a.number(meterID, true)
+	if err != nil {
+		return err
+	}
+	tails := a.tx.Bucket(bTails)
+	tail := tails.Get(u32(n))
+	if tail == nil {
+		return tails.Put(u32(n), appendSpot(newChunk(0, false), &last{}, s))
+	}
+	_, _, _, end, err := readChunk(tail)
+	if err != nil {
+		return fmt.Errorf("readings of meter %s: %w", meterID, err)
+	}
+	if len(tail) < chunkBytes || end.block == s.Block {
+		return tails.Put(u32(n), appendSpot(append([]byte(nil), tail...), &end, s))
+	}
+	if err := a.tx.Bucket(bReadings).Put(closedKey(s.Block, n), append([]byte(nil), tail...)); err != nil {
+		return err
+	}
+	// Deleted, not only replaced: a deletion lets bbolt merge the pages
+	// the tails left near empty as they were closed.
+	if err := tails.Delete(u32(n)); err != nil {
+		return err
+	}
+	return tails.Put(u32(n), appendSpot(newChunk(s.Block, true), &last{}, s))
 }
 
 func (a *adder) refuse(r Refusal, item, txIndex int) error {
-	key := append(append(u64(a.block.Number), u32(uint32(txIndex))...), u32(uint32(item))...)
-	refusals := a.tx.Bucket(bRefusals)
-	refusals.FillPercent = appendOnly
-	return putJSON(refusals, key, r)
+	v, err := putRefusal(a.strs, r)
+	if err != nil {
+		return err
+	}
+	return a.tx.Bucket(bRefusals).Put(key(u64(a.block.Number), u32(uint32(txIndex)), u32(uint32(item))), v)
 }
 
 // hour returns the block's counts of the hour t falls in.
@@ -557,42 +624,34 @@ func (a *adder) hour(t time.Time) *HourStat {
 	return h
 }
 
-func (a *adder) countHour(t time.Time, accepted, refused uint64) error {
-	h := a.hour(t)
-	h.Accepted += accepted
-	h.Refused += refused
-	return nil
-}
-
-func (a *adder) countTx(t time.Time) error {
+func (a *adder) countTx(t time.Time) {
 	if t.IsZero() {
-		return nil
+		return
 	}
 	a.hour(t).Transactions++
 	a.minutes[t.Unix()/60]++
-	return nil
 }
 
 // flushCounts adds the block's counts to the stored ones.
 func (a *adder) flushCounts() error {
 	hours := a.tx.Bucket(bHours)
 	for k, add := range a.hours {
-		var h HourStat
-		if err := getJSON(hours, u64(uint64(k)), &h); err != nil {
+		h, err := getHour(k, hours.Get(u64(uint64(k))))
+		if err != nil {
 			return err
 		}
-		h.Hour = add.Hour
 		h.Accepted += add.Accepted
 		h.Refused += add.Refused
 		h.Transactions += add.Transactions
-		if err := putJSON(hours, u64(uint64(k)), h); err != nil {
+		if err := hours.Put(u64(uint64(k)), putHour(h)); err != nil {
 			return err
 		}
 	}
 	minutes := a.tx.Bucket(bMinutes)
 	for k, n := range a.minutes {
 		key := u64(uint64(k))
-		if err := minutes.Put(key, u64(decodeU64(minutes.Get(key))+n)); err != nil {
+		old, _ := binary.Uvarint(minutes.Get(key))
+		if err := minutes.Put(key, binary.AppendUvarint(nil, old+n)); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -95,9 +96,14 @@ func TestForgedMeterUnderAnotherKey(t *testing.T) {
 		t.Error("the forged key is indexed as a meter")
 	}
 	wantFinding(t, s, b, index.FindingMismatch, "meter/NEW-X", victim, "NEW-X", "not applied")
-	// The transaction itself stays readable, as evidence.
-	if d, err := s.Tx(b.Txs[0].ID); err != nil || d.Writes[0].Key != "meter/NEW-X" {
-		t.Errorf("the forged transaction: %+v %v", d, err)
+	// The transaction itself stays readable, as evidence: the index knows
+	// where it is, its block holds it.
+	ref, err := s.Tx(b.Txs[0].ID)
+	if err != nil || ref.Block != b.Number || ref.Index != 0 {
+		t.Fatalf("the forged transaction: %+v %v", ref, err)
+	}
+	if d, err := index.NewEvidence(source{b}, 0).Tx(context.Background(), ref.Block, ref.Index); err != nil || d.Writes[0].Key != "meter/NEW-X" {
+		t.Errorf("the forged transaction read from its block: %+v %v", d, err)
 	}
 
 	// The finding is durable.

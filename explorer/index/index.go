@@ -1,14 +1,21 @@
-// Package index is the explorer's embedded store: every block the explorer
-// has read, its transactions, the meter registry as it stood after each
-// transaction, measurements and refusals, and running totals, kept in bbolt
-// so the explorer answers without re-reading the chain and resumes where it
-// stopped.
+// Package index is the explorer's embedded store (bbolt): what it needs to
+// answer without re-reading the chain and to resume where it stopped — each
+// block's header, orderers' signatures and the ID, validation code,
+// function and creator of its transactions; where each transaction and
+// each meter's readings are (meter, seq, meter time and their block,
+// transaction and item); the meter registry as it stood after each
+// transaction; refusals, findings, running totals and hourly and
+// per-minute counts. It keeps no copy of what the blocks hold: a
+// transaction's contents and what a reading measured are read from the
+// peer's blocks when a page asks for them (Evidence), checked against the
+// index.
 package index
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,23 +28,28 @@ import (
 // ErrNotFound means the store has no such block, transaction or meter.
 var ErrNotFound = errors.New("not found")
 
-// Buckets.
+// Buckets. A meter is known by its number in the index (meternums) in the
+// keys of its records, keys and readings; numbers and block, transaction
+// and item positions are fixed-width big-endian in keys, varints in values.
 var (
-	bMeta      = []byte("meta")      // checkpoint, integrity, config, totals, verifier state
-	bBlocks    = []byte("blocks")    // number → BlockSummary
-	bBlockHash = []byte("blockhash") // header hash → number
-	bTxs       = []byte("txs")       // tx ID → TxDetail
-	bMeters    = []byte("meters")    // meter ID → MeterState (current)
-	bMeterHist = []byte("meterhist") // meter ID, 0, block, tx → MeterVersion
-	bKeys      = []byte("keys")      // meter ID, 0, version → KeyVersion
-	bReadings  = []byte("readings")  // meter ID, 0, block, tx, item → Reading (accepted and refused)
-	bRefusals  = []byte("refusals")  // block, tx, item → Refusal
-	bHours     = []byte("hours")     // unix hour → HourStat
-	bMinutes   = []byte("minutes")   // unix minute → transactions
-	bFindings  = []byte("findings")  // block, tx, n → Finding
+	bMeta      = []byte("meta")      // checkpoint, integrity, config, totals, verifier state, layout
+	bStrs      = []byte("strs")      // the dictionary of strings values repeat (encode.go)
+	bBlocks    = []byte("blocks")    // number → block summary (putBlock)
+	bBlockHash = []byte("blockhash") // header hash's first 8 bytes → the numbers of the blocks whose hash begins so (uvarints)
+	bTxIDs     = []byte("txids")     // transaction ID's first 8 bytes → block and index of each transaction whose ID begins so (uvarints)
+	bMeterNums = []byte("meternums") // meter ID → its number (4 bytes)
+	bMeterHist = []byte("meterhist") // number, block, tx → a version of the meter's record (putVersion); the last is the current one
+	bKeys      = []byte("keys")      // number, version → KeyVersion (JSON)
+	bTails     = []byte("tails")     // number → the meter's newest chunk of readings, accepted and refused (readings.go)
+	bReadings  = []byte("readings")  // block, number → a chunk of the meter's readings that block closed (readings.go)
+	bRefusals  = []byte("refusals")  // block, tx, item → Refusal (putRefusal)
+	bHours     = []byte("hours")     // unix hour → its counts (putHour)
+	bMinutes   = []byte("minutes")   // unix minute → transactions (uvarint)
+	bFindings  = []byte("findings")  // block, tx, n → Finding (JSON)
 	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation (follow.Attestations)
 	bConfigs   = []byte("configs")   // block → "" for each configuration block (follow.Attestations)
-	allBuckets = [][]byte{bMeta, bBlocks, bBlockHash, bTxs, bMeters, bMeterHist, bKeys, bReadings, bRefusals, bHours, bMinutes, bFindings, bAttests, bConfigs}
+	allBuckets = [][]byte{bMeta, bStrs, bBlocks, bBlockHash, bTxIDs, bMeterNums, bMeterHist, bKeys, bTails, bReadings, bRefusals,
+		bHours, bMinutes, bFindings, bAttests, bConfigs}
 )
 
 // attestations keeps what an attestation bundle needs, as the registry's
@@ -55,55 +67,66 @@ var (
 )
 
 // layout is the version of the index's layout. An index of another version
-// is emptied when opened, and the explorer reads the chain again from block
-// 0: version 2 added the attestations and configuration blocks (bAttests,
-// bConfigs), which an older index lacks for the blocks it read.
-const layout = 2
+// is deleted when opened, and the explorer reads the chain again from block
+// 0 into a new file: version 2 added the attestations and configuration
+// blocks, version 3 keeps where transactions and readings are instead of
+// copies of them (about a seventh of the size).
+const layout = 3
 
 // Store is the explorer's index.
 type Store struct {
 	db *bolt.DB
-	// Reset says that Open found an index of an older layout and emptied
+	// Reset says that Open found an index of an older layout and deleted
 	// it, so that the chain is read again.
 	Reset bool
 }
 
-// Open opens (or creates) the index at path.
+// Open opens (or creates) the index at path. An index of another layout
+// is deleted and a new one made in its place: a new file, since bbolt
+// keeps the pages a file once had, and the old layout's size would stay.
 func Open(path string) (*Store, error) {
+	s, stale, err := open(path)
+	if err != nil || !stale {
+		return s, err
+	}
+	if err := s.db.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, fmt.Errorf("remove the index of an older layout: %w", err)
+	}
+	if s, _, err = open(path); err != nil {
+		return nil, err
+	}
+	s.Reset = true
+	return s, nil
+}
+
+// open opens the index at path; stale says it is of another layout and
+// was left as it is.
+func open(path string) (s *Store, stale bool, err error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", path, err)
+		return nil, false, fmt.Errorf("open index %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s = &Store{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bMeta); meta != nil && decodeU64(meta.Get(kLayout)) != layout {
+			stale = true
+			return nil
+		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		meta := tx.Bucket(bMeta)
-		if decodeU64(meta.Get(kLayout)) == layout {
-			return nil
-		}
-		if meta.Get(kCheckpoint) != nil {
-			s.Reset = true
-			for _, b := range allBuckets {
-				if err := tx.DeleteBucket(b); err != nil {
-					return err
-				}
-				if _, err := tx.CreateBucket(b); err != nil {
-					return err
-				}
-			}
-			meta = tx.Bucket(bMeta)
-		}
-		return meta.Put(kLayout, u64(layout))
+		return tx.Bucket(bMeta).Put(kLayout, u64(layout))
 	})
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return s, nil
+	return s, stale, nil
 }
 
 // SetNoSync skips the fsync of each block's commit: for bulk loads whose
@@ -212,8 +235,16 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 
 // Keys are encoded by package follow, as in the registry's index.
 var (
-	join      = follow.Key
 	u64       = follow.Uint64
 	u32       = follow.Uint32
 	decodeU64 = follow.ReadUint64
 )
+
+// key concatenates fixed-width key parts.
+func key(parts ...[]byte) []byte {
+	var out []byte
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

@@ -2,13 +2,19 @@ package index
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
 // Height is the number of blocks indexed.
@@ -22,6 +28,7 @@ func (s *Store) Height() (uint64, error) {
 func (s *Store) Blocks(before uint64, limit int) ([]BlockSummary, error) {
 	var out []BlockSummary
 	err := s.db.View(func(tx *bolt.Tx) error {
+		d := newStrs(tx)
 		c := tx.Bucket(bBlocks).Cursor()
 		var k, v []byte
 		if before == 0 {
@@ -31,11 +38,11 @@ func (s *Store) Blocks(before uint64, limit int) ([]BlockSummary, error) {
 			k, v = c.Prev()
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var b BlockSummary
-			if err := json.Unmarshal(v, &b); err != nil {
+			b, err := getBlock(d, decodeU64(k), v)
+			if err != nil {
 				return err
 			}
-			out = append(out, b)
+			out = append(out, *b)
 		}
 		return nil
 	})
@@ -44,28 +51,103 @@ func (s *Store) Blocks(before uint64, limit int) ([]BlockSummary, error) {
 
 // Block returns one block.
 func (s *Store) Block(n uint64) (*BlockSummary, error) {
-	b := new(BlockSummary)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bBlocks).Get(u64(n))
-		if raw == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(raw, b)
+	var b *BlockSummary
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		b, err = block(tx, newStrs(tx), n)
+		return err
 	})
 	return b, err
 }
 
-// Tx returns one transaction.
-func (s *Store) Tx(id string) (*TxDetail, error) {
-	d := new(TxDetail)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bTxs).Get([]byte(id))
-		if raw == nil {
-			return ErrNotFound
-		}
-		return json.Unmarshal(raw, d)
+func block(tx *bolt.Tx, d *strs, n uint64) (*BlockSummary, error) {
+	raw := tx.Bucket(bBlocks).Get(u64(n))
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	b, err := getBlock(d, n, raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", n, err)
+	}
+	return b, nil
+}
+
+// Tx returns where a transaction is. Should two transactions have the
+// same ID (the peers mark the later one DUPLICATE_TXID), it is the first.
+func (s *Store) Tx(id string) (*TxRef, error) {
+	var ref *TxRef
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		ref, err = txRef(tx, newStrs(tx), id)
+		return err
 	})
-	return d, err
+	return ref, err
+}
+
+func txRef(tx *bolt.Tx, d *strs, id string) (*TxRef, error) {
+	if id == "" {
+		return nil, ErrNotFound
+	}
+	r := &dec{b: tx.Bucket(bTxIDs).Get(txKey(id))}
+	for len(r.b) > 0 {
+		n, i := r.uvarint(), r.int()
+		if r.err != nil {
+			return nil, fmt.Errorf("transaction %s: %w", id, r.err)
+		}
+		b, err := block(tx, d, n)
+		if err != nil {
+			return nil, err
+		}
+		if i < len(b.Txs) && b.Txs[i].ID == id {
+			return &TxRef{TxSummary: b.Txs[i], Block: n, Index: i}, nil
+		}
+	}
+	return nil, ErrNotFound
+}
+
+// summaries reads block summaries in one transaction, each once.
+type summaries struct {
+	tx     *bolt.Tx
+	d      *strs
+	blocks map[uint64]*BlockSummary
+}
+
+func newSummaries(tx *bolt.Tx) *summaries {
+	return &summaries{tx: tx, d: newStrs(tx), blocks: map[uint64]*BlockSummary{}}
+}
+
+// txID is the ID of transaction i of block n.
+func (s *summaries) txID(n uint64, i int) (string, error) {
+	b := s.blocks[n]
+	if b == nil {
+		var err error
+		if b, err = block(s.tx, s.d, n); err != nil {
+			return "", err
+		}
+		s.blocks[n] = b
+	}
+	if i < 0 || i >= len(b.Txs) {
+		return "", fmt.Errorf("block %d has no transaction %d: %w", n, i, errCorrupt)
+	}
+	return b.Txs[i].ID, nil
+}
+
+// blockByHash finds a block by its header hash.
+func blockByHash(tx *bolt.Tx, d *strs, hash []byte) (uint64, bool, error) {
+	r := &dec{b: tx.Bucket(bBlockHash).Get(prefix8(hash))}
+	want := hex.EncodeToString(hash)
+	for len(r.b) > 0 {
+		n := r.uvarint()
+		if r.err != nil {
+			return 0, false, r.err
+		}
+		b, err := block(tx, d, n)
+		if err != nil {
+			return 0, false, err
+		}
+		if b.HeaderHash == want {
+			return n, true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 // MeterView is everything the meter page shows.
@@ -75,30 +157,54 @@ type MeterView struct {
 	History []MeterVersion `json:"history"`
 	// Keys is every key version, oldest first.
 	Keys []KeyVersion `json:"keys"`
-	// Recent are the newest readings, accepted and refused, newest first.
+	// Recent are the newest readings, accepted and refused, newest first,
+	// as the index has them (Evidence.Readings reads the rest).
 	Recent []Reading `json:"recent"`
+}
+
+// meterNumber is a meter's number in the index, 0 if it has none.
+func meterNumber(tx *bolt.Tx, id string) uint32 {
+	if v := tx.Bucket(bMeterNums).Get([]byte(id)); len(v) == 4 {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+// currentVersion is the meter's record as the last transaction set it,
+// nil if none did.
+func currentVersion(tx *bolt.Tx, n uint32) (*MeterState, error) {
+	k, v := lastBefore(tx.Bucket(bMeterHist).Cursor(), u32(n+1))
+	if k == nil || !bytes.HasPrefix(k, u32(n)) || len(k) != 16 {
+		return nil, nil
+	}
+	st, err := getVersion(decodeU64(k[4:12]), v)
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
 }
 
 // Meter returns a meter with its history, keys and its newest readings.
 func (s *Store) Meter(id string, recent int) (*MeterView, error) {
 	v := new(MeterView)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		raw := tx.Bucket(bMeters).Get([]byte(id))
-		if raw == nil {
+		n := meterNumber(tx, id)
+		if n == 0 {
 			return ErrNotFound
 		}
-		if err := json.Unmarshal(raw, &v.Current); err != nil {
-			return err
-		}
-		prefix := append([]byte(id), 0)
+		prefix := u32(n)
 		c := tx.Bucket(bMeterHist).Cursor()
 		for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-			var h MeterVersion
-			if err := json.Unmarshal(val, &h); err != nil {
+			h, err := getVersion(decodeU64(k[4:12]), val)
+			if err != nil {
 				return err
 			}
 			v.History = append(v.History, h)
 		}
+		if len(v.History) == 0 {
+			return ErrNotFound // readings refused, never registered
+		}
+		v.Current = v.History[len(v.History)-1]
 		c = tx.Bucket(bKeys).Cursor()
 		for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
 			var kv KeyVersion
@@ -107,18 +213,54 @@ func (s *Store) Meter(id string, recent int) (*MeterView, error) {
 			}
 			v.Keys = append(v.Keys, kv)
 		}
-		c = tx.Bucket(bReadings).Cursor()
-		k, val := lastBefore(c, append([]byte(id), 1))
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(v.Recent) < recent; k, val = c.Prev() {
-			var r Reading
-			if err := json.Unmarshal(val, &r); err != nil {
-				return err
-			}
-			v.Recent = append(v.Recent, r)
-		}
-		return nil
+		var err error
+		v.Recent, err = recentReadings(newSummaries(tx), n, recent)
+		return err
 	})
 	return v, err
+}
+
+// recentReadings lists a meter's newest readings, newest first: its tail,
+// then the chunks before it.
+func recentReadings(sums *summaries, n uint32, limit int) ([]Reading, error) {
+	var out []Reading
+	tx := sums.tx
+	refusals := tx.Bucket(bRefusals)
+	chunk := tx.Bucket(bTails).Get(u32(n))
+	for chunk != nil && len(out) < limit {
+		before, more, spots, _, err := readChunk(chunk)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(spots) - 1; i >= 0 && len(out) < limit; i-- {
+			sp := spots[i]
+			r := Reading{Seq: sp.Seq, Outcome: meter.OutcomeAccepted, Block: sp.Block, TxIndex: sp.Tx, Item: sp.Item}
+			if sp.HasTime {
+				r.Time = time.Unix(sp.Time, 0).UTC().Format(time.RFC3339)
+			}
+			if r.TxID, err = sums.txID(sp.Block, sp.Tx); err != nil {
+				return nil, err
+			}
+			if sp.Refused {
+				r.Outcome = meter.OutcomeRejected
+				if raw := refusals.Get(key(u64(sp.Block), u32(uint32(sp.Tx)), u32(uint32(sp.Item)))); raw != nil {
+					ref, err := getRefusal(sums.d, sp.Block, raw)
+					if err != nil {
+						return nil, err
+					}
+					r.Code, r.Reason = ref.Code, ref.Reason
+				}
+			}
+			out = append(out, r)
+		}
+		chunk = nil
+		if more {
+			if chunk = tx.Bucket(bReadings).Get(closedKey(before, n)); chunk == nil {
+				return nil, fmt.Errorf("readings of meter number %d: the chunk closed in block %d is missing: %w", n, before, errCorrupt)
+			}
+		}
+	}
+	return out, nil
 }
 
 // RefusalFilter selects refusals; zero fields do not filter.
@@ -137,6 +279,7 @@ func (s *Store) Refusals(f RefusalFilter) ([]Refusal, error) {
 	}
 	var out []Refusal
 	err := s.db.View(func(tx *bolt.Tx) error {
+		sums := newSummaries(tx)
 		c := tx.Bucket(bRefusals).Cursor()
 		var k, v []byte
 		if f.Before == 0 {
@@ -146,8 +289,8 @@ func (s *Store) Refusals(f RefusalFilter) ([]Refusal, error) {
 			k, v = c.Prev()
 		}
 		for ; k != nil && len(out) < f.Limit; k, v = c.Prev() {
-			var r Refusal
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := getRefusal(sums.d, decodeU64(k[:8]), v)
+			if err != nil {
 				return err
 			}
 			// Block times are the submitters' clocks and need not grow,
@@ -159,6 +302,9 @@ func (s *Store) Refusals(f RefusalFilter) ([]Refusal, error) {
 				f.MeterID != "" && r.MeterID != f.MeterID,
 				f.Code != "" && r.Code != f.Code:
 				continue
+			}
+			if r.TxID, err = sums.txID(r.Block, int(binary.BigEndian.Uint32(k[8:12]))); err != nil {
+				return err
 			}
 			out = append(out, r)
 		}
@@ -175,8 +321,8 @@ func (s *Store) Hours(from, to time.Time) ([]HourStat, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bHours)
 		for h := first; h <= last; h++ {
-			st := HourStat{Hour: time.Unix(h*3600, 0).UTC()}
-			if err := getJSON(b, u64(uint64(h)), &st); err != nil {
+			st, err := getHour(h, b.Get(u64(uint64(h))))
+			if err != nil {
 				return err
 			}
 			out = append(out, st)
@@ -199,7 +345,7 @@ func (s *Store) TxRate(now time.Time, window time.Duration) (float64, []uint64, 
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bMinutes)
 		for i := range counts {
-			counts[i] = decodeU64(b.Get(u64(uint64(last - int64(minutes-1-i)))))
+			counts[i], _ = binary.Uvarint(b.Get(u64(uint64(last - int64(minutes-1-i)))))
 			total += counts[i]
 		}
 		return nil
@@ -221,24 +367,35 @@ func (s *Store) Search(q string) (Hit, error) {
 	q = strings.TrimSpace(q)
 	var hit Hit
 	err := s.db.View(func(tx *bolt.Tx) error {
+		d := newStrs(tx)
 		if n, err := strconv.ParseUint(q, 10, 64); err == nil && tx.Bucket(bBlocks).Get(u64(n)) != nil {
 			hit = Hit{Kind: "block", ID: q}
 			return nil
 		}
 		if hexRE.MatchString(q) {
 			lower := strings.ToLower(q)
-			if raw := tx.Bucket(bBlockHash).Get([]byte(lower)); raw != nil {
-				hit = Hit{Kind: "block", ID: strconv.FormatUint(decodeU64(raw), 10)}
+			hash, _ := hex.DecodeString(lower)
+			n, found, err := blockByHash(tx, d, hash)
+			if err != nil {
+				return err
+			}
+			if found {
+				hit = Hit{Kind: "block", ID: strconv.FormatUint(n, 10)}
 				return nil
 			}
-			if tx.Bucket(bTxs).Get([]byte(lower)) != nil {
+			switch _, err := txRef(tx, d, lower); {
+			case err == nil:
 				hit = Hit{Kind: "tx", ID: lower}
 				return nil
+			case !errors.Is(err, ErrNotFound):
+				return err
 			}
 		}
-		if tx.Bucket(bMeters).Get([]byte(q)) != nil {
-			hit = Hit{Kind: "meter", ID: q}
-			return nil
+		if n := meterNumber(tx, q); n != 0 {
+			if st, err := currentVersion(tx, n); err != nil || st != nil {
+				hit = Hit{Kind: "meter", ID: q}
+				return err
+			}
 		}
 		return ErrNotFound
 	})
@@ -254,15 +411,18 @@ type Entry = MeterState
 func (s *Store) Registry(block uint64, each func(Entry) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bMeterHist).Cursor()
-		meters := tx.Bucket(bMeters).Cursor()
-		for id, _ := meters.First(); id != nil; id, _ = meters.Next() {
-			prefix := append(append([]byte(nil), id...), 0)
-			k, v := lastBefore(hist, join(id, u64(block+1)))
-			if k == nil || !bytes.HasPrefix(k, prefix) {
-				continue // registered after block
+		nums := tx.Bucket(bMeterNums).Cursor()
+		for id, num := nums.First(); id != nil; id, num = nums.Next() {
+			if len(num) != 4 {
+				continue
 			}
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			prefix := num
+			k, v := lastBefore(hist, key(num, u64(block+1)))
+			if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != 16 {
+				continue // registered after block, or never
+			}
+			e, err := getVersion(decodeU64(k[4:12]), v)
+			if err != nil {
 				return err
 			}
 			if err := each(e); err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -28,6 +29,9 @@ type meterPage struct {
 	Bundles  bool
 	// Genesis is the pinned genesis block hash a bundle verifies with.
 	Genesis string
+	// Unread says why what the readings measured could not be read from
+	// their transactions.
+	Unread *unread
 }
 
 func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
@@ -43,6 +47,17 @@ func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("meter %s: %w", id, err)
 	}
 	p := meterPage{V: v, M: v.Current.Meter, Revoked: v.Current.Meter.Status == meter.StatusRevoked}
+	switch {
+	case len(v.Recent) == 0:
+	case s.evidence == nil:
+		p.Unread = &unread{Reason: "this explorer has no connection to a peer"}
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), evidenceTimeout)
+		defer cancel()
+		if err := s.evidence.Readings(ctx, id, v.Recent); err != nil {
+			p.Unread = s.readFailed(r, "readings of "+id, err)
+		}
+	}
 	if cfg, err := s.store.Config(); err == nil {
 		p.Former = true
 		for _, m := range cfg.Members {

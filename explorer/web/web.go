@@ -1,9 +1,12 @@
 // Package web is the explorer's pages for auditors: the dashboard, the
 // blocks, transactions and meters, the refusals, search, the meter registry
 // as it stood after any block (CSV and JSON), and a stream of new blocks for
-// live pages. Every page reads only the explorer's own index (package
-// index), which holds what the explorer parsed and verified itself, so no
-// page repeats the word of a single NMI; only auditors may sign in.
+// live pages. Every page reads the explorer's own index (package index),
+// which holds what the explorer parsed and verified itself; a transaction's
+// contents and what a meter's readings measured are read from the blocks
+// of the explorer's peer, each checked against the block the explorer
+// verified (index.Evidence), so no page repeats the word of a single NMI.
+// Only auditors may sign in.
 //
 // Pages are rendered on the server (html/template, SVG charts); the one
 // script, static/live.js, only refreshes live sections when a block arrives.
@@ -45,6 +48,13 @@ type Options struct {
 	// Blocks reads a block of the channel from the explorer's peer, for
 	// the attestation bundles the meter pages offer; nil offers none.
 	Blocks proof.Blocks
+	// Evidence gives the blocks a transaction's page and a meter's
+	// readings are read from: Store.FromPeer of the explorer's peer. Nil
+	// shows only what the index keeps.
+	Evidence index.Source
+	// EvidenceCache is the budget of the blocks kept for those pages, in
+	// bytes (0: index.DefaultEvidenceCache).
+	EvidenceCache int
 }
 
 // Health reports the state of the consortium's nodes.
@@ -62,6 +72,7 @@ type Server struct {
 	channel  string
 	genesis  string
 	bundles  *proof.Assembler
+	evidence *index.Evidence
 	pages    map[string]*template.Template
 	sessions *sessions
 	events   *broker
@@ -85,6 +96,9 @@ func New(o Options) *Server {
 	}
 	if o.Blocks != nil {
 		s.bundles = proof.NewAssembler(o.Channel, o.Blocks)
+	}
+	if o.Evidence != nil {
+		s.evidence = index.NewEvidence(o.Evidence, o.EvidenceCache)
 	}
 	s.pages = parseTemplates()
 	s.sessions = newSessions(sessionTTL, s.now)

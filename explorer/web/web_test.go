@@ -2,7 +2,9 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,12 +52,33 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// peerBlocks is a fake of the explorer's peer for the pages that read
+// transactions from their blocks: it serves the fixture's blocks, parsed,
+// or fails with err if set.
+type peerBlocks struct {
+	blocks []*chain.Block
+	err    error
+}
+
+func (p *peerBlocks) Block(_ context.Context, n uint64) (*chain.Block, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	for _, b := range p.blocks {
+		if b.Number == n {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("the peer has no block %d", n)
+}
+
 type fakeHealth []health.NodeStatus
 
 func (f fakeHealth) Nodes() []health.NodeStatus { return f }
 
 type fixture struct {
 	srv               *Server
+	peer              *peerBlocks
 	h                 http.Handler
 	auditor, operator string
 	clock             *clock
@@ -133,7 +156,7 @@ func newFixtureWith(t *testing.T, broken *index.Break, blocks []*chain.Block, pe
 	}
 	t.Cleanup(func() { store.Close() })
 	store.SetNoSync(true)
-	f := &fixture{clock: &clock{t: start.Add(30 * time.Second)}, blocks: blocks, log: &bytes.Buffer{}}
+	f := &fixture{clock: &clock{t: start.Add(30 * time.Second)}, blocks: blocks, log: &bytes.Buffer{}, peer: &peerBlocks{blocks: blocks}}
 	for _, b := range f.blocks {
 		integrity := index.Integrity{Checked: true, CheckedThrough: b.Number}
 		if broken != nil && b.Number >= broken.Block {
@@ -169,8 +192,9 @@ func newFixtureWith(t *testing.T, broken *index.Break, blocks []*chain.Block, pe
 		{Name: "orderer0.cmi.example", Role: "orderer", NMI: "CMIMSP", Address: "orderer0.cmi.example:7050", Detail: "connection refused", Checked: start},
 	}
 	f.srv = New(Options{Store: store, Credentials: credentials, Health: health, Now: f.clock.now, Channel: "metrology", Blocks: peer,
-		Genesis: genesisHash(t),
-		Log:     slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Evidence: f.peer,
+		Genesis:  genesisHash(t),
+		Log:      slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	f.h = f.srv.Handler()
 	return f
 }
@@ -400,7 +424,9 @@ func TestPages(t *testing.T) {
 		{path: "/tx/" + strings.ToUpper(invalidTx), want: []string{`id="code" class="badge bad">ENDORSEMENT_POLICY_FAILURE`, `href="/blocks/4"`}},
 		{path: "/meters/SYN-0000002", want: []string{
 			`<span class="badge bad">revoked</span>`, `data-registration-block="0"`, `href="/blocks/3"`, `href="/tx/` + revokeTx + `"`,
-			`keyCompromise`, `✗ refused`, `REPLAY`, `✓ accepted`, `kWh`, `Owner</th><td>PTBMSP (PTB)`,
+			`keyCompromise`, `✗ refused`, `REPLAY`, `✓ accepted`, `Owner</th><td>PTBMSP (PTB)`,
+			// What the readings measured, read from their transaction.
+			`2.004 kWh`, `1.001 kWh`, `2026-11-01T00:30:00Z`,
 		}},
 		{path: "/meters/SYN-0000004", want: []string{
 			`<span class="badge ok">active</span>`, `<a href="/blocks/1" data-registration-block="1">1</a>`, `-----BEGIN PUBLIC KEY-----`,

@@ -1,7 +1,8 @@
 // Command explorer is the auditors' dashboard of the consortium: it follows
-// the channel's blocks, checks their integrity itself, indexes blocks,
-// transactions, the meter registry, measurements and refusals, and serves
-// them over HTTPS to signed-in auditors.
+// the channel's blocks, checks their integrity itself, indexes where the
+// blocks, transactions, meter records, measurements and refusals are, and
+// serves them over HTTPS to signed-in auditors, reading what the index does
+// not keep from its peer's blocks.
 //
 //	explorer -config explorer.yaml
 //	explorer -genesis-hash metrology.block
@@ -123,10 +124,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer conn.Close()
 
 	network := conn.GetNetwork(cfg.Channel)
+	// The peer's blocks: the attestation bundles are assembled from them,
+	// and the transactions and readings the index keeps only the place of
+	// are read from them, each block checked against the index.
+	peerBlock := func(ctx context.Context, n uint64) (*common.Block, error) {
+		return gateway.BlockByNumber(ctx, network, n)
+	}
 	srv := web.New(web.Options{Store: store, Credentials: credentials, Health: poller, Log: log, Channel: cfg.Channel, Genesis: cfg.GenesisBlockHash,
-		Blocks: func(ctx context.Context, n uint64) (*common.Block, error) {
-			return gateway.BlockByNumber(ctx, network, n)
-		}})
+		Blocks: peerBlock, Evidence: store.FromPeer(peerBlock)})
 	follower := &follow.Follower{Blocks: blockfollow.FromNetwork(network), Store: store, Genesis: genesis,
 		OnBlock: srv.Notify, Log: log}
 	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)

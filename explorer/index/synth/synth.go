@@ -127,7 +127,7 @@ func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery i
 			continue
 		}
 		out.Accepted++
-		out.KeyVersions[id] = 1
+		out.KeyVersions[id] = c.record[id].KeyVersion
 	}
 	packed, err := wire.Pack(items)
 	if err != nil {
@@ -147,7 +147,7 @@ func (c *Chain) Singles(submitter string, meters []string, refuseEvery int) *cha
 	for i, id := range meters {
 		refused := refuseEvery > 0 && i%refuseEvery == refuseEvery-1
 		sm := c.reading(id, i, refused)
-		r := meter.ItemResult{MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeAccepted, KeyVersion: 1}
+		r := meter.ItemResult{MeterID: id, Seq: c.seq[id], Outcome: meter.OutcomeAccepted, KeyVersion: c.record[id].KeyVersion}
 		if refused {
 			r = replay(0, id, max(c.seq[id], 1))
 		}
@@ -181,7 +181,7 @@ func (c *Chain) reading(id string, i int, refused bool) meter.SignedMeasurement 
 	if !refused {
 		g := c.guards[id]
 		if g == nil {
-			g = &wire.Guard{KeyVersion: 1}
+			g = &wire.Guard{KeyVersion: c.record[id].KeyVersion}
 			c.guards[id] = g
 		}
 		g.Accept(seq, payload)
@@ -191,7 +191,7 @@ func (c *Chain) reading(id string, i int, refused bool) meter.SignedMeasurement 
 
 func replay(i int, id string, seq uint64) meter.ItemResult {
 	return meter.ItemResult{Index: i, MeterID: id, Seq: seq, Outcome: meter.OutcomeRejected,
-		Code: meter.CodeReplay, Reason: "seq is not above the last accepted seq"}
+		Code: meter.CodeReplay, Reason: fmt.Sprintf("meter %s: seq %d was accepted before", id, seq)}
 }
 
 // guardSets adds what a measurement transaction reads and writes: each
@@ -215,6 +215,30 @@ func (c *Chain) Revoke(nmi, id string, reason meter.Reason) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: wire.TxRevokeMeter, Args: []string{id, string(reason), ""},
 		Writes: []chain.Write{{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)}}}
+	return c.block([]chain.Tx{tx})
+}
+
+// Rotate makes a block with the owner's rotation of a meter's key: the
+// record at the next key version and that key version written together,
+// as the chaincode does. Its readings are signed with the new key from
+// then on, in a new sequence space.
+func (c *Chain) Rotate(nmi, id string) *chain.Block {
+	key, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		panic(err)
+	}
+	m := c.record[id]
+	m.KeyVersion++
+	m.PublicKey, m.Fingerprint = key.Public().PEM(), key.Public().Fingerprint()
+	c.record[id], c.keys[id] = m, key
+	c.seq[id] = 0
+	delete(c.guards, id)
+	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
+		Function: wire.TxRotateKey, Args: []string{id}, Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]},
+		Writes: []chain.Write{
+			{Namespace: wire.Namespace, Key: wire.KeyVersionKey(id, m.KeyVersion), Value: value(meter.KeyVersion{MeterID: id, Version: m.KeyVersion,
+				PublicKey: m.PublicKey, Curve: m.Curve, Fingerprint: m.Fingerprint})},
+			{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)}}}
 	return c.block([]chain.Tx{tx})
 }
 
