@@ -14,9 +14,9 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 // openAt opens the store at path on clock c, closing it when the test ends.
-func openAt(t *testing.T, path string, c *clock) *Store {
+func openAt(t *testing.T, path string, c *clock, opts ...Option) *Store {
 	t.Helper()
-	s, err := Open(path)
+	s, err := Open(path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +169,12 @@ func TestPrune(t *testing.T) {
 	finish(t, s, "young", answer("fp"))
 
 	c.t = start.Add(Retention - time.Second)
-	if n, err := s.Prune(); err != nil || n != 0 {
-		t.Errorf("Prune before Retention removed %d (%v), want 0", n, err)
+	if p, err := s.Prune(); err != nil || p.Expired != 0 {
+		t.Errorf("Prune before Retention removed %d (%v), want 0", p.Expired, err)
 	}
 	c.t = start.Add(Retention + time.Second)
-	if n, err := s.Prune(); err != nil || n != 1 {
-		t.Errorf("Prune removed %d (%v), want 1", n, err)
+	if p, err := s.Prune(); err != nil || p.Expired != 1 {
+		t.Errorf("Prune removed %d (%v), want 1", p.Expired, err)
 	}
 	// Retention has not passed for young: it is still replayed.
 	if r := begin(t, s, "young", "fp"); r == nil {
@@ -187,7 +187,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("old was not pruned: %+v", r)
 	}
 	c.t = start.Add(100 * time.Hour)
-	if n, err := s.Prune(); err != nil || n != 1 {
-		t.Errorf("the last Prune removed %d (%v), want 1 (young)", n, err)
+	if p, err := s.Prune(); err != nil || p.Expired != 1 || p.Live != 0 {
+		t.Errorf("the last Prune removed %d (%v) and left %d bytes, want 1 (young) and 0", p.Expired, err, p.Live)
 	}
 }
