@@ -13,6 +13,7 @@ import (
 	"github.com/inter-nmi/pki/network/pkg/configfile"
 	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
 	"github.com/inter-nmi/pki/registry-api/ledger"
 )
 
@@ -45,6 +46,10 @@ type Config struct {
 	Credentials string `yaml:"credentials"`
 	// Data is the registry's database (idempotency answers).
 	Data string `yaml:"data"`
+	// DataMaxMiB bounds the live records in Data, in MiB: beyond it the
+	// oldest go first, before their 24 hours are over (default 1024, at
+	// least 16).
+	DataMaxMiB int64 `yaml:"dataMaxMiB,omitempty"`
 	// Readings is its index of the peer's blocks (measurements and
 	// refusals); default: readings.db beside Data.
 	Readings string `yaml:"readings,omitempty"`
@@ -82,6 +87,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("operationsClientCA is required with operations: /metrics answers only clients of the NMI's TLS client CA, never anyone who reaches the address"))
 		}
 	}
+	if c.DataMaxMiB != 0 && c.DataMaxMiB < minDataMiB {
+		errs = append(errs, fmt.Errorf("dataMaxMiB %d is below %d: the transactions of the requests in flight must fit (some 130 kB per batch of 1,000 readings)",
+			c.DataMaxMiB, minDataMiB))
+	}
 	errs = append(errs, configfile.Required(map[string]string{"tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key, "nmi": c.NMI,
 		"channel": c.Channel, "chaincode": c.Chaincode, "peer.address": c.Peer.Address,
 		"peer.tlsRootCert": c.Peer.TLSRootCert, "credentials": c.Credentials, "data": c.Data})...)
@@ -106,6 +115,17 @@ func (c *Config) Save(path string) error {
 // Ledger is the ledger configuration of the registry.
 func (c *Config) Ledger() ledger.Config {
 	return ledger.Config{Peer: c.Peer, Identities: c.Identities, Channel: c.Channel, Chaincode: c.Chaincode}
+}
+
+// minDataMiB is the least bound of Data.
+const minDataMiB = 16
+
+// DataMaxBytes bounds the live records in Data.
+func (c *Config) DataMaxBytes() int64 {
+	if c.DataMaxMiB == 0 {
+		return idempotency.DefaultMaxBytes
+	}
+	return c.DataMaxMiB << 20
 }
 
 // ReadingsPath is where the index of the peer's blocks is kept.

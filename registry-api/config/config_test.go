@@ -7,6 +7,7 @@ import (
 	"github.com/inter-nmi/pki/network/pkg/gateway"
 	"github.com/inter-nmi/pki/registry-api/api"
 	"github.com/inter-nmi/pki/registry-api/config"
+	"github.com/inter-nmi/pki/registry-api/idempotency"
 )
 
 func valid() *config.Config {
@@ -37,9 +38,25 @@ func TestValidate(t *testing.T) {
 	if err := none.Validate(); err != nil {
 		t.Errorf("no operations address: %v", err)
 	}
+	small := valid()
+	small.DataMaxMiB = 8
+	if err := small.Validate(); err == nil || !strings.Contains(err.Error(), "dataMaxMiB 8 is below 16") {
+		t.Errorf("a bound of 8 MiB: %v", err)
+	}
 	same := valid()
 	same.Operations = same.Listen
 	if err := same.Validate(); err == nil || !strings.Contains(err.Error(), "the API's address") {
 		t.Errorf("operations on the API's address: %v", err)
+	}
+}
+
+func TestDataMaxBytes(t *testing.T) {
+	c := valid()
+	if got := c.DataMaxBytes(); got != idempotency.DefaultMaxBytes {
+		t.Errorf("by default %d bytes, want %d", got, idempotency.DefaultMaxBytes)
+	}
+	c.DataMaxMiB = 256
+	if got := c.DataMaxBytes(); got != 256<<20 {
+		t.Errorf("dataMaxMiB 256: %d bytes", got)
 	}
 }

@@ -65,7 +65,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := idempotency.Open(cfg.Data)
+	store, err := idempotency.Open(cfg.Data, idempotency.WithMaxBytes(cfg.DataMaxBytes()))
 	if err != nil {
 		return err
 	}
@@ -88,6 +88,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "registry_storage_full_total",
 			Help: "Writes of the registry's databases refused for lack of space (its answers store and its index of the blocks)."},
 			func() float64 { return float64(store.FullWrites() + index.FullWrites()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "registry_idempotency_evictions_total",
+			Help: "Idempotency records pruned before their 24 hours for the store's byte bound (dataMaxMiB): while it grows, the bound decides how long a retry is recognised."},
+			func() float64 { return float64(store.Evictions()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "registry_index_next_block",
 			Help: "The block the registry's index of the peer's blocks reads next: all before it are indexed."},
 			func() float64 { return float64(index.Next()) }),
@@ -164,15 +167,17 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// prune drops idempotency answers past their retention, hourly.
+// prune drops idempotency answers past their retention or beyond the
+// store's bound, and compacts its file once most of it is free, hourly.
 func prune(ctx context.Context, store *idempotency.Store, log *slog.Logger) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		if n, err := store.Prune(); err != nil {
+		if p, err := store.Prune(); err != nil {
 			log.Warn("prune idempotency store", "err", err)
-		} else if n > 0 {
-			log.Info("pruned idempotency store", "answers", n)
+		} else if p.Expired+p.Evicted > 0 || p.Before > 0 {
+			log.Info("pruned idempotency store", "expired", p.Expired, "evicted", p.Evicted, "liveBytes", p.Live,
+				"fileBytesBefore", p.Before, "fileBytesAfter", p.After)
 		}
 		select {
 		case <-ctx.Done():
