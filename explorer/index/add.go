@@ -2,7 +2,6 @@ package index
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -176,6 +175,12 @@ type HourStat struct {
 // order, Add fails only when the store does, so no transaction can stop the
 // explorer.
 func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *channel.Config) error {
+	var ix *adder
+	defer func() {
+		if ix != nil {
+			s.known.drop(ix.written)
+		}
+	}()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		next := decodeU64(meta.Get(kCheckpoint))
@@ -189,7 +194,7 @@ func (s *Store) Add(b *chain.Block, integrity Integrity, verifier []byte, cfg *c
 		if totals.ByNMI == nil {
 			totals.ByNMI = map[string]*Count{}
 		}
-		ix := newAdder(tx, &totals, b)
+		ix = newAdder(tx, s.known, &totals, b)
 		if err := ix.summary(); err != nil {
 			return err
 		}
@@ -248,11 +253,15 @@ type adder struct {
 	// their signatures, made before it is indexed (verify.go).
 	decoded map[int]measured
 	checks  map[itemAt]checked
+	// known are the meters the store keeps decoded; written are those
+	// whose records the block wrote, which it no longer may keep.
+	known   *knownMeters
+	written map[string]bool
 }
 
-func newAdder(tx *bolt.Tx, totals *Totals, b *chain.Block) *adder {
+func newAdder(tx *bolt.Tx, known *knownMeters, totals *Totals, b *chain.Block) *adder {
 	a := &adder{tx: tx, strs: newStrs(tx), totals: totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{},
-		current: map[string]*MeterState{}, decoded: map[int]measured{}, checks: map[itemAt]checked{}}
+		current: map[string]*MeterState{}, decoded: map[int]measured{}, checks: map[itemAt]checked{}, known: known, written: map[string]bool{}}
 	// Not the tails of readings, which grow in place: packed full, their
 	// pages would split at every reading, and be left near empty as the
 	// tails are closed (a tenth full, measured).
@@ -426,6 +435,10 @@ func (a *adder) state(id string) (*MeterState, error) {
 	if st, ok := a.current[id]; ok {
 		return st, nil
 	}
+	if k, ok := a.known.get(id); ok {
+		a.current[id] = k.st
+		return k.st, nil
+	}
 	n, err := a.number(id, false)
 	if err != nil || n == 0 {
 		return nil, err
@@ -435,6 +448,7 @@ func (a *adder) state(id string) (*MeterState, error) {
 		return nil, err
 	}
 	a.current[id] = st
+	a.known.put(known{id: id, st: st})
 	return st, nil
 }
 
@@ -482,6 +496,7 @@ func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, 
 		return nil, err
 	}
 	a.current[id] = st
+	a.written[id] = true
 	return &m, a.tx.Bucket(bMeterHist).Put(key3(n, a.block.Number, t.Index), v)
 }
 
@@ -504,7 +519,7 @@ func (a *adder) keyVersion(t *chain.Tx, key, rest string, value []byte, written 
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(KeyVersion{KeyVersion: *k, Block: a.block.Number})
+	v, err := putKey(KeyVersion{KeyVersion: *k, Block: a.block.Number})
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,26 @@ func TestEncodingCorrupt(t *testing.T) {
 	if _, _, _, _, err := readChunk([]byte{0, 1, 0, 0xff}); !errors.Is(err, errCorrupt) {
 		t.Errorf("a corrupt chunk of readings: %v", err)
 	}
+	if _, err := getKey(deflate([]byte(`{"meterId":"X"`))[:5]); !errors.Is(err, errCorrupt) {
+		t.Errorf("a key version cut short: %v", err)
+	}
+}
+
+// Deflated with the layout's dictionary, a meter's record takes about half
+// its size, and comes back as it was.
+func TestDeflate(t *testing.T) {
+	rec := []byte(`{"meterId":"PTB-0001","nmi":"PTBMSP","publicKey":"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6dRLPwvutJMGiCQHVYXKekCAhmLR\n` +
+		`uRx8leIVbBL9fOUm5x9wtUhkyMMCQh9I6vI3Sz9MhdFe01p2OaeoMNMq0w==\n-----END PUBLIC KEY-----\n","curve":"P-256",` +
+		`"fingerprint":"c55c47df8a783fd6c9b934c9d10b1ba462f0d5ffa4670ff794a117b902ab9790","keyVersion":1,"status":"active",` +
+		`"metadata":{"manufacturer":"Example Metering GmbH","model":"EM-3000","serialNumber":"SN0001","softwareId":"EM-FW 4.2.1",` +
+		`"softwareChecksum":"sha256:9f86d081884c7d65"},"registeredTx":"pending","registeredAt":"2026-12-07T16:52:43Z","updatedTx":"","updatedAt":""}`)
+	z := deflate(rec)
+	if len(z) > len(rec)/2 {
+		t.Errorf("a record of %d bytes deflated to %d", len(rec), len(z))
+	}
+	if back, err := inflate(z); err != nil || string(back) != string(rec) {
+		t.Fatalf("read back %q, %v", back, err)
+	}
 }
 
 func testDB(t *testing.T) *bolt.DB {

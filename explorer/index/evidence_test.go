@@ -29,21 +29,26 @@ func (s source) Block(_ context.Context, n uint64) (*chain.Block, error) {
 
 var errNoBlock = errors.New("the peer has no such block")
 
-// counting counts the reads of a source.
+// counting counts the reads of a source, and the bytes of the blocks read.
 type counting struct {
 	src   source
 	mu    sync.Mutex
 	reads map[uint64]int
+	bytes int
 }
 
 func (c *counting) Block(ctx context.Context, n uint64) (*chain.Block, error) {
+	b, err := c.src.Block(ctx, n)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.reads == nil {
 		c.reads = map[uint64]int{}
 	}
 	c.reads[n]++
-	c.mu.Unlock()
-	return c.src.Block(ctx, n)
+	if err == nil {
+		c.bytes += b.Size
+	}
+	return b, err
 }
 
 func (c *counting) total() int {

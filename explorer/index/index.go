@@ -39,7 +39,7 @@ var (
 	bTxIDs     = []byte("txids")     // transaction ID's first 8 bytes → block and index of each transaction whose ID begins so (uvarints)
 	bMeterNums = []byte("meternums") // meter ID → its number (4 bytes)
 	bMeterHist = []byte("meterhist") // number, block, tx → a version of the meter's record (putVersion); the last is the current one
-	bKeys      = []byte("keys")      // number, version → KeyVersion (JSON)
+	bKeys      = []byte("keys")      // number, version → KeyVersion (putKey)
 	bTails     = []byte("tails")     // number → the meter's newest chunk of readings, accepted and refused (readings.go)
 	bReadings  = []byte("readings")  // block, number → a chunk of the meter's readings that block closed (readings.go)
 	bRefusals  = []byte("refusals")  // block, tx, item → Refusal (putRefusal)
@@ -75,7 +75,8 @@ const layout = 3
 
 // Store is the explorer's index.
 type Store struct {
-	db *bolt.DB
+	db    *bolt.DB
+	known *knownMeters
 	// Reset says that Open found an index of an older layout and deleted
 	// it, so that the chain is read again.
 	Reset bool
@@ -109,7 +110,7 @@ func open(path string) (s *Store, stale bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("open index %s: %w", path, err)
 	}
-	s = &Store{db: db}
+	s = &Store{db: db, known: newKnownMeters(recentMeters)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bMeta); meta != nil && decodeU64(meta.Get(kLayout)) != layout {
 			stale = true

@@ -207,8 +207,8 @@ func (s *Store) Meter(id string, recent int) (*MeterView, error) {
 		v.Current = v.History[len(v.History)-1]
 		c = tx.Bucket(bKeys).Cursor()
 		for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
-			var kv KeyVersion
-			if err := json.Unmarshal(val, &kv); err != nil {
+			kv, err := getKey(val)
+			if err != nil {
 				return err
 			}
 			v.Keys = append(v.Keys, kv)

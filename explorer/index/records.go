@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/inter-nmi/pki/network/pkg/chain"
@@ -102,24 +103,46 @@ func getRefusal(d *strs, block uint64, v []byte) (Refusal, error) {
 }
 
 // putVersion encodes a version of a meter's record: the transaction's time
-// and ID, and the record as the chaincode wrote it (JSON); its block is in
-// the key.
+// and ID, and the record as the chaincode wrote it (JSON, deflated); its
+// block is in the key.
 func putVersion(st MeterState) (enc, error) {
 	m, err := json.Marshal(st.Meter)
 	if err != nil {
 		return nil, err
 	}
-	return enc{}.time(st.Time).txID(st.TxID).bytes(m), nil
+	return enc{}.time(st.Time).txID(st.TxID).bytes(deflate(m)), nil
 }
 
 func getVersion(block uint64, v []byte) (MeterState, error) {
 	r := &dec{b: v}
 	st := MeterState{Block: block, Time: r.time(), TxID: r.txID()}
-	m := r.next(r.uvarint())
+	z := r.next(r.uvarint())
 	if err := r.end("meter version"); err != nil {
 		return st, err
 	}
+	m, err := inflate(z)
+	if err != nil {
+		return st, fmt.Errorf("meter version: %w", err)
+	}
 	return st, json.Unmarshal(m, &st.Meter)
+}
+
+// putKey and getKey encode a key version (JSON, deflated).
+func putKey(k KeyVersion) ([]byte, error) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	return deflate(b), nil
+}
+
+func getKey(v []byte) (KeyVersion, error) {
+	var k KeyVersion
+	b, err := inflate(v)
+	if err != nil {
+		return k, fmt.Errorf("key version: %w", err)
+	}
+	return k, json.Unmarshal(b, &k)
 }
 
 // putHour and getHour encode an hour's counts; the hour is its key.

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -161,4 +162,55 @@ func BenchmarkRebuild(b *testing.B) {
 	b.ReportMetric(used.Seconds(), "cpu-s")
 	b.Logf("%d blocks, %d accepted readings over %d meters: %.1f MB on disk, rebuilt in %v (%v of processor time)",
 		len(blocks), total, sizeMeters, float64(bytes)/1e6, took.Round(time.Millisecond), used.Round(time.Millisecond))
+}
+
+// BenchmarkMeterReadings lists a meter's 20 newest readings of the
+// national-scale chain and reads what they measured from their blocks, as
+// the meter page does: cold, each page reading its blocks afresh, and
+// warm, pages sharing the blocks kept (index.DefaultEvidenceCache). The
+// peer is a fake that serves parsed blocks: the time leaves out the peer's
+// reading and sending them and their parsing (chain.Parse); blocks/page
+// and kB/page are what a page asks of the peer.
+//
+//	go test ./explorer/index -run '^$' -bench MeterReadings
+func BenchmarkMeterReadings(b *testing.B) {
+	blocks, _ := nationalChain()
+	s, err := index.Open(filepath.Join(b.TempDir(), "explorer.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.SetNoSync(true)
+	for _, blk := range blocks {
+		if err := s.Add(blk, index.Integrity{Checked: true, CheckedThrough: blk.Number}, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, cold := range []bool{true, false} {
+		name := "warm"
+		if cold {
+			name = "cold"
+		}
+		b.Run(name, func(b *testing.B) {
+			src := &counting{src: blocks}
+			ev := index.NewEvidence(src, 0)
+			pages := 0
+			for b.Loop() {
+				if cold {
+					ev = index.NewEvidence(src, 0)
+				}
+				id := synth.MeterID(1 + (pages*7919)%sizeMeters)
+				pages++
+				v, err := s.Meter(id, 20)
+				if err != nil || len(v.Recent) != 20 {
+					b.Fatalf("meter %s: %d readings, %v", id, len(v.Recent), err)
+				}
+				if err := ev.Readings(context.Background(), id, v.Recent); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(src.total())/float64(pages), "blocks/page")
+			b.ReportMetric(float64(src.bytes)/1e3/float64(pages), "kB/page")
+		})
+	}
 }

@@ -106,13 +106,25 @@ func (a *adder) inForce(it wire.Item) (st *MeterState, pem string, err error) {
 	if st, err = a.state(id); err != nil || st == nil || st.Meter.KeyVersion != it.Result.KeyVersion {
 		return st, "", err
 	}
+	k, ok := a.known.get(id)
+	if ok && k.st == st && k.hasPEM {
+		return st, k.pem, nil
+	}
 	n, err := a.number(id, false)
 	if err != nil {
 		return nil, "", err
 	}
-	var kv KeyVersion
-	if err := getJSON(a.tx.Bucket(bKeys), keyOfVersion(n, st.Meter.KeyVersion), &kv); err != nil {
+	v := a.tx.Bucket(bKeys).Get(keyOfVersion(n, st.Meter.KeyVersion))
+	if v == nil {
+		return st, "", nil
+	}
+	kv, err := getKey(v)
+	if err != nil {
 		return nil, "", err
+	}
+	if ok && k.st == st {
+		k.pem, k.hasPEM = kv.PublicKey, true
+		a.known.put(k)
 	}
 	return st, kv.PublicKey, nil
 }

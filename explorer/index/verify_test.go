@@ -70,3 +70,21 @@ func TestChecksOfABlock(t *testing.T) {
 		t.Errorf("the rotated meter's reading in the block of its rotation: %+v %v", v, err)
 	}
 }
+
+// The records the store keeps decoded between blocks are those of the
+// committed index: a reading marked accepted after its meter was revoked
+// is found, however recently the meter's record was looked up.
+func TestKnownMetersFollowTheirRecords(t *testing.T) {
+	s, _ := open(t)
+	c := synth.New(start)
+	add(t, s, c.Register("PTBMSP", 80), c.Measurements("CMIMSP", c.Meters(), 80, 0))
+	revoked := synth.MeterID(5)
+	add(t, s, c.Revoke("PTBMSP", revoked, meter.ReasonKeyCompromise))
+	b := c.Measurements("CMIMSP", c.Meters(), 80, 0)
+	add(t, s, b)
+	totals, _ := s.Totals()
+	if totals.Accepted != 80+79 || totals.Findings != 1 {
+		t.Errorf("%d accepted, %d findings; want %d and one of the revoked meter", totals.Accepted, totals.Findings, 80+79)
+	}
+	wantFinding(t, s, b, index.FindingSignature, wire.GuardKey(revoked), "revoked")
+}

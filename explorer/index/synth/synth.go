@@ -48,7 +48,7 @@ func (c *Chain) block(txs []chain.Tx) *chain.Block {
 	n := c.next
 	at := c.start.Add(time.Duration(n) * 2 * time.Second)
 	sum := sha256.Sum256([]byte(fmt.Sprintf("block %d", n)))
-	b := &chain.Block{Number: n, HeaderHash: sum[:], PreviousHash: c.prev, DataHash: sum[:], Time: at, Size: 4096}
+	b := &chain.Block{Number: n, HeaderHash: sum[:], PreviousHash: c.prev, DataHash: sum[:], Time: at, Size: encodedSize(txs)}
 	for i := range txs {
 		txs[i].Index, txs[i].Time = i, at
 		if txs[i].ID == "" {
@@ -65,6 +65,34 @@ func (c *Chain) block(txs []chain.Tx) *chain.Block {
 	}
 	c.prev, c.next = sum[:], n+1
 	return b
+}
+
+// txOverhead is about what a transaction's envelope adds to what it
+// carries: the creator's and the endorsers' certificates and signatures
+// (a single reading's transaction of the recorded test chain, testdata/blocks,
+// takes 5.7 kB).
+const txOverhead = 5000
+
+// encodedSize is about the size of a block of these transactions as Fabric
+// encodes it.
+func encodedSize(txs []chain.Tx) int {
+	n := 1000 // header, metadata and the orderers' signatures
+	for _, t := range txs {
+		n += txOverhead + len(t.ID) + len(t.Function) + len(t.ResponsePayload)
+		for _, a := range t.Args {
+			n += len(a)
+		}
+		for _, r := range t.Reads {
+			n += len(r.Namespace) + len(r.Key) + 6
+		}
+		for _, w := range t.Writes {
+			n += len(w.Namespace) + len(w.Key) + len(w.Value) + 4
+		}
+		for _, e := range t.Events {
+			n += len(e.Name) + len(e.Payload)
+		}
+	}
+	return n
 }
 
 func value(v any) []byte {
