@@ -54,7 +54,7 @@ type Config struct {
 	// refusals); default: readings.db beside Data.
 	Readings string `yaml:"readings,omitempty"`
 	// GroupSlots is how many transactions of grouped single deliveries may
-	// be in flight at once (default 8).
+	// be in flight at once (default 2).
 	GroupSlots int `yaml:"groupSlots,omitempty"`
 	// GroupWindow is how long a group gathers at least (default 5ms).
 	GroupWindow time.Duration `yaml:"groupWindow,omitempty"`
