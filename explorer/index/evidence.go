@@ -121,7 +121,7 @@ func matches(raw *common.Block, want *BlockSummary) error {
 
 // Evidence reads transactions and readings from a Source's blocks, and
 // keeps the blocks it read most recently (up to a budget of their encoded
-// size), so that a meter's readings, most of them in the few newest
+// size, and of their measurements once decoded), so that a meter's readings, most of them in the few newest
 // batches, and a page asked for again cost no new read.
 type Evidence struct {
 	src    Source
@@ -135,7 +135,7 @@ type Evidence struct {
 }
 
 // DefaultEvidenceCache is the budget of the blocks Evidence keeps: some
-// 200 blocks of one batch of 1,000 readings.
+// 120 blocks of one batch of 1,000 readings, with their readings decoded.
 const DefaultEvidenceCache = 64 << 20
 
 // held is a block Evidence keeps, with the measurements of its
@@ -197,17 +197,23 @@ func (e *Evidence) block(ctx context.Context, n uint64) (*held, error) {
 	if err == nil && f.h.cost <= e.budget {
 		e.held[n] = e.order.PushFront(f.h)
 		e.used += f.h.cost
-		for e.used > e.budget {
-			last := e.order.Back()
-			h := last.Value.(*held)
-			e.order.Remove(last)
-			delete(e.held, h.b.Number)
-			e.used -= h.cost
-		}
+		e.evict()
 	}
 	e.mu.Unlock()
 	close(f.done)
 	return f.h, err
+}
+
+// evict lets the least recently used blocks go until the rest fit the
+// budget; e.mu is held.
+func (e *Evidence) evict() {
+	for e.used > e.budget && e.order.Len() > 0 {
+		last := e.order.Back()
+		h := last.Value.(*held)
+		e.order.Remove(last)
+		delete(e.held, h.b.Number)
+		e.used -= h.cost
+	}
 }
 
 // Tx reads the transaction at index i of block n. The transaction is
@@ -236,8 +242,19 @@ func (e *Evidence) items(h *held, i int) ([]wire.Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %d transaction %d: %w: its measurements do not decode: %v", h.b.Number, i, ErrMismatch, err)
 	}
+	// Decoded, a batch takes about as much again as its arguments: the
+	// block kept costs that much more.
+	extra := 0
+	for _, a := range t.Args {
+		extra += len(a)
+	}
 	e.mu.Lock()
 	h.items[i] = items
+	if el, ok := e.held[h.b.Number]; ok && el.Value.(*held) == h {
+		h.cost += extra
+		e.used += extra
+		e.evict()
+	}
 	e.mu.Unlock()
 	return items, nil
 }
