@@ -321,10 +321,15 @@ func (e *Evidence) fill(h *held, meterID string, r *Reading) error {
 		return fmt.Errorf("block %d transaction %d has no item %d: %w", r.Block, r.TxIndex, r.Item, ErrMismatch)
 	}
 	it := items[r.Item]
-	outcome := it.Result.Outcome
-	if it.Signed.MeterID != meterID || it.Result.Seq != r.Seq || outcome != r.Outcome {
+	// The meter and seq as the index took them: an accepted reading's from
+	// its signed item, a refusal's from the outcome.
+	outcome, id, seq := it.Result.Outcome, it.Result.MeterID, it.Result.Seq
+	if outcome == meter.OutcomeAccepted {
+		id, seq = it.Signed.MeterID, it.Measurement.Seq
+	}
+	if id != meterID || seq != r.Seq || outcome != r.Outcome {
 		return fmt.Errorf("block %d transaction %d item %d is %s seq %d %s, the index has %s seq %d %s: %w",
-			r.Block, r.TxIndex, r.Item, it.Signed.MeterID, it.Result.Seq, outcome, meterID, r.Seq, r.Outcome, ErrMismatch)
+			r.Block, r.TxIndex, r.Item, id, seq, outcome, meterID, r.Seq, r.Outcome, ErrMismatch)
 	}
 	r.TxTime = h.b.Txs[r.TxIndex].Time
 	if outcome == meter.OutcomeAccepted {
