@@ -214,3 +214,41 @@ func BenchmarkMeterReadings(b *testing.B) {
 		})
 	}
 }
+
+// The index stays within its budget of 150 bytes on disk per accepted
+// reading in steady state (issue 22), on a chain a tenth of
+// BenchmarkRebuild's.
+func TestSizePerReading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("signs and indexes 12,000 readings")
+	}
+	c := synth.New(start)
+	var blocks []*chain.Block
+	blocks = append(blocks, c.Register("PTBMSP", 250))
+	for k := range 24 {
+		from := (k * 500) % 250
+		meters := append(c.Meters()[from:], c.Meters()[:from]...)
+		blocks = append(blocks, c.Measurements(synth.NMIs[k%len(synth.NMIs)], meters, 500, sizeRefuseEvery))
+	}
+	path := filepath.Join(t.TempDir(), "explorer.db")
+	s, err := index.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetNoSync(true)
+	var half int64
+	for i, b := range blocks {
+		if err := s.Add(b, index.Integrity{Checked: true, CheckedThrough: b.Number}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 12 {
+			half = allocated(t, path)
+		}
+	}
+	perReading := float64(allocated(t, path)-half) / (12 * 500 * (1 - 1.0/sizeRefuseEvery))
+	t.Logf("%.1f bytes per accepted reading in steady state", perReading)
+	if perReading > 150 {
+		t.Errorf("%.1f bytes on disk per accepted reading in steady state, the budget is 150", perReading)
+	}
+}
