@@ -145,19 +145,69 @@ func Accepted(it wire.Item, m *meter.Meter, pem string) *Finding {
 }
 
 // keyCache keeps parsed meter keys by their PEM, a pure function of it, so
-// a busy meter's key is parsed once per process.
-var keyCache sync.Map
+// a busy meter's key is parsed once per process, but not every meter's key
+// for good: 2.7 million meters' keys would take gigabytes of an index's
+// memory.
+var keyCache = newKeys(keyCacheSize)
+
+// keyCacheSize bounds the keys kept: between it and twice it.
+const keyCacheSize = 32 << 10
 
 func parsedKey(pem string) (*meter.PublicKey, error) {
-	if k, ok := keyCache.Load(pem); ok {
-		return k.(*meter.PublicKey), nil
+	if k, ok := keyCache.get(pem); ok {
+		return k, nil
 	}
 	k, err := meter.ParsePublicKeyPEM(pem)
 	if err != nil {
 		return nil, err
 	}
-	keyCache.Store(pem, k)
+	keyCache.put(pem, k)
 	return k, nil
+}
+
+// keys is a cache of two generations: lookups find keys of both, new keys
+// go to the current one, and when it is full the previous one is dropped.
+// A key in use is found in the current generation or moved into it.
+type keys struct {
+	mu        sync.Mutex
+	size      int
+	cur, prev map[string]*meter.PublicKey
+}
+
+func newKeys(size int) *keys {
+	return &keys{size: size, cur: map[string]*meter.PublicKey{}}
+}
+
+func (c *keys) get(pem string) (*meter.PublicKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.cur[pem]; ok {
+		return k, true
+	}
+	k, ok := c.prev[pem]
+	if ok {
+		c.add(pem, k)
+	}
+	return k, ok
+}
+
+func (c *keys) put(pem string, k *meter.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.add(pem, k)
+}
+
+func (c *keys) add(pem string, k *meter.PublicKey) {
+	if len(c.cur) >= c.size {
+		c.prev, c.cur = c.cur, make(map[string]*meter.PublicKey, c.size)
+	}
+	c.cur[pem] = k
+}
+
+func (c *keys) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.prev)
 }
 
 // cutLast slices s around the last sep.
