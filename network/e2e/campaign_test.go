@@ -58,12 +58,12 @@ type plan struct {
 var plans = map[string]plan{
 	"short": {name: "short", warmup: 10 * time.Second, observe: 10 * time.Second,
 		crashFor: 5 * time.Second, stopFor: 20 * time.Second, lagFor: 10 * time.Second, cutFor: 30 * time.Second,
-		diskFree: 1 << 20, fullFor: 5 * time.Second,
+		diskFree: 256 << 10, fullFor: 5 * time.Second,
 		singleMeters: 16, singleConcurrency: 16, singleRate: 20,
 		batchMeters: 200, concentrators: 2, batchSize: 100, batchRate: 100},
 	"full": {name: "full", warmup: 30 * time.Second, observe: 30 * time.Second,
 		crashFor: 15 * time.Second, stopFor: 20 * time.Second, lagFor: 20 * time.Second, cutFor: 30 * time.Second,
-		diskFree: 2 << 20, fullFor: 15 * time.Second,
+		diskFree: 512 << 10, fullFor: 15 * time.Second,
 		singleMeters: 64, singleConcurrency: 32, singleRate: 40,
 		batchMeters: 1000, concentrators: 4, batchSize: 250, batchRate: 300},
 }

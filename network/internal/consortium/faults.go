@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/inter-nmi/pki/network/pkg/topology"
 )
@@ -167,7 +169,7 @@ func (nw *Network) LimitRegistryDisk(ctx context.Context, nmi string, free int64
 	if err := mountTmpfs(dir, used+free); err != nil {
 		return err
 	}
-	if err := copyTree(saved, dir); err != nil {
+	if err := copySparse(saved, dir); err != nil {
 		return err
 	}
 	return nw.startRegistry(ctx, n)
@@ -204,7 +206,7 @@ func (nw *Network) UnlimitRegistryDisk(ctx context.Context, nmi string) error {
 	if err := os.Mkdir(saved, 0o755); err != nil {
 		return err
 	}
-	if err := copyTree(dir, saved); err != nil {
+	if err := copySparse(dir, saved); err != nil {
 		return err
 	}
 	if err := command("umount", dir); err != nil {
@@ -236,21 +238,88 @@ func mountTmpfs(dir string, size int64) error {
 	return command("mount", "-t", "tmpfs", "-o", "size="+strconv.FormatInt(size, 10)+",mode=0755", "tmpfs", dir)
 }
 
-// diskUsage is the bytes of the files under dir.
+// diskUsage is the bytes the files under dir take on disk. bbolt grows a
+// file sparsely, ahead of its data: counted (and copied) with its holes,
+// a database would find room in them that the limited disk must not give.
 func diskUsage(dir string) (int64, error) {
 	var total int64
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		info, err := d.Info()
-		if err != nil {
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
 			return err
 		}
-		total += info.Size() // copied in full, holes included
+		total += st.Blocks * 512
 		return nil
 	})
 	return total, err
+}
+
+// copySparse copies a directory tree, leaving a hole where a file has a
+// page of zeros (its holes read as such): the copy takes no more of the
+// disk than the original.
+func copySparse(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		return copyFileSparse(path, filepath.Join(dst, rel))
+	})
+}
+
+func copyFileSparse(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, info.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	page := make([]byte, 4096)
+	var off int64
+	for {
+		n, err := io.ReadFull(in, page)
+		if n > 0 && !allZero(page[:n]) {
+			if _, werr := out.WriteAt(page[:n], off); werr != nil {
+				out.Close()
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			out.Close()
+			return err
+		}
+	}
+	if err := out.Truncate(info.Size()); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func command(name string, args ...string) error {
