@@ -181,7 +181,11 @@ func (x *Index) Add(b *chain.Block) error {
 	if b.Number != x.Next() {
 		return fmt.Errorf("block %d given, the index expects %d", b.Number, x.Next())
 	}
-	err := x.db.Update(func(tx *bolt.Tx) error {
+	pre, err := x.check(b)
+	if err != nil {
+		return err
+	}
+	err = x.db.Update(func(tx *bolt.Tx) error {
 		if err := x.attestations.Add(tx, b); err != nil {
 			return err
 		}
@@ -192,7 +196,7 @@ func (x *Index) Add(b *chain.Block) error {
 			if !t.Valid() || t.Chaincode != x.chaincode {
 				continue
 			}
-			if err := x.tx(tx, b, i, t); err != nil {
+			if err := x.tx(tx, b, i, t, pre); err != nil {
 				return err
 			}
 		}
@@ -239,7 +243,7 @@ func (x *Index) ConfigBlocks(block uint64) (out []uint64, err error) {
 
 // tx indexes one valid transaction of the chaincode, after the checks of
 // package audit: what fails one is a finding, and is not indexed.
-func (x *Index) tx(tx *bolt.Tx, b *chain.Block, pos int, t *chain.Tx) error {
+func (x *Index) tx(tx *bolt.Tx, b *chain.Block, pos int, t *chain.Tx, pre *checks) error {
 	if f := audit.Function(t.Function); f != nil {
 		return x.find(tx, b, t, f)
 	}
@@ -249,17 +253,21 @@ func (x *Index) tx(tx *bolt.Tx, b *chain.Block, pos int, t *chain.Tx) error {
 	if t.Function == wire.TxAttestMeter {
 		return nil // see Attestations
 	}
-	items, err := wire.Decode(t.Function, t.Args, t.ResponsePayload)
-	switch {
-	case errors.Is(err, wire.ErrNotMeasurements):
-		return nil
-	case err != nil:
-		return x.find(tx, b, t, &audit.Finding{Kind: audit.KindMeasurements,
-			Problem: "the measurement transaction cannot be decoded, its measurements are not indexed: " + err.Error()})
+	items, ok := pre.items[pos]
+	if !ok {
+		var err error
+		items, err = wire.Decode(t.Function, t.Args, t.ResponsePayload)
+		switch {
+		case errors.Is(err, wire.ErrNotMeasurements):
+			return nil
+		case err != nil:
+			return x.find(tx, b, t, &audit.Finding{Kind: audit.KindMeasurements,
+				Problem: "the measurement transaction cannot be decoded, its measurements are not indexed: " + err.Error()})
+		}
 	}
 	accepted := false
 	for i, it := range items {
-		ok, err := x.item(tx, b, t, uint32(pos), uint32(i), it)
+		ok, err := x.item(tx, b, t, uint32(pos), uint32(i), it, pre)
 		if err != nil {
 			return err
 		}
@@ -397,21 +405,25 @@ func evidenceHash(payload, signature []byte) (h [8]byte) {
 
 // item indexes one item of a valid transaction; accepted reports whether
 // it indexed an accepted reading (whose transaction's ID must be kept).
-func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, pos, index uint32, it wire.Item) (bool, error) {
+func (x *Index) item(tx *bolt.Tx, b *chain.Block, t *chain.Tx, pos, index uint32, it wire.Item, pre *checks) (bool, error) {
 	r := it.Result
 	switch r.Outcome {
 	case meter.OutcomeAccepted:
-		mtr, err := meterOf(tx.Bucket(bMeters), it.Signed.MeterID)
-		if err != nil {
-			return false, err
-		}
-		var kv meter.KeyVersion
-		if mtr != nil {
-			if kv, err = keyOf(tx.Bucket(bKeys), mtr.ID, mtr.KeyVersion); err != nil {
+		f, checked := pre.verdicts[[2]int{int(pos), int(index)}]
+		if !checked {
+			mtr, err := meterOf(tx.Bucket(bMeters), it.Signed.MeterID)
+			if err != nil {
 				return false, err
 			}
+			var kv meter.KeyVersion
+			if mtr != nil {
+				if kv, err = keyOf(tx.Bucket(bKeys), mtr.ID, mtr.KeyVersion); err != nil {
+					return false, err
+				}
+			}
+			f = audit.Accepted(it, mtr, kv.PublicKey)
 		}
-		if f := audit.Accepted(it, mtr, kv.PublicKey); f != nil {
+		if f != nil {
 			return false, x.find(tx, b, t, f)
 		}
 		m := it.Measurement

@@ -493,3 +493,43 @@ func TestOlderLayoutReplaced(t *testing.T) {
 		t.Fatalf("next %d, file %d bytes, was %d", x.Next(), after.Size(), before.Size())
 	}
 }
+
+// A reading checked before its block is written (on every core) is judged
+// against the meter as the block's earlier transactions leave it: after a
+// rotation in the same block, a reading marked accepted under the old key
+// is a finding, not a reading.
+func TestCheckedAfterRotationInTheBlock(t *testing.T) {
+	x := open(t)
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	if err := x.Add(block(t, 0, "tx0", []meter.SignedMeasurement{reading(t, "PTB-0001", 1, at)})); err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newKey.Public()
+	rec, _ := json.Marshal(meter.Meter{ID: "PTB-0001", NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
+		KeyVersion: 2, Status: meter.StatusActive})
+	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 2, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+	stale := reading(t, "PTB-0001", 2, at.Add(time.Hour)) // signed with the old key
+	packed, err := wire.Pack([]meter.SignedMeasurement{stale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, _ := json.Marshal(wire.Outcome{Items: 1, Accepted: 1, KeyVersions: map[string]int{"PTB-0001": 1}})
+	if err := x.Add(&chain.Block{Number: 1, Txs: []chain.Tx{
+		{ID: "rotate", Code: "VALID", Chaincode: "pki", Function: wire.TxRotateKey, CreatorMSP: "PTBMSP", Writes: []chain.Write{
+			{Namespace: "pki", Key: wire.KeyVersionKey("PTB-0001", 2), Value: kv}, {Namespace: "pki", Key: wire.MeterKey("PTB-0001"), Value: rec}}},
+		{ID: "stale", Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
+			CreatorMSP: "CMIMSP"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, _ := x.Accepted(stale, 2); found {
+		t.Error("a reading under the rotated-out key is indexed as accepted")
+	}
+	if f, _, _ := x.Findings(10, nil); len(f) != 1 || f[0].TxID != "stale" {
+		t.Fatalf("findings %+v, want one about tx stale", f)
+	}
+}
