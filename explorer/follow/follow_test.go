@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,27 +17,14 @@ import (
 	"github.com/inter-nmi/pki/explorer/follow"
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain/chaintest"
 	blockfollow "github.com/inter-nmi/pki/network/pkg/follow"
 )
 
 // realBlocks are blocks 0-12 of a fresh channel (testdata/blocks at the repository root).
 func realBlocks(t *testing.T) []*common.Block {
 	t.Helper()
-	var out []*common.Block
-	for i := 0; ; i++ {
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
-		if os.IsNotExist(err) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := new(common.Block)
-		if err := proto.Unmarshal(raw, b); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
+	out := chaintest.Blocks(t)
 	if len(out) < 10 {
 		t.Fatalf("only %d testdata blocks", len(out))
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain/chaintest"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
@@ -22,21 +20,7 @@ import (
 // (testdata/blocks at the repository root).
 func realBlocks(t *testing.T) []*common.Block {
 	t.Helper()
-	var out []*common.Block
-	for i := 0; ; i++ {
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
-		if os.IsNotExist(err) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := new(common.Block)
-		if err := proto.Unmarshal(raw, b); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
+	out := chaintest.Blocks(t)
 	if len(out) < 10 {
 		t.Fatalf("only %d testdata blocks", len(out))
 	}

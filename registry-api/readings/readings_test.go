@@ -17,9 +17,9 @@ import (
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/common"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/network/pkg/chain/chaintest"
 	"github.com/inter-nmi/pki/network/pkg/follow"
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
 	"github.com/inter-nmi/pki/pki-chaincode/wire"
@@ -276,6 +276,22 @@ func TestAttestationsAndConfigBlocks(t *testing.T) {
 	}
 }
 
+// rotation is the transaction by which a meter's owner rotates it to a
+// new key, version 2, as the chaincode writes it.
+func rotation(t *testing.T, id string) (chain.Tx, *meter.PrivateKey) {
+	t.Helper()
+	newKey, err := meter.GenerateKey(meter.P256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newKey.Public()
+	rec, _ := json.Marshal(meter.Meter{ID: id, NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
+		KeyVersion: 2, Status: meter.StatusActive})
+	kv, _ := json.Marshal(meter.KeyVersion{MeterID: id, Version: 2, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+	return chain.Tx{ID: "rotate", Code: "VALID", Chaincode: "pki", Function: wire.TxRotateKey, CreatorMSP: "PTBMSP", Writes: []chain.Write{
+		{Namespace: "pki", Key: wire.KeyVersionKey(id, 2), Value: kv}, {Namespace: "pki", Key: wire.MeterKey(id), Value: rec}}}, newKey
+}
+
 // A rotation starts a new sequence space: the new key's seq 1 does not
 // hide the old key's, whose re-delivery is still found as accepted.
 func TestAcceptedAcrossKeyVersions(t *testing.T) {
@@ -285,14 +301,7 @@ func TestAcceptedAcrossKeyVersions(t *testing.T) {
 	if err := x.Add(block(t, 0, "tx-old", []meter.SignedMeasurement{old})); err != nil {
 		t.Fatal(err)
 	}
-	newKey, err := meter.GenerateKey(meter.P256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := newKey.Public()
-	rec, _ := json.Marshal(meter.Meter{ID: "PTB-0001", NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
-		KeyVersion: 2, Status: meter.StatusActive})
-	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 2, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+	rotate, newKey := rotation(t, "PTB-0001")
 	fresh, err := meter.Sign(newKey, meter.Measurement{MeterID: "PTB-0001", Seq: 1, Time: at.Add(time.Hour).Format(time.RFC3339), Value: "7", Unit: "kWh"})
 	if err != nil {
 		t.Fatal(err)
@@ -303,8 +312,7 @@ func TestAcceptedAcrossKeyVersions(t *testing.T) {
 	}
 	result, _ := json.Marshal(wire.Outcome{TxID: "tx-new", Items: 1, Accepted: 1, KeyVersions: map[string]int{"PTB-0001": 2}})
 	if err := x.Add(&chain.Block{Number: 1, Txs: []chain.Tx{
-		{ID: "rotate", Code: "VALID", Chaincode: "pki", Function: wire.TxRotateKey, CreatorMSP: "PTBMSP", Writes: []chain.Write{
-			{Namespace: "pki", Key: wire.KeyVersionKey("PTB-0001", 2), Value: kv}, {Namespace: "pki", Key: wire.MeterKey("PTB-0001"), Value: rec}}},
+		rotate,
 		{ID: "tx-new", Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
 			CreatorMSP: "PTBMSP", Time: at.Add(time.Hour)},
 	}}); err != nil {
@@ -327,21 +335,7 @@ func TestAcceptedAcrossKeyVersions(t *testing.T) {
 // index falls behind while it cannot write (a full disk), and catches up
 // once it can, instead of stopping for good.
 func TestFollowResumesAfterAFailedBlock(t *testing.T) {
-	var blocks []*common.Block
-	for i := 0; ; i++ {
-		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "blocks", fmt.Sprintf("%04d.block", i)))
-		if os.IsNotExist(err) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := new(common.Block)
-		if err := proto.Unmarshal(raw, b); err != nil {
-			t.Fatal(err)
-		}
-		blocks = append(blocks, b)
-	}
+	blocks := chaintest.Blocks(t)
 	if len(blocks) < 4 {
 		t.Fatalf("only %d testdata blocks", len(blocks))
 	}
@@ -504,14 +498,7 @@ func TestCheckedAfterRotationInTheBlock(t *testing.T) {
 	if err := x.Add(block(t, 0, "tx0", []meter.SignedMeasurement{reading(t, "PTB-0001", 1, at)})); err != nil {
 		t.Fatal(err)
 	}
-	newKey, err := meter.GenerateKey(meter.P256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := newKey.Public()
-	rec, _ := json.Marshal(meter.Meter{ID: "PTB-0001", NMI: "PTBMSP", PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint(),
-		KeyVersion: 2, Status: meter.StatusActive})
-	kv, _ := json.Marshal(meter.KeyVersion{MeterID: "PTB-0001", Version: 2, PublicKey: pub.PEM(), Curve: pub.Curve(), Fingerprint: pub.Fingerprint()})
+	rotate, _ := rotation(t, "PTB-0001")
 	stale := reading(t, "PTB-0001", 2, at.Add(time.Hour)) // signed with the old key
 	packed, err := wire.Pack([]meter.SignedMeasurement{stale})
 	if err != nil {
@@ -519,8 +506,7 @@ func TestCheckedAfterRotationInTheBlock(t *testing.T) {
 	}
 	result, _ := json.Marshal(wire.Outcome{Items: 1, Accepted: 1, KeyVersions: map[string]int{"PTB-0001": 1}})
 	if err := x.Add(&chain.Block{Number: 1, Txs: []chain.Tx{
-		{ID: "rotate", Code: "VALID", Chaincode: "pki", Function: wire.TxRotateKey, CreatorMSP: "PTBMSP", Writes: []chain.Write{
-			{Namespace: "pki", Key: wire.KeyVersionKey("PTB-0001", 2), Value: kv}, {Namespace: "pki", Key: wire.MeterKey("PTB-0001"), Value: rec}}},
+		rotate,
 		{ID: "stale", Code: "VALID", Chaincode: "pki", Function: wire.TxSubmitPacked, Args: []string{string(packed)}, ResponsePayload: result,
 			CreatorMSP: "CMIMSP"},
 	}}); err != nil {

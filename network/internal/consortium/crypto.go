@@ -65,7 +65,10 @@ func (l Layout) export(n *topology.NMI) error {
 	return nil
 }
 
-func copyTree(src, dst string) error {
+func copyTree(src, dst string) error { return copyTreeWith(src, dst, copyFile) }
+
+// copyTreeWith copies a directory tree, each file with copy.
+func copyTreeWith(src, dst string, copy func(src, dst string) error) error {
 	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -74,7 +77,7 @@ func copyTree(src, dst string) error {
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
 		}
-		return copyFile(path, filepath.Join(dst, rel))
+		return copy(path, filepath.Join(dst, rel))
 	})
 }
 

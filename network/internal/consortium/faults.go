@@ -260,18 +260,7 @@ func diskUsage(dir string) (int64, error) {
 // copySparse copies a directory tree, leaving a hole where a file has a
 // page of zeros (its holes read as such): the copy takes no more of the
 // disk than the original.
-func copySparse(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		return copyFileSparse(path, filepath.Join(dst, rel))
-	})
-}
+func copySparse(src, dst string) error { return copyTreeWith(src, dst, copyFileSparse) }
 
 func copyFileSparse(src, dst string) error {
 	in, err := os.Open(src)
