@@ -42,10 +42,13 @@ type verifier struct {
 	// with the hash of their bytes: a transaction does not read its own
 	// writes.
 	accepted map[string]wire.Hash
+	// types are the meter types read for readings that name their
+	// software, by ID.
+	types map[string]*meter.MeterType
 }
 
 func newVerifier(t tx) *verifier {
-	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]wire.Hash{}}
+	return &verifier{t: t, meters: map[string]*meterState{}, accepted: map[string]wire.Hash{}, types: map[string]*meter.MeterType{}}
 }
 
 // opened is an item checked ahead of judging: its form and its signature
@@ -274,10 +277,40 @@ func (v *verifier) judge(sm meter.SignedMeasurement, o opened) (m meter.Measurem
 		return m, st, false, "", meter.Errorf(meter.CodeSeqOutOfRange, "meter %s: seq %d is more than %d above the highest accepted seq %d of key version %d",
 			sm.MeterID, m.Seq, uint64(wire.MaxSeqAdvance), st.guard.Last, st.meter.KeyVersion)
 	}
+	if m.SoftwareID != "" {
+		if err := v.checkSoftware(st.meter, m); err != nil {
+			return m, st, false, "", err
+		}
+	}
 	st.guard.Accept(m.Seq, sm.Payload)
 	st.dirty = true
 	v.accepted[itemKey(sm.MeterID, m.Seq)] = wire.HashOf(sm.Payload)
 	return m, st, false, "", nil
+}
+
+// checkSoftware judges a reading that names its software: the meter must
+// have run that software at the reading's time (its update log, from the
+// meter's own signed statements), and, for a meter of a known type, the
+// software must have been approved for the type then.
+func (v *verifier) checkSoftware(mt *meter.Meter, m meter.Measurement) error {
+	at := m.MeasuredAt()
+	ran := mt.SoftwareAt(at)
+	if m.SoftwareID != ran.ID {
+		return meter.Errorf(meter.CodeSoftwareMismatch, "meter %s ran software %s at %s by its update log; the reading names %s",
+			mt.ID, ran.ID, m.Time, m.SoftwareID)
+	}
+	if mt.TypeID == "" {
+		return nil
+	}
+	typ, ok := v.types[mt.TypeID]
+	if !ok {
+		var err error
+		if typ, err = loadType(v.t.ctx, mt.TypeID); err != nil {
+			return err
+		}
+		v.types[mt.TypeID] = typ
+	}
+	return typ.CheckApproved(ran, at)
 }
 
 // duplicate reports whether sm is exactly the signed bytes accepted as

@@ -91,10 +91,12 @@ func (r *Registry) RegisterMeters(ctx contractapi.TransactionContextInterface, r
 // transaction does not read its own writes.
 type batchSeen struct {
 	ids, fingerprints map[string]bool
+	// types are the meter types read, by ID.
+	types map[string]*meter.MeterType
 }
 
 func newBatchSeen() batchSeen {
-	return batchSeen{ids: map[string]bool{}, fingerprints: map[string]bool{}}
+	return batchSeen{ids: map[string]bool{}, fingerprints: map[string]bool{}, types: map[string]*meter.MeterType{}}
 }
 
 // checkedRegistration is a registration's parsed key, or why it is refused
@@ -138,6 +140,11 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	if err := meter.CheckNamespace(reg.MeterID, c.nmi); err != nil {
 		return nil, false, err
 	}
+	if reg.TypeID != "" {
+		if err := t.typeOf(reg, seen.types); err != nil {
+			return nil, false, err
+		}
+	}
 	fp := key.Fingerprint()
 	if seen.fingerprints[fp] {
 		return nil, false, meter.Errorf(meter.CodeKeyInUse, "key %s appears twice in the batch: every meter needs its own key", fp)
@@ -154,7 +161,7 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	m := &meter.Meter{
 		ID: reg.MeterID, NMI: c.nmi, PublicKey: key.PEM(), Curve: key.Curve(), Fingerprint: fp,
 		KeyVersion: 1, Status: meter.StatusActive, Metadata: reg.Metadata, IdentityHash: identityHash,
-		RegisteredTx: t.id, RegisteredAt: t.stamp(), UpdatedTx: t.id, UpdatedAt: t.stamp(),
+		RegisteredTx: t.id, RegisteredAt: t.stamp(), UpdatedTx: t.id, UpdatedAt: t.stamp(), TypeID: reg.TypeID,
 	}
 	kv := meter.KeyVersion{MeterID: m.ID, Version: 1, PublicKey: m.PublicKey, Curve: m.Curve,
 		Fingerprint: fp, ValidFrom: t.stamp(), TxID: t.id}
@@ -167,6 +174,11 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 	if err := state.Put(t.ctx, wire.FingerprintKey(fp), m.ID); err != nil {
 		return nil, false, err
 	}
+	if m.TypeID != "" {
+		if err := state.Put(t.ctx, wire.TypeIndexKey(m.TypeID, m.ID), m.ID); err != nil {
+			return nil, false, err
+		}
+	}
 	seen.ids[m.ID], seen.fingerprints[fp] = true, true
 	return m, false, nil
 }
@@ -174,7 +186,7 @@ func (t tx) register(c caller, reg meter.Registration, checked checkedRegistrati
 // sameRegistration reports whether the recorded meter m is what reg asked
 // for, registered by the same NMI: same first key, metadata and identity.
 func (t tx) sameRegistration(c caller, reg meter.Registration, key *meter.PublicKey, m *meter.Meter) (bool, error) {
-	if m.NMI != c.nmi || m.Metadata != reg.Metadata {
+	if m.NMI != c.nmi || m.Metadata != reg.Metadata || m.TypeID != reg.TypeID {
 		return false, nil
 	}
 	if (reg.Identity == "") != (m.IdentityHash == "") || (reg.Identity != "" && meter.IdentityHash(reg.Identity) != m.IdentityHash) {

@@ -95,7 +95,7 @@ func TestRegisterMeterRepeated(t *testing.T) {
 	again := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*meter.Meter, error) {
 		return w.cc.RegisterMeter(ctx, same)
 	})
-	if *again != *first || again.RegisteredTx != first.RegisteredTx {
+	if !reflect.DeepEqual(again, first) || again.RegisteredTx != first.RegisteredTx {
 		t.Fatalf("repeated registration answered %+v, first %+v", again, first)
 	}
 	bulk := readOnly(w, w.ptb, func(ctx contractapi.TransactionContextInterface) (*wire.Enrolment, error) {

@@ -37,6 +37,13 @@ const (
 	CodePreEnrolmentExpired Code = "PRE_ENROLMENT_EXPIRED" // the pre-enrolment expired and reserves the meter ID no more
 	CodeNotMember           Code = "NOT_MEMBER"            // the caller's NMI is not a member of the consortium (as recorded on the ledger)
 	CodeInternal            Code = "INTERNAL"              // ledger access failed; nothing was written
+	CodeTypeExists          Code = "TYPE_EXISTS"           // meter type ID already recorded
+	CodeTypeNotFound        Code = "TYPE_NOT_FOUND"        // meter type ID not recorded
+	CodeVersionExists       Code = "VERSION_EXISTS"        // the software version is listed for the type already
+	CodeVersionNotFound     Code = "VERSION_NOT_FOUND"     // the software version is not listed for the type
+	CodeVersionWithdrawn    Code = "VERSION_WITHDRAWN"     // the software version is withdrawn already
+	CodeSoftwareMismatch    Code = "SOFTWARE_MISMATCH"     // names other software than the meter runs (at the reading's or statement's time)
+	CodeSoftwareNotApproved Code = "SOFTWARE_NOT_APPROVED" // the software is not approved for the meter's type at that time
 
 )
 
@@ -116,4 +123,6 @@ var Codes = []Code{
 	CodeMeterExists, CodeMeterNotFound, CodeMeterRevoked, CodeNotOnHold, CodeBadSignature,
 	CodeMeterMismatch, CodeReplay, CodeSeqOutOfRange, CodeImplausibleTime, CodeClockSkew, CodeForbidden, CodeNotOwner,
 	CodePreEnrolled, CodeIdentityMismatch, CodePreEnrolmentExpired, CodeNotMember, CodeInternal,
+	CodeTypeExists, CodeTypeNotFound, CodeVersionExists, CodeVersionNotFound, CodeVersionWithdrawn,
+	CodeSoftwareMismatch, CodeSoftwareNotApproved,
 }

@@ -50,6 +50,12 @@ type Measurement struct {
 	// reading (base64), for privacy-preserving billing (see package fe of
 	// fe-billing for its envelope).
 	Ciphertext string `json:"ciphertext,omitempty"`
+	// SoftwareID is the identification of the legally relevant software
+	// that made the reading (WELMEC 7.2 P2; OCMF's MF). Optional: when it
+	// is present the ledger refuses the reading unless the meter ran that
+	// software at the reading's time and it was approved for the meter's
+	// type then. Meter makers should send it.
+	SoftwareID string `json:"softwareId,omitempty"`
 }
 
 var (
@@ -76,8 +82,9 @@ func (m Measurement) MarshalJSON() ([]byte, error) {
 		Value      json.RawMessage `json:"value,omitempty"`
 		Unit       string          `json:"unit"`
 		Ciphertext string          `json:"ciphertext,omitempty"`
+		SoftwareID string          `json:"softwareId,omitempty"`
 	}
-	return json.Marshal(plain{m.MeterID, m.Seq, m.Time, value, m.Unit, m.Ciphertext})
+	return json.Marshal(plain{m.MeterID, m.Seq, m.Time, value, m.Unit, m.Ciphertext, m.SoftwareID})
 }
 
 // Payload validates m and returns the bytes a meter signs.
@@ -143,6 +150,13 @@ func ParseMeasurement(payload []byte) (Measurement, error) {
 	if err != nil {
 		return m, err
 	}
+	hasSoftware, err := str("softwareId", &m.SoftwareID)
+	if err != nil {
+		return m, err
+	}
+	if hasSoftware && m.SoftwareID == "" {
+		return m, Errorf(CodeMalformed, "softwareId is present but empty")
+	}
 	switch {
 	case !hasID:
 		return m, Errorf(CodeMalformed, "payload has no meterId")
@@ -199,20 +213,32 @@ func (m Measurement) validate() error {
 	if !base64RE.MatchString(m.Ciphertext) || len(m.Ciphertext)%4 != 0 {
 		return Errorf(CodeMalformed, "ciphertext is not standard base64")
 	}
+	if m.SoftwareID != "" {
+		if len(m.SoftwareID) > MaxMetadataLen {
+			return Errorf(CodeTooLarge, "softwareId is %d bytes, at most %d allowed", len(m.SoftwareID), MaxMetadataLen)
+		}
+		return CheckText("softwareId", m.SoftwareID)
+	}
 	return nil
 }
 
 // CheckPlausible refuses a meter time ahead of the transaction time by more
 // than MaxClockAhead, or older than MaxAge.
 func (m Measurement) CheckPlausible(txTime time.Time) error {
-	t := m.MeasuredAt()
+	return CheckMeterTime(m.Time, m.MeasuredAt(), txTime)
+}
+
+// CheckMeterTime refuses a time a meter stated (text, parsed as t) that
+// lies ahead of the transaction time by more than MaxClockAhead, or
+// before it by more than MaxAge.
+func CheckMeterTime(text string, t, txTime time.Time) error {
 	if t.After(txTime.Add(MaxClockAhead)) {
 		return Errorf(CodeImplausibleTime, "meter time %s is %s ahead of the transaction time %s (at most %s allowed)",
-			m.Time, t.Sub(txTime).Round(time.Second), txTime.UTC().Format(time.RFC3339), MaxClockAhead)
+			text, t.Sub(txTime).Round(time.Second), txTime.UTC().Format(time.RFC3339), MaxClockAhead)
 	}
 	if t.Before(txTime.Add(-MaxAge)) {
 		return Errorf(CodeImplausibleTime, "meter time %s is older than %s before the transaction time %s",
-			m.Time, MaxAge, txTime.UTC().Format(time.RFC3339))
+			text, MaxAge, txTime.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -233,47 +259,54 @@ func ParseTime(s string) (time.Time, error) {
 // known and unique, and returns each field's raw value: two parsers must
 // never read two different measurements from one signed payload.
 func objectFields(payload []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
+	return objectFieldsOf(payload, payloadFields, "payload")
+}
+
+// objectFieldsOf reads b as exactly one JSON object whose keys are among
+// known and unique (what names it in errors), and returns each field's raw
+// value.
+func objectFieldsOf(b []byte, known map[string]bool, what string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, Errorf(CodeMalformed, "payload is not JSON: %v", err)
+		return nil, Errorf(CodeMalformed, "%s is not JSON: %v", what, err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, Errorf(CodeMalformed, "payload must be a JSON object")
+		return nil, Errorf(CodeMalformed, "%s must be a JSON object", what)
 	}
-	fields := make(map[string]json.RawMessage, len(payloadFields))
+	fields := make(map[string]json.RawMessage, len(known))
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, Errorf(CodeMalformed, "payload is not JSON: %v", err)
+			return nil, Errorf(CodeMalformed, "%s is not JSON: %v", what, err)
 		}
 		key, _ := tok.(string)
 		// encoding/json matches field names case-insensitively; a parser
 		// that does not would read "meterid" as another field.
-		if !payloadFields[key] {
-			return nil, Errorf(CodeMalformed, "payload has unknown field %q (field names are case-sensitive)", truncate(key))
+		if !known[key] {
+			return nil, Errorf(CodeMalformed, "%s has unknown field %q (field names are case-sensitive)", what, truncate(key))
 		}
 		if _, seen := fields[key]; seen {
-			return nil, Errorf(CodeMalformed, "payload repeats field %q", truncate(key))
+			return nil, Errorf(CodeMalformed, "%s repeats field %q", what, truncate(key))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return nil, Errorf(CodeMalformed, "payload is not JSON: %v", err)
+			return nil, Errorf(CodeMalformed, "%s is not JSON: %v", what, err)
 		}
 		fields[key] = raw
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, Errorf(CodeMalformed, "payload is not JSON: %v", err)
+		return nil, Errorf(CodeMalformed, "%s is not JSON: %v", what, err)
 	}
 	// Anything but the end of input, invalid JSON included, is trailing data.
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, Errorf(CodeMalformed, "payload has data after its JSON object")
+		return nil, Errorf(CodeMalformed, "%s has data after its JSON object", what)
 	}
 	return fields, nil
 }
 
 // payloadFields are the exact field names of a signed payload.
-var payloadFields = map[string]bool{"meterId": true, "seq": true, "time": true, "value": true, "unit": true, "ciphertext": true}
+var payloadFields = map[string]bool{"meterId": true, "seq": true, "time": true, "value": true, "unit": true, "ciphertext": true, "softwareId": true}
 
 // SignedMeasurement is what a meter or concentrator delivers: the meter it
 // speaks for, the exact payload bytes and the meter's DER signature over them
@@ -366,9 +399,11 @@ func ReadAccepted(payload []byte) (Measurement, error) {
 		Value      json.RawMessage `json:"value"`
 		Unit       string          `json:"unit"`
 		Ciphertext string          `json:"ciphertext"`
+		SoftwareID string          `json:"softwareId"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return Measurement{}, Errorf(CodeMalformed, "payload: %v", err)
 	}
-	return Measurement{MeterID: raw.MeterID, Seq: raw.Seq, Time: raw.Time, Value: string(raw.Value), Unit: raw.Unit, Ciphertext: raw.Ciphertext}, nil
+	return Measurement{MeterID: raw.MeterID, Seq: raw.Seq, Time: raw.Time, Value: string(raw.Value), Unit: raw.Unit,
+		Ciphertext: raw.Ciphertext, SoftwareID: raw.SoftwareID}, nil
 }

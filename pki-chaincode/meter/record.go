@@ -154,6 +154,11 @@ type Registration struct {
 	Metadata
 	// Identity is the meter identity whose SHA-256 was pre-enrolled, if any.
 	Identity string `json:"identity,omitempty"`
+	// TypeID names the meter's type (RecordMeterType); its software
+	// (Metadata) must be a version approved for the type. Optional: a
+	// meter without one is listed as of unknown type until its NMI
+	// assigns one (AssignMeterType).
+	TypeID string `json:"typeId,omitempty"`
 	// Proof is the meter's DER signature (base64), with the key being
 	// registered, over RegistrationStatement for this meter ID and the
 	// registering NMI: proof that the key is the meter's and that the
@@ -216,6 +221,11 @@ func (r Registration) Validate() (*PublicKey, error) {
 	if len(r.Identity) > MaxIdentityLen {
 		return nil, Errorf(CodeTooLarge, "identity is %d bytes, at most %d allowed", len(r.Identity), MaxIdentityLen)
 	}
+	if r.TypeID != "" {
+		if err := ValidateTypeID(r.TypeID); err != nil {
+			return nil, err
+		}
+	}
 	return ParsePublicKeyPEM(r.PublicKey)
 }
 
@@ -268,6 +278,26 @@ type Meter struct {
 	RegisteredAt string `json:"registeredAt"`
 	UpdatedTx    string `json:"updatedTx"`
 	UpdatedAt    string `json:"updatedAt"`
+	// TypeID is the meter's type; empty: unknown (registered before types
+	// were recorded, and no type assigned since).
+	TypeID string `json:"typeId,omitempty" metadata:",optional"`
+	// Software is what the meter has run, newest last (at most
+	// MaxInstalled): empty until its first successful update, when the
+	// registration's software (Metadata) is the first entry.
+	Software []Installed `json:"software,omitempty" metadata:",optional"`
+	// Updates counts the update statements recorded in the meter's
+	// software log, and remembers the last one's time and hash: a later
+	// statement must be newer, and the same bytes again are a duplicate.
+	Updates *UpdateMark `json:"updates,omitempty" metadata:",optional"`
+}
+
+// UpdateMark is where a meter's software log stands.
+type UpdateMark struct {
+	Count    int    `json:"count"`
+	LastTime string `json:"lastTime"`
+	// LastHash is the hex SHA-256 of the last recorded statement.
+	LastHash string `json:"lastHash"`
+	LastTx   string `json:"lastTx"`
 }
 
 // KeyVersion is one key a meter has held. Versions are never overwritten: a

@@ -44,6 +44,39 @@ const (
 	EventPreEnrolmentWithdrawn = "PreEnrolmentWithdrawn"
 )
 
+// Event names of meter types and software (TypeEvent).
+const (
+	EventMeterTypeRecorded = "MeterTypeRecorded"
+	EventSoftwareApproved  = "SoftwareApproved"
+	EventSoftwareWithdrawn = "SoftwareWithdrawn"
+	EventMeterTypeAssigned = "MeterTypeAssigned"
+	// EventSoftwareUpdate: an update statement was delivered; its payload
+	// is the meter.UpdateOutcome without the report.
+	EventSoftwareUpdate = "SoftwareUpdate"
+)
+
+// TypeEvent is the payload of the meter type events.
+type TypeEvent struct {
+	NMI        string `json:"nmi"`
+	TypeID     string `json:"typeId"`
+	SoftwareID string `json:"softwareId,omitempty"`
+	MeterID    string `json:"meterId,omitempty"`
+}
+
+// TypePage is one page of ListMeterTypes.
+type TypePage struct {
+	Types    []*meter.MeterType `json:"types"`
+	Bookmark string             `json:"bookmark"`
+}
+
+// TypeVersion is one state of a meter type's record in the ledger's
+// history (GetMeterTypeHistory).
+type TypeVersion struct {
+	TxID string           `json:"txId"`
+	Time string           `json:"time"`
+	Type *meter.MeterType `json:"type"`
+}
+
 // Event names of the measurement path.
 const (
 	EventMeasurementAccepted   = "MeasurementAccepted"
@@ -194,6 +227,9 @@ type Tally struct {
 //	ix/nmi/<nmi>/<status>/<id>     listing index by owner and status
 //	ix/status/<status>/<id>        listing index by status
 //	att/<id>                       the latest attestation's transaction (AttestMeter)
+//	type/<type id>                 a meter type and its approved software (certifying NMI or majority)
+//	swlog/<id>/<number>            a meter's recorded update statements (owner or majority)
+//	ix/type/<type id>/<id>         listing index of a type's meters
 //	consortium/members             the member NMIs (key-level policy: a majority of them)
 //	vote/<action>/<id>/<nmi>       a member's vote for a consortium action (owner: the voter)
 const RangeEnd = "~"
@@ -210,6 +246,8 @@ const (
 	KindConsortium  = "consortium"
 	KindVote        = "vote"
 	KindBallot      = "ballot"
+	KindType        = "type"
+	KindSoftwareLog = "swlog"
 )
 
 // KeyKind splits a world-state key into its kind and the rest.
@@ -249,6 +287,22 @@ func NMIIndexPrefix(nmi string) string { return KindIndex + "/nmi/" + nmi + "/" 
 // StatusIndexKey indexes a meter by its status; with an empty id it is the
 // prefix of the meters of that status.
 func StatusIndexKey(status, id string) string { return KindIndex + "/status/" + status + "/" + id }
+
+// TypeKey is the key of a meter type's record.
+func TypeKey(id string) string { return KindType + "/" + id }
+
+// SoftwareLogKey is the key of a meter's number-th recorded update
+// statement; the number has at least 6 digits, so the keys sort by it.
+func SoftwareLogKey(id string, number int) string {
+	return fmt.Sprintf("%s/%s/%06d", KindSoftwareLog, id, number)
+}
+
+// SoftwareLogPrefix starts the range of a meter's software log.
+func SoftwareLogPrefix(id string) string { return KindSoftwareLog + "/" + id + "/" }
+
+// TypeIndexKey indexes a meter by its type; with an empty id it is the
+// prefix of the type's meters.
+func TypeIndexKey(typeID, id string) string { return KindIndex + "/type/" + typeID + "/" + id }
 
 // AttestKey records a meter's latest attestation transaction.
 func AttestKey(id string) string { return KindAttestation + "/" + id }

@@ -19,6 +19,11 @@ const (
 	TxSetMembers           = "SetMembers"
 	TxVoteConsortium       = "VoteConsortium"
 	TxRefreshPolicies      = "RefreshPolicies"
+	TxRecordMeterType      = "RecordMeterType"
+	TxApproveSoftware      = "ApproveSoftware"
+	TxWithdrawSoftware     = "WithdrawSoftware"
+	TxAssignMeterType      = "AssignMeterType"
+	TxSubmitSoftwareUpdate = "SubmitSoftwareUpdate"
 
 	TxGetMeter          = "GetMeter"
 	TxListMeters        = "ListMeters"
@@ -28,6 +33,12 @@ const (
 	TxVerifyMeasurement = "VerifyMeasurement"
 	TxGetMembers        = "GetMembers"
 	TxGetVotes          = "GetVotes"
+
+	TxGetMeterType        = "GetMeterType"
+	TxListMeterTypes      = "ListMeterTypes"
+	TxGetMeterTypeHistory = "GetMeterTypeHistory"
+	TxListTypeMeters      = "ListTypeMeters"
+	TxGetSoftwareLog      = "GetSoftwareLog"
 )
 
 // Transactions lists every transaction of the meter-PKI contract: a
@@ -40,12 +51,15 @@ var Transactions = []string{
 	TxSubmitMeasurement, TxSubmitMeasurements, TxSubmitPacked, TxAttestMeter,
 	TxGetMeter, TxListMeters, TxGetMeterHistory, TxGetMeterKeys, TxGetPreEnrolment,
 	TxVerifyMeasurement, TxGetMembers, TxGetVotes,
+	TxRecordMeterType, TxApproveSoftware, TxWithdrawSoftware, TxAssignMeterType, TxSubmitSoftwareUpdate,
+	TxGetMeterType, TxListMeterTypes, TxGetMeterTypeHistory, TxListTypeMeters, TxGetSoftwareLog,
 }
 
 // EvaluateTransactions are the read-only transactions among them.
 var EvaluateTransactions = []string{
 	TxGetMeter, TxListMeters, TxGetMeterHistory, TxGetMeterKeys, TxGetPreEnrolment,
 	TxVerifyMeasurement, TxGetMembers, TxGetVotes,
+	TxGetMeterType, TxListMeterTypes, TxGetMeterTypeHistory, TxListTypeMeters, TxGetSoftwareLog,
 }
 
 // IsTransaction reports whether fn is the exact name of one of the
