@@ -44,6 +44,9 @@ func (nw *Network) nodeProc(nmi, node string) (string, error) {
 
 // Signal sends sig to one of an NMI's running nodes, as a crash (SIGKILL)
 // or a stalled machine (SIGSTOP, SIGCONT) would, and returns its PID.
+// After SIGKILL it returns once the process has died: a kill is delivered
+// asynchronously, and a Start in that window would find the node still
+// running, start nothing, and then watch the old process exit.
 func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
 	name, err := nw.nodeProc(nmi, node)
 	if err != nil {
@@ -56,8 +59,25 @@ func (nw *Network) Signal(nmi, node string, sig syscall.Signal) (int, error) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		return pid, fmt.Errorf("signal %s (pid %d): %w", name, pid, err)
 	}
+	if sig == syscall.SIGKILL {
+		deadline := time.Now().Add(killGrace)
+		for {
+			r, ok := nw.procs().Record(name)
+			if !ok || r.PID != pid || !r.Alive() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return pid, fmt.Errorf("%s (pid %d) still runs %s after SIGKILL", name, pid, killGrace)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	return pid, nil
 }
+
+// killGrace bounds how long a SIGKILLed node may take to die (its
+// threads unwinding on a loaded machine).
+const killGrace = 10 * time.Second
 
 // Stop stops one of an NMI's nodes as an operator would: SIGTERM, then
 // SIGKILL if it has not exited within the grace every node has. Stopping a
