@@ -29,22 +29,29 @@ const (
 	// KindMismatch: the value names another meter or key version than the
 	// key it was written under.
 	KindMismatch = "mismatch"
-	// KindUnbound: a key version written without its meter's record at
-	// that version in the same transaction.
+	// KindUnbound: a key version, or an entry of a meter's software log,
+	// written without its meter's record at that version (counting that
+	// entry) in the same transaction.
 	KindUnbound = "unbound"
 	// KindOwner: a record whose owner is not the NMI that submitted its
-	// registration, or that changes a meter's owner.
+	// registration, or that changes a meter's owner; a meter type recorded
+	// in another NMI's name or namespace, or whose certifying NMI changes.
 	KindOwner = "owner"
 	// KindFunction: a valid transaction of the chaincode under a name that
 	// is none of its transactions'.
 	KindFunction = "function"
 	// KindSignature: an item marked accepted that the chaincode would not
 	// accept: no such meter, the meter not active, another key version in
-	// force, or a signature that does not verify.
+	// force, or a signature that does not verify; likewise a software log
+	// entry whose statement its meter's key did not sign.
 	KindSignature = "signature"
 	// KindMeasurements: a measurement transaction that cannot be decoded;
 	// its measurements are not indexed.
 	KindMeasurements = "measurements"
+	// KindStatement: a software update transaction that cannot be decoded,
+	// or one whose statement is marked accepted without the log entry the
+	// chaincode writes for it; its statement is not indexed.
+	KindStatement = "statement"
 )
 
 // Finding is what is wrong, in words an auditor reads.
