@@ -4,7 +4,8 @@
 // or the index fails to store a block. The registry's index of readings and
 // the explorer's index both follow the channel this way, and keep alike
 // what an attestation bundle needs (Attestations), the measurements of a
-// transaction (Measurements) and the encoding of their keys (Key).
+// transaction (Measurements), the software update statement it delivered
+// (SoftwareUpdate) and the encoding of their keys (Key).
 package follow
 
 import (
