@@ -116,17 +116,17 @@ func jsonKind(goType string) string {
 
 // csvColumns are the columns of a batch registration in CSV: a
 // manufacturer's delivery list with each meter's proof of possession for
-// this NMI. Only identity may be left out.
-var csvColumns = []string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "proof", "identity"}
+// this NMI. Only identity and typeId may be left out.
+var csvColumns = []string{"meterId", "publicKey", "manufacturer", "model", "serialNumber", "softwareId", "softwareChecksum", "proof", "identity", "typeId"}
 
 // csvOptional are the columns a CSV may leave out.
-var csvOptional = map[string]bool{"identity": true}
+var csvOptional = map[string]bool{"identity": true, "typeId": true}
 
 // csvHeader maps each column a CSV's header row names to its index,
 // refusing unknown, repeated and missing columns. nmi is the MSP ID the
 // proofs must be made for, to name in the refusal of a CSV without them.
 func csvHeader(header []string, nmi string) (map[string]int, error) {
-	columns := strings.Join(csvColumns, ", ") + " (identity optional)"
+	columns := strings.Join(csvColumns, ", ") + " (identity and typeId optional)"
 	index := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
@@ -196,6 +196,7 @@ func readRegistrationsCSV(body io.Reader, nmi string) ([]meter.Registration, []i
 			Metadata: meter.Metadata{Manufacturer: get("manufacturer"), Model: get("model"), SerialNumber: get("serialNumber"),
 				SoftwareID: get("softwareId"), SoftwareChecksum: get("softwareChecksum")},
 			Identity: get("identity"),
+			TypeID:   get("typeId"),
 			Proof:    get("proof"),
 		})
 		lines = append(lines, line)

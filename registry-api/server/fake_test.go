@@ -79,10 +79,13 @@ type fakeLedger struct {
 	// height, when set, is the peer's height; else the fixture's index is
 	// taken as caught up with the peer.
 	height func() uint64
+	// readOnly names the transactions whose endorsement writes nothing (a
+	// repeated request): answered from the endorsement, never ordered.
+	readOnly map[string]bool
 }
 
 func newFakeLedger() *fakeLedger {
-	return &fakeLedger{answers: map[string]answer{
+	return &fakeLedger{readOnly: map[string]bool{}, answers: map[string]answer{
 		"RegisterMeter": func(_ context.Context, args []string) (any, error) {
 			var reg meter.Registration
 			if err := json.Unmarshal([]byte(args[0]), &reg); err != nil {
@@ -173,6 +176,60 @@ func newFakeLedger() *fakeLedger {
 			}
 			return meter.Verification{Valid: true, MeterID: args[0], Seq: m.Seq, KeyVersion: 1}, nil
 		},
+		"RecordMeterType": func(_ context.Context, args []string) (any, error) {
+			var req meter.TypeRecord
+			if err := json.Unmarshal([]byte(args[0]), &req); err != nil {
+				return nil, err
+			}
+			mt := meterType(req.TypeID)
+			mt.Manufacturer, mt.Model, mt.Certificate, mt.Versions = req.Manufacturer, req.Model, req.Certificate, nil
+			for _, v := range req.Versions {
+				mt.Versions = append(mt.Versions, meter.ApprovedSoftware{Software: v.Software, ApprovedFrom: "2026-11-21T10:20:00Z",
+					ApprovedTx: "tx-type", ApprovedAt: "2026-11-21T10:20:00Z"})
+			}
+			return mt, nil
+		},
+		"ApproveSoftware": func(_ context.Context, args []string) (any, error) {
+			mt := meterType(args[0])
+			mt.Versions = append(mt.Versions, meter.ApprovedSoftware{Software: meter.Software{ID: args[1], Checksum: args[2]},
+				ApprovedFrom: "2026-12-01T00:00:00Z", ApprovedTx: "tx-approve", ApprovedAt: "2026-11-22T10:20:00Z"})
+			return mt, nil
+		},
+		"WithdrawSoftware": func(_ context.Context, args []string) (any, error) {
+			mt := meterType(args[0])
+			mt.Versions[0].Withdrawal = &meter.Withdrawal{Reason: args[2], From: "2026-11-30T00:00:00Z", TxID: "tx-withdraw", At: "2026-11-30T10:20:00Z"}
+			return mt, nil
+		},
+		"AssignMeterType": func(_ context.Context, args []string) (any, error) {
+			m := meterRecord(args[0], "")
+			m.TypeID = args[1]
+			return m, nil
+		},
+		"SubmitSoftwareUpdate": func(_ context.Context, args []string) (any, error) {
+			su, err := meter.SignedUpdateFromBase64(args[0], args[1], args[2])
+			if err != nil {
+				return nil, err
+			}
+			out := meter.UpdateOutcome{MeterID: args[0], TxID: "tx-update"}
+			st, err := meter.ParseStatement(su.Statement)
+			if err != nil {
+				out.Outcome, out.Code, out.Reason = meter.UpdateRefused, meter.CodeOf(err), err.Error()
+				return out, nil
+			}
+			out.Outcome, out.Report = meter.UpdateAccepted, updateReport(st, args[1], args[2])
+			return out, nil
+		},
+		"GetMeterType": func(_ context.Context, args []string) (any, error) { return meterType(args[0]), nil },
+		"GetMeterTypeHistory": func(_ context.Context, args []string) (any, error) {
+			return []wire.TypeVersion{{TxID: "tx-type", Time: "2026-11-21T10:20:00Z", Type: meterType(args[0])}}, nil
+		},
+		"ListMeterTypes": returns(wire.TypePage{Types: []*meter.MeterType{meterType("PTB-E350")}}),
+		"ListTypeMeters": func(_ context.Context, args []string) (any, error) {
+			m := meterRecord("PTB-0001", "")
+			m.TypeID = args[0]
+			return wire.MeterPage{Meters: []*meter.Meter{m}}, nil
+		},
+		"GetSoftwareLog": returns([]*meter.UpdateReport{}),
 		"billing:BindPeriod": func(_ context.Context, args []string) (any, error) {
 			var req api.BillingPeriodRequest
 			if err := json.Unmarshal([]byte(args[0]), &req); err != nil {
@@ -242,6 +299,23 @@ func meterRecord(id, publicKey string) *meter.Meter {
 		KeyVersion: 1, Status: meter.StatusActive,
 		Metadata:     meter.Metadata{Manufacturer: "Acme", Model: "E350", SerialNumber: "SN-" + id, SoftwareID: "fw-1.2", SoftwareChecksum: "sha256:9f86d081884c7d65"},
 		RegisteredTx: "tx-reg", RegisteredAt: "2026-11-21T10:20:00.123456789Z", UpdatedTx: "tx-reg", UpdatedAt: "2026-11-21T10:20:00.123456789Z"}
+}
+
+// meterType is a type of the fixture's NMI as the chaincode would answer
+// it, with the software of meterRecord approved.
+func meterType(id string) *meter.MeterType {
+	return &meter.MeterType{ID: id, NMI: fixtureNMI, Manufacturer: "Acme", Model: "E350", Certificate: "DE-MI003-PTB001",
+		Versions: []meter.ApprovedSoftware{{Software: meter.Software{ID: "fw-1.2", Checksum: "sha256:9f86d081884c7d65"},
+			ApprovedFrom: "2026-11-01T00:00:00Z", ApprovedTx: "tx-type", ApprovedAt: "2026-11-21T10:20:00Z"}},
+		RecordedTx: "tx-type", RecordedAt: "2026-11-21T10:20:00Z", UpdatedTx: "tx-type", UpdatedAt: "2026-11-21T10:20:00Z"}
+}
+
+// updateReport is the software log's entry of an accepted statement (its
+// bytes and signature in base64).
+func updateReport(st meter.UpdateStatement, statement, signature string) *meter.UpdateReport {
+	return &meter.UpdateReport{MeterID: st.MeterID, Number: 1, Time: st.Time, From: st.From, To: st.To, Result: st.Result,
+		Detail: st.Detail, Statement: statement, Signature: signature, KeyVersion: 1, SubmittedBy: "CMIMSP",
+		TxID: "tx-update", RecordedAt: "2026-12-07T10:00:01Z"}
 }
 
 // billingRecord is a bound period as the chaincode would answer it.
@@ -327,6 +401,12 @@ func (f *fakeLedger) SubmitAll(ctx context.Context, as api.Role, tx string, part
 		}
 	}
 	receipts := make([]*ledger.Receipt, len(parts))
+	if f.readOnly[tx] {
+		for i, out := range results {
+			receipts[i] = &ledger.Receipt{Result: out, TxID: fmt.Sprintf("endorsed-%d", i), ReadOnly: true}
+		}
+		return receipts, nil
+	}
 	for i, out := range results {
 		receipts[i] = f.receipt(out)
 		if record != nil {

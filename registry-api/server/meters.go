@@ -57,11 +57,20 @@ func (s *Server) submitMeter(c *gin.Context, status int, tx string, args ...stri
 		c.Header("Location", api.Prefix+"/meters/"+m.ID)
 	}
 	if r.ReadOnly {
-		// A repeated registration: the ledger holds it already.
-		c.JSON(http.StatusOK, api.MeterReceipt{Meter: m, Tx: s.committedTx(c, m.RegisteredTx), Duplicate: true})
+		// A repeated request: the ledger holds it already.
+		c.JSON(http.StatusOK, api.MeterReceipt{Meter: m, Tx: s.earlierTx(c, tx, m), Duplicate: true})
 		return
 	}
 	c.JSON(status, api.MeterReceipt{Meter: m, Tx: api.Tx{TxID: r.TxID, Block: r.Block}})
+}
+
+// earlierTx names the transaction that did what a repeated request asks:
+// the meter's registration, or the assignment of its type.
+func (s *Server) earlierTx(c *gin.Context, tx string, m *meter.Meter) api.Tx {
+	if tx == wire.TxAssignMeterType {
+		return s.typeAssignedIn(c, m)
+	}
+	return s.committedTx(c, m.RegisteredTx)
 }
 
 // committedTx names a transaction committed earlier, with its block as the

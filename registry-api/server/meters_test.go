@@ -98,14 +98,15 @@ func TestRegisterMetersCSV(t *testing.T) {
 		want[i].SerialNumber = fmt.Sprintf("SN%d", i+1)
 	}
 	want[1].SoftwareChecksum, want[1].Identity = "crc32:9f86d081", "urn:dev:ops:2"
+	want[2].TypeID = "PTB-E350"
 	var b bytes.Buffer
 	b.WriteString("\ufeff") // as spreadsheets save it
 	err := csv.NewWriter(&b).WriteAll([][]string{
-		{"serialNumber", "meterId", "publicKey", "manufacturer", "model", "softwareId", "softwareChecksum", "identity", "proof"},
-		{"SN1", "PTB-0001", pem("p256"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[0].Proof},
-		{"SN2", "PTB-0002", der("p384"), " Acme ", "E350", "fw-1.2", "crc32:9f86d081", "urn:dev:ops:2", " " + want[1].Proof + " "},
-		{"SN3", "PTB-0003", pem("secp256k1"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[2].Proof},
-		{"SN4", "PTB-0004", der("other"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[3].Proof},
+		{"serialNumber", "meterId", "publicKey", "manufacturer", "model", "softwareId", "softwareChecksum", "identity", "proof", "typeId"},
+		{"SN1", "PTB-0001", pem("p256"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[0].Proof, ""},
+		{"SN2", "PTB-0002", der("p384"), " Acme ", "E350", "fw-1.2", "crc32:9f86d081", "urn:dev:ops:2", " " + want[1].Proof + " ", ""},
+		{"SN3", "PTB-0003", pem("secp256k1"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[2].Proof, "PTB-E350"},
+		{"SN4", "PTB-0004", der("other"), "Acme", "E350", "fw-1.2", "sha256:9f86d081884c7d65", "", want[3].Proof, ""},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -419,6 +420,16 @@ func TestListCursor(t *testing.T) {
 				return wire.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0100", "")}, Bookmark: b}
 			},
 			func(size, b string) []string { return []string{"PTB", "active", size, b} }},
+		{"/api/v1/types?nmi=PTBMSP", "ListMeterTypes",
+			func(b string) any {
+				return wire.TypePage{Types: []*meter.MeterType{meterType("PTB-E350")}, Bookmark: b}
+			},
+			func(size, b string) []string { return []string{"PTBMSP", size, b} }},
+		{"/api/v1/types/PTB-E350/meters", "ListTypeMeters",
+			func(b string) any {
+				return wire.MeterPage{Meters: []*meter.Meter{meterRecord("PTB-0100", "")}, Bookmark: b}
+			},
+			func(size, b string) []string { return []string{"PTB-E350", size, b} }},
 	}
 	for _, c := range cases {
 		t.Run(c.tx, func(t *testing.T) {
@@ -454,6 +465,10 @@ func TestMinBlock(t *testing.T) {
 		{"/api/v1/meters/PTB-0001?minBlock=42", "GetMeter"},
 		{"/api/v1/meters/PTB-0001/history?minBlock=42", "GetMeterHistory"},
 		{"/api/v1/meters/PTB-0001/keys?minBlock=42", "GetMeterKeys"},
+		{"/api/v1/types?minBlock=42", "ListMeterTypes"},
+		{"/api/v1/types/PTB-E350?minBlock=42", "GetMeterType"},
+		{"/api/v1/types/PTB-E350/history?minBlock=42", "GetMeterTypeHistory"},
+		{"/api/v1/types/PTB-E350/meters?minBlock=42", "ListTypeMeters"},
 	} {
 		t.Run(c.tx, func(t *testing.T) {
 			f := newFixture(t)

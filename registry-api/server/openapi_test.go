@@ -347,12 +347,30 @@ var schemaTypes = map[string]reflect.Type{
 	"BillRecord":             reflect.TypeFor[agreement.BillRecord](),
 	"BillingRecord":          reflect.TypeFor[agreement.Record](),
 	"BillingReceipt":         reflect.TypeFor[api.BillingReceipt](),
+	"Software":               reflect.TypeFor[meter.Software](),
+	"Withdrawal":             reflect.TypeFor[meter.Withdrawal](),
+	"ApprovedSoftware":       reflect.TypeFor[meter.ApprovedSoftware](),
+	"MeterType":              reflect.TypeFor[meter.MeterType](),
+	"VersionApproval":        reflect.TypeFor[api.ApproveRequest](),
+	"TypeRecord":             reflect.TypeFor[api.TypeRecordRequest](),
+	"TypeVersion":            reflect.TypeFor[api.TypeVersion](),
+	"TypeReceipt":            reflect.TypeFor[api.TypeReceipt](),
+	"TypeList":               reflect.TypeFor[api.TypeList](),
+	"WithdrawRequest":        reflect.TypeFor[api.WithdrawRequest](),
+	"AssignTypeRequest":      reflect.TypeFor[api.AssignTypeRequest](),
+	"Installed":              reflect.TypeFor[meter.Installed](),
+	"UpdateMark":             reflect.TypeFor[meter.UpdateMark](),
+	"SignedUpdate":           reflect.TypeFor[api.SoftwareUpdate](),
+	"UpdateReport":           reflect.TypeFor[meter.UpdateReport](),
+	"SoftwareUpdateReceipt":  reflect.TypeFor[api.SoftwareUpdateReceipt](),
+	"MeterSoftware":          reflect.TypeFor[api.MeterSoftware](),
 }
 
 // requestSchemas describe request bodies only.
 var requestSchemas = map[string]bool{"Registration": true, "PreEnrolmentRequest": true, "RotateRequest": true,
 	"RevokeRequest": true, "SignedMeasurement": true, "MeasurementBatch": true,
-	"BillingPeriodRequest": true, "TariffAgreementRequest": true, "KeyIssuedRequest": true, "BillRequest": true}
+	"BillingPeriodRequest": true, "TariffAgreementRequest": true, "KeyIssuedRequest": true, "BillRequest": true,
+	"TypeRecord": true, "VersionApproval": true, "WithdrawRequest": true, "AssignTypeRequest": true, "SignedUpdate": true}
 
 // jsonField is one field as encoding/json writes it.
 type jsonField struct {

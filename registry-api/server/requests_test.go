@@ -376,6 +376,7 @@ func TestRoles(t *testing.T) {
 	periodPath := "/api/v1/billing/periods/" + billedMeter + "/" + billedPeriod
 	measurement := map[string]any{"meterId": "PTB-0001", "payload": readTestdata(t, "measurements/p256.good.json"),
 		"signature": readTestdata(t, "measurements/p256.sig")}
+	update := signedUpdate(t, "PTB-0001")
 	routes := []struct {
 		req     request
 		refused []string
@@ -394,6 +395,12 @@ func TestRoles(t *testing.T) {
 		{post(periodPath+"/tariff", "", parties.tariff), []string{auditor, operator, ingest}},
 		{post(periodPath+"/key", "", parties.key), []string{auditor, operator, ingest, utility}},
 		{post(periodPath+"/bill", "", parties.bill), []string{auditor, operator, ingest, customer}},
+		{post("/api/v1/types", "", typeRecord()), []string{auditor, ingest, customer, utility}},
+		{post("/api/v1/types/PTB-E350/versions", "", api.ApproveRequest{Software: fw13}), []string{auditor, ingest, customer, utility}},
+		{post("/api/v1/types/PTB-E350/withdraw", "", api.WithdrawRequest{SoftwareID: fw12.ID, Reason: "superseded"}), []string{auditor, ingest, customer, utility}},
+		{request{method: "PUT", path: "/api/v1/meters/PTB-0001/type", contentType: "application/json", body: `{"typeId":"PTB-E350"}`},
+			[]string{auditor, ingest, customer, utility}},
+		{post("/api/v1/meters/PTB-0001/software-updates", "", update), []string{auditor, operator, customer, utility}},
 	}
 	for _, r := range routes {
 		for _, as := range r.refused {

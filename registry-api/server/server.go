@@ -206,6 +206,17 @@ func (s *Server) routes() {
 	v1.GET("/pre-enrolments/:id", anyone, read, s.getPreEnrolment)
 	v1.DELETE("/pre-enrolments/:id", operator, write, s.idempotent, s.withdrawPreEnrolment)
 
+	v1.PUT("/meters/:id/type", operator, small, write, s.idempotent, s.assignType)
+	v1.GET("/meters/:id/software", anyone, read, s.meterSoftware)
+	v1.POST("/meters/:id/software-updates", ingest, small, write, s.idempotent, s.submitSoftwareUpdate)
+	v1.POST("/types", operator, small, write, s.idempotent, s.recordType)
+	v1.GET("/types", anyone, read, s.listTypes)
+	v1.GET("/types/:id", anyone, read, s.getType)
+	v1.GET("/types/:id/history", anyone, read, s.typeHistory)
+	v1.GET("/types/:id/meters", anyone, read, s.typeMeters)
+	v1.POST("/types/:id/versions", operator, small, write, s.idempotent, s.approveSoftware)
+	v1.POST("/types/:id/withdraw", operator, small, write, s.idempotent, s.withdrawSoftware)
+
 	v1.POST("/meters/:id/measurements", ingest, limit(2*maxBody), write, s.idempotent, s.submitMeasurement)
 	v1.GET("/meters/:id/measurements", anyone, read, s.listMeasurements)
 	v1.GET("/meters/:id/rejections", anyone, read, s.listRejections)
