@@ -48,6 +48,13 @@ type fakeGateway struct {
 	statusFault  func(n int, txID string) error
 	// validation decides the code of the nth transaction ordered (from 1).
 	validation func(n int, txID string) peer.TxValidationCode
+	// event, when set, is the name of the chaincode event every endorsed
+	// transaction emits.
+	event string
+
+	// endorsingOrgs are the organisations each endorse request named
+	// (none: the gateway plans the endorsers itself).
+	endorsingOrgs [][]string
 
 	endorsed  []string // transaction IDs endorsed, in order
 	submits   map[string]int
@@ -113,20 +120,25 @@ func (g *fakeGateway) endorse(n int, req *gateway.EndorseRequest, resp *gateway.
 	}
 	g.mu.Lock()
 	g.endorsed = append(g.endorsed, req.GetTransactionId())
+	g.endorsingOrgs = append(g.endorsingOrgs, req.GetEndorsingOrganizations())
 	g.mu.Unlock()
 	kv := &kvrwset.KVRWSet{Reads: []*kvrwset.KVRead{{Key: "meter/M"}}}
 	if writes {
 		kv.Writes = []*kvrwset.KVWrite{{Key: "meter/M", Value: []byte(result)}}
+	}
+	action := &peer.ChaincodeAction{
+		Response: &peer.Response{Status: 200, Payload: []byte(result)},
+		Results:  marshal(&rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{Namespace: "pki", Rwset: marshal(kv)}}}),
+	}
+	if g.event != "" {
+		action.Events = marshal(&peer.ChaincodeEvent{ChaincodeId: "pki", TxId: req.GetTransactionId(), EventName: g.event, Payload: []byte(result)})
 	}
 	ch, _ := proto.Marshal(&common.ChannelHeader{Type: int32(common.HeaderType_ENDORSER_TRANSACTION), ChannelId: req.GetChannelId(), TxId: req.GetTransactionId()})
 	env := &common.Envelope{Payload: marshal(&common.Payload{
 		Header: &common.Header{ChannelHeader: ch},
 		Data: marshal(&peer.Transaction{Actions: []*peer.TransactionAction{{Payload: marshal(&peer.ChaincodeActionPayload{
 			Action: &peer.ChaincodeEndorsedAction{ProposalResponsePayload: marshal(&peer.ProposalResponsePayload{
-				Extension: marshal(&peer.ChaincodeAction{
-					Response: &peer.Response{Status: 200, Payload: []byte(result)},
-					Results:  marshal(&rwset.TxReadWriteSet{NsRwset: []*rwset.NsReadWriteSet{{Namespace: "pki", Rwset: marshal(kv)}}}),
-				}),
+				Extension: marshal(action),
 			})},
 		})}}}),
 	})}

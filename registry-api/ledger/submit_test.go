@@ -3,12 +3,14 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
+	"github.com/inter-nmi/pki/pki-chaincode/wire"
 	"github.com/inter-nmi/pki/registry-api/api"
 )
 
@@ -232,5 +234,46 @@ func TestSettle(t *testing.T) {
 	st, err = f.Status(context.Background(), "0000", 10*time.Millisecond)
 	if err != nil || st.Committed {
 		t.Fatalf("Status of an unknown transaction = %+v, %v", st, err)
+	}
+}
+
+// An update statement delivered through another NMI's registry writes the
+// meter's record, whose key-level policy asks for the owner NMI's peer (or
+// a majority of the NMIs). The registry names no endorsers: the gateway
+// plans them from its first endorser's simulation, whose chaincode interest
+// carries the key-level policies of the keys the transaction writes, and
+// gathers the owner's endorsement itself. A statement the chaincode
+// refuses writes nothing but emits its outcome: it is ordered, as the
+// evidence of the delivery, not answered from its endorsement.
+func TestUpdateStatementEndorsedAndOrdered(t *testing.T) {
+	for _, tc := range []struct {
+		name, result string
+		writes       bool
+	}{
+		{"accepted", `{"meterId":"PTB-0001","outcome":"accepted"}`, true},
+		{"refused", `{"meterId":"PTB-0001","outcome":"refused","code":"REPLAY"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFakeGateway()
+			g.event = wire.EventSoftwareUpdate
+			g.chaincode = func(fn string, _ []string) (string, bool, error) {
+				if fn != wire.TxSubmitSoftwareUpdate {
+					return "", false, fmt.Errorf("called %s", fn)
+				}
+				return tc.result, tc.writes, nil
+			}
+			f := fabricOver(t, g)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			r, err := f.Submit(ctx, api.RoleIngest, wire.TxSubmitSoftwareUpdate, []string{"PTB-0001", "e30=", "MEUCIQ=="}, nil)
+			if err != nil || r.ReadOnly || string(r.Result) != tc.result || len(g.transactions()) != 1 {
+				t.Fatalf("Submit = %+v, %v; ordered %v", r, err, g.transactions())
+			}
+			for _, orgs := range g.endorsingOrgs {
+				if len(orgs) > 0 {
+					t.Errorf("the endorse request named the endorsing organisations %v; the gateway must plan them from the key-level policies", orgs)
+				}
+			}
+		})
 	}
 }
