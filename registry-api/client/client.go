@@ -451,3 +451,85 @@ func (c *Client) BillingPeriod(ctx context.Context, meterID, period string, r Re
 func billingPath(meterID, period string) string {
 	return "/billing/periods/" + url.PathEscape(meterID) + "/" + url.PathEscape(period)
 }
+
+// RecordMeterType records a meter type the registry's NMI examined, with
+// the software versions approved for it (operator).
+func (c *Client) RecordMeterType(ctx context.Context, req api.TypeRecordRequest) (*api.TypeReceipt, error) {
+	return call[api.TypeReceipt](ctx, c, post("/types", req))
+}
+
+// ApproveSoftware approves another software version for a type the
+// registry's NMI certified (operator).
+func (c *Client) ApproveSoftware(ctx context.Context, typeID string, req api.ApproveRequest) (*api.TypeReceipt, error) {
+	return call[api.TypeReceipt](ctx, c, post("/types/"+url.PathEscape(typeID)+"/versions", req))
+}
+
+// WithdrawSoftware withdraws a software version of a type the registry's
+// NMI certified (operator).
+func (c *Client) WithdrawSoftware(ctx context.Context, typeID string, req api.WithdrawRequest) (*api.TypeReceipt, error) {
+	return call[api.TypeReceipt](ctx, c, post("/types/"+url.PathEscape(typeID)+"/withdraw", req))
+}
+
+// AssignMeterType names the type of a meter registered without one
+// (operator).
+func (c *Client) AssignMeterType(ctx context.Context, meterID, typeID string) (*api.MeterReceipt, error) {
+	req := post("/meters/"+url.PathEscape(meterID)+"/type", api.AssignTypeRequest{TypeID: typeID})
+	req.method = http.MethodPut
+	return call[api.MeterReceipt](ctx, c, req)
+}
+
+// GetMeterType reads a meter type.
+func (c *Client) GetMeterType(ctx context.Context, typeID string, r Read) (*meter.MeterType, error) {
+	return call[meter.MeterType](ctx, c, get("/types/"+url.PathEscape(typeID), r.query()))
+}
+
+// MeterTypeHistory reads every version of a meter type's record.
+func (c *Client) MeterTypeHistory(ctx context.Context, typeID string, r Read) ([]api.TypeVersion, error) {
+	out, err := call[[]api.TypeVersion](ctx, c, get("/types/"+url.PathEscape(typeID)+"/history", r.query()))
+	if err != nil {
+		return nil, err
+	}
+	return *out, nil
+}
+
+// TypeListOptions filter and page ListMeterTypes and TypeMeters.
+type TypeListOptions struct {
+	Read
+	// NMI, for ListMeterTypes, keeps the types that NMI (MSP ID) certified.
+	NMI, Cursor string
+	Limit       int
+}
+
+func (o TypeListOptions) values() url.Values {
+	q := o.query()
+	setIf(q, "nmi", o.NMI)
+	setIf(q, "cursor", o.Cursor)
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	return q
+}
+
+// ListMeterTypes lists one page of meter types.
+func (c *Client) ListMeterTypes(ctx context.Context, o TypeListOptions) (*api.TypeList, error) {
+	return call[api.TypeList](ctx, c, get("/types", o.values()))
+}
+
+// TypeMeters lists one page of the meters of a type.
+func (c *Client) TypeMeters(ctx context.Context, typeID string, o TypeListOptions) (*api.MeterList, error) {
+	o.NMI = ""
+	return call[api.MeterList](ctx, c, get("/types/"+url.PathEscape(typeID)+"/meters", o.values()))
+}
+
+// SubmitSoftwareUpdate delivers a meter's signed update statement (ingest).
+// A statement the ledger refused is an *api.Problem of its code whose TxID
+// names the transaction that carries it as evidence.
+func (c *Client) SubmitSoftwareUpdate(ctx context.Context, su meter.SignedUpdate) (*api.SoftwareUpdateReceipt, error) {
+	return call[api.SoftwareUpdateReceipt](ctx, c, post("/meters/"+url.PathEscape(su.MeterID)+"/software-updates", su))
+}
+
+// MeterSoftware reads a meter's type, current software, the software its
+// record remembers and its software log.
+func (c *Client) MeterSoftware(ctx context.Context, meterID string, r Read) (*api.MeterSoftware, error) {
+	return call[api.MeterSoftware](ctx, c, get("/meters/"+url.PathEscape(meterID)+"/software", r.query()))
+}
