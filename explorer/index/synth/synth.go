@@ -1,7 +1,8 @@
 // Package synth makes synthetic but realistic chains for the explorer's
 // tests and benchmarks: blocks of registrations, concentrator batches with
-// some refused items, revocations and invalid transactions, as parsed blocks
-// (chain.Block), without a network.
+// some refused items, revocations and invalid transactions, meter types and
+// software update statements, as parsed blocks (chain.Block), without a
+// network.
 package synth
 
 import (
@@ -30,12 +31,15 @@ type Chain struct {
 	record map[string]meter.Meter
 	keys   map[string]*meter.PrivateKey
 	guards map[string]*wire.Guard
+	types  map[string]meter.MeterType
+	// nameSoftware: readings name their meter's software (NameSoftware).
+	nameSoftware bool
 }
 
 // New starts a chain whose first block is at start.
 func New(start time.Time) *Chain {
 	return &Chain{start: start, seq: map[string]uint64{}, record: map[string]meter.Meter{}, keys: map[string]*meter.PrivateKey{},
-		guards: map[string]*wire.Guard{}}
+		guards: map[string]*wire.Guard{}, types: map[string]meter.MeterType{}}
 }
 
 // Meters returns the IDs of the meters registered so far.
@@ -44,16 +48,24 @@ func (c *Chain) Meters() []string { return c.meters }
 // MeterID names the i-th synthetic meter.
 func MeterID(i int) string { return fmt.Sprintf("SYN-%07d", i) }
 
+// txID is the ID the chain gives transaction i of block n.
+func txID(n uint64, i int) string {
+	id := sha256.Sum256([]byte(fmt.Sprintf("tx %d/%d", n, i)))
+	return hex.EncodeToString(id[:])
+}
+
+// now is the time of the next block.
+func (c *Chain) now() time.Time { return c.start.Add(time.Duration(c.next) * 2 * time.Second) }
+
 func (c *Chain) block(txs []chain.Tx) *chain.Block {
 	n := c.next
-	at := c.start.Add(time.Duration(n) * 2 * time.Second)
+	at := c.now()
 	sum := sha256.Sum256([]byte(fmt.Sprintf("block %d", n)))
 	b := &chain.Block{Number: n, HeaderHash: sum[:], PreviousHash: c.prev, DataHash: sum[:], Time: at, Size: encodedSize(txs)}
 	for i := range txs {
 		txs[i].Index, txs[i].Time = i, at
 		if txs[i].ID == "" {
-			id := sha256.Sum256([]byte(fmt.Sprintf("tx %d/%d", n, i)))
-			txs[i].ID = hex.EncodeToString(id[:])
+			txs[i].ID = txID(n, i)
 		}
 		if txs[i].Code == "" {
 			txs[i].Code = "VALID"
@@ -100,9 +112,16 @@ func value(v any) []byte {
 	return b
 }
 
+// Software is what every synthetic meter runs when it is registered.
+var Software = meter.Software{ID: "EM-FW 4.2.1", Checksum: "sha256:9f86d081884c7d65"}
+
 // Register makes a block with one transaction registering n new meters for
 // an NMI.
-func (c *Chain) Register(nmi string, n int) *chain.Block {
+func (c *Chain) Register(nmi string, n int) *chain.Block { return c.RegisterOfType(nmi, n, "") }
+
+// RegisterOfType makes a block with one transaction registering n new
+// meters of a type for an NMI ("": of no type).
+func (c *Chain) RegisterOfType(nmi string, n int, typeID string) *chain.Block {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: nmi, CreatorRole: wire.RoleRegistrar, Chaincode: wire.Namespace,
 		Function: wire.TxRegisterMeters, Endorsers: []string{nmi, NMIs[(indexOf(nmi)+1)%len(NMIs)]}}
 	for range n {
@@ -116,13 +135,17 @@ func (c *Chain) Register(nmi string, n int) *chain.Block {
 		m := meter.Meter{ID: id, NMI: nmi, PublicKey: key.Public().PEM(),
 			Curve: meter.P256, Fingerprint: key.Public().Fingerprint(), KeyVersion: 1, Status: meter.StatusActive,
 			Metadata: meter.Metadata{Manufacturer: "Example Metering GmbH", Model: "EM-3000", SerialNumber: "SN" + id,
-				SoftwareID: "EM-FW 4.2.1", SoftwareChecksum: "sha256:9f86d081884c7d65"},
-			RegisteredTx: "pending", RegisteredAt: c.start.Format(time.RFC3339)}
+				SoftwareID: Software.ID, SoftwareChecksum: Software.Checksum},
+			RegisteredTx: txID(c.next, 0), RegisteredAt: c.now().Format(time.RFC3339), TypeID: typeID}
+		m.UpdatedTx, m.UpdatedAt = m.RegisteredTx, m.RegisteredAt
 		c.record[id] = m
 		tx.Writes = append(tx.Writes,
 			chain.Write{Namespace: wire.Namespace, Key: wire.MeterKey(id), Value: value(m)},
 			chain.Write{Namespace: wire.Namespace, Key: wire.KeyVersionKey(id, 1), Value: value(meter.KeyVersion{MeterID: id, Version: 1,
 				PublicKey: m.PublicKey, Curve: m.Curve, Fingerprint: m.Fingerprint})})
+		if typeID != "" {
+			tx.Writes = append(tx.Writes, chain.Write{Namespace: wire.Namespace, Key: wire.TypeIndexKey(typeID, id), Value: value(id)})
+		}
 	}
 	return c.block([]chain.Tx{tx})
 }
@@ -198,6 +221,10 @@ func (c *Chain) reading(id string, i int, refused bool) meter.SignedMeasurement 
 	seq := max(c.seq[id], 1)
 	at := c.start.Add(time.Duration(seq) * 15 * time.Minute).UTC().Format(time.RFC3339)
 	m := meter.Measurement{MeterID: id, Seq: seq, Time: at, Value: fmt.Sprintf("%d.%03d", seq, i%1000), Unit: "kWh"}
+	if c.nameSoftware {
+		rec := c.record[id]
+		m.SoftwareID = rec.CurrentSoftware().ID
+	}
 	payload, err := m.Payload()
 	if err != nil {
 		panic(err)
