@@ -87,10 +87,13 @@ type Reading struct {
 	TxIndex int    `json:"txIndex"`
 	Item    int    `json:"item"`
 	// Read is set once the rest was read from the transaction.
-	Read       bool      `json:"read"`
-	Value      string    `json:"value,omitempty"`
-	Unit       string    `json:"unit,omitempty"`
-	KeyVersion int       `json:"keyVersion,omitempty"`
+	Read       bool   `json:"read"`
+	Value      string `json:"value,omitempty"`
+	Unit       string `json:"unit,omitempty"`
+	KeyVersion int    `json:"keyVersion,omitempty"`
+	// SoftwareID is the software the reading names in its signed payload,
+	// if it names one (refused ones' too, where their payload parses).
+	SoftwareID string    `json:"softwareId,omitempty"`
 	TxTime     time.Time `json:"txTime,omitzero"`
 }
 
@@ -98,6 +101,7 @@ type Reading struct {
 const (
 	RefusedMeasurement = "measurement" // a batch item the chaincode refused
 	InvalidTransaction = "transaction" // a transaction the peers marked invalid
+	RefusedUpdate      = "update"      // a software update statement the chaincode refused
 )
 
 // Refusal is a refused measurement or an invalid transaction.
@@ -128,6 +132,7 @@ const (
 	FindingFunction     = audit.KindFunction
 	FindingSignature    = audit.KindSignature
 	FindingMeasurements = audit.KindMeasurements
+	FindingStatement    = audit.KindStatement
 )
 
 // Finding is an integrity finding: something a transaction the peers
@@ -331,7 +336,8 @@ func (a *adder) transaction(t *chain.Tx) error {
 			Code: t.Code, Reason: "the peers marked the transaction " + t.Code + "; nothing it wrote was kept",
 			Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, 0, t.Index)
 	}
-	if err := a.writes(t); err != nil {
+	l, err := a.writes(t)
+	if err != nil {
 		return err
 	}
 	if t.Chaincode != wire.Namespace {
@@ -339,6 +345,9 @@ func (a *adder) transaction(t *chain.Tx) error {
 	}
 	if f := audit.Function(t.Function); f != nil {
 		return a.find(t, f.Kind, "", f.Problem)
+	}
+	if err := a.update(t, l); err != nil {
+		return err
 	}
 	// The measurements are the transaction itself: its arguments and the
 	// outcome the endorsers signed. One that cannot be decoded is indexed
@@ -371,18 +380,20 @@ func meterArg(t *chain.Tx) string {
 	return ""
 }
 
-// writes applies what a valid transaction wrote to meter records and key
-// versions, each under the key it was written to. A new key is guarded by
-// the chaincode's endorsement policy only (2 of 5 NMIs), not by the owner's
-// key-level policy, so two NMIs running modified chaincode can write any
-// value under a key that does not exist yet: the index trusts a value only
-// as far as its key and the chaincode's rules vouch for it. Key versions
-// are checked after the records, since the chaincode writes a key version
-// only together with its meter's record (the write set is sorted by key,
-// keyver/ before meter/).
-func (a *adder) writes(t *chain.Tx) error {
+// writes applies what a valid transaction wrote to meter records, key
+// versions, meter types and software logs, each under the key it was
+// written to. A new key is guarded by the chaincode's endorsement policy
+// only (2 of 5 NMIs), not by the owner's key-level policy, so two NMIs
+// running modified chaincode can write any value under a key that does
+// not exist yet: the index trusts a value only as far as its key and the
+// chaincode's rules vouch for it. Key versions and log entries are checked
+// after the records, since the chaincode writes either only together with
+// its meter's record (the write set is sorted by key, keyver/ before
+// meter/ before swlog/), and log entries after key versions, whose keys
+// verify their statements.
+func (a *adder) writes(t *chain.Tx) (*logged, error) {
 	written := map[string]meter.Meter{} // records this transaction wrote, as applied
-	var keyVersions []chain.Write
+	var keyVersions, logs []chain.Write
 	for _, w := range t.Writes {
 		if w.Namespace != wire.Namespace || w.Delete {
 			continue
@@ -392,22 +403,35 @@ func (a *adder) writes(t *chain.Tx) error {
 		case wire.KindMeter:
 			m, err := a.meter(t, w.Key, rest, w.Value)
 			if err != nil {
-				return fmt.Errorf("write %s: %w", w.Key, err)
+				return nil, fmt.Errorf("write %s: %w", w.Key, err)
 			}
 			if m != nil {
 				written[m.ID] = *m
 			}
 		case wire.KindKeyVersion:
 			keyVersions = append(keyVersions, w)
+		case wire.KindSoftwareLog:
+			logs = append(logs, w)
+		case wire.KindType:
+			if err := a.meterType(t, w.Key, rest, w.Value); err != nil {
+				return nil, fmt.Errorf("write %s: %w", w.Key, err)
+			}
 		}
 	}
 	for _, w := range keyVersions {
 		_, rest := wire.KeyKind(w.Key)
 		if err := a.keyVersion(t, w.Key, rest, w.Value, written); err != nil {
-			return fmt.Errorf("write %s: %w", w.Key, err)
+			return nil, fmt.Errorf("write %s: %w", w.Key, err)
 		}
 	}
-	return nil
+	l := &logged{entries: map[string]*meter.UpdateReport{}}
+	for _, w := range logs {
+		_, rest := wire.KeyKind(w.Key)
+		if err := a.softwareLog(t, w.Key, rest, w.Value, written, l); err != nil {
+			return nil, fmt.Errorf("write %s: %w", w.Key, err)
+		}
+	}
+	return l, nil
 }
 
 // number returns a meter's number in the index, giving it the next one if
@@ -493,6 +517,9 @@ func (a *adder) meter(t *chain.Tx, key, id string, value []byte) (*meter.Meter, 
 	st := &MeterState{Meter: m, TxID: t.ID, Block: a.block.Number, Time: t.Time}
 	v, err := putVersion(*st)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.retype(id, before, &m); err != nil {
 		return nil, err
 	}
 	a.current[id] = st

@@ -8,15 +8,20 @@ import (
 	"sync"
 )
 
-// Meter records and key versions are JSON of some 400 to 700 bytes, much
-// of it field names and the text every P-256 key begins with: they are
-// kept deflated with a dictionary of that text, at about half the size.
+// Meter records, key versions and meter types are JSON of some 400 to 700
+// bytes, much of it field names and the text every P-256 key begins with:
+// they are kept deflated with a dictionary of that text, at about half the
+// size.
 // The dictionary is part of the layout: changing it is a new layout.
-var dictionary = []byte(`{"meterId":"","version":1,"txId":"","validFrom":"","proofSignature":"","block":` +
+var dictionary = []byte(`{"typeId":"","nmi":"MSP","manufacturer":"","model":"","certificate":"","versions":[{"softwareId":"",` +
+	`"softwareChecksum":"sha256:","approvedFrom":"","approvedTx":"","approvedAt":"","withdrawal":{"reason":"","from":"","txId":"","at":""}}],` +
+	`"recordedTx":"","recordedAt":"","updatedTx":"","updatedAt":""}` +
+	`{"meterId":"","version":1,"txId":"","validFrom":"","proofSignature":"","block":` +
 	`{"meterId":"","nmi":"MSP","publicKey":"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n",` +
 	`"curve":"P-256","fingerprint":"","keyVersion":1,"status":"active","metadata":{"manufacturer":"","model":"","serialNumber":"",` +
 	`"softwareId":"","softwareChecksum":"sha256:"},"revocation":{"reason":"keyCompromise","revokedAt":"","invalidityDate":"","txId":""},` +
-	`"identityHash":"","registeredTx":"","registeredAt":"2026-01-01T00:00:00Z","updatedTx":"","updatedAt":""}`)
+	`"identityHash":"","registeredTx":"","registeredAt":"2026-01-01T00:00:00Z","updatedTx":"","updatedAt":"","typeId":"",` +
+	`"software":[{"softwareId":"","softwareChecksum":"sha256:","since":"","txId":""}],"updates":{"count":1,"lastTime":"","lastHash":"","lastTx":""}}`)
 
 var (
 	deflaters = sync.Pool{New: func() any {

@@ -264,8 +264,8 @@ const maxParallel = 4
 
 // Readings fills in what the index does not keep of a meter's readings
 // (as Store.Meter lists them): the value, unit and exact meter time of an
-// accepted one and the key version that verified it, and the transaction's
-// time, read from their transactions. Each must be the reading the index
+// accepted one and the key version that verified it, the software a
+// reading names, and the transaction's time, read from their transactions. Each must be the reading the index
 // placed there, of that meter and seq. On an error the readings filled so
 // far stay filled.
 func (e *Evidence) Readings(ctx context.Context, meterID string, rs []Reading) error {
@@ -332,6 +332,7 @@ func (e *Evidence) fill(h *held, meterID string, r *Reading) error {
 			r.Block, r.TxIndex, r.Item, id, seq, outcome, meterID, r.Seq, r.Outcome, ErrMismatch)
 	}
 	r.TxTime = h.b.Txs[r.TxIndex].Time
+	r.SoftwareID = it.Measurement.SoftwareID
 	if outcome == meter.OutcomeAccepted {
 		m := it.Measurement
 		r.Time, r.Value, r.Unit, r.KeyVersion = m.Time, m.Value, m.Unit, it.Result.KeyVersion

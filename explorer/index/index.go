@@ -3,9 +3,10 @@
 // block's header, orderers' signatures and the ID, validation code,
 // function and creator of its transactions; where each transaction and
 // each meter's readings are (meter, seq, meter time and their block,
-// transaction and item); the meter registry as it stood after each
-// transaction; refusals, findings, running totals and hourly and
-// per-minute counts. It keeps no copy of what the blocks hold: a
+// transaction and item); the meter registry and the meter types as they
+// stood after each transaction, each type's meters by the software they
+// run, and the software update statements meters made; refusals,
+// findings, running totals and hourly and per-minute counts. It keeps no copy of what the blocks hold: a
 // transaction's contents and what a reading measured are read from the
 // peer's blocks when a page asks for them (Evidence), checked against the
 // index.
@@ -48,8 +49,14 @@ var (
 	bFindings  = []byte("findings")  // block, tx, n → Finding (JSON)
 	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation (follow.Attestations)
 	bConfigs   = []byte("configs")   // block → "" for each configuration block (follow.Attestations)
-	allBuckets = [][]byte{bMeta, bStrs, bBlocks, bBlockHash, bTxIDs, bMeterNums, bMeterHist, bKeys, bTails, bReadings, bRefusals,
-		bHours, bMinutes, bFindings, bAttests, bConfigs}
+	// Meter types and software (types.go, updates.go).
+	bTypeHist     = []byte("typehist")   // type ID, 0, block, tx → a version of the type's record (putTypeVersion)
+	bTypeMeters   = []byte("typemeters") // type ID, 0, meter ID → "" for each meter of the type
+	bTypeSoftware = []byte("typesw")     // type ID, 0, software tag, meter ID → "" for each meter of the type in service, by the software it runs
+	bTypeCounts   = []byte("typecounts") // type ID, 0, software tag → the software and how many meters of the type run it (putCount)
+	bUpdates      = []byte("updates")    // number, block, tx → a software update statement, accepted or refused (putUpdate)
+	allBuckets    = [][]byte{bMeta, bStrs, bBlocks, bBlockHash, bTxIDs, bMeterNums, bMeterHist, bKeys, bTails, bReadings, bRefusals,
+		bHours, bMinutes, bFindings, bAttests, bConfigs, bTypeHist, bTypeMeters, bTypeSoftware, bTypeCounts, bUpdates}
 )
 
 // attestations keeps what an attestation bundle needs, as the registry's
@@ -70,8 +77,10 @@ var (
 // is deleted when opened, and the explorer reads the chain again from block
 // 0 into a new file: version 2 added the attestations and configuration
 // blocks, version 3 keeps where transactions and readings are instead of
-// copies of them (about a seventh of the size).
-const layout = 3
+// copies of them (about a seventh of the size), version 4 adds meter types,
+// the meters of each type by the software they run, software update
+// statements and a dictionary for the records' new fields.
+const layout = 4
 
 // Store is the explorer's index.
 type Store struct {
@@ -178,9 +187,14 @@ type Totals struct {
 	Accepted     uint64 `json:"accepted"`
 	Refused      uint64 `json:"refused"`
 	// Findings counts the integrity findings (see Finding).
-	Findings  uint64            `json:"findings"`
-	ByNMI     map[string]*Count `json:"byNmi"`
-	LastBlock time.Time         `json:"lastBlock"`
+	Findings uint64 `json:"findings"`
+	// UpdatesAccepted and UpdatesRefused count the software update
+	// statements recorded in meters' software logs and those the chaincode
+	// refused.
+	UpdatesAccepted uint64            `json:"updatesAccepted"`
+	UpdatesRefused  uint64            `json:"updatesRefused"`
+	ByNMI           map[string]*Count `json:"byNmi"`
+	LastBlock       time.Time         `json:"lastBlock"`
 }
 
 // Count is one NMI's meters.

@@ -355,14 +355,14 @@ func (s *Store) TxRate(now time.Time, window time.Duration) (float64, []uint64, 
 
 // Hit is what a search found.
 type Hit struct {
-	Kind string // "block", "tx", "meter"
-	ID   string // block number, tx ID, meter ID
+	Kind string // "block", "tx", "meter", "type"
+	ID   string // block number, tx ID, meter ID, type ID
 }
 
 var hexRE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
-// Search finds a block by number or header hash, a transaction by ID, or a
-// meter by ID.
+// Search finds a block by number or header hash, a transaction by ID, a
+// meter by ID, or a meter type by ID.
 func (s *Store) Search(q string) (Hit, error) {
 	q = strings.TrimSpace(q)
 	var hit Hit
@@ -396,6 +396,10 @@ func (s *Store) Search(q string) (Hit, error) {
 				hit = Hit{Kind: "meter", ID: q}
 				return err
 			}
+		}
+		if st, err := typeAt(tx, q, ^uint64(0)); err != nil || st != nil {
+			hit = Hit{Kind: "type", ID: q}
+			return err
 		}
 		return ErrNotFound
 	})

@@ -76,9 +76,12 @@ func getBlock(d *strs, n uint64, v []byte) (*BlockSummary, error) {
 // putRefusal encodes a refusal; its block, transaction and item are its
 // key, and its transaction's ID is the block's (summaries.txID).
 func putRefusal(d *strs, r Refusal) (enc, error) {
-	kind := byte(0)
-	if r.Kind == InvalidTransaction {
+	var kind byte
+	switch r.Kind {
+	case InvalidTransaction:
 		kind = 1
+	case RefusedUpdate:
+		kind = 2
 	}
 	e := enc{kind}.str(r.MeterID).uvarint(r.Seq)
 	var err error
@@ -93,8 +96,11 @@ func putRefusal(d *strs, r Refusal) (enc, error) {
 func getRefusal(d *strs, block uint64, v []byte) (Refusal, error) {
 	r := &dec{b: v}
 	out := Refusal{Kind: RefusedMeasurement, Block: block}
-	if r.byte() == 1 {
+	switch r.byte() {
+	case 1:
 		out.Kind = InvalidTransaction
+	case 2:
+		out.Kind = RefusedUpdate
 	}
 	out.MeterID, out.Seq = r.str(), r.uvarint()
 	out.NMI, out.Submitter, out.Code, out.Function = d.get(r), d.get(r), d.get(r), d.get(r)
