@@ -89,10 +89,12 @@ func (a *app) rootCommand() *cobra.Command {
 It makes meter keys and the meters' proofs of possession for the NMI that registers
 them, registers meters (one by one or from a manufacturer's CSV), rotates, revokes
 and reinstates their keys, reads the registry, and signs, submits and verifies
-measurements in the project's signing format (docs/signing-format.md).
+measurements in the project's signing format (docs/signing-format.md). It records
+the meter types the NMI examined with their approved software ("pki type"), and
+signs and delivers meters' software update statements ("pki software").
 
-The operator role registers and changes meters, the ingest role delivers
-measurements, the auditor role reads.
+The operator role registers and changes meters and records types, the ingest role
+delivers measurements and update statements, the auditor role reads.
 
 ` + client.FlagsHelp + `
 
@@ -126,7 +128,7 @@ problem's code and detail go to stderr), 2 on a usage error.`,
 		a.showCommand(), a.listCommand(), a.historyCommand(), a.keysCommand(),
 		a.rotateCommand(), a.revokeCommand(), a.reinstateCommand(),
 		a.signCommand(), a.submitCommand(), a.verifyCommand(), a.consortiumCommand(),
-		a.attestCommand(), a.verifyProofCommand())
+		a.attestCommand(), a.verifyProofCommand(), a.typeCommand(), a.assignTypeCommand(), a.softwareCommand())
 	return root
 }
 

@@ -26,7 +26,10 @@ delivery (meterId, payload and DER signature, both base64) as one line of JSON o
 stdout, ready for "pki submit" or "pki verify". The payload is the project's
 signing format (docs/signing-format.md). --time defaults to now; the ledger
 refuses a time more than 10 minutes ahead or more than 45 days old, and a seq
-not above the meter's last accepted one.`,
+not above the meter's last accepted one. --software-id names the software that
+made the reading: the ledger refuses the reading unless the meter ran it at the
+reading's time (SOFTWARE_MISMATCH) and it was approved for the meter's type then
+(SOFTWARE_NOT_APPROVED).`,
 		Example: `  pki sign --key meter.key.pem --meter PTB-0001 --seq 42 --value 1234.5 --unit kWh
   pki sign --key meter.key.pem --meter PTB-0001 --seq 43 --value 1235.1 | pki submit -
   for i in 1 2 3; do pki sign --key meter.key.pem --meter PTB-0001 --seq $i --value $i.0; done | pki submit -`,
@@ -74,6 +77,7 @@ not above the meter's last accepted one.`,
 	f.StringVar(&m.Unit, "unit", "kWh", "unit of the reading")
 	f.StringVar(&at, "time", "", "the meter's clock, RFC 3339 (default now)")
 	f.StringVar(&m.Ciphertext, "ciphertext", "", "functional-encryption ciphertext of the reading (base64), for private billing")
+	f.StringVar(&m.SoftwareID, "software-id", "", "the identification of the software that made the reading; the ledger then checks the meter ran it, approved, at the reading's time")
 	return c
 }
 
@@ -233,11 +237,10 @@ func parseDeliveries(b []byte) (items []meter.SignedMeasurement, batch bool, err
 	return items, batch, nil
 }
 
-// decodeStrict reads one JSON value into v, refusing unknown fields.
+// decodeStrict reads one signed measurement, or a batch of them, into v,
+// refusing unknown fields.
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSONStrict(b, v); err != nil {
 		return fmt.Errorf("not a signed measurement (meterId, payload, signature): %w", err)
 	}
 	return nil

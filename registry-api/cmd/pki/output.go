@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -116,4 +118,18 @@ func (a *app) readInput(name string) ([]byte, error) {
 		return nil, usage.Errorf("%v", err)
 	}
 	return b, nil
+}
+
+// decodeJSONStrict reads exactly one JSON value into v, refusing unknown
+// fields.
+func decodeJSONStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
+	return nil
 }

@@ -31,8 +31,12 @@ NMI or meter ID (BAD_SIGNATURE): a public key alone binds nothing.
 With --csv, register every meter of a manufacturer's delivery list in one batch
 (at most 10,000 rows; all or nothing). The file is sent as it is; its header
 names the columns meterId, publicKey (PEM or base64 DER), manufacturer, model,
-serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
-("pki meter prove --csv" fills the proof column).`,
+serialNumber, softwareId, softwareChecksum, proof and, optionally, identity and
+typeId ("pki meter prove --csv" fills the proof column).
+
+--type-id (or a typeId cell) names the meter's type ("pki type"): its software must
+then be a version approved for the type now. A meter registered without a type can
+be given one later ("pki assign-type").`,
 		Example: `  pki register --id PTB-0001 --key meter.pub.pem --proof proof.b64 --manufacturer ACME --model E350 \
       --serial 123456 --software-id fw-1.2 --software-checksum sha256:9f86d081884c7d65
   pki register --csv delivery-2026-05.csv
@@ -40,7 +44,7 @@ serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
 		Args: exactArgs(0, "no arguments; name the meter with --id"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if csvFile != "" {
-				for _, name := range []string{"id", "key", "proof", "manufacturer", "model", "serial", "software-id", "software-checksum", "identity"} {
+				for _, name := range []string{"id", "key", "proof", "manufacturer", "model", "serial", "software-id", "software-checksum", "identity", "type-id"} {
 					if cmd.Flags().Changed(name) {
 						return usage.Errorf("--csv registers the meters the file lists; --%s does not go with it", name)
 					}
@@ -92,6 +96,7 @@ serialNumber, softwareId, softwareChecksum, proof and, optionally, identity
 	f.StringVar(&reg.SoftwareID, "software-id", "", "identifier of the legally relevant software")
 	f.StringVar(&reg.SoftwareChecksum, "software-checksum", "", "checksum of the legally relevant software, ALG:HEX (sha256:…)")
 	f.StringVar(&reg.Identity, "identity", "", "the meter identity whose SHA-256 was pre-enrolled")
+	f.StringVar(&reg.TypeID, "type-id", "", "the meter's type, under which its software is approved")
 	f.StringVar(&csvFile, "csv", "", "register the meters of a manufacturer's CSV file (- for stdin)")
 	return c
 }
