@@ -19,23 +19,30 @@ import (
 	"github.com/inter-nmi/pki/registry-api/loadprofile"
 )
 
-// Meter is a simulated meter: its ID and the private key in its secure element.
+// Meter is a simulated meter: its ID, the private key in its secure
+// element, the legally relevant software it runs and its type.
 type Meter struct {
 	ID  string
 	Key *meter.PrivateKey
+	// Software is what the meter runs at the start of a run; the zero
+	// value means DefaultSoftware.
+	Software meter.Software
+	// TypeID, if set, is the type the meter is registered as.
+	TypeID string
 }
 
 // Registration is the registration of the meter by the NMI nmi (its MSP
-// ID), with the simulator's metadata and the meter's proof of possession
-// for that NMI, signed with the key in its secure element as a real meter
-// signs it at manufacture or installation.
+// ID), with the simulator's metadata, the meter's software and type, and
+// the meter's proof of possession for that NMI, signed with the key in its
+// secure element as a real meter signs it at manufacture or installation.
 func (m *Meter) Registration(nmi string) (meter.Registration, error) {
-	sum := sha256.Sum256([]byte("inter-nmi metersim " + SoftwareID))
+	sw := m.Runs()
 	reg := meter.Registration{
 		MeterID:   m.ID,
 		PublicKey: m.Key.Public().PEM(),
 		Metadata: meter.Metadata{Manufacturer: "Inter-NMI simulator", Model: "metersim", SerialNumber: m.ID,
-			SoftwareID: SoftwareID, SoftwareChecksum: "sha256:" + hex.EncodeToString(sum[:])},
+			SoftwareID: sw.ID, SoftwareChecksum: sw.Checksum},
+		TypeID: m.TypeID,
 	}
 	if err := reg.Prove(m.Key, nmi); err != nil {
 		return meter.Registration{}, fmt.Errorf("proof of meter %s: %w", m.ID, err)
@@ -43,8 +50,24 @@ func (m *Meter) Registration(nmi string) (meter.Registration, error) {
 	return reg, nil
 }
 
+// Runs is the software the meter runs at the start of a run.
+func (m *Meter) Runs() meter.Software {
+	if m.Software == (meter.Software{}) {
+		return DefaultSoftware()
+	}
+	return m.Software
+}
+
 // SoftwareID identifies the simulated meters' legally relevant software.
 const SoftwareID = "metersim-1"
+
+// DefaultSoftware is the software a simulated meter runs unless it is
+// told otherwise: SoftwareID, with the SHA-256 of a text naming it as its
+// checksum.
+func DefaultSoftware() meter.Software {
+	sum := sha256.Sum256([]byte("inter-nmi metersim " + SoftwareID))
+	return meter.Software{ID: SoftwareID, Checksum: "sha256:" + hex.EncodeToString(sum[:])}
+}
 
 // Fleet is a set of simulated meters.
 type Fleet []*Meter

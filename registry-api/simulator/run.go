@@ -68,6 +68,16 @@ type Options struct {
 	// measurement delivered, as it arrives: a tool that reconciles a run
 	// against the ledger keeps them.
 	Acknowledged func(Ack)
+	// NameSoftware makes every reading name the software its meter runs
+	// at the reading's time (softwareId in the signed payload), which the
+	// ledger then checks: the meter's Software, and after an Update the
+	// new one.
+	NameSoftware bool
+	// Update, if set, has every meter load other software mid-run and
+	// report it in an update statement it signs (readings then name their
+	// software). Updater delivers the statements.
+	Update  *Update
+	Updater Updater
 }
 
 // Ack is the registry's verdict on one measurement.
@@ -97,6 +107,7 @@ var refusals = map[string]bool{
 	string(meter.CodeMalformed): true, string(meter.CodeTooLarge): true, string(meter.CodeMeterNotFound): true,
 	string(meter.CodeMeterRevoked): true, string(meter.CodeMeterMismatch): true, string(meter.CodeBadSignature): true,
 	string(meter.CodeImplausibleTime): true, string(meter.CodeReplay): true,
+	string(meter.CodeSoftwareMismatch): true, string(meter.CodeSoftwareNotApproved): true,
 }
 
 // fatal are the problems that every further request would meet too.
@@ -134,6 +145,13 @@ func (o *Options) validate() error {
 		return fmt.Errorf("concurrency %d must be between 1 and 10000", o.Concurrency)
 	case o.Rate < 0:
 		return fmt.Errorf("rate %g must not be negative", o.Rate)
+	case o.Update != nil && o.Updater == nil:
+		return errors.New("simulator: an update needs an Updater to deliver its statements")
+	}
+	if o.Update != nil {
+		if err := o.Update.validate(o.Schedule); err != nil {
+			return err
+		}
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 1
@@ -158,6 +176,7 @@ type run struct {
 	latency    []time.Duration
 	perItem    []time.Duration
 	last       []meter.SignedMeasurement // the last request's measurements
+	updates    updates
 }
 
 // Run delivers every meter's readings over the schedule and summarises the
@@ -168,7 +187,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	r := &run{o: o, rejectedBy: map[string]int{}, errors: map[string]int{}}
+	r := &run{o: o, rejectedBy: map[string]int{}, errors: map[string]int{},
+		updates: updates{refusedBy: map[string]int{}, errors: map[string]int{}}}
 	if o.Rate > 0 {
 		r.limiter = newBucket(o.Rate, max(o.Batch, 1))
 	}
@@ -236,8 +256,13 @@ func (r *run) deliverSingles(ctx context.Context, m *Meter) error {
 	if err != nil {
 		return err
 	}
-	for _, rd := range readings {
-		sm, err := meter.Sign(m.Key, rd.Measurement(m.ID))
+	for slot, rd := range readings {
+		if r.updateDue(slot) {
+			if err := r.deliverUpdate(ctx, m); err != nil {
+				return err
+			}
+		}
+		sm, err := meter.Sign(m.Key, r.measurement(m, slot, rd))
 		if err != nil {
 			return fmt.Errorf("sign reading %d of meter %s: %w", rd.Seq, m.ID, err)
 		}
@@ -334,9 +359,25 @@ func (r *run) concentrate(ctx context.Context, share Fleet) error {
 	}
 	items := make([]meter.SignedMeasurement, 0, r.o.Batch)
 	for slot := range r.o.Schedule.Slots {
+		if r.updateDue(slot) {
+			// The readings before the update reach the ledger first, then
+			// the meters' statements, then the readings naming the new
+			// software.
+			if len(items) > 0 {
+				if !r.deliverBatch(ctx, items) {
+					return nil
+				}
+				items = make([]meter.SignedMeasurement, 0, r.o.Batch)
+			}
+			for _, m := range share {
+				if err := r.deliverUpdate(ctx, m); err != nil {
+					return err
+				}
+			}
+		}
 		for i, m := range share {
 			rd := readings[i][slot]
-			sm, err := meter.Sign(m.Key, rd.Measurement(m.ID))
+			sm, err := meter.Sign(m.Key, r.measurement(m, slot, rd))
 			if err != nil {
 				return fmt.Errorf("sign reading %d of meter %s: %w", rd.Seq, m.ID, err)
 			}
@@ -531,7 +572,7 @@ func (r *run) summary(wall time.Duration) *Summary {
 		From: o.Schedule.Time(0).Format(time.RFC3339), To: o.Schedule.End().Format(time.RFC3339), Seed: o.Seed,
 		Requests: int(r.requests.Load()), Sent: int(r.sent.Load()), Accepted: int(r.accepted.Load()), Duplicates: int(r.duplicates.Load()),
 		Rejected: int(r.rejected.Load()), RejectedByCode: r.rejectedBy, Failed: int(r.failed.Load()), Errors: r.errors,
-		WallSeconds: wall.Seconds(), Latency: latencyOf(r.latency),
+		WallSeconds: wall.Seconds(), Latency: latencyOf(r.latency), Updates: r.updateSummary(),
 	}
 	if o.Batch > 0 {
 		s.Mode, s.BatchSize = ModeBatch, o.Batch

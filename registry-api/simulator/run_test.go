@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,13 +35,22 @@ type registry struct {
 	seqs    map[string][]uint64 // accepted seqs per meter, in arrival order
 	batches []int               // sizes of the batches received
 	singles int
+
+	// Software: what each meter runs, from when, and the software each
+	// accepted reading named; refuseUpdate refuses a meter's statements.
+	software     map[string][]meter.Installed
+	named        map[string][]string
+	refuseUpdate map[string]bool
+	updates      []meter.UpdateStatement
 }
 
 func newRegistry(f simulator.Fleet) *registry {
 	r := &registry{keys: map[string]*meter.PublicKey{}, revoked: map[string]bool{}, broken: map[string]bool{},
-		last: map[string]uint64{}, seqs: map[string][]uint64{}}
+		last: map[string]uint64{}, seqs: map[string][]uint64{},
+		software: map[string][]meter.Installed{}, named: map[string][]string{}, refuseUpdate: map[string]bool{}}
 	for _, m := range f {
 		r.keys[m.ID] = m.Key.Public()
+		r.software[m.ID] = []meter.Installed{{Software: m.Runs(), Since: "2000-01-01T00:00:00Z"}}
 	}
 	return r
 }
@@ -105,6 +116,35 @@ func (r *registry) start(t *testing.T) string {
 		}
 		reply(w, http.StatusOK, rec)
 	})
+	mux.HandleFunc("POST "+api.Prefix+"/meters/{id}/software-updates", func(w http.ResponseWriter, req *http.Request) {
+		var su meter.SignedUpdate
+		if !decode(w, req, &su) {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		id := req.PathValue("id")
+		key, ok := r.keys[id]
+		if !ok {
+			problem(w, string(meter.CodeMeterNotFound))
+			return
+		}
+		st, err := su.Open(key)
+		installed := r.software[id]
+		switch {
+		case err != nil:
+			problem(w, string(meter.CodeOf(err)))
+		case st.From != installed[len(installed)-1].Software:
+			problem(w, string(meter.CodeSoftwareMismatch))
+		case r.refuseUpdate[id]:
+			problem(w, string(meter.CodeSoftwareNotApproved))
+		default:
+			r.updates = append(r.updates, st)
+			r.software[id] = append(installed, meter.Installed{Software: st.To, Since: st.Time})
+			reply(w, http.StatusCreated, api.SoftwareUpdateReceipt{MeterID: id, Tx: api.Tx{TxID: "tx", Block: 2},
+				Report: &meter.UpdateReport{MeterID: id, Number: 1, Time: st.Time, From: st.From, To: st.To, Result: st.Result}})
+		}
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Authorization") != "Bearer "+ingestToken {
 			problem(w, api.CodeUnauthenticated)
@@ -139,12 +179,22 @@ func (r *registry) judge(i int, sm meter.SignedMeasurement) meter.ItemResult {
 		res.Code = meter.CodeInternal
 	case m.Seq <= r.last[sm.MeterID]:
 		res.Code = meter.CodeReplay
+	case m.SoftwareID != "" && m.SoftwareID != r.ranAt(sm.MeterID, m.MeasuredAt()).ID:
+		res.Code = meter.CodeSoftwareMismatch
 	default:
 		r.last[sm.MeterID] = m.Seq
 		r.seqs[sm.MeterID] = append(r.seqs[sm.MeterID], m.Seq)
+		r.named[sm.MeterID] = append(r.named[sm.MeterID], m.SoftwareID)
 		res.Outcome = meter.OutcomeAccepted
 	}
 	return res
+}
+
+// ranAt is the software a meter ran at t, by the statements recorded; r.mu
+// is held.
+func (r *registry) ranAt(id string, t time.Time) meter.Software {
+	m := meter.Meter{Software: r.software[id]}
+	return m.SoftwareAt(t)
 }
 
 func decode(w http.ResponseWriter, req *http.Request, v any) bool {
@@ -326,5 +376,91 @@ func checkCounts(t *testing.T, got *simulator.Summary, want simulator.Summary) {
 	w := counts{want.Mode, want.BatchSize, want.Meters, want.Slots, want.Concurrency, want.Requests, want.Sent, want.Accepted, want.Rejected, want.Failed, want.Requests}
 	if g != w {
 		t.Errorf("summary counts\n got %+v\nwant %+v", g, w)
+	}
+}
+
+// The fleet loads new software mid-run: each meter's statement, signed
+// with its key, reaches the registry between its readings, which name the
+// software they were made with.
+func TestRunUpdate(t *testing.T) {
+	to := meter.Software{ID: "metersim-2", Checksum: "sha256:2c26b46b68ffc68f"}
+	for _, batch := range []int{0, 4} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			f := generate(t, 3)
+			reg := newRegistry(f)
+			reg.refuseUpdate[f[1].ID] = true
+			c := reg.serve(t)
+			const slots, after = 6, 2
+			sched := schedule(slots)
+			s, err := simulator.Run(context.Background(), simulator.Options{Submitter: c, Updater: c, Fleet: f, Schedule: sched,
+				Batch: batch, Concurrency: 2, Update: &simulator.Update{To: to, After: after}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := s.Updates
+			if u == nil || u.Sent != 3 || u.Accepted != 2 || u.Refused != 1 || u.RefusedByCode["SOFTWARE_NOT_APPROVED"] != 1 || u.Failed != 0 || u.Latency.Count != 3 {
+				t.Fatalf("updates %+v, want 2 of 3 accepted and 1 refused", u)
+			}
+			// The refused meter's readings after the update name software
+			// the ledger does not know it runs.
+			if s.Accepted != 3*slots-(slots-after) || s.RejectedByCode["SOFTWARE_MISMATCH"] != slots-after {
+				t.Errorf("accepted %d, rejected %v", s.Accepted, s.RejectedByCode)
+			}
+			reg.checkOrder(t, simulator.Fleet{f[0], f[2]}, slots, nil)
+			want := []string{simulator.SoftwareID, simulator.SoftwareID, to.ID, to.ID, to.ID, to.ID}
+			for _, m := range []*simulator.Meter{f[0], f[2]} {
+				if got := reg.named[m.ID]; !slices.Equal(got, want) {
+					t.Errorf("meter %s's readings named %v, want %v", m.ID, got, want)
+				}
+			}
+			at := sched.Time(after - 1).Add(sched.Interval / 2).UTC().Format(time.RFC3339)
+			for _, st := range reg.updates {
+				if st.From != simulator.DefaultSoftware() || st.To != to || st.Time != at || st.Result != meter.UpdateSuccess {
+					t.Errorf("statement %+v, want from the default software to %v at %s", st, to, at)
+				}
+			}
+			var b strings.Builder
+			if err := s.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), "after 2 readings: 3 statements, 2 accepted, 1 refused (SOFTWARE_NOT_APPROVED 1), 0 failed") {
+				t.Errorf("summary:\n%s", b.String())
+			}
+		})
+	}
+}
+
+// NameSoftware alone names the software each meter runs in its readings.
+func TestRunNamesSoftware(t *testing.T) {
+	f := generate(t, 2)
+	f[1].Software = meter.Software{ID: "fw-7", Checksum: "sha256:9f86d081884c7d65"}
+	reg := newRegistry(f)
+	c := reg.serve(t)
+	s, err := simulator.Run(context.Background(), simulator.Options{Submitter: c, Fleet: f, Schedule: schedule(3), NameSoftware: true})
+	if err != nil || s.Accepted != 6 || s.Updates != nil {
+		t.Fatalf("Run = %+v, %v", s, err)
+	}
+	if got := reg.named[f[0].ID]; !slices.Equal(got, []string{simulator.SoftwareID, simulator.SoftwareID, simulator.SoftwareID}) {
+		t.Errorf("meter %s named %v", f[0].ID, got)
+	}
+	if got := reg.named[f[1].ID]; !slices.Equal(got, []string{"fw-7", "fw-7", "fw-7"}) {
+		t.Errorf("meter %s named %v", f[1].ID, got)
+	}
+}
+
+func TestRunValidatesUpdate(t *testing.T) {
+	f := generate(t, 1)
+	c := newRegistry(f).serve(t)
+	to := meter.Software{ID: "metersim-2", Checksum: "sha256:2c26b46b68ffc68f"}
+	for name, o := range map[string]simulator.Options{
+		"no updater":       {Submitter: c, Fleet: f, Schedule: schedule(4), Update: &simulator.Update{To: to, After: 2}},
+		"before any":       {Submitter: c, Updater: c, Fleet: f, Schedule: schedule(4), Update: &simulator.Update{To: to, After: 0}},
+		"after the last":   {Submitter: c, Updater: c, Fleet: f, Schedule: schedule(4), Update: &simulator.Update{To: to, After: 4}},
+		"bad checksum":     {Submitter: c, Updater: c, Fleet: f, Schedule: schedule(4), Update: &simulator.Update{To: meter.Software{ID: "x", Checksum: "9f86"}, After: 2}},
+		"no software name": {Submitter: c, Updater: c, Fleet: f, Schedule: schedule(4), Update: &simulator.Update{To: meter.Software{Checksum: to.Checksum}, After: 2}},
+	} {
+		if _, err := simulator.Run(context.Background(), o); err == nil {
+			t.Errorf("%s: Run accepted the options", name)
+		}
 	}
 }

@@ -58,6 +58,9 @@ type Summary struct {
 	PerMeasurement *Latency `json:"perMeasurementLatencyMs,omitempty"`
 
 	Replay *Replay `json:"replay,omitempty"`
+	// Updates is what became of the fleet's software update, if the run
+	// had one.
+	Updates *UpdateSummary `json:"updates,omitempty"`
 }
 
 // Latency are percentiles of a latency distribution, in milliseconds.
@@ -137,6 +140,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 	line("latency", "requests %s", s.Latency)
 	if s.PerMeasurement != nil {
 		line("", "per measurement %s", *s.PerMeasurement)
+	}
+	if u := s.Updates; u != nil {
+		line("update", "to %s after %d readings: %d statements, %d accepted%s, %d refused%s, %d failed%s",
+			u.To, u.After, u.Sent, u.Accepted, inParens(dupNote(u.Duplicates)), u.Refused, inParens(byCode(u.RefusedByCode)),
+			u.Failed, inParens(byCode(u.Errors)))
+		line("", "statements %s", u.Latency)
 	}
 	if r := s.Replay; r != nil {
 		if r.Error != "" {

@@ -86,6 +86,11 @@ type config struct {
 	rate               float64
 	replay, quiet      bool
 	jsonFile           string
+
+	software, typeID string
+	nameSoftware     bool
+	updateTo         string
+	updateAfter      int
 }
 
 // run executes the command line args (args[0] is the program) and returns
@@ -137,6 +142,19 @@ Delivery: one measurement per request (POST /meters/{id}/measurements) with
 of the meters so that every meter's readings arrive in order. --rate bounds the
 measurements per second (0: as fast as possible).
 
+Software: the meters run --software (default metersim-1 with its checksum) and are
+registered with it, as of type --type-id if given (record the type first: pki type
+record, with the software approved from a time before the period). --name-software
+makes each reading name the software that made it (softwareId in the signed
+payload), which the ledger checks against the meter's update log and its type.
+--update-to ID:ALG:HEX with --update-after N takes the fleet through a software
+update mid-run: after its Nth reading each meter loads the new software, signs its
+update statement with its own key (time: half an interval after that reading), has
+it delivered (ingest token), and names the new software in its following readings.
+The version must be approved for the meters' type from before the update's time
+(pki type approve --from). A later run of the same meters (--keys-dir) gives the
+new software as --software.
+
 A progress line goes to stderr every second; the summary to stdout, and with
 --json also to a file. --replay sends the last request again after the run, to
 show the registry answering a re-delivery as a duplicate of what it accepted.
@@ -145,16 +163,21 @@ show the registry answering a re-delivery as a duplicate of what it accepted.
 The operator token of --register comes the same way from --operator-token-file
 (PKI_OPERATOR_TOKEN_FILE) or --operator-token (PKI_OPERATOR_TOKEN).
 
-Exit status: 0 when every measurement got the registry's verdict (accepted or
-refused), 1 when requests failed (no answer, 5xx), registration failed, or the run
-was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
+Exit status: 0 when every measurement and update statement got the registry's
+verdict (accepted or refused), 1 when requests failed (no answer, 5xx),
+registration failed, or the run was aborted (a bad token, say) or interrupted, 2 on
+a usage error.`,
 		Example: `  # 100 new meters, registered first, one day of readings in batches of 500
   metersim --api https://127.0.0.1:8081 --ca tls-ca.pem --token-file ingest.token \
       --operator-token-file operator.token --register --meters 100 --batch 500 --concurrency 2
 
   # the same meters again later, single measurements at 50/s, keys kept between runs
   metersim --keys-dir sim-keys --register --meters 100 ...
-  metersim --keys-dir sim-keys --meters 100 --rate 50 --concurrency 8 --slots 4 --replay --json run.json`,
+  metersim --keys-dir sim-keys --meters 100 --rate 50 --concurrency 8 --slots 4 --replay --json run.json
+
+  # a fleet of type PTB-SIM updating from metersim-1 to metersim-2 after 48 of 96 readings
+  metersim --register --meters 100 --type-id PTB-SIM --batch 500 \
+      --update-to metersim-2:sha256:2c26b46b68ffc68f --update-after 48 ...`,
 		Args: func(_ *cobra.Command, rest []string) error {
 			if len(rest) > 0 {
 				return usage.Errorf("metersim takes no arguments, only flags; got %q", rest[0])
@@ -195,7 +218,38 @@ was aborted (a bad token, say) or interrupted, 2 on a usage error.`,
 	f.BoolVar(&cfg.replay, "replay", false, "send the last request again after the run and report the answer (a duplicate of what was accepted)")
 	f.BoolVar(&cfg.quiet, "quiet", false, "no progress lines")
 	f.StringVar(&cfg.jsonFile, "json", "", "also write the summary as JSON to this file")
+
+	f.StringVar(&cfg.software, "software", "", "the software the meters run at the start, ID:ALG:HEX (default "+softwareText(simulator.DefaultSoftware())+")")
+	f.StringVar(&cfg.typeID, "type-id", "", "register the new meters as of this type (with --register)")
+	f.BoolVar(&cfg.nameSoftware, "name-software", false, "each reading names the software that made it (softwareId)")
+	f.StringVar(&cfg.updateTo, "update-to", "", "software the meters load mid-run, ID:ALG:HEX (with --update-after)")
+	f.IntVar(&cfg.updateAfter, "update-after", 0, "readings per meter before the update to --update-to")
 	return cmd
+}
+
+// softwareText writes a software as --software takes it.
+func softwareText(s meter.Software) string { return s.ID + ":" + s.Checksum }
+
+// parseSoftware reads ID:ALG:HEX; the ID may hold colons itself.
+func parseSoftware(flag, text string) (meter.Software, error) {
+	rest, hexPart, ok1 := cutLast(text, ":")
+	id, alg, ok2 := cutLast(rest, ":")
+	if !ok1 || !ok2 || id == "" {
+		return meter.Software{}, usage.Errorf("--%s %q is not ID:ALG:HEX (e.g. metersim-2:sha256:2c26b46b68ffc68f)", flag, text)
+	}
+	s := meter.Software{ID: id, Checksum: alg + ":" + hexPart}
+	if err := s.Validate(""); err != nil {
+		return s, usage.Errorf("--%s: %v", flag, err)
+	}
+	return s, nil
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // schedule is the period the flags ask for.
@@ -241,8 +295,45 @@ func (c *config) validate() error {
 		return usage.Errorf("--register-batch must be between 1 and %d", api.MaxRegistrationBatch)
 	case c.timeout <= 0:
 		return usage.Errorf("--timeout must be positive")
+	case (c.updateTo == "") != (c.updateAfter == 0):
+		return usage.Errorf("--update-to and --update-after go together: the software the meters load, and after how many readings")
+	case c.updateAfter < 0:
+		return usage.Errorf("--update-after must be positive")
+	case c.typeID != "" && !c.register:
+		return usage.Errorf("--type-id names the type new meters are registered as; it needs --register")
+	}
+	if c.typeID != "" {
+		if err := meter.ValidateTypeID(c.typeID); err != nil {
+			return usage.Wrap(err)
+		}
 	}
 	return nil
+}
+
+// softwareOptions are the meters' software at the start and the update the
+// flags ask for, checked against the schedule.
+func (c *config) softwareOptions(s loadprofile.Schedule) (meter.Software, *simulator.Update, error) {
+	start := simulator.DefaultSoftware()
+	if c.software != "" {
+		var err error
+		if start, err = parseSoftware("software", c.software); err != nil {
+			return start, nil, err
+		}
+	}
+	if c.updateTo == "" {
+		return start, nil, nil
+	}
+	to, err := parseSoftware("update-to", c.updateTo)
+	if err != nil {
+		return start, nil, err
+	}
+	if to.ID == start.ID {
+		return start, nil, usage.Errorf("--update-to names the software the meters run already, %s", start.ID)
+	}
+	if c.updateAfter >= s.Slots {
+		return start, nil, usage.Errorf("--update-after %d leaves no reading after the update: the period has %d", c.updateAfter, s.Slots)
+	}
+	return start, &simulator.Update{To: to, After: c.updateAfter}, nil
 }
 
 func (c *config) run(ctx context.Context, e env, command string) error {
@@ -255,6 +346,10 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	}
 	now := e.now()
 	sched, err := c.schedule(now)
+	if err != nil {
+		return err
+	}
+	software, update, err := c.softwareOptions(sched)
 	if err != nil {
 		return err
 	}
@@ -296,6 +391,9 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	if err != nil {
 		return err
 	}
+	for _, m := range fleet {
+		m.Software, m.TypeID = software, c.typeID
+	}
 	dir := simulator.KeyDir(c.keysDir)
 	registered, took := 0, time.Duration(0)
 	switch {
@@ -336,7 +434,7 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	}
 
 	o := simulator.Options{Submitter: ingest, Fleet: fleet, Seed: c.seed, Schedule: sched, Batch: c.batch,
-		Concurrency: c.concurrency, Rate: c.rate, Replay: c.replay}
+		Concurrency: c.concurrency, Rate: c.rate, Replay: c.replay, NameSoftware: c.nameSoftware, Update: update, Updater: ingest}
 	if !c.quiet {
 		o.Progress = e.stderr
 	}
@@ -362,6 +460,9 @@ func (c *config) run(ctx context.Context, e env, command string) error {
 	}
 	if s.Failed > 0 {
 		return fmt.Errorf("%d of %d measurements got no verdict: their requests failed", s.Failed, s.Sent)
+	}
+	if u := s.Updates; u != nil && u.Failed > 0 {
+		return fmt.Errorf("%d of %d update statements got no verdict: their requests failed", u.Failed, u.Sent)
 	}
 	return nil
 }

@@ -36,10 +36,18 @@ type registry struct {
 	keys       map[string]*meter.PublicKey
 	last       map[string]uint64
 	registered []int // meters per registration request
+	// types and software are each meter's registered type and the
+	// software it ran, from when; named counts the software the accepted
+	// readings named.
+	types    map[string]string
+	software map[string][]meter.Installed
+	named    map[string]int
+	updates  int
 }
 
 func fakeRegistry(t *testing.T) (*registry, string) {
-	reg := &registry{keys: map[string]*meter.PublicKey{}, last: map[string]uint64{}}
+	reg := &registry{keys: map[string]*meter.PublicKey{}, last: map[string]uint64{}, types: map[string]string{},
+		software: map[string][]meter.Installed{}, named: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/meters/batch", func(w http.ResponseWriter, r *http.Request) {
 		if !authorized(w, r, operatorToken) {
@@ -64,6 +72,9 @@ func fakeRegistry(t *testing.T) (*registry, string) {
 				return
 			}
 			reg.keys[rg.MeterID] = k
+			reg.types[rg.MeterID] = rg.TypeID
+			reg.software[rg.MeterID] = []meter.Installed{{Software: meter.Software{ID: rg.SoftwareID, Checksum: rg.SoftwareChecksum},
+				Since: "2000-01-01T00:00:00Z"}}
 			ids = append(ids, rg.MeterID)
 		}
 		reg.registered = append(reg.registered, len(regs))
@@ -105,6 +116,33 @@ func fakeRegistry(t *testing.T) (*registry, string) {
 		}
 		reply(w, http.StatusOK, rec)
 	})
+	mux.HandleFunc("POST /api/v1/meters/{id}/software-updates", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r, ingestToken) {
+			return
+		}
+		var su meter.SignedUpdate
+		json.NewDecoder(r.Body).Decode(&su)
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		id := r.PathValue("id")
+		k := reg.keys[id]
+		if k == nil {
+			reply(w, http.StatusNotFound, api.Problem{Code: string(meter.CodeMeterNotFound), TxID: "tx"})
+			return
+		}
+		st, err := su.Open(k)
+		ran := reg.software[id]
+		switch {
+		case err != nil:
+			reply(w, http.StatusUnprocessableEntity, api.Problem{Code: string(meter.CodeOf(err)), TxID: "tx"})
+		case st.From != ran[len(ran)-1].Software:
+			reply(w, http.StatusUnprocessableEntity, api.Problem{Code: string(meter.CodeSoftwareMismatch), TxID: "tx"})
+		default:
+			reg.software[id] = append(ran, meter.Installed{Software: st.To, Since: st.Time})
+			reg.updates++
+			reply(w, http.StatusCreated, api.SoftwareUpdateReceipt{MeterID: id, Report: &meter.UpdateReport{MeterID: id, Number: 1}})
+		}
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return reg, srv.URL
@@ -128,8 +166,11 @@ func (reg *registry) judge(i int, sm meter.SignedMeasurement) meter.ItemResult {
 		res.Code = meter.CodeImplausibleTime
 	case m.Seq <= reg.last[sm.MeterID]:
 		res.Code = meter.CodeReplay
+	case m.SoftwareID != "" && m.SoftwareID != (&meter.Meter{Software: reg.software[sm.MeterID]}).SoftwareAt(m.MeasuredAt()).ID:
+		res.Code = meter.CodeSoftwareMismatch
 	default:
 		reg.last[sm.MeterID] = m.Seq
+		reg.named[m.SoftwareID]++
 		res.Outcome = meter.OutcomeAccepted
 	}
 	return res
@@ -275,6 +316,14 @@ func TestUsage(t *testing.T) {
 		{"no address", nil, nil, "no registry address"},
 		{"no token", map[string]string{"PKI_API": "http://127.0.0.1:1"}, nil, "no credential"},
 		{"register without operator", vars, []string{"--register"}, "--operator-token-file"},
+		{"update without after", vars, []string{"--update-to", "metersim-2:sha256:2c26b46b68ffc68f"}, "go together"},
+		{"update after without software", vars, []string{"--update-after", "2"}, "go together"},
+		{"update not ID:ALG:HEX", vars, []string{"--update-to", "metersim-2", "--update-after", "2"}, "ID:ALG:HEX"},
+		{"update with a bad checksum", vars, []string{"--update-to", "metersim-2:sha256:xyz", "--update-after", "2"}, "softwareChecksum"},
+		{"update after every reading", vars, []string{"--update-to", "metersim-2:sha256:2c26b46b68ffc68f", "--update-after", "4", "--slots", "4"}, "no reading after"},
+		{"update to the same software", vars, []string{"--update-to", "metersim-1:sha256:2c26b46b68ffc68f", "--update-after", "2"}, "run already"},
+		{"bad software", vars, []string{"--software", "fw:md5"}, "ID:ALG:HEX"},
+		{"type without register", vars, []string{"--type-id", "PTB-SIM"}, "needs --register"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := metersim(t, tc.vars, tc.args...)
@@ -318,5 +367,44 @@ func TestDefaultRunNamesDiffer(t *testing.T) {
 	var e env
 	if a, b := e.nonce(), e.nonce(); a == b || len(a) != 8 {
 		t.Fatalf("run suffixes %q and %q", a, b)
+	}
+}
+
+// A fleet registered as of a type goes through a software update mid-run:
+// each meter's statement arrives between its readings, which name the
+// software that made them.
+func TestSoftwareUpdateMidRun(t *testing.T) {
+	reg, url := fakeRegistry(t)
+	vars := map[string]string{"PKI_API": url, "PKI_TOKEN": ingestToken, "PKI_OPERATOR_TOKEN": operatorToken}
+	summary := filepath.Join(t.TempDir(), "run.json")
+	for _, batch := range []string{"0", "3"} {
+		r := metersim(t, vars, "--register", "--meters", "2", "--slots", "4", "--type-id", "PTB-SIM", "--software", "fw:1.0:sha256:9f86d081884c7d65",
+			"--update-to", "fw:2.0:sha256:2c26b46b68ffc68f", "--update-after", "1", "--batch", batch, "--quiet", "--json", summary)
+		r.want(t, exitOK)
+		s := readSummary(t, summary)
+		if u := s.Updates; u == nil || u.Sent != 2 || u.Accepted != 2 || u.After != 1 || u.To != "fw:2.0 (sha256:2c26b46b68ffc68f)" || s.Accepted != 8 {
+			t.Fatalf("batch %s: summary %+v, updates %+v", batch, s, s.Updates)
+		}
+		if !strings.Contains(r.stdout, "2 statements, 2 accepted") {
+			t.Errorf("stdout:\n%s", r.stdout)
+		}
+	}
+	for id, typ := range reg.types {
+		if typ != "PTB-SIM" {
+			t.Errorf("meter %s registered as of type %q", id, typ)
+		}
+	}
+	if reg.updates != 4 || reg.named["fw:1.0"] != 4 || reg.named["fw:2.0"] != 12 {
+		t.Errorf("%d updates; readings named %v", reg.updates, reg.named)
+	}
+}
+
+// --name-software alone names the meters' software in their readings.
+func TestNameSoftware(t *testing.T) {
+	reg, url := fakeRegistry(t)
+	vars := map[string]string{"PKI_API": url, "PKI_TOKEN": ingestToken, "PKI_OPERATOR_TOKEN": operatorToken}
+	metersim(t, vars, "--register", "--meters", "2", "--slots", "3", "--name-software", "--quiet").want(t, exitOK)
+	if reg.named[simulator.SoftwareID] != 6 || len(reg.named) != 1 || reg.updates != 0 {
+		t.Errorf("readings named %v, %d updates", reg.named, reg.updates)
 	}
 }
