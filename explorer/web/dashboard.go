@@ -38,6 +38,10 @@ type dashboardPage struct {
 	Genesis string
 	// Findings are the newest integrity findings (Totals.Findings counts all).
 	Findings []index.Finding
+	// Software is where the meters in service stand with their software
+	// now; Untyped counts those of no recorded type.
+	Software index.SoftwareStatus
+	Untyped  uint64
 	Now      time.Time
 }
 
@@ -89,6 +93,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.Chart = newBarChart(hours)
 	d.NMIs, d.All = nmiRows(d.Totals, d.Config)
+	if d.Software, err = s.store.Software(now); err != nil {
+		return fmt.Errorf("software of the meters: %w", err)
+	}
+	if active := d.All.Active(); active > d.Software.Typed {
+		d.Untyped = active - d.Software.Typed
+	}
 	if s.health != nil {
 		d.HasHealth, d.Nodes = true, s.health.Nodes()
 	}

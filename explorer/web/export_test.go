@@ -40,7 +40,8 @@ func TestExportCSV(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(rows[0], csvHeader) || strings.Join(rows[0], ",") !=
-			"meterId,nmi,status,keyVersion,curve,fingerprint,manufacturer,model,serialNumber,softwareId,softwareChecksum,revocationReason,revokedAt,invalidityDate,txId,block" {
+			"meterId,nmi,status,keyVersion,curve,fingerprint,manufacturer,model,serialNumber,softwareId,softwareChecksum,revocationReason,revokedAt,invalidityDate,txId,block,"+
+				"typeId,currentSoftwareId,currentSoftwareChecksum,currentSoftwareSince,softwareStatus" {
 			t.Fatalf("header %v", rows[0])
 		}
 		if len(rows)-1 != tc.meters {

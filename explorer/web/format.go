@@ -24,6 +24,16 @@ var funcs = template.FuncMap{
 	"rate":  func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"valid": validSignatures,
+	// stateClass colours a software state (types.go).
+	"stateClass": func(state string) string {
+		switch state {
+		case softwareApproved:
+			return "ok"
+		case softwareWithdrawn, softwareNotVersion:
+			return "bad"
+		}
+		return ""
+	},
 	"invalid": func(txs []index.TxSummary) int {
 		n := 0
 		for _, t := range txs {

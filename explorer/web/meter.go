@@ -31,7 +31,31 @@ type meterPage struct {
 	Genesis string
 	// Unread says why what the readings measured could not be read from
 	// their transactions.
-	Unread *unread
+	Unread   *unread
+	Software meterSoftware
+}
+
+// meterUpdates is how many of a meter's newest update statements its page
+// lists.
+const meterUpdates = 100
+
+// meterSoftware is a meter's type and software, as its page shows them.
+type meterSoftware struct {
+	// Type is the meter's type as it stands, nil if the meter names none
+	// or names one the index has no record of (Missing).
+	Type    *index.TypeState
+	Missing bool
+	// Current is the software the meter runs now, since Since, and State
+	// where it stands with the type now (Version: the type's version of
+	// it, nil if none).
+	Current meter.Software
+	Since   string
+	State   string
+	Version *meter.ApprovedSoftware
+	// Updates are the meter's newest update statements, oldest first, of
+	// UpdatesTotal in all.
+	Updates      []index.Update
+	UpdatesTotal int
 }
 
 func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
@@ -68,12 +92,37 @@ func (s *Server) meter(w http.ResponseWriter, r *http.Request) error {
 	} else if !errors.Is(err, index.ErrNotFound) {
 		return fmt.Errorf("channel configuration: %w", err)
 	}
+	if p.Software, err = s.meterSoftware(&p.M); err != nil {
+		return err
+	}
 	p.Bundles, p.Genesis = s.bundles != nil, s.genesis
 	if p.Attested, err = s.store.Attestation(id); err != nil && !errors.Is(err, index.ErrNotFound) {
 		return fmt.Errorf("attestation of %s: %w", id, err)
 	}
 	s.render(w, r, http.StatusOK, "meter", view{Title: "Meter " + id, Body: p})
 	return nil
+}
+
+// meterSoftware reads a meter's type and its software statements.
+func (s *Server) meterSoftware(m *meter.Meter) (meterSoftware, error) {
+	out := meterSoftware{Current: m.CurrentSoftware(), Since: softwareSince(m)}
+	if m.TypeID != "" {
+		st, err := s.store.CurrentType(m.TypeID)
+		switch {
+		case errors.Is(err, index.ErrNotFound):
+			out.Missing = true
+		case err != nil:
+			return out, fmt.Errorf("type %s of meter %s: %w", m.TypeID, m.ID, err)
+		default:
+			out.Type = st
+			out.State, out.Version = softwareState(&st.Type, out.Current, s.now())
+		}
+	}
+	var err error
+	if out.Updates, out.UpdatesTotal, err = s.store.Updates(m.ID, meterUpdates); err != nil {
+		return out, fmt.Errorf("update statements of %s: %w", m.ID, err)
+	}
+	return out, nil
 }
 
 // attestation answers the bundle of the meter's latest attestation

@@ -15,8 +15,8 @@ type searchPage struct {
 	Message string
 }
 
-// search sends the auditor to the block, transaction or meter the query
-// names.
+// search sends the auditor to the block, transaction, meter or meter type
+// the query names.
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	v := view{Title: "Search", Query: q}
@@ -30,7 +30,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	hit, err := s.store.Search(q)
 	if errors.Is(err, index.ErrNotFound) {
-		v.Body = searchPage{Query: q, Message: "Nothing in the index matches “" + q + "”: enter a block number or header hash, a transaction ID or a meter ID."}
+		v.Body = searchPage{Query: q, Message: "Nothing in the index matches “" + q + "”: enter a block number or header hash, a transaction ID, a meter ID or a meter type ID."}
 		s.render(w, r, http.StatusNotFound, "search", v)
 		return nil
 	}
@@ -45,6 +45,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		to = "/tx/" + url.PathEscape(hit.ID)
 	case "meter":
 		to = "/meters/" + url.PathEscape(hit.ID)
+	case "type":
+		to = "/types/" + url.PathEscape(hit.ID)
 	default:
 		return fmt.Errorf("search %q: unknown kind of hit %q", q, hit.Kind)
 	}

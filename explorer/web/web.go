@@ -1,7 +1,8 @@
 // Package web is the explorer's pages for auditors: the dashboard, the
-// blocks, transactions and meters, the refusals, search, the meter registry
-// as it stood after any block (CSV and JSON), and a stream of new blocks for
-// live pages. Every page reads the explorer's own index (package index),
+// blocks, transactions and meters, the meter types and their software, the
+// refusals, search, the meter registry and the meter types as they stood
+// after any block (CSV and JSON), and a stream of new blocks for live
+// pages. Every page reads the explorer's own index (package index),
 // which holds what the explorer parsed and verified itself; a transaction's
 // contents and what a meter's readings measured are read from the blocks
 // of the explorer's peer, each checked against the block the explorer
@@ -124,11 +125,16 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /tx/{id}", s.page(s.tx))
 	mux.Handle("GET /meters/{id}", s.page(s.meter))
 	mux.Handle("GET /meters/{id}/attestation.json", s.feed(s.attestation))
+	mux.Handle("GET /types", s.page(s.types))
+	mux.Handle("GET /types/{id}", s.page(s.meterType))
+	mux.Handle("GET /software/withdrawn", s.page(s.withdrawn))
 	mux.Handle("GET /refusals", s.page(s.refusals))
 	mux.Handle("GET /findings", s.page(s.findings))
 	mux.Handle("GET /search", s.page(s.search))
 	mux.Handle("GET /export/registry.csv", s.feed(s.exportCSV))
 	mux.Handle("GET /export/registry.json", s.feed(s.exportJSON))
+	mux.Handle("GET /export/types.csv", s.feed(s.exportTypesCSV))
+	mux.Handle("GET /export/types.json", s.feed(s.exportTypesJSON))
 	mux.Handle("GET /events", s.feed(s.stream))
 	mux.Handle("/", s.page(func(http.ResponseWriter, *http.Request) error {
 		return notFound("There is no such page.")
