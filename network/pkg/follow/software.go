@@ -49,6 +49,9 @@ func decodeUpdate(args []string, result []byte) (*Update, error) {
 	if len(args) != 3 {
 		return nil, fmt.Errorf("%s with %d arguments", wire.TxSubmitSoftwareUpdate, len(args))
 	}
+	if meter.ValidateMeterID(args[0]) != nil {
+		return nil, fmt.Errorf("%q is not a meter ID", cutText(args[0]))
+	}
 	su, err := meter.SignedUpdateFromBase64(args[0], args[1], args[2])
 	if err != nil {
 		return nil, err

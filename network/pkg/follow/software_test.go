@@ -45,6 +45,7 @@ func TestSoftwareUpdate(t *testing.T) {
 		{"a statement that is not one, refused", chain.Tx{Function: wire.TxSubmitSoftwareUpdate,
 			Args: []string{"PTB-0001", base64.StdEncoding.EncodeToString([]byte("{}")), args[2]}, ResponsePayload: refused}, meter.UpdateRefused, ""},
 		{"arguments missing", chain.Tx{Function: wire.TxSubmitSoftwareUpdate, Args: args[:2], ResponsePayload: refused}, "", "with 2 arguments"},
+		{"not a meter ID", chain.Tx{Function: wire.TxSubmitSoftwareUpdate, Args: []string{"<meter>", args[1], args[2]}, ResponsePayload: refused}, "", "not a meter ID"},
 		{"not base64", chain.Tx{Function: wire.TxSubmitSoftwareUpdate, Args: []string{"PTB-0001", "%%", args[2]}, ResponsePayload: refused}, "", "base64"},
 		{"no outcome", chain.Tx{Function: wire.TxSubmitSoftwareUpdate, Args: args, ResponsePayload: []byte("null, and more")}, "", "result"},
 		{"the outcome of another meter", chain.Tx{Function: wire.TxSubmitSoftwareUpdate, Args: args,
