@@ -80,10 +80,10 @@ func TestSoftwarePages(t *testing.T) {
 		{path: "/types/PTB-T1", want: []string{
 			`<td id="certificate">DE-M 26 MI003 PTB-T1</td>`, `<td id="manufacturer">Example Metering GmbH</td>`, `<td id="model">EM-3000</td>`,
 			`<td id="certifying-nmi">PTBMSP (PTB)</td>`, `<td id="type-meters-count">2 in service, 0 revoked</td>`,
-			`<tr data-software="EM-FW 4.2.1" class="invalid">`, `data-software-state="withdrawn">withdrawn</span>`, withdrawalReason,
-			`<tr data-software="EM-FW 4.3.0">`, `data-software-state="approved">approved</span>`,
+			`<tr data-software="EM-FW 4.2.1" data-version="EM-FW 4.2.1" data-withdrawn class="invalid">`, `data-software-state="withdrawn">withdrawn</span>`, withdrawalReason,
+			`<tr data-software="EM-FW 4.3.0" data-version="EM-FW 4.3.0">`, `data-software-state="approved">approved</span>`,
 			`href="/tx/` + tx(6) + `"`, `href="/tx/` + tx(7) + `"`, `href="/tx/` + tx(12) + `"`,
-			`href="` + inHTML(versionLink(synth.Software)) + `" title="list them">1</a>`, `href="` + inHTML(versionLink(newer)) + `" title="list them">1</a>`,
+			`<td class="num" data-running><a href="` + inHTML(versionLink(synth.Software)) + `" title="list them">1</a>`, `href="` + inHTML(versionLink(newer)) + `" title="list them">1</a>`,
 			`id="type-history"`, `recorded by PTBMSP with 1 software version`, `approved EM-FW 4.3.0 from`, `withdrew EM-FW 4.2.1 from`,
 			`<tr data-meter="SYN-0000001">`, `<tr data-meter="SYN-0000003">`, `id="meters-of-type">Meters of the type`,
 		}, notWant: []string{`data-meter="SYN-0000002"`, `id="next-meters"`}},
