@@ -63,7 +63,7 @@ func (b *bench) long(ctx context.Context, target int, checkpoints []int, l *Long
 	for nextStop < len(checkpoints) {
 		want := checkpoints[nextStop] - done.Accepted
 		meters := min(shape.Meters, (want+shape.Slots-1)/shape.Slots)
-		fleet, err := b.fleet(ctx, "L"+strconv.Itoa(l.Rounds), meters)
+		fleet, err := b.fleet(ctx, "L"+strconv.Itoa(l.Rounds), meters, "")
 		if err != nil {
 			return err
 		}

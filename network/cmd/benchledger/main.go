@@ -170,17 +170,34 @@ func (b *bench) settle(ctx context.Context, height uint64) {
 	}
 }
 
-// fleet makes and registers n meters named after tag.
-func (b *bench) fleet(ctx context.Context, tag string, n int) (simulator.Fleet, error) {
+// fleet makes and registers n meters named after tag, of the type typeID
+// if it is not empty.
+func (b *bench) fleet(ctx context.Context, tag string, n int, typeID string) (simulator.Fleet, error) {
 	ids := simulator.MeterIDs(fmt.Sprintf("%sBENCH-%d-%s", meter.Namespace(b.mspID), time.Now().Unix(), tag), 1, n)
 	fleet, err := simulator.Generate(ids, meter.P256)
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range fleet {
+		m.TypeID = typeID
+	}
 	if _, err := simulator.Register(ctx, b.operator, b.mspID, fleet, 0, nil); err != nil {
 		return nil, fmt.Errorf("register the fleet %s: %w", tag, err)
 	}
 	return fleet, nil
+}
+
+// meterType records, once per run, a meter type of the NMI with the
+// simulated meters' software approved, and returns its ID.
+func (b *bench) meterType(ctx context.Context) (string, error) {
+	id := fmt.Sprintf("%sBENCH-TYPE-%d", meter.Namespace(b.mspID), time.Now().Unix())
+	_, err := b.operator.RecordMeterType(ctx, api.TypeRecordRequest{TypeID: id, Manufacturer: "Inter-NMI simulator",
+		Model: "metersim", Certificate: "BENCH-" + id, Versions: []meter.VersionApproval{{Software: simulator.DefaultSoftware(),
+			ApprovedFrom: time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)}}})
+	if err != nil {
+		return "", fmt.Errorf("record the meter type %s: %w", id, err)
+	}
+	return id, nil
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -218,7 +235,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			sc.Rate = base.PerSecond / 2
 		}
-		fleet, err := b.fleet(ctx, strconv.Itoa(i), sc.Meters)
+		typeID := ""
+		if sc.Software {
+			if typeID, err = b.meterType(ctx); err != nil {
+				return fmt.Errorf("%s: %w", sc.Name, err)
+			}
+		}
+		fleet, err := b.fleet(ctx, strconv.Itoa(i), sc.Meters, typeID)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.Name, err)
 		}

@@ -21,12 +21,17 @@ type scenario struct {
 	Batch       int     `json:"batch"`
 	Concurrency int     `json:"concurrency"`
 	Rate        float64 `json:"rate,omitempty"`
+	// Software: the meters are of a recorded type and every reading
+	// names the software it was made with, which the ledger checks.
+	Software bool `json:"software,omitempty"`
 	// halfOf runs at half the measured rate of that scenario.
 	halfOf string
 }
 
 var scenarios = []scenario{
 	{Name: "batches", Meters: 500, Slots: 48, Batch: 1000, Concurrency: 4},
+	// The same batches from meters of a type, naming their software.
+	{Name: "batches software", Meters: 500, Slots: 48, Batch: 1000, Concurrency: 4, Software: true},
 	{Name: "singles", Meters: 64, Slots: 24, Concurrency: 64},
 	{Name: "singles at half rate", Meters: 64, Slots: 24, Concurrency: 64, halfOf: "singles"},
 	// Many meters at once, each waiting for its answer: larger groups.
@@ -129,7 +134,7 @@ func (b *bench) deliver(ctx context.Context, o simulator.Options) (phase, error)
 func (b *bench) measure(ctx context.Context, sc scenario, fleet simulator.Fleet) (Result, error) {
 	p, err := b.deliver(ctx, simulator.Options{Fleet: fleet,
 		Schedule: loadprofile.LastSlots(time.Now(), 15*time.Minute, sc.Slots),
-		Batch:    sc.Batch, Concurrency: sc.Concurrency, Rate: sc.Rate})
+		Batch:    sc.Batch, Concurrency: sc.Concurrency, Rate: sc.Rate, NameSoftware: sc.Software})
 	if err != nil {
 		return Result{}, err
 	}
