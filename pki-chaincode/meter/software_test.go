@@ -50,7 +50,9 @@ func TestParseStatementBad(t *testing.T) {
 	}{
 		{"empty", nil, meter.CodeMalformed},
 		{"an unknown field", good(func(s string) string { return strings.Replace(s, `"result"`, `"extra":"x","result"`, 1) }), meter.CodeMalformed},
-		{"a field twice", good(func(s string) string { return strings.Replace(s, `"result":"failure"`, `"result":"failure","result":"success"`, 1) }), meter.CodeMalformed},
+		{"a field twice", good(func(s string) string {
+			return strings.Replace(s, `"result":"failure"`, `"result":"failure","result":"success"`, 1)
+		}), meter.CodeMalformed},
 		{"a field in another case", good(func(s string) string { return strings.Replace(s, `"meterId"`, `"meterid"`, 1) }), meter.CodeMalformed},
 		{"another type", good(func(s string) string { return strings.Replace(s, `softwareUpdate`, `keyRotation`, 1) }), meter.CodeMalformed},
 		{"an unknown result", good(func(s string) string { return strings.Replace(s, `"failure"`, `"partial"`, 1) }), meter.CodeMalformed},
