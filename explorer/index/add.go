@@ -133,6 +133,7 @@ const (
 	FindingSignature    = audit.KindSignature
 	FindingMeasurements = audit.KindMeasurements
 	FindingStatement    = audit.KindStatement
+	FindingRewrite      = audit.KindRewrite
 )
 
 // Finding is an integrity finding: something a transaction the peers

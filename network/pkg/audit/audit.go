@@ -45,6 +45,10 @@ const (
 	// force, or a signature that does not verify; likewise a software log
 	// entry whose statement its meter's key did not sign.
 	KindSignature = "signature"
+	// KindRewrite: a record changed in a way the chaincode never changes
+	// it: a meter type's versions dropped or their approval changed, a
+	// withdrawal undone, a meter's type changed once set.
+	KindRewrite = "rewrite"
 	// KindMeasurements: a measurement transaction that cannot be decoded;
 	// its measurements are not indexed.
 	KindMeasurements = "measurements"
@@ -94,6 +98,8 @@ func Record(key, id string, value []byte, prev *meter.Meter, creator string) (*m
 		return nil, found(KindOwner, "the new meter's record names %q as its owner, but %q submitted it; it was not applied", cut(m.NMI, 64), creator)
 	case prev != nil && m.NMI != prev.NMI:
 		return nil, found(KindOwner, "the record changes the meter's owner from %q to %q; it was not applied", prev.NMI, cut(m.NMI, 64))
+	case prev != nil && prev.TypeID != "" && m.TypeID != prev.TypeID:
+		return nil, found(KindRewrite, "the record changes the meter's type from %q to %q, which never changes once set; it was not applied", prev.TypeID, cut(m.TypeID, 64))
 	}
 	return &m, nil
 }

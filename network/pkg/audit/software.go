@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/inter-nmi/pki/pki-chaincode/meter"
@@ -42,7 +43,37 @@ func MeterType(key, id string, value []byte, prev *meter.MeterType, creator stri
 	case prev != nil && mt.NMI != prev.NMI:
 		return nil, found(KindOwner, "the record changes meter type %s's certifying NMI from %q to %q; it was not applied", id, prev.NMI, cut(mt.NMI, 64))
 	}
+	if prev != nil {
+		if why := typeRewrite(prev, &mt); why != "" {
+			return nil, found(KindRewrite, "the record of meter type %s %s, which the chaincode never does (it only adds versions and withdraws one once); it was not applied", id, why)
+		}
+	}
 	return &mt, nil
+}
+
+// typeRewrite says how next changes what the chaincode never changes in a
+// type record, "" when it does not: the certifying NMI with one colluding
+// NMI satisfies both the key-level and the chaincode policy, and could
+// otherwise undo a withdrawal or remove a version from the record.
+func typeRewrite(prev, next *meter.MeterType) string {
+	switch {
+	case next.Manufacturer != prev.Manufacturer || next.Model != prev.Model || next.Certificate != prev.Certificate:
+		return "changes its manufacturer, model or certificate"
+	case next.RecordedTx != prev.RecordedTx || next.RecordedAt != prev.RecordedAt:
+		return "changes when it was recorded"
+	case len(next.Versions) < len(prev.Versions):
+		return fmt.Sprintf("drops versions (%d listed before, %d now)", len(prev.Versions), len(next.Versions))
+	}
+	for i := range prev.Versions {
+		was, is := prev.Versions[i], next.Versions[i]
+		if was.Software != is.Software || was.ApprovedFrom != is.ApprovedFrom || was.ApprovedTx != is.ApprovedTx || was.ApprovedAt != is.ApprovedAt {
+			return fmt.Sprintf("changes the approval of version %s", cut(was.ID, 64))
+		}
+		if was.Withdrawal != nil && (is.Withdrawal == nil || *is.Withdrawal != *was.Withdrawal) {
+			return fmt.Sprintf("undoes or changes the withdrawal of version %s", cut(was.ID, 64))
+		}
+	}
+	return ""
 }
 
 // SoftwareLog checks an entry of a meter's software log written under

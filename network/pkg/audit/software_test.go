@@ -29,6 +29,15 @@ func TestMeterType(t *testing.T) {
 		change(&mt)
 		return mt
 	}
+	v1 := meter.ApprovedSoftware{Software: meter.Software{ID: "1.0", Checksum: "sha256:aaaaaaaa"}, ApprovedFrom: "2026-01-01T00:00:00Z", ApprovedTx: "t1"}
+	v2 := meter.ApprovedSoftware{Software: meter.Software{ID: "1.1", Checksum: "sha256:bbbbbbbb"}, ApprovedFrom: "2026-06-01T00:00:00Z", ApprovedTx: "t2"}
+	withV1 := as(func(mt *meter.MeterType) { mt.Versions = []meter.ApprovedSoftware{v1} })
+	withV2 := as(func(mt *meter.MeterType) { mt.Versions = []meter.ApprovedSoftware{v1, v2} })
+	withdrawn := as(func(mt *meter.MeterType) {
+		w := v2
+		w.Withdrawal = &meter.Withdrawal{Reason: "faulty", From: "2026-09-01T00:00:00Z", TxID: "t3"}
+		mt.Versions = []meter.ApprovedSoftware{v1, w}
+	})
 	for _, tc := range []struct {
 		name, key, id string
 		value         any
@@ -46,6 +55,14 @@ func TestMeterType(t *testing.T) {
 		{"in another NMI's name", "type/PTB-T1", "PTB-T1", ptbType, nil, "CMIMSP", audit.KindOwner, `names "PTBMSP"`},
 		{"in another NMI's namespace", "type/PTB-T2", "PTB-T2", as(func(mt *meter.MeterType) { mt.ID, mt.NMI = "PTB-T2", "CMIMSP" }), nil, "CMIMSP", audit.KindOwner, `start with "CMI-"`},
 		{"the NMI changes", "type/PTB-T1", "PTB-T1", as(func(mt *meter.MeterType) { mt.NMI = "CMIMSP" }), &ptbType, "CMIMSP", audit.KindOwner, `from "PTBMSP" to "CMIMSP"`},
+		{"a version added", "type/PTB-T1", "PTB-T1", withV2, &withV1, "PTBMSP", "", ""},
+		{"a version withdrawn", "type/PTB-T1", "PTB-T1", withdrawn, &withV2, "PTBMSP", "", ""},
+		{"a version dropped", "type/PTB-T1", "PTB-T1", withV1, &withV2, "PTBMSP", audit.KindRewrite, "drops versions"},
+		{"a withdrawal undone", "type/PTB-T1", "PTB-T1", withV2, &withdrawn, "PTBMSP", audit.KindRewrite, "undoes or changes the withdrawal of version 1.1"},
+		{"an approval moved", "type/PTB-T1", "PTB-T1", as(func(mt *meter.MeterType) {
+			mt.Versions = []meter.ApprovedSoftware{v1, {Software: v2.Software, ApprovedFrom: "2020-01-01T00:00:00Z"}}
+		}), &withV2, "PTBMSP", audit.KindRewrite, "changes the approval of version 1.1"},
+		{"the certificate changed", "type/PTB-T1", "PTB-T1", as(func(mt *meter.MeterType) { mt.Certificate = "forged" }), &ptbType, "PTBMSP", audit.KindRewrite, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mt, f := audit.MeterType(tc.key, tc.id, value(t, tc.value), tc.prev, tc.creator)
@@ -177,5 +194,19 @@ func TestStatement(t *testing.T) {
 				t.Fatalf("%+v; want a finding of kind %s saying %s", f, tc.kind, tc.says)
 			}
 		})
+	}
+}
+
+func TestRecordTypeNeverChanges(t *testing.T) {
+	prev := meter.Meter{ID: "PTB-0001", NMI: "PTBMSP", KeyVersion: 1, Status: meter.StatusActive}
+	next := prev
+	next.TypeID = "PTB-T1"
+	if _, f := audit.Record("meter/PTB-0001", "PTB-0001", value(t, next), &prev, "PTBMSP"); f != nil {
+		t.Fatalf("a type assigned to a meter of unknown type: %+v", f)
+	}
+	typed := next
+	typed.TypeID = "PTB-T2"
+	if m, f := audit.Record("meter/PTB-0001", "PTB-0001", value(t, typed), &next, "PTBMSP"); f == nil || m != nil || f.Kind != audit.KindRewrite {
+		t.Fatalf("a meter's type changed: %+v, %+v; want a finding of kind %s", m, f, audit.KindRewrite)
 	}
 }
