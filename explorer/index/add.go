@@ -99,18 +99,18 @@ type Reading struct {
 
 // Refusal kinds.
 const (
-	RefusedMeasurement = "measurement" // a batch item the chaincode refused
-	InvalidTransaction = "transaction" // a transaction the peers marked invalid
+	RefusedMeasurement = "measurement" // a reading the chaincode refused
 	RefusedUpdate      = "update"      // a software update statement the chaincode refused
 )
 
-// Refusal is a refused measurement or an invalid transaction.
+// Refusal is a reading or a software update statement the chaincode
+// refused: evidence kept by a valid transaction. Transactions the peers
+// marked invalid are not refusals (InvalidTx).
 type Refusal struct {
 	Kind    string `json:"kind"`
 	MeterID string `json:"meterId,omitempty"`
 	Seq     uint64 `json:"seq,omitempty"`
-	// NMI is the meter's owner for a refused measurement, the submitter for
-	// an invalid transaction.
+	// NMI is the meter's owner (the submitter if the meter is unknown).
 	NMI       string    `json:"nmi"`
 	Submitter string    `json:"submitter"`
 	Code      string    `json:"code"`
@@ -160,6 +160,14 @@ type Finding struct {
 // Attested is a meter's latest valid attestation transaction, whose bundle
 // the meter page offers (package proof).
 type Attested = follow.Attested
+
+// MinuteStat counts one minute's measurements and transactions.
+type MinuteStat struct {
+	Minute       time.Time `json:"minute"`
+	Accepted     uint64    `json:"accepted"`
+	Refused      uint64    `json:"refused"`
+	Transactions uint64    `json:"transactions"`
+}
 
 // HourStat counts one hour's measurements and transactions.
 type HourStat struct {
@@ -249,7 +257,7 @@ type adder struct {
 	block  *chain.Block
 	// hours and minutes collect the block's counts, written once at its end.
 	hours   map[int64]*HourStat
-	minutes map[int64]uint64
+	minutes map[int64]*MinuteStat
 	// found numbers the block's findings.
 	found uint32
 	// current are the records of the meters the block touched, as applied
@@ -266,12 +274,12 @@ type adder struct {
 }
 
 func newAdder(tx *bolt.Tx, known *knownMeters, totals *Totals, b *chain.Block) *adder {
-	a := &adder{tx: tx, strs: newStrs(tx), totals: totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]uint64{},
+	a := &adder{tx: tx, strs: newStrs(tx), totals: totals, block: b, hours: map[int64]*HourStat{}, minutes: map[int64]*MinuteStat{},
 		current: map[string]*MeterState{}, decoded: map[int]measured{}, checks: map[itemAt]checked{}, known: known, written: map[string]bool{}}
 	// Not the tails of readings, which grow in place: packed full, their
 	// pages would split at every reading, and be left near empty as the
 	// tails are closed (a tenth full, measured).
-	for _, name := range [][]byte{bBlocks, bRefusals, bFindings, bHours, bMinutes, bReadings, bConfigs, bMeterHist, bKeys, bMeterNums} {
+	for _, name := range [][]byte{bBlocks, bRefusals, bInvalid, bCarriers, bFindings, bHours, bMinutes, bReadings, bConfigs, bMeterHist, bKeys, bMeterNums} {
 		tx.Bucket(name).FillPercent = packed
 	}
 	return a
@@ -332,10 +340,10 @@ func (a *adder) transaction(t *chain.Tx) error {
 	a.totals.Transactions++
 	a.countTx(t.Time)
 	if !t.Valid() {
-		a.totals.Invalid++
-		return a.refuse(Refusal{Kind: InvalidTransaction, MeterID: meterArg(t), NMI: t.CreatorMSP, Submitter: t.CreatorMSP,
-			Code: t.Code, Reason: "the peers marked the transaction " + t.Code + "; nothing it wrote was kept",
-			Function: t.Function, TxID: t.ID, Block: a.block.Number, Time: t.Time}, 0, t.Index)
+		return a.invalid(t)
+	}
+	if err := a.carry(t); err != nil {
+		return err
 	}
 	l, err := a.writes(t)
 	if err != nil {
@@ -590,6 +598,7 @@ func (a *adder) accepted(t *chain.Tx, it wire.Item) error {
 	}
 	a.totals.Accepted++
 	a.hour(t.Time).Accepted++
+	a.minute(t.Time).Accepted++
 	sec, ok := meterTime(it.Measurement)
 	return a.reading(it.Signed.MeterID, spot{Block: a.block.Number, Tx: t.Index, Item: it.Index, Seq: it.Measurement.Seq, Time: sec, HasTime: ok})
 }
@@ -598,6 +607,7 @@ func (a *adder) rejected(t *chain.Tx, it wire.Item) error {
 	rej := it.Result
 	a.totals.Refused++
 	a.hour(t.Time).Refused++
+	a.minute(t.Time).Refused++
 	owner := ""
 	if meter.ValidateMeterID(rej.MeterID) == nil {
 		st, err := a.state(rej.MeterID)
@@ -667,12 +677,27 @@ func (a *adder) hour(t time.Time) *HourStat {
 	return h
 }
 
+// minute returns the block's counts of the minute t falls in; the counts
+// of a transaction without a time go nowhere, as hour's go to 1970.
+func (a *adder) minute(t time.Time) *MinuteStat {
+	if t.IsZero() {
+		return &MinuteStat{}
+	}
+	k := t.Unix() / 60
+	m := a.minutes[k]
+	if m == nil {
+		m = &MinuteStat{Minute: time.Unix(k*60, 0).UTC()}
+		a.minutes[k] = m
+	}
+	return m
+}
+
 func (a *adder) countTx(t time.Time) {
 	if t.IsZero() {
 		return
 	}
 	a.hour(t).Transactions++
-	a.minutes[t.Unix()/60]++
+	a.minute(t).Transactions++
 }
 
 // flushCounts adds the block's counts to the stored ones.
@@ -691,10 +716,15 @@ func (a *adder) flushCounts() error {
 		}
 	}
 	minutes := a.tx.Bucket(bMinutes)
-	for k, n := range a.minutes {
-		key := u64(uint64(k))
-		old, _ := binary.Uvarint(minutes.Get(key))
-		if err := minutes.Put(key, binary.AppendUvarint(nil, old+n)); err != nil {
+	for k, add := range a.minutes {
+		m, err := getMinute(k, minutes.Get(u64(uint64(k))))
+		if err != nil {
+			return err
+		}
+		m.Accepted += add.Accepted
+		m.Refused += add.Refused
+		m.Transactions += add.Transactions
+		if err := minutes.Put(u64(uint64(k)), putMinute(m)); err != nil {
 			return err
 		}
 	}

@@ -5,8 +5,10 @@
 // each meter's readings are (meter, seq, meter time and their block,
 // transaction and item); the meter registry and the meter types as they
 // stood after each transaction, each type's meters by the software they
-// run, and the software update statements meters made; refusals,
-// findings, running totals and hourly and per-minute counts. It keeps no copy of what the blocks hold: a
+// run, and the software update statements meters made; refusals of
+// readings and statements, transactions the peers marked invalid (apart,
+// with the transaction that carried their request again), findings,
+// running totals and hourly and per-minute counts. It keeps no copy of what the blocks hold: a
 // transaction's contents and what a reading measured are read from the
 // peer's blocks when a page asks for them (Evidence), checked against the
 // index.
@@ -43,9 +45,12 @@ var (
 	bKeys      = []byte("keys")      // number, version → KeyVersion (putKey)
 	bTails     = []byte("tails")     // number → the meter's newest chunk of readings, accepted and refused (readings.go)
 	bReadings  = []byte("readings")  // block, number → a chunk of the meter's readings that block closed (readings.go)
-	bRefusals  = []byte("refusals")  // block, tx, item → Refusal (putRefusal)
+	bRefusals  = []byte("refusals")  // block, tx, item → Refusal (putRefusal): refused readings and update statements
+	bInvalid   = []byte("invalid")   // block, tx → InvalidTx (putInvalid): transactions the peers marked invalid
+	bPending   = []byte("pending")   // request hash → block and tx (uvarints) of each invalid transaction no valid one carried yet (invalid.go)
+	bCarriers  = []byte("carriers")  // block, tx of a valid transaction → the block and tx keys of the invalid ones whose request it carried
 	bHours     = []byte("hours")     // unix hour → its counts (putHour)
-	bMinutes   = []byte("minutes")   // unix minute → transactions (uvarint)
+	bMinutes   = []byte("minutes")   // unix minute → its counts (putMinute)
 	bFindings  = []byte("findings")  // block, tx, n → Finding (JSON)
 	bAttests   = []byte("attests")   // meter ID → Attested, its latest attestation (follow.Attestations)
 	bConfigs   = []byte("configs")   // block → "" for each configuration block (follow.Attestations)
@@ -56,7 +61,7 @@ var (
 	bTypeCounts   = []byte("typecounts") // type ID, 0, software tag → the software and how many meters of the type run it (putCount)
 	bUpdates      = []byte("updates")    // number, block, tx → a software update statement, accepted or refused (putUpdate)
 	allBuckets    = [][]byte{bMeta, bStrs, bBlocks, bBlockHash, bTxIDs, bMeterNums, bMeterHist, bKeys, bTails, bReadings, bRefusals,
-		bHours, bMinutes, bFindings, bAttests, bConfigs, bTypeHist, bTypeMeters, bTypeSoftware, bTypeCounts, bUpdates}
+		bInvalid, bPending, bCarriers, bHours, bMinutes, bFindings, bAttests, bConfigs, bTypeHist, bTypeMeters, bTypeSoftware, bTypeCounts, bUpdates}
 )
 
 // attestations keeps what an attestation bundle needs, as the registry's
@@ -79,8 +84,10 @@ var (
 // blocks, version 3 keeps where transactions and readings are instead of
 // copies of them (about a seventh of the size), version 4 adds meter types,
 // the meters of each type by the software they run, software update
-// statements and a dictionary for the records' new fields.
-const layout = 4
+// statements and a dictionary for the records' new fields, version 5 keeps
+// invalid transactions apart from refusals, linked to the transaction that
+// carried their request, and counts each minute's measurements.
+const layout = 5
 
 // Store is the explorer's index.
 type Store struct {
@@ -183,9 +190,14 @@ func (i Integrity) Intact() bool { return i.Checked && i.Broken == nil }
 type Totals struct {
 	Blocks       uint64 `json:"blocks"`
 	Transactions uint64 `json:"transactions"`
-	Invalid      uint64 `json:"invalid"`
-	Accepted     uint64 `json:"accepted"`
-	Refused      uint64 `json:"refused"`
+	// Invalid counts the transactions the peers marked invalid,
+	// InvalidByCode by validation code, and InvalidCarried those whose
+	// request a later valid transaction carried (InvalidTx).
+	Invalid        uint64            `json:"invalid"`
+	InvalidByCode  map[string]uint64 `json:"invalidByCode,omitempty"`
+	InvalidCarried uint64            `json:"invalidCarried"`
+	Accepted       uint64            `json:"accepted"`
+	Refused        uint64            `json:"refused"`
 	// Findings counts the integrity findings (see Finding).
 	Findings uint64 `json:"findings"`
 	// UpdatesAccepted and UpdatesRefused count the software update

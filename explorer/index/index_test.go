@@ -84,9 +84,20 @@ func TestIndexLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refusals) != 3 || refusals[0].Kind != index.InvalidTransaction || refusals[0].Code != "ENDORSEMENT_POLICY_FAILURE" ||
-		refusals[0].MeterID != synth.MeterID(1) {
-		t.Fatalf("refusals newest first: %+v", refusals)
+	if len(refusals) != 2 || refusals[0].Kind != index.RefusedMeasurement || refusals[0].Code != string(meter.CodeReplay) ||
+		refusals[0].MeterID != synth.MeterID(2) {
+		t.Fatalf("refusals newest first, the invalid transaction not among them: %+v", refusals)
+	}
+	invalid, err := s.InvalidTxs(index.InvalidFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(invalid) != 1 || invalid[0].Code != "ENDORSEMENT_POLICY_FAILURE" || invalid[0].MeterID != synth.MeterID(1) ||
+		invalid[0].Block != 4 || invalid[0].Submitter != "CMIMSP" || invalid[0].CarriedBy != nil || invalid[0].TxID == "" {
+		t.Fatalf("invalid transactions: %+v", invalid)
+	}
+	if totals.InvalidByCode["ENDORSEMENT_POLICY_FAILURE"] != 1 || totals.InvalidCarried != 0 {
+		t.Fatalf("invalid transactions by cause %v, carried %d", totals.InvalidByCode, totals.InvalidCarried)
 	}
 	for _, tc := range []struct {
 		name string
@@ -95,7 +106,7 @@ func TestIndexLifecycle(t *testing.T) {
 	}{
 		{"by NMI (owner of refused meters)", index.RefusalFilter{NMI: "PTBMSP"}, 2},
 		{"by submitter NMI", index.RefusalFilter{NMI: "INMETROMSP"}, 2},
-		{"by meter (a refused item and an invalid revocation)", index.RefusalFilter{MeterID: synth.MeterID(1)}, 2},
+		{"by meter", index.RefusalFilter{MeterID: synth.MeterID(1)}, 1},
 		{"by code", index.RefusalFilter{Code: "REPLAY"}, 2},
 		{"by time, none before", index.RefusalFilter{To: start.Add(-time.Hour)}, 0},
 		{"limit", index.RefusalFilter{Limit: 1}, 1},
@@ -192,9 +203,15 @@ func TestHoursAndRate(t *testing.T) {
 	if h := hours[1]; h.Accepted != 8 || h.Refused != 2 || h.Transactions != 2 || !h.Hour.Equal(start) {
 		t.Fatalf("the hour of the blocks: %+v", h)
 	}
-	rate, perMinute, err := s.TxRate(start.Add(30*time.Second), 5*time.Minute)
-	if err != nil || len(perMinute) != 5 || perMinute[4] != 2 || rate != 2.0/300 {
-		t.Fatalf("rate %v per minute %v %v", rate, perMinute, err)
+	minutes, err := s.Minutes(start.Add(-4*time.Minute), start.Add(30*time.Second))
+	if err != nil || len(minutes) != 5 {
+		t.Fatalf("minutes %+v %v", minutes, err)
+	}
+	if m := minutes[4]; m.Accepted != 8 || m.Refused != 2 || m.Transactions != 2 || !m.Minute.Equal(start) {
+		t.Fatalf("the minute of the blocks: %+v", m)
+	}
+	if m := minutes[3]; m.Accepted+m.Refused+m.Transactions != 0 || !m.Minute.Equal(start.Add(-time.Minute)) {
+		t.Fatalf("the minute before: %+v", m)
 	}
 }
 

@@ -265,6 +265,8 @@ func recentReadings(sums *summaries, n uint32, limit int) ([]Reading, error) {
 
 // RefusalFilter selects refusals; zero fields do not filter.
 type RefusalFilter struct {
+	// Kind is RefusedMeasurement or RefusedUpdate.
+	Kind               string
 	NMI, MeterID, Code string
 	From, To           time.Time
 	// Before continues a listing: the refusals of blocks below it.
@@ -300,10 +302,33 @@ func (s *Store) Refusals(f RefusalFilter) ([]Refusal, error) {
 				!f.To.IsZero() && r.Time.After(f.To),
 				f.NMI != "" && r.NMI != f.NMI && r.Submitter != f.NMI,
 				f.MeterID != "" && r.MeterID != f.MeterID,
-				f.Code != "" && r.Code != f.Code:
+				f.Code != "" && r.Code != f.Code,
+				f.Kind != "" && r.Kind != f.Kind:
 				continue
 			}
 			if r.TxID, err = sums.txID(r.Block, int(binary.BigEndian.Uint32(k[8:12]))); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RefusalsOf lists the refusals of one transaction, in item order.
+func (s *Store) RefusalsOf(block uint64, txIndex int) ([]Refusal, error) {
+	var out []Refusal
+	err := s.db.View(func(tx *bolt.Tx) error {
+		sums := newSummaries(tx)
+		prefix := key(u64(block), u32(uint32(txIndex)))
+		c := tx.Bucket(bRefusals).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r, err := getRefusal(sums.d, block, v)
+			if err != nil {
+				return err
+			}
+			if r.TxID, err = sums.txID(block, txIndex); err != nil {
 				return err
 			}
 			out = append(out, r)
@@ -332,25 +357,23 @@ func (s *Store) Hours(from, to time.Time) ([]HourStat, error) {
 	return out, err
 }
 
-// TxRate is the transactions per second over the window before now, and
-// the count per minute of that window, oldest first.
-func (s *Store) TxRate(now time.Time, window time.Duration) (float64, []uint64, error) {
-	minutes := int(window / time.Minute)
-	if minutes < 1 {
-		minutes = 1
-	}
-	counts := make([]uint64, minutes)
-	var total uint64
-	last := now.Unix() / 60
+// Minutes returns the counts of the minutes from..to, oldest first, with
+// empty minutes filled in.
+func (s *Store) Minutes(from, to time.Time) ([]MinuteStat, error) {
+	first, last := from.Unix()/60, to.Unix()/60
+	var out []MinuteStat
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bMinutes)
-		for i := range counts {
-			counts[i], _ = binary.Uvarint(b.Get(u64(uint64(last - int64(minutes-1-i)))))
-			total += counts[i]
+		for m := first; m <= last; m++ {
+			st, err := getMinute(m, b.Get(u64(uint64(m))))
+			if err != nil {
+				return err
+			}
+			out = append(out, st)
 		}
 		return nil
 	})
-	return float64(total) / window.Seconds(), counts, err
+	return out, err
 }
 
 // Hit is what a search found.

@@ -77,10 +77,7 @@ func getBlock(d *strs, n uint64, v []byte) (*BlockSummary, error) {
 // key, and its transaction's ID is the block's (summaries.txID).
 func putRefusal(d *strs, r Refusal) (enc, error) {
 	var kind byte
-	switch r.Kind {
-	case InvalidTransaction:
-		kind = 1
-	case RefusedUpdate:
+	if r.Kind == RefusedUpdate {
 		kind = 2
 	}
 	e := enc{kind}.str(r.MeterID).uvarint(r.Seq)
@@ -96,10 +93,7 @@ func putRefusal(d *strs, r Refusal) (enc, error) {
 func getRefusal(d *strs, block uint64, v []byte) (Refusal, error) {
 	r := &dec{b: v}
 	out := Refusal{Kind: RefusedMeasurement, Block: block}
-	switch r.byte() {
-	case 1:
-		out.Kind = InvalidTransaction
-	case 2:
+	if r.byte() == 2 {
 		out.Kind = RefusedUpdate
 	}
 	out.MeterID, out.Seq = r.str(), r.uvarint()
@@ -164,6 +158,21 @@ func getHour(hour int64, v []byte) (HourStat, error) {
 	r := &dec{b: v}
 	h.Accepted, h.Refused, h.Transactions = r.uvarint(), r.uvarint(), r.uvarint()
 	return h, r.end("hour")
+}
+
+// putMinute and getMinute encode a minute's counts; the minute is its key.
+func putMinute(m MinuteStat) enc {
+	return enc{}.uvarint(m.Transactions).uvarint(m.Accepted).uvarint(m.Refused)
+}
+
+func getMinute(minute int64, v []byte) (MinuteStat, error) {
+	m := MinuteStat{Minute: time.Unix(minute*60, 0).UTC()}
+	if v == nil {
+		return m, nil
+	}
+	r := &dec{b: v}
+	m.Transactions, m.Accepted, m.Refused = r.uvarint(), r.uvarint(), r.uvarint()
+	return m, r.end("minute")
 }
 
 // meterTime reads a measurement's time to the second, for the index; the

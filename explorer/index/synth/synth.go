@@ -157,6 +157,22 @@ func (c *Chain) RegisterOfType(nmi string, n int, typeID string) *chain.Block {
 // transaction reads each meter's record and replay guard and writes the
 // guards of the meters it accepted readings of, as the chaincode does.
 func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery int) *chain.Block {
+	return c.block([]chain.Tx{c.measurements(submitter, meters, n, refuseEvery)})
+}
+
+// ConflictedMeasurements makes two blocks of one concentrator batch (as
+// Measurements): in the first its transaction is marked invalid with code
+// (MVCC_READ_CONFLICT: a concurrent transaction changed what it read), in
+// the second the same request, endorsed again as the registry does, is
+// committed and carries the readings.
+func (c *Chain) ConflictedMeasurements(submitter string, meters []string, n, refuseEvery int, code string) (invalid, carried *chain.Block) {
+	tx := c.measurements(submitter, meters, n, refuseEvery)
+	first := tx
+	first.Code = code
+	return c.block([]chain.Tx{first}), c.block([]chain.Tx{tx})
+}
+
+func (c *Chain) measurements(submitter string, meters []string, n, refuseEvery int) chain.Tx {
 	tx := chain.Tx{Type: "ENDORSER_TRANSACTION", CreatorMSP: submitter, CreatorRole: wire.RoleIngest, Chaincode: wire.Namespace,
 		Function: wire.TxSubmitPacked, Endorsers: []string{submitter, NMIs[(indexOf(submitter)+2)%len(NMIs)]}}
 	items := make([]meter.SignedMeasurement, n)
@@ -187,7 +203,7 @@ func (c *Chain) Measurements(submitter string, meters []string, n, refuseEvery i
 	tx.Args = []string{string(packed)}
 	tx.ResponsePayload = value(out)
 	c.guardSets(&tx, order)
-	return c.block([]chain.Tx{tx})
+	return tx
 }
 
 // Singles makes a block with one SubmitMeasurement transaction for each of
