@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/inter-nmi/pki/explorer/index"
@@ -13,45 +12,11 @@ import (
 // The charts are SVG drawn on the server: coordinates are computed here,
 // the templates only place them.
 
-// sparkline is a small line of counts per minute.
-type sparkline struct {
-	W, H   int
-	Points string // polyline points
-	Dots   []dot
-}
-
-type dot struct {
-	X, Y  float64
-	Title string
-}
-
-// newSparkline draws counts (oldest first), one per minute ending at the
-// minute of now.
-func newSparkline(counts []uint64, now time.Time) sparkline {
-	const w, h, pad = 160, 36, 4
-	sp := sparkline{W: w, H: h}
-	var top uint64 = 1
-	for _, c := range counts {
-		top = max(top, c)
-	}
-	var pts []string
-	first := now.Truncate(time.Minute).Add(-time.Duration(len(counts)-1) * time.Minute)
-	for i, c := range counts {
-		x := float64(pad)
-		if len(counts) > 1 {
-			x += float64(i) * float64(w-2*pad) / float64(len(counts)-1)
-		}
-		y := float64(h-pad) - float64(c)*float64(h-2*pad)/float64(top)
-		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
-		at := first.Add(time.Duration(i) * time.Minute).UTC()
-		sp.Dots = append(sp.Dots, dot{X: x, Y: y, Title: fmt.Sprintf("%s: %d transactions", at.Format("15:04Z"), c)})
-	}
-	sp.Points = strings.Join(pts, " ")
-	return sp
-}
-
-// barChart is accepted and refused measurements per hour, stacked.
+// barChart is accepted and refused measurements per hour or per minute,
+// stacked.
 type barChart struct {
+	// Label names the chart for those who do not see it.
+	Label                           string
 	W, H                            int
 	Left, Right, Top, Bottom        float64 // the plot area
 	Bars                            []bar
@@ -75,11 +40,49 @@ type tick struct {
 	Label string
 }
 
-func newBarChart(hours []index.HourStat) barChart {
-	c := barChart{W: 960, H: 260, Left: 56, Right: 944, Top: 28, Bottom: 224}
+// slot is one bar of a chart: the counts of an hour or a minute.
+type slot struct {
+	Start             time.Time
+	Accepted, Refused uint64
+}
+
+// newHourChart draws hours of measurements; the axis names every sixth
+// hour, and the date at midnight.
+func newHourChart(hours []index.HourStat) barChart {
+	slots := make([]slot, len(hours))
+	for i, h := range hours {
+		slots[i] = slot{Start: h.Hour, Accepted: h.Accepted, Refused: h.Refused}
+	}
+	return newBarChart("measurements per hour, accepted and refused stacked", slots, time.Hour, func(t time.Time) (string, bool) {
+		switch t.Hour() {
+		case 0:
+			return t.Format("Jan 02"), true
+		case 6, 12, 18:
+			return t.Format("15:04"), true
+		}
+		return "", false
+	})
+}
+
+// newMinuteChart draws minutes of measurements; the axis names every
+// tenth minute.
+func newMinuteChart(minutes []index.MinuteStat) barChart {
+	slots := make([]slot, len(minutes))
+	for i, m := range minutes {
+		slots[i] = slot{Start: m.Minute, Accepted: m.Accepted, Refused: m.Refused}
+	}
+	return newBarChart("measurements per minute, accepted and refused stacked", slots, time.Minute, func(t time.Time) (string, bool) {
+		return t.Format("15:04"), t.Minute()%10 == 0
+	})
+}
+
+// newBarChart draws slots of the given length, oldest first; label names
+// the slots the x axis marks (times in UTC).
+func newBarChart(name string, slots []slot, length time.Duration, label func(time.Time) (string, bool)) barChart {
+	c := barChart{Label: name, W: 960, H: 260, Left: 56, Right: 944, Top: 28, Bottom: 224}
 	c.AcceptedLegendX, c.RefusedLegendX = c.Left, c.Left+110
 	var top uint64
-	for _, h := range hours {
+	for _, h := range slots {
 		top = max(top, h.Accepted+h.Refused)
 		c.AcceptedTotal += h.Accepted
 		c.RefusedTotal += h.Refused
@@ -88,8 +91,8 @@ func newBarChart(hours []index.HourStat) barChart {
 	if all := c.AcceptedTotal + c.RefusedTotal; all > 0 {
 		c.RefusedShare = strconv.FormatFloat(100*float64(c.RefusedTotal)/float64(all), 'f', 2, 64)
 	}
-	if len(hours) > 0 {
-		c.First, c.Last = hours[0].Hour, hours[len(hours)-1].Hour.Add(time.Hour)
+	if len(slots) > 0 {
+		c.First, c.Last = slots[0].Start, slots[len(slots)-1].Start.Add(length)
 	}
 	const ticks = 4
 	step := niceStep(top, ticks)
@@ -99,10 +102,10 @@ func newBarChart(hours []index.HourStat) barChart {
 		v := step * uint64(i)
 		c.YTicks = append(c.YTicks, tick{X: c.Left - 6, Y: c.Bottom - float64(v)/ymax*height, Label: compact(v)})
 	}
-	slot := (c.Right - c.Left) / float64(max(len(hours), 1))
-	for i, h := range hours {
-		x := c.Left + float64(i)*slot
-		b := bar{X: x + slot*0.1, W: slot * 0.8}
+	width := (c.Right - c.Left) / float64(max(len(slots), 1))
+	for i, h := range slots {
+		x := c.Left + float64(i)*width
+		b := bar{X: x + width*0.1, W: width * 0.8}
 		b.AccH = float64(h.Accepted) / ymax * height
 		b.AccY = c.Bottom - b.AccH
 		b.RefH = float64(h.Refused) / ymax * height
@@ -110,15 +113,12 @@ func newBarChart(hours []index.HourStat) barChart {
 			b.RefH = 2 // a refusal stays visible next to thousands of accepted readings
 		}
 		b.RefY = b.AccY - b.RefH
-		b.Title = fmt.Sprintf("%s to %s: %d accepted, %d refused", h.Hour.UTC().Format("2006-01-02 15:04"),
-			h.Hour.Add(time.Hour).UTC().Format("15:04 UTC"), h.Accepted, h.Refused)
+		start := h.Start.UTC()
+		b.Title = fmt.Sprintf("%s to %s: %d accepted, %d refused", start.Format("2006-01-02 15:04"),
+			start.Add(length).Format("15:04 UTC"), h.Accepted, h.Refused)
 		c.Bars = append(c.Bars, b)
-		if hr := h.Hour.UTC().Hour(); hr%6 == 0 {
-			label := h.Hour.UTC().Format("15:04")
-			if hr == 0 {
-				label = h.Hour.UTC().Format("Jan 02")
-			}
-			c.XTicks = append(c.XTicks, tick{X: x, Y: c.Bottom + 18, Label: label})
+		if l, ok := label(start); ok {
+			c.XTicks = append(c.XTicks, tick{X: x, Y: c.Bottom + 18, Label: l})
 		}
 	}
 	return c

@@ -15,20 +15,26 @@ import (
 
 // Windows of the dashboard's statistics.
 const (
-	rateWindow  = 5 * time.Minute
-	chartWindow = 48 * time.Hour
+	rateWindow   = 5 * time.Minute
+	minuteWindow = time.Hour
+	chartWindow  = 48 * time.Hour
 )
 
 type dashboardPage struct {
-	Height    uint64
-	Latest    uint64 // the newest block, when Height > 0
-	Totals    index.Totals
-	Rate      float64
-	PerMinute []uint64
-	Spark     sparkline
-	NMIs      []nmiRow
-	All       *index.Count
+	Height uint64
+	Latest uint64 // the newest block, when Height > 0
+	Totals index.Totals
+	Rate   rates
+	// Invalid counts the invalid transactions by validation code, the
+	// most frequent first.
+	Invalid []codeCount
+	NMIs    []nmiRow
+	All     *index.Count
+	// Chart is the measurements per hour of chartWindow, Minutes those
+	// per minute of minuteWindow.
 	Chart     barChart
+	Minutes   barChart
+	PerMinute []index.MinuteStat
 	// Config is nil until a configuration block is indexed.
 	Config    *channel.Config
 	Nodes     []health.NodeStatus
@@ -43,6 +49,42 @@ type dashboardPage struct {
 	Software index.SoftwareStatus
 	Untyped  uint64
 	Now      time.Time
+}
+
+// rates are the measurements and transactions per second over rateWindow.
+type rates struct {
+	Accepted, Refused, Transactions float64
+}
+
+// newRates averages the newest minutes over rateWindow: the current minute,
+// which has only begun, and those before it.
+func newRates(minutes []index.MinuteStat) rates {
+	n := int(rateWindow / time.Minute)
+	var r rates
+	for _, m := range minutes[max(len(minutes)-n, 0):] {
+		r.Accepted += float64(m.Accepted)
+		r.Refused += float64(m.Refused)
+		r.Transactions += float64(m.Transactions)
+	}
+	secs := rateWindow.Seconds()
+	return rates{Accepted: r.Accepted / secs, Refused: r.Refused / secs, Transactions: r.Transactions / secs}
+}
+
+// codeCount is how many invalid transactions had one validation code.
+type codeCount struct {
+	Code  string
+	Count uint64
+}
+
+func invalidByCode(t index.Totals) []codeCount {
+	var out []codeCount
+	for code, n := range t.InvalidByCode {
+		out = append(out, codeCount{Code: code, Count: n})
+	}
+	slices.SortFunc(out, func(a, b codeCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code))
+	})
+	return out
 }
 
 // dashboardFindings is how many of the newest findings the dashboard lists.
@@ -83,15 +125,16 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return fmt.Errorf("channel configuration: %w", err)
 	}
-	if d.Rate, d.PerMinute, err = s.store.TxRate(now, rateWindow); err != nil {
-		return fmt.Errorf("transaction rate: %w", err)
+	if d.PerMinute, err = s.store.Minutes(now.Add(-minuteWindow+time.Minute), now); err != nil {
+		return fmt.Errorf("statistics per minute: %w", err)
 	}
-	d.Spark = newSparkline(d.PerMinute, now)
+	d.Rate, d.Minutes = newRates(d.PerMinute), newMinuteChart(d.PerMinute)
 	hours, err := s.store.Hours(now.Add(-chartWindow+time.Hour), now)
 	if err != nil {
 		return fmt.Errorf("hourly statistics: %w", err)
 	}
-	d.Chart = newBarChart(hours)
+	d.Chart = newHourChart(hours)
+	d.Invalid = invalidByCode(d.Totals)
 	d.NMIs, d.All = nmiRows(d.Totals, d.Config)
 	if d.Software, err = s.store.Software(now); err != nil {
 		return fmt.Errorf("software of the meters: %w", err)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/inter-nmi/pki/explorer/index"
 	"github.com/inter-nmi/pki/network/pkg/chain"
+	"github.com/inter-nmi/pki/pki-chaincode/agreement"
+	"github.com/inter-nmi/pki/pki-chaincode/meter"
 )
 
 // funcs are the templates' helpers.
@@ -24,6 +26,7 @@ var funcs = template.FuncMap{
 	"rate":  func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"valid": validSignatures,
+	"plain": plain,
 	// stateClass colours a software state (types.go).
 	"stateClass": func(state string) string {
 		switch state {
@@ -43,6 +46,18 @@ var funcs = template.FuncMap{
 		}
 		return n
 	},
+}
+
+// plain says in a sentence what a refusal code or a peer's validation
+// code means; the code itself stays beside it on the pages.
+func plain(code string) string {
+	if s := chain.PlainCode(code); s != "" {
+		return s
+	}
+	if s := agreement.Plain(meter.Code(code)); s != "" {
+		return s
+	}
+	return "The explorer has no description of this code."
 }
 
 func validSignatures(sigs []chain.Signature) int {

@@ -28,7 +28,12 @@ var (
 
 type refusalsPage struct {
 	Filter refusalForm
-	Rows   []index.Refusal
+	// Codes are the refusal codes, for the filter's list.
+	Codes []meter.Code
+	// Invalid counts the transactions the peers marked invalid, listed
+	// apart (/invalid).
+	Invalid uint64
+	Rows    []index.Refusal
 	// Older continues the list with the blocks below it (0: no more).
 	Older     uint64
 	OlderLink string
@@ -40,12 +45,12 @@ type refusalsPage struct {
 
 // refusalForm is the filter as the auditor typed it.
 type refusalForm struct {
-	NMI, Meter, Code, From, To string
+	Kind, NMI, Meter, Code, From, To string
 }
 
 func (s *Server) refusals(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	form := refusalForm{NMI: strings.TrimSpace(q.Get("nmi")), Meter: strings.TrimSpace(q.Get("meter")),
+	form := refusalForm{Kind: strings.TrimSpace(q.Get("kind")), NMI: strings.TrimSpace(q.Get("nmi")), Meter: strings.TrimSpace(q.Get("meter")),
 		Code: strings.TrimSpace(q.Get("code")), From: strings.TrimSpace(q.Get("from")), To: strings.TrimSpace(q.Get("to"))}
 	f, err := parseRefusalFilter(form, q.Get("before"))
 	if err != nil {
@@ -55,10 +60,15 @@ func (s *Server) refusals(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := refusalsPage{Filter: form, Rows: rows, Cut: cut, Older: older, Before: f.Before}
+	p := refusalsPage{Filter: form, Rows: rows, Cut: cut, Older: older, Before: f.Before, Codes: meter.Codes}
+	totals, err := s.store.Totals()
+	if err != nil {
+		return fmt.Errorf("totals: %w", err)
+	}
+	p.Invalid = totals.Invalid
 	if older > 0 {
 		next := url.Values{}
-		for k, v := range map[string]string{"nmi": form.NMI, "meter": form.Meter, "code": form.Code, "from": form.From, "to": form.To} {
+		for k, v := range map[string]string{"kind": form.Kind, "nmi": form.NMI, "meter": form.Meter, "code": form.Code, "from": form.From, "to": form.To} {
 			if v != "" {
 				next.Set(k, v)
 			}
@@ -76,7 +86,10 @@ func (s *Server) refusals(w http.ResponseWriter, r *http.Request) error {
 }
 
 func parseRefusalFilter(form refusalForm, before string) (index.RefusalFilter, error) {
-	f := index.RefusalFilter{NMI: form.NMI, MeterID: form.Meter, Code: form.Code, Limit: refusalsPerPage}
+	f := index.RefusalFilter{Kind: form.Kind, NMI: form.NMI, MeterID: form.Meter, Code: form.Code, Limit: refusalsPerPage}
+	if f.Kind != "" && f.Kind != index.RefusedMeasurement && f.Kind != index.RefusedUpdate {
+		return f, badRequest("%q is not a kind of refusal: %s or %s.", f.Kind, index.RefusedMeasurement, index.RefusedUpdate)
+	}
 	if f.NMI != "" && !nmiRE.MatchString(f.NMI) {
 		return f, badRequest("%q is not an NMI's MSP ID.", f.NMI)
 	}
@@ -84,7 +97,7 @@ func parseRefusalFilter(form refusalForm, before string) (index.RefusalFilter, e
 		return f, badRequest("%q is not a meter ID.", f.MeterID)
 	}
 	if f.Code != "" && !codeRE.MatchString(f.Code) {
-		return f, badRequest("%q is not a refusal code: codes are capitals and underscores, like REPLAY or MVCC_READ_CONFLICT.", f.Code)
+		return f, badRequest("%q is not a refusal code: codes are capitals and underscores, like REPLAY or BAD_SIGNATURE.", f.Code)
 	}
 	var err error
 	if f.From, err = parseTime(form.From, false); err != nil {

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/csv"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -108,7 +109,8 @@ func TestSoftwarePages(t *testing.T) {
 		{path: "/meters/SYN-0000003", want: []string{
 			`<td id="meter-type"><a href="/types/PTB-T1">PTB-T1</a>`, `data-software-state="withdrawn">withdrawn</span> from`, withdrawalReason,
 			`<tr data-outcome="refused" class="invalid">`, `<code>EM-FW 4.2.1</code> → <code>EM-FW 9.9.9</code>`,
-			`✗ refused</span> <code>SOFTWARE_NOT_APPROVED</code> ` + refusalReason, `<td>CMIMSP</td>`, `href="/tx/` + tx(11) + `"`,
+			`✗ refused</span> <span class="badge bad">SOFTWARE_NOT_APPROVED</span> <span class="plain">` + template.HTMLEscapeString(meter.Plain(meter.CodeSoftwareNotApproved)) + `</span>`,
+			`<summary>Technical detail</summary><code>` + refusalReason + `</code>`, `<td>CMIMSP</td>`, `href="/tx/` + tx(11) + `"`,
 		}, notWant: []string{`data-outcome="accepted"`}},
 		{path: "/meters/SYN-0000004", want: []string{`<span class="badge" id="type-unknown">type unknown</span>`, `<tr data-outcome="registered">`},
 			notWant: []string{`data-software-state`}},

@@ -22,6 +22,8 @@ const (
 	maxSetEntries   = 50
 	maxValueBytes   = 160
 	maxPayloadBytes = 4096
+	// A batch the chaincode refused whole has a refusal per reading.
+	maxRefusalsShown = 1000
 )
 
 // evidenceTimeout bounds the reads from the peer one page waits for.
@@ -42,6 +44,16 @@ type txPage struct {
 	ReadCount, WriteCount int
 	// MaxValue is the length values are cut to.
 	MaxValue int
+	// Invalid is the transaction as an invalid one, with the transaction
+	// that carried its request, if the peers marked it invalid; Carried
+	// are the invalid transactions whose request it carried.
+	Invalid *index.InvalidTx
+	Carried []index.InvalidTx
+	// Refusals are its refused readings and update statements (the
+	// first maxRefusalsShown of RefusalCount), with the chaincode's
+	// reasons in full.
+	Refusals     []index.Refusal
+	RefusalCount int
 }
 
 type eventView struct {
@@ -89,6 +101,14 @@ func (s *Server) tx(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("transaction %s: %w", id, err)
 	}
 	p := txPage{Ref: ref, MaxValue: maxValueBytes}
+	if p.Invalid, p.Carried, err = s.store.Carried(ref.Block, ref.Index); err != nil {
+		return fmt.Errorf("transaction %s: %w", id, err)
+	}
+	if p.Refusals, err = s.store.RefusalsOf(ref.Block, ref.Index); err != nil {
+		return fmt.Errorf("refusals of transaction %s: %w", id, err)
+	}
+	p.RefusalCount = len(p.Refusals)
+	p.Refusals = p.Refusals[:min(len(p.Refusals), maxRefusalsShown)]
 	if s.evidence == nil {
 		p.Unread = &unread{Reason: "this explorer has no connection to a peer"}
 	} else {

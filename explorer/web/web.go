@@ -129,6 +129,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /types/{id}", s.page(s.meterType))
 	mux.Handle("GET /software/withdrawn", s.page(s.withdrawn))
 	mux.Handle("GET /refusals", s.page(s.refusals))
+	mux.Handle("GET /invalid", s.page(s.invalid))
 	mux.Handle("GET /findings", s.page(s.findings))
 	mux.Handle("GET /search", s.page(s.search))
 	mux.Handle("GET /export/registry.csv", s.feed(s.exportCSV))

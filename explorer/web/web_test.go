@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -401,14 +402,27 @@ func TestPages(t *testing.T) {
 		notWant []string
 	}{
 		{path: "/", want: []string{
-			`<span id="height">6</span>`, `id="meters-by-nmi"`, `<svg class="spark"`, `<svg class="chart"`,
-			`intact through block <a href="/blocks/5">5</a>`, `7 accepted, 2 refused`, `0.02`,
+			`<span id="height">6</span>`, `id="meters-by-nmi"`, `<svg class="chart"`,
+			`intact through block <a href="/blocks/5">5</a>`, `7 accepted, 2 refused`,
+			// Measurements per second over the last 5 minutes (7 accepted and
+			// 2 refused in 300 s), transactions per second beside them.
+			`<span id="measurement-rate">0.02</span> <small>accepted/s</small>`, `<span id="refused-rate">0.01</span> refused/s`,
+			`<span id="tps">0.02</span> transactions/s`,
+			// Refused items and invalid transactions counted apart, the
+			// invalid ones by cause.
+			`<a id="refused-measurements" href="/refusals?kind=measurement">2</a>`, `<a id="refused-updates" href="/refusals?kind=update">0</a>`,
+			`<span id="accepted-measurements">7</span>`, `<a id="invalid-transactions" href="/invalid">1 invalid</a>`, `<span id="invalid-carried">0</span>`,
+			`<li data-code="ENDORSEMENT_POLICY_FAILURE"><a href="/invalid?code=ENDORSEMENT_POLICY_FAILURE">ENDORSEMENT_POLICY_FAILURE</a> 1</li>`,
+			// Per minute over the last hour, charted and as a table.
+			`<span id="minutes-accepted">7</span> accepted, <span id="minutes-refused">2</span> refused`,
+			`aria-label="measurements per minute, accepted and refused stacked"`,
+			`<tr><th scope="row" class="time">2026-11-01T00:00:00Z</th><td class="num">7</td><td class="num">2</td><td class="num">6</td></tr>`,
 			`orderer0.inmetro.example:7050`, `CN=orderer0,O=NMIJ`, `peer0.nmim.example:7051`,
 			`badge ok">healthy`, `badge bad">unhealthy`, `connection refused`,
 			`action="/export/registry.csv"`, `formaction="/export/registry.json"`, `/static/live.js`,
 		}, wantRE: []*regexp.Regexp{
 			nmiRowRE("PTBMSP", 3, 1, 2), nmiRowRE("CMIMSP", 2, 0, 2), nmiRowRE("NMIJMSP", 1, 0, 1), nmiRowRE("NMIMMSP", 0, 0, 0),
-			regexp.MustCompile(`(?s)Transactions</h2>\s*<p class="big">6</p>.*1 invalid`),
+			regexp.MustCompile(`(?s)Transactions</h2>\s*<p class="big" id="transactions">6</p>`),
 		}},
 		{path: "/blocks", want: []string{`id="height">6<`, `<span class="bad">1</span>`, `3 of 3`, `href="/blocks/5"`, `href="/blocks/0"`, `data-live`, `/static/live.js`}},
 		{path: "/blocks?before=3", want: []string{`href="/blocks/2"`, `href="/blocks/0"`, `href="/blocks">← Newer`}, notWant: []string{`href="/blocks/3"`, `data-live`}},
@@ -421,7 +435,8 @@ func TestPages(t *testing.T) {
 			`href="/blocks/3"`, `RevokeMeter`, `keyCompromise`, `MeterRevoked`, `&#34;reason&#34;: &#34;keyCompromise&#34;`,
 			`meter/SYN-0000002`, `<a href="/blocks/0">0</a>:0`, `badge ok">VALID`, `registrar`,
 		}},
-		{path: "/tx/" + strings.ToUpper(invalidTx), want: []string{`id="code" class="badge bad">ENDORSEMENT_POLICY_FAILURE`, `href="/blocks/4"`}},
+		{path: "/tx/" + strings.ToUpper(invalidTx), want: []string{`id="code" class="badge warn">ENDORSEMENT_POLICY_FAILURE`, `href="/blocks/4"`,
+			chain.PlainCode("ENDORSEMENT_POLICY_FAILURE"), `<p id="carried-by">No later transaction carried its request again.`}},
 		{path: "/meters/SYN-0000002", want: []string{
 			`<span class="badge bad">revoked</span>`, `data-registration-block="0"`, `href="/blocks/3"`, `href="/tx/` + revokeTx + `"`,
 			`keyCompromise`, `✗ refused`, `REPLAY`, `✓ accepted`, `Owner</th><td>PTBMSP (PTB)`,
@@ -433,14 +448,30 @@ func TestPages(t *testing.T) {
 			`Example Metering GmbH`, `EM-3000`, `SNSYN-0000004`, `EM-FW 4.2.1`, `sha256:9f86d081884c7d65`, `No reading yet.`,
 		}},
 		{path: "/refusals", want: []string{
-			`<tr data-meter="SYN-0000002">`, `<tr data-meter="SYN-0000001">`, `href="/meters/SYN-0000002"`, `href="/tx/` + invalidTx + `"`,
-			`ENDORSEMENT_POLICY_FAILURE`, `REPLAY`, `invalid transaction`, `refused measurement`,
-		}},
+			`<tr data-meter="SYN-0000002" data-kind="measurement" data-code="REPLAY">`, `<tr data-meter="SYN-0000001" data-kind="measurement" data-code="REPLAY">`,
+			`href="/meters/SYN-0000002"`, `refused measurement`,
+			// The plain sentence, the chaincode's reason folded away.
+			`<span class="badge bad">REPLAY</span> <span class="plain">` + template.HTMLEscapeString(meter.Plain(meter.CodeReplay)) + `</span>`,
+			`<details class="detail"><summary>Technical detail</summary><code>meter SYN-0000002: seq 2 was accepted before</code></details>`,
+			// Invalid transactions are elsewhere.
+			`(1) are not refusals`, `<a href="/invalid">invalid transactions</a>`,
+		}, notWant: []string{`ENDORSEMENT_POLICY_FAILURE`, `href="/tx/` + invalidTx + `"`}},
 		{path: "/refusals?meter=SYN-0000002", want: []string{`data-meter="SYN-0000002"`}, notWant: []string{`data-meter="SYN-0000001"`}},
-		{path: "/refusals?code=ENDORSEMENT_POLICY_FAILURE&nmi=CMIMSP", want: []string{`data-meter="SYN-0000001"`}, notWant: []string{`badge bad">REPLAY`}},
+		{path: "/refusals?code=REPLAY&nmi=PTBMSP", want: []string{`data-meter="SYN-0000001"`}},
+		{path: "/refusals?code=ENDORSEMENT_POLICY_FAILURE", want: []string{`No refusal matches.`}},
+		{path: "/refusals?kind=measurement", want: []string{`data-kind="measurement"`, `<option value="measurement" selected>`}},
+		{path: "/refusals?kind=update", want: []string{`No refusal matches.`}},
 		{path: "/refusals?from=2026-11-01&to=2026-11-01", want: []string{`data-meter="SYN-0000002"`}},
 		{path: "/refusals?from=2026-11-02", want: []string{`No refusal matches.`}},
-		{path: "/refusals?before=3", want: []string{`data-meter="SYN-0000002"`}, notWant: []string{`ENDORSEMENT_POLICY_FAILURE</span>`}},
+		{path: "/refusals?before=3", want: []string{`data-meter="SYN-0000002"`}},
+		{path: "/invalid", want: []string{
+			`<tr data-code="ENDORSEMENT_POLICY_FAILURE">`, `href="/tx/` + invalidTx + `"`, `<code>RevokeMeter</code>`, `<td>CMIMSP</td>`,
+			`meter <a href="/meters/SYN-0000001">SYN-0000001</a>`, `<span class="sub">not carried again</span>`,
+			`<span class="badge warn">ENDORSEMENT_POLICY_FAILURE</span> <span class="plain">` + template.HTMLEscapeString(chain.PlainCode("ENDORSEMENT_POLICY_FAILURE")),
+			`<strong>1</strong> invalid transaction, <strong>0</strong> of them carried again`,
+		}},
+		{path: "/invalid?code=MVCC_READ_CONFLICT", want: []string{`No invalid transaction matches.`}},
+		{path: "/invalid?nmi=CMIMSP&before=5", want: []string{`<tr data-code="ENDORSEMENT_POLICY_FAILURE">`}},
 		{path: "/search", want: []string{`name="q"`}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
@@ -576,6 +607,10 @@ func TestBadRequests(t *testing.T) {
 		"/refusals?meter=%3Cx%3E":                 http.StatusBadRequest,
 		"/refusals?from=2026-11-02&to=2026-11-01": http.StatusBadRequest,
 		"/refusals?before=-3":                     http.StatusBadRequest,
+		"/refusals?kind=transaction":              http.StatusBadRequest,
+		"/invalid?code=mvcc":                      http.StatusBadRequest,
+		"/invalid?nmi=%3Cx%3E":                    http.StatusBadRequest,
+		"/invalid?before=0":                       http.StatusBadRequest,
 		"/export/registry.csv?block=x":            http.StatusBadRequest,
 		"/export/registry.json?block=6":           http.StatusNotFound,
 		"/search?q=" + strings.Repeat("x", 300):   http.StatusBadRequest,
