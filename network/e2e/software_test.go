@@ -141,7 +141,7 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 		seq++
 		items := make([]meter.SignedMeasurement, meters)
 		for i, id := range ids {
-			sm, err := meter.Sign(keys[id], meter.Measurement{MeterID: id, Seq: seq, Time: when.Format(time.RFC3339), Value: "12.5", Unit: "kWh", SoftwareID: software})
+			sm, err := meter.Sign(keys[id], meter.Measurement{MeterID: id, Seq: seq, Time: when.Format(time.RFC3339Nano), Value: "12.5", Unit: "kWh", SoftwareID: software})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,13 +157,14 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	// Each meter reports its update to v2, signed with its own key. The
 	// first meter's statement is signed with openssl and delivered through
 	// CMI's registry by the command line; the others through PTB's.
-	// The meters' clocks: the update ends after their registration, and
-	// the readings that follow are signed after it, within the ten minutes
-	// ahead a meter's clock may be.
-	updated := time.Now().UTC().Truncate(time.Second).Add(time.Second)
-	after := updated.Add(time.Second)
+	// The meters' clocks, to the nanosecond: the update ends after their
+	// registration, and every later event of the test after the one
+	// before, all in the past by the time the explorer is looked at (it
+	// judges a version withdrawn as of its own clock).
+	updated := time.Now().UTC()
+	after := updated.Add(time.Millisecond)
 	first := ids[0]
-	stmt, err := meter.UpdateStatement{MeterID: first, Time: updated.Format(time.RFC3339), From: v1, To: v2, Result: meter.UpdateSuccess}.Statement()
+	stmt, err := meter.UpdateStatement{MeterID: first, Time: updated.Format(time.RFC3339Nano), From: v1, To: v2, Result: meter.UpdateSuccess}.Statement()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	errs := make(chan error, meters)
 	for _, id := range ids[1:] {
 		wg.Go(func() {
-			su, err := meter.SignUpdate(keys[id], meter.UpdateStatement{MeterID: id, Time: updated.Format(time.RFC3339), From: v1, To: v2, Result: meter.UpdateSuccess})
+			su, err := meter.SignUpdate(keys[id], meter.UpdateStatement{MeterID: id, Time: updated.Format(time.RFC3339Nano), From: v1, To: v2, Result: meter.UpdateSuccess})
 			if err == nil {
 				_, err = ingest.SubmitSoftwareUpdate(ctx, su)
 			}
@@ -219,7 +220,7 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	}
 	t.Logf("%d readings naming v1 after the update refused %s: %s", batch.Rejected, meter.CodeSoftwareMismatch, batch.Items[0].Reason)
 	key1 := filepath.Join(dir, "meter.key.pem")
-	signed, err := ptb.run("", "sign", "--key", key1, "--meter", first, "--seq", "90", "--value", "13.5", "--software-id", v2.ID, "--time", after.Format(time.RFC3339))
+	signed, err := ptb.run("", "sign", "--key", key1, "--meter", first, "--seq", "90", "--value", "13.5", "--software-id", v2.ID, "--time", after.Format(time.RFC3339Nano))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,13 +229,13 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 		t.Fatalf("a reading naming v2 after the update: %v", err)
 	}
 
-	// PTB withdraws v2 from a second after that reading; a later reading
-	// naming it is refused.
-	withdrawnFrom := after.Add(time.Second)
+	// PTB withdraws v2 from just after that reading; a later reading naming
+	// it is refused.
+	withdrawnFrom := after.Add(time.Millisecond)
 	ptb.ok("type", "withdraw", typeID, "--software-id", v2.ID, "--reason", "energy register drifts under harmonic load",
-		"--from", withdrawnFrom.Format(time.RFC3339))
-	late := withdrawnFrom.Add(time.Second)
-	signed, err = ptb.run("", "sign", "--key", key1, "--meter", first, "--seq", "91", "--value", "13.75", "--software-id", v2.ID, "--time", late.Format(time.RFC3339))
+		"--from", withdrawnFrom.Format(time.RFC3339Nano))
+	late := withdrawnFrom.Add(time.Millisecond)
+	signed, err = ptb.run("", "sign", "--key", key1, "--meter", first, "--seq", "91", "--value", "13.75", "--software-id", v2.ID, "--time", late.Format(time.RFC3339Nano))
 	if err != nil {
 		t.Fatal(err)
 	}
