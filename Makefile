@@ -74,7 +74,7 @@ test: prerequisites lint unit e2e test-multihost
 .PHONY: prerequisites
 prerequisites:
 	@missing=$$(.ci/missing); if [ -n "$$missing" ]; then \
-		echo "make test needs these Debian packages: $$missing (Chromium runs the explorer's browser test)"; \
+		echo "make test needs these Debian packages: $$missing (Chromium runs the explorer's browser test, npm installs axe-core for it)"; \
 		echo "  install them with: sudo apt-get install -y --no-install-recommends $$missing   (.ci/run does it)"; exit 1; fi
 
 # Tools are tool directives of go.mod (staticcheck) and network/fabric/go.mod
@@ -97,12 +97,20 @@ lint:
 unit:
 	$(GO) test -count=1 ./...
 
+# axe-core, the accessibility audit the explorer's browser test runs inside
+# Chromium, at the exact version and integrity of network/e2e/axe's
+# package-lock.json.
+AXE := network/e2e/axe/node_modules/axe-core/axe.min.js
+$(AXE): network/e2e/axe/package.json network/e2e/axe/package-lock.json
+	npm ci --prefix network/e2e/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # End-to-end: a fresh consortium for the whole run, shared by every e2e test,
 # taken down (by PID) and wiped afterwards whatever the outcome. The browser
 # test's screenshots are kept in test-artifacts/.
 .PHONY: e2e
-e2e: bin
-	PKI_ARTIFACTS=$(CURDIR)/test-artifacts $(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
+e2e: bin $(AXE)
+	PKI_ARTIFACTS=$(CURDIR)/test-artifacts PKI_AXE=$(CURDIR)/$(AXE) $(BIN)/consortium -run $(TEST_RUN) -port-offset $(TEST_PORT_OFFSET) exec -- \
 		$(GO) test -tags e2e -count=1 -p 1 -v -timeout 20m -skip 'TestFaultCampaign|TestLeaderCrashRecovery' ./network/e2e/...
 
 # The same register-and-verify flow with every NMI on a host of its own: a
