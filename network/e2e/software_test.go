@@ -100,7 +100,7 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	ptb, cmi := pkiCLI(t, "PTB", api.RoleOperator), pkiCLI(t, "CMI", api.RoleOperator)
 	cmiIngest := pkiCLI(t, "CMI", api.RoleIngest)
 	operator, ingest := registry(t, "PTB", api.RoleOperator), registry(t, "PTB", api.RoleIngest)
-	ledger := connect(t, "CMI", consortium.UserAuditor)
+	ledger, ptbPeer := connect(t, "CMI", consortium.UserAuditor), connect(t, "PTB", consortium.UserAuditor)
 	start := time.Now().UTC().Truncate(time.Second)
 
 	// The type, recorded by its certifying NMI through the command line.
@@ -196,7 +196,9 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	// The ledger, read through another NMI's peer, says every meter runs v2.
+	// The ledger, read through another NMI's peer once every peer holds
+	// what PTB's and CMI's registries acknowledged, says every meter runs v2.
+	caughtUp(t, ptbPeer, ledger)
 	for _, id := range ids {
 		var m meter.Meter
 		if err := json.Unmarshal(ledger.evaluate(t, wire.TxGetMeter, id), &m); err != nil {
@@ -255,6 +257,7 @@ func TestLegallyRelevantSoftware(t *testing.T) {
 	// Another NMI cannot approve a version of PTB's type.
 	evil := softwareOf("EM-FW 6.6.6")
 	cmi.refused(meter.CodeNotOwner, "type", "approve", typeID, "--software-id", evil.ID, "--software-checksum", evil.Checksum)
+	caughtUp(t, ptbPeer, ledger)
 	var mt meter.MeterType
 	if err := json.Unmarshal(ledger.evaluate(t, wire.TxGetMeterType, typeID), &mt); err != nil {
 		t.Fatal(err)
@@ -344,6 +347,22 @@ func explorerSoftware(t *testing.T, ledger *session, typeID, meterID string, v1,
 		t.Fatalf("the dashboard counts %q meters on withdrawn software, want at least the %d of this test", count, meters)
 	}
 	screenshot(t, b, "dashboard-software")
+}
+
+// caughtUp waits until every member's peer holds every block the given
+// sessions' peers hold: what their NMIs' registries acknowledged is then
+// readable through any peer.
+func caughtUp(t *testing.T, peers ...*session) {
+	t.Helper()
+	var height uint64
+	for _, s := range peers {
+		h, err := channel.Height(context.Background(), s.network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		height = max(height, h)
+	}
+	settle(t, height-1)
 }
 
 func writeFile(t *testing.T, path string, b []byte) {
