@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 
@@ -416,33 +417,40 @@ func (r *Registry) GetMeterHistory(ctx contractapi.TransactionContextInterface, 
 	if err := meter.ValidateMeterID(meterID); err != nil {
 		return nil, err
 	}
-	it, err := ctx.GetStub().GetHistoryForKey(wire.MeterKey(meterID))
+	out, err := keyHistory(ctx, wire.MeterKey(meterID), func(txID, at string, m *meter.Meter) *wire.MeterVersion {
+		return &wire.MeterVersion{TxID: txID, Time: at, Meter: m}
+	})
+	if err == nil && len(out) == 0 {
+		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", meterID)
+	}
+	return out, err
+}
+
+// keyHistory reads every value key has held, oldest first, each decoded
+// as a T (nil where the key was deleted) and made a version with the
+// transaction that wrote it and its time.
+func keyHistory[T, V any](ctx contractapi.TransactionContextInterface, key string, version func(txID, at string, value *T) V) ([]V, error) {
+	it, err := ctx.GetStub().GetHistoryForKey(key)
 	if err != nil {
 		return nil, state.Internal("read history", err)
 	}
 	defer it.Close()
-	var out []*wire.MeterVersion
+	var out []V
 	for it.HasNext() {
 		h, err := it.Next()
 		if err != nil {
 			return nil, state.Internal("read history", err)
 		}
-		v := &wire.MeterVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
+		var value *T
 		if !h.IsDelete {
-			v.Meter = new(meter.Meter)
-			if err := json.Unmarshal(h.Value, v.Meter); err != nil {
+			value = new(T)
+			if err := json.Unmarshal(h.Value, value); err != nil {
 				return nil, state.Internal("decode history", err)
 			}
 		}
-		out = append(out, v)
+		out = append(out, version(h.TxId, formatTime(h.Timestamp.AsTime()), value))
 	}
-	if len(out) == 0 {
-		return nil, meter.Errorf(meter.CodeMeterNotFound, "meter %s is not registered", meterID)
-	}
-	// The history database returns the newest first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out) // the history database returns the newest first
 	return out, nil
 }
 

@@ -470,31 +470,13 @@ func (r *Registry) GetMeterTypeHistory(ctx contractapi.TransactionContextInterfa
 	if err := meter.ValidateTypeID(typeID); err != nil {
 		return nil, err
 	}
-	it, err := ctx.GetStub().GetHistoryForKey(wire.TypeKey(typeID))
-	if err != nil {
-		return nil, state.Internal("read history", err)
-	}
-	defer it.Close()
-	var out []*wire.TypeVersion
-	for it.HasNext() {
-		h, err := it.Next()
-		if err != nil {
-			return nil, state.Internal("read history", err)
-		}
-		v := &wire.TypeVersion{TxID: h.TxId, Time: formatTime(h.Timestamp.AsTime())}
-		if !h.IsDelete {
-			v.Type = new(meter.MeterType)
-			if err := json.Unmarshal(h.Value, v.Type); err != nil {
-				return nil, state.Internal("decode history", err)
-			}
-		}
-		out = append(out, v)
-	}
-	if len(out) == 0 {
+	out, err := keyHistory(ctx, wire.TypeKey(typeID), func(txID, at string, mt *meter.MeterType) *wire.TypeVersion {
+		return &wire.TypeVersion{TxID: txID, Time: at, Type: mt}
+	})
+	if err == nil && len(out) == 0 {
 		return nil, meter.Errorf(meter.CodeTypeNotFound, "meter type %s is not recorded", typeID)
 	}
-	slices.Reverse(out) // the history database returns the newest first
-	return out, nil
+	return out, err
 }
 
 // GetSoftwareLog returns the update statements recorded for a meter,
